@@ -1,0 +1,59 @@
+# Ramp — developer interface (see README). Every target sets up what it needs.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+CLUSTER_DIR := .cluster
+export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
+
+.PHONY: venv lint crds crds-check cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+lint: venv
+	$(VENV)/bin/ruff check operator tests bench
+	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+crds: venv
+	$(VPY) -m ramp.crdgen crds
+
+crds-check: venv
+	$(VPY) -m ramp.crdgen --check crds
+
+cluster-build:
+	tests/cluster/build.sh
+
+cluster-up: venv cluster-build
+	$(VPY) tests/cluster/launcher.py up --dir $(CLUSTER_DIR)
+
+cluster-down: venv
+	$(VPY) tests/cluster/launcher.py down --dir $(CLUSTER_DIR)
+
+prometheus-install:
+	tests/prometheus/install.sh
+
+test: venv lint crds-check cluster-build prometheus-install
+	$(VENV)/bin/pytest tests
+
+test-unit: venv
+	$(VENV)/bin/pytest tests/unit
+
+test-e2e: venv cluster-build prometheus-install
+	$(VENV)/bin/pytest tests/e2e
+
+demo: venv cluster-build prometheus-install
+	$(VPY) -m ramp.demo
+
+demo-down: venv
+	$(VPY) -m ramp.demo --down
+
+clean:
+	rm -rf $(VENV) $(CLUSTER_DIR) build dist
