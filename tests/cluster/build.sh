@@ -1,16 +1,12 @@
 #!/usr/bin/env bash
-# Builds the local control plane binaries into tests/cluster/bin (ignored by git).
-# Skips the build when every binary is newer than go.mod/go.sum and this script.
+# Builds the local control plane binaries into tests/cluster/bin (ignored by git) from the Go
+# module in this folder (go.mod pins every version; Go's module and build caches are reused).
+# A binary is rebuilt only when its recipe changed: bin/.NAME.stamp holds a hash of go.mod,
+# go.sum, this script and the Go version, so a warm run is a no-op that needs no Go at all.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-if ! command -v go >/dev/null 2>&1; then
-  echo "ramp: the Go toolchain (go >= 1.26) is required to build the local control plane; it is not on PATH" >&2
-  exit 2
-fi
-KUBE_VERSION="v1.36.3"
 bin="$here/bin"
-mkdir -p "$bin"
 tools=(
   "kube-apiserver=k8s.io/kubernetes/cmd/kube-apiserver"
   "kube-controller-manager=k8s.io/kubernetes/cmd/kube-controller-manager"
@@ -20,43 +16,68 @@ tools=(
   "kwok=sigs.k8s.io/kwok/cmd/kwok"
   "helm=helm.sh/helm/v3/cmd/helm"
 )
+goversion="$(command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none)"
+recipe="$(cat go.mod go.sum build.sh | sha256sum | cut -c1-32)"
 stale=()
 for t in "${tools[@]}"; do
   name="${t%%=*}"
   out="$bin/$name"
-  if [[ ! -x "$out" || go.mod -nt "$out" || go.sum -nt "$out" || build.sh -nt "$out" ]]; then
-    stale+=("$t")
+  stamp="$bin/.$name.stamp"
+  if [[ -x "$out" && -f "$stamp" ]]; then
+    read -r built_recipe built_go <"$stamp" || true
+    # Without a Go toolchain an existing binary of the same recipe is still good.
+    if [[ "$built_recipe" == "$recipe" && ("$built_go" == "$goversion" || "$goversion" == none) ]]; then
+      continue
+    fi
   fi
+  stale+=("$t")
 done
 if [[ ${#stale[@]} -eq 0 ]]; then
   echo "ramp: control-plane binaries are up to date in $bin"
   exit 0
 fi
-major="${KUBE_VERSION#v}"; major="${major%%.*}"
-minor="${KUBE_VERSION#v*.}"; minor="${minor%%.*}"
-ld="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ld+=" -X ${pkg}.gitVersion=${KUBE_VERSION} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
-  ld+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=2026-01-01T00:00:00Z"
-done
-# helm reports the Kubernetes version it was compiled against for lint/template
-ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${major} -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${minor}"
-ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${major} -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${minor}"
-export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=mod}"
+if [[ "$goversion" == none ]]; then
+  echo "ramp: the Go toolchain (go >= 1.26) is required to build the local control plane" \
+    "(missing: ${stale[*]%%=*}); 'go' is not on PATH" >&2
+  exit 2
+fi
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=readonly}"
 echo "ramp: downloading Go modules (first run only)"
 if ! go mod download; then
-  echo "ramp: failed to download the Go modules of tests/cluster/go.mod from the Go module proxy" >&2
+  echo "ramp: failed to download the Go modules of tests/cluster/go.mod from the Go module proxy" \
+    "(check GOPROXY and the network)" >&2
   exit 3
 fi
+kube_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
+helm_version="$(go list -m -f '{{.Version}}' helm.sh/helm/v3)"
+major="${kube_version#v}"; major="${major%%.*}"
+minor="${kube_version#v*.}"; minor="${minor%%.*}"
+# Version ldflags as upstream hack/lib/version.sh and helm's Makefile set them, so that
+# kubectl/helm report (and see the server as) the real release instead of v0.0.0-master.
+ld="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  ld+=" -X ${pkg}.gitVersion=${kube_version} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
+  ld+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=2026-01-01T00:00:00Z"
+done
+helm_ld="-X helm.sh/helm/v3/internal/version.version=${helm_version}"
+helm_ld+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+helm_ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${major}"
+helm_ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMinor=${minor}"
+helm_ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMajor=${major}"
+helm_ld+=" -X helm.sh/helm/v3/pkg/chartutil.k8sVersionMinor=${minor}"
+mkdir -p "$bin"
 for t in "${stale[@]}"; do
   name="${t%%=*}"; pkg="${t#*=}"
+  flags="$ld"
+  [[ "$name" == helm ]] && flags+=" $helm_ld"
   echo "ramp: building $name ($pkg)"
   start=$(date +%s)
-  if ! go build -trimpath -ldflags "$ld" -o "$bin/$name.tmp" "$pkg"; then
+  if ! go build -trimpath -ldflags "$flags" -o "$bin/$name.tmp" "$pkg"; then
     rm -f "$bin/$name.tmp"
     echo "ramp: building $name from $pkg failed (see the Go errors above)" >&2
     exit 4
   fi
   mv "$bin/$name.tmp" "$bin/$name"
+  echo "$recipe $goversion" >"$bin/.$name.stamp"
   echo "ramp: built $name in $(( $(date +%s) - start ))s"
 done
