@@ -1,0 +1,410 @@
+"""Analysis API: AnalysisTemplate spec, metric definitions, and the analysis status records.
+
+A *metric* is a Prometheus query judged by CEL conditions over ``result`` (or a comparison
+of the canary revision with the stable one). Each time a metric is measured it gets one of
+four :class:`Verdict` values; a :class:`Measurement` records it in the Rollout's status and a
+:class:`MetricResult` keeps the per-metric counters that ``ramp.core.verdicts`` turns into a
+decision (continue, proceed, pause, abort).
+
+Validation happens twice: the API server applies the generated CRD schema (patterns,
+bounds and the CEL ``x-kubernetes-validations`` below), and the operator re-validates with
+these same pydantic models (the ``model_validator`` hooks mirror the CEL rules), so inline
+metrics in a Rollout and AnalysisTemplates are held to the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Any, Self
+
+from pydantic import Field, field_validator, model_validator
+
+from ramp.api.base import ApiModel
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+"""Durations like ``10s``, ``1m30s``, ``500ms`` (Go ``time.ParseDuration`` syntax without
+``us``/``ns``, so CEL's ``duration()`` in the CRD rules parses the same strings)."""
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+
+ARG_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""Argument names are identifiers: they appear as ``{{args.NAME}}`` in queries."""
+
+METRIC_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+
+ADDRESS_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
+"""``http(s)://host[:port][/path]``: no credentials in the URL, no query, no fragment."""
+
+MAX_QUERY = 4096
+MAX_CONDITION = 1024
+MAX_METRICS = 16
+MAX_ARGS = 32
+MAX_TEMPLATES = 8
+
+# Bounds of the status records: the operator truncates to these (see _truncate) so that a
+# status patch never violates the CRD's status schema.
+MAX_STATUS_QUERY = 1024
+MAX_STATUS_MESSAGE = 1024
+MAX_STATUS_VALUE = 256
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """``x-kubernetes-validations`` for a model or field: (CEL rule, message) pairs."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+def parse_duration_seconds(text: str) -> float:
+    """Seconds in a duration string such as ``1m30s`` or ``500ms``.
+
+    >>> parse_duration_seconds("1m30s")
+    90.0
+    >>> parse_duration_seconds("250ms")
+    0.25
+
+    Raises ValueError for anything :data:`DURATION_PATTERN` does not accept.
+    """
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"invalid duration {text!r}: expected e.g. 30s, 2m, 1h30m, 500ms")
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    return sum(float(num) * units[unit] for num, unit in _DURATION_PART.findall(text))
+
+
+class OnLimit(StrEnum):
+    """What the rollout does when a metric reaches its inconclusive or error limit."""
+
+    PAUSE = "Pause"
+    """Hold the rollout where it is and say why; a retry (or resume) measures again."""
+    ABORT = "Abort"
+    """Treat the limit like a failure: roll back to the stable revision."""
+
+
+class Verdict(StrEnum):
+    """The outcome of one measurement of one metric."""
+
+    PASS = "Pass"
+    """The value met the success condition (or did not meet the failure condition).
+    Only Pass counts toward the metric's ``count``."""
+    FAIL = "Fail"
+    """The value met the failure condition (or did not meet the success condition).
+    More Fail verdicts than ``failureLimit`` abort the rollout."""
+    INCONCLUSIVE = "Inconclusive"
+    """Prometheus answered but the answer cannot judge the canary: empty result, NaN, too
+    few requests, or neither condition matched. Never counts as a pass."""
+    ERROR = "Error"
+    """No usable answer: Prometheus unreachable, timeout, non-200, malformed response, a
+    query or condition that cannot be evaluated. Says nothing about the canary."""
+
+
+class MetricPhase(StrEnum):
+    """Where one metric of an analysis run stands."""
+
+    RUNNING = "Running"
+    """Still measuring: fewer than ``count`` passes and no limit reached."""
+    PASSED = "Passed"
+    """``count`` Pass verdicts were recorded before any limit was exceeded."""
+    FAILED = "Failed"
+    """More Fail verdicts than ``failureLimit``: the canary is worse than allowed."""
+    INCONCLUSIVE = "Inconclusive"
+    """More Inconclusive verdicts than ``inconclusiveLimit``: not enough data to judge."""
+    ERROR = "Error"
+    """More consecutive Error verdicts than ``consecutiveErrorLimit``: the metric source
+    is failing (for example Prometheus is unreachable)."""
+
+
+class PrometheusSource(ApiModel):
+    """An instant query against a Prometheus server on the operator's allow-list."""
+
+    address: str = Field(pattern=ADDRESS_PATTERN, max_length=2048)
+    """Base URL of the Prometheus HTTP API, e.g. ``http://prometheus.monitoring:9090``."""
+    query: str = Field(min_length=1, max_length=MAX_QUERY)
+    """PromQL with placeholders ``{{args.NAME}}``, ``{{rollout}}``, ``{{namespace}}``,
+    ``{{canaryRevision}}``, ``{{stableRevision}}``; substituted values are escaped."""
+    timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
+    """How long one query may take before the measurement is an Error."""
+
+
+class CompareSource(ApiModel):
+    """The queries of a canary-versus-stable comparison (each run once per revision)."""
+
+    address: str = Field(pattern=ADDRESS_PATTERN, max_length=2048)
+    query: str = Field(min_length=1, max_length=MAX_QUERY)
+    """The ratio to compare (e.g. error ratio), with ``{{revision}}`` for the revision."""
+    count_query: str = Field(min_length=1, max_length=MAX_QUERY)
+    """The request count behind the ratio, with ``{{revision}}``; run for the canary."""
+    timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
+
+
+class Compare(ApiModel):
+    """Judge the canary against the stable revision instead of a fixed threshold.
+
+    Fail when ``canary - stable > maxIncrease``; Inconclusive when the canary's count is
+    below ``minCount`` or either ratio is missing or NaN; Pass otherwise.
+    """
+
+    prometheus: CompareSource
+    max_increase: float = Field(ge=0)
+    """How much the canary's ratio may exceed the stable's, absolute (0.01 = 1 point)."""
+    min_count: float = Field(default=1, ge=0)
+    """Fewer canary requests than this (from ``countQuery``) is Inconclusive."""
+
+
+_METRIC_RULES = (
+    (
+        "has(self.prometheus) != has(self.compare)",
+        "a metric has exactly one of prometheus or compare",
+    ),
+    (
+        "!has(self.prometheus) || has(self.successCondition) || has(self.failureCondition)",
+        "a prometheus metric needs a successCondition or a failureCondition",
+    ),
+    (
+        "!has(self.compare) || (!has(self.successCondition) && !has(self.failureCondition))",
+        "a compare metric is judged by maxIncrease and minCount, not by conditions",
+    ),
+    (
+        "!has(self.interval) || duration(self.interval) >= duration('1s')",
+        "interval must be at least 1s",
+    ),
+)
+
+
+class Metric(ApiModel):
+    """One measured signal of an analysis, with its schedule and limits."""
+
+    model_config = {"json_schema_extra": _cel(*_METRIC_RULES)}
+
+    name: str = Field(pattern=METRIC_NAME_PATTERN, max_length=63)
+    interval: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
+    """Time between two measurements (at least 1s)."""
+    count: int = Field(default=1, ge=1, le=1000)
+    """Pass verdicts needed for the metric to pass (background analysis keeps measuring)."""
+    initial_delay: str | None = Field(default=None, pattern=DURATION_PATTERN, max_length=32)
+    """Wait this long after the analysis starts before the first measurement."""
+    failure_limit: int = Field(default=0, ge=0, le=1000)
+    """Fail verdicts tolerated; one more aborts the rollout."""
+    inconclusive_limit: int = Field(default=0, ge=0, le=1000)
+    """Inconclusive verdicts tolerated; one more applies ``onInconclusive``."""
+    consecutive_error_limit: int = Field(default=4, ge=0, le=1000)
+    """Consecutive Error verdicts tolerated; one more applies ``onError``."""
+    success_condition: str | None = Field(default=None, min_length=1, max_length=MAX_CONDITION)
+    """CEL over ``result``; true means Pass. E.g. ``result < 0.01``."""
+    failure_condition: str | None = Field(default=None, min_length=1, max_length=MAX_CONDITION)
+    """CEL over ``result``; true means Fail. E.g. ``result >= 0.05``."""
+    on_inconclusive: OnLimit = OnLimit.PAUSE
+    on_error: OnLimit = OnLimit.PAUSE
+    prometheus: PrometheusSource | None = None
+    compare: Compare | None = None
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        """The CEL rules of the CRD, for objects the operator validates itself."""
+        if (self.prometheus is None) == (self.compare is None):
+            raise ValueError("a metric has exactly one of prometheus or compare")
+        has_condition = self.success_condition is not None or self.failure_condition is not None
+        if self.prometheus is not None and not has_condition:
+            raise ValueError("a prometheus metric needs a successCondition or a failureCondition")
+        if self.compare is not None and has_condition:
+            raise ValueError("a compare metric is judged by maxIncrease and minCount, not by conditions")
+        if parse_duration_seconds(self.interval) < 1:
+            raise ValueError("interval must be at least 1s")
+        return self
+
+    @property
+    def interval_seconds(self) -> float:
+        """``interval`` in seconds."""
+        return parse_duration_seconds(self.interval)
+
+    @property
+    def initial_delay_seconds(self) -> float:
+        """``initialDelay`` in seconds (0 when unset)."""
+        return 0.0 if self.initial_delay is None else parse_duration_seconds(self.initial_delay)
+
+    @property
+    def timeout_seconds(self) -> float:
+        """The query timeout of whichever source the metric uses, in seconds."""
+        source = self.prometheus if self.prometheus is not None else self._compare_source
+        return parse_duration_seconds(source.timeout)
+
+    @property
+    def address(self) -> str:
+        """The Prometheus address the metric queries."""
+        if self.prometheus is not None:
+            return self.prometheus.address
+        return self._compare_source.address
+
+    @property
+    def _compare_source(self) -> CompareSource:
+        assert self.compare is not None  # guaranteed by _check_rules
+        return self.compare.prometheus
+
+
+class Arg(ApiModel):
+    """A template argument: declared by a template (maybe with a default), valued by a ref."""
+
+    name: str = Field(pattern=ARG_NAME_PATTERN, max_length=63)
+    value: str | None = Field(default=None, max_length=1024)
+
+
+_UNIQUE_METRICS = (
+    "!has(self.metrics) || self.metrics.all(m, self.metrics.exists_one(n, n.name == m.name))",
+    "metric names must be unique",
+)
+_UNIQUE_ARGS = (
+    "!has(self.args) || self.args.all(a, self.args.exists_one(b, b.name == a.name))",
+    "argument names must be unique",
+)
+
+
+def _unique(names: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"{what} names must be unique: {name!r} appears twice")
+        seen.add(name)
+
+
+class AnalysisTemplateSpec(ApiModel):
+    """The spec of an ``AnalysisTemplate``: declared arguments and the metrics to run."""
+
+    model_config = {"json_schema_extra": _cel(_UNIQUE_METRICS, _UNIQUE_ARGS)}
+
+    args: list[Arg] = Field(default_factory=list, max_length=MAX_ARGS)
+    metrics: list[Metric] = Field(min_length=1, max_length=MAX_METRICS)
+
+    @model_validator(mode="after")
+    def _check_unique(self) -> Self:
+        _unique([m.name for m in self.metrics], "metric")
+        _unique([a.name for a in self.args], "argument")
+        return self
+
+
+class TemplateRef(ApiModel):
+    """A reference to an ``AnalysisTemplate`` in the Rollout's namespace."""
+
+    template_name: str = Field(
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", min_length=1, max_length=253
+    )
+
+
+_REF_RULES = (
+    (
+        "(has(self.templates) && size(self.templates) > 0)"
+        " || (has(self.metrics) && size(self.metrics) > 0)",
+        "an analysis needs at least one template or one inline metric",
+    ),
+    _UNIQUE_METRICS,
+    _UNIQUE_ARGS,
+)
+
+
+class AnalysisRef(ApiModel):
+    """What an ``analysis`` step (or background analysis) runs: templates and inline metrics.
+
+    ``args`` give values to the templates' arguments (and are available to inline metrics
+    as ``{{args.NAME}}``).
+    """
+
+    model_config = {"json_schema_extra": _cel(*_REF_RULES)}
+
+    templates: list[TemplateRef] = Field(default_factory=list, max_length=MAX_TEMPLATES)
+    args: list[Arg] = Field(default_factory=list, max_length=MAX_ARGS)
+    metrics: list[Metric] = Field(default_factory=list, max_length=MAX_METRICS)
+
+    @model_validator(mode="after")
+    def _check_rules(self) -> Self:
+        if not self.templates and not self.metrics:
+            raise ValueError("an analysis needs at least one template or one inline metric")
+        _unique([m.name for m in self.metrics], "metric")
+        _unique([a.name for a in self.args], "argument")
+        return self
+
+
+class BackgroundAnalysis(AnalysisRef):
+    """Analysis that runs beside the steps, from ``startingStep`` until the rollout ends."""
+
+    model_config = {"json_schema_extra": _cel(*_REF_RULES)}
+
+    starting_step: int | None = Field(default=None, ge=0, le=1000)
+    """Index of the step from which the analysis runs (0 when unset)."""
+
+
+def _truncate(value: Any, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[: limit - 1] + "…"
+    return value
+
+
+class Measurement(ApiModel):
+    """One measurement of one metric, as recorded in the Rollout's status.
+
+    Strings are truncated to the status schema's bounds on construction, so a record
+    never makes a status patch invalid.
+    """
+
+    metric: str = Field(max_length=63)
+    verdict: Verdict
+    time: str = Field(max_length=40)
+    """When the measurement was taken (RFC 3339, UTC)."""
+    value: str | None = Field(default=None, max_length=MAX_STATUS_VALUE)
+    """The value as Prometheus gave it (``NaN`` included); none when there was no data."""
+    query: str | None = Field(default=None, max_length=MAX_STATUS_QUERY)
+    """The query as sent, after substitution (the canary's for a compare metric)."""
+    message: str | None = Field(default=None, max_length=MAX_STATUS_MESSAGE)
+    """Why this verdict, in words; never contains a secret."""
+    revision: str | None = Field(default=None, max_length=63)
+    """The canary revision under judgement."""
+    analysis: str | None = Field(default=None, max_length=63)
+    """Which analysis run took it, e.g. ``step-2`` or ``background``."""
+
+    @field_validator("value", mode="before")
+    @classmethod
+    def _bound_value(cls, v: Any) -> Any:
+        return _truncate(v, MAX_STATUS_VALUE)
+
+    @field_validator("query", mode="before")
+    @classmethod
+    def _bound_query(cls, v: Any) -> Any:
+        return _truncate(v, MAX_STATUS_QUERY)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _bound_message(cls, v: Any) -> Any:
+        return _truncate(v, MAX_STATUS_MESSAGE)
+
+
+class MetricResult(ApiModel):
+    """Counters of one metric in the current analysis run (kept in status, one per metric).
+
+    The bounded measurement list in status is for people; these counters are what the
+    verdict accounting reads, so a long background analysis is judged on all of its
+    measurements, not only on the ones still listed.
+    """
+
+    name: str = Field(max_length=63)
+    phase: MetricPhase = MetricPhase.RUNNING
+    passed: int = Field(default=0, ge=0)
+    failed: int = Field(default=0, ge=0)
+    inconclusive: int = Field(default=0, ge=0)
+    errors: int = Field(default=0, ge=0)
+    consecutive_errors: int = Field(default=0, ge=0)
+    last_time: str | None = Field(default=None, max_length=40)
+    last_verdict: Verdict | None = None
+    last_value: str | None = Field(default=None, max_length=MAX_STATUS_VALUE)
+    message: str | None = Field(default=None, max_length=MAX_STATUS_MESSAGE)
+    """The message of the last measurement."""
+
+    @property
+    def measured(self) -> int:
+        """How many measurements were taken in this run."""
+        return self.passed + self.failed + self.inconclusive + self.errors
+
+    @field_validator("last_value", mode="before")
+    @classmethod
+    def _bound_value(cls, v: Any) -> Any:
+        return _truncate(v, MAX_STATUS_VALUE)
+
+    @field_validator("message", mode="before")
+    @classmethod
+    def _bound_message(cls, v: Any) -> Any:
+        return _truncate(v, MAX_STATUS_MESSAGE)

@@ -1,0 +1,268 @@
+"""The Rollout resource: spec and status models (the one source of truth for the CRD)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field
+
+from ramp.api.analysis import AnalysisRef, BackgroundAnalysis, Measurement
+from ramp.api.base import ApiModel
+
+DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
+"""Durations like ``30s``, ``2m``, ``1h30m``, ``500ms``."""
+
+_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
+    """``x-kubernetes-validations`` for a model or field: (CEL rule, message) pairs."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
+
+
+class LabelSelectorRequirement(ApiModel):
+    """One ``matchExpressions`` entry of a label selector."""
+
+    key: str = Field(max_length=317)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] | None = Field(default=None, max_length=64)
+
+
+class LabelSelector(ApiModel):
+    """Which pods belong to the Rollout; must match the template's labels."""
+
+    match_labels: dict[str, str] | None = Field(
+        default=None, json_schema_extra={"maxProperties": 64}
+    )
+    match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, max_length=16)
+
+
+class TemplateMetadata(ApiModel):
+    """Labels and annotations of the pod template."""
+
+    labels: dict[str, str] | None = Field(default=None, json_schema_extra={"maxProperties": 64})
+    annotations: dict[str, str] | None = Field(
+        default=None, json_schema_extra={"maxProperties": 64}
+    )
+
+
+_POD_SPEC_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-preserve-unknown-fields": True,
+    "required": ["containers"],
+    "properties": {
+        "containers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+    },
+}
+
+
+class PodTemplate(ApiModel):
+    """The pod template of the workload, as in a Deployment."""
+
+    metadata: TemplateMetadata
+    spec: dict[str, Any] = Field(json_schema_extra=_POD_SPEC_SCHEMA)
+
+
+class PauseStep(ApiModel):
+    """Hold the rollout: for ``duration``, or until promoted when no duration is given."""
+
+    duration: str | None = Field(default=None, pattern=DURATION_PATTERN, max_length=32)
+
+
+class Step(ApiModel):
+    """One step of a canary: exactly one of ``setWeight``, ``pause`` or ``analysis``."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            (
+                "[has(self.setWeight), has(self.pause), has(self.analysis)]"
+                ".filter(x, x).size() == 1",
+                "a step has exactly one of setWeight, pause or analysis",
+            )
+        )
+    }
+
+    set_weight: int | None = Field(default=None, ge=0, le=100)
+    pause: PauseStep | None = None
+    analysis: AnalysisRef | None = None
+
+
+class CanaryStrategy(ApiModel):
+    """Replica-ratio canary: steps, shifting limits, optional Services and analysis."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            (
+                "!has(self.maxSurge) || type(self.maxSurge) == int ? true"
+                " : string(self.maxSurge).matches('^[0-9]{1,3}%$')",
+                "maxSurge must be an integer or a percentage like '25%'",
+            ),
+            (
+                "!has(self.maxUnavailable) || type(self.maxUnavailable) == int ? true"
+                " : string(self.maxUnavailable).matches('^[0-9]{1,3}%$')",
+                "maxUnavailable must be an integer or a percentage like '25%'",
+            ),
+            (
+                "!has(self.stableService) || !has(self.canaryService)"
+                " || self.stableService != self.canaryService",
+                "stableService and canaryService must name different Services",
+            ),
+        )
+    }
+
+    max_surge: int | str | None = Field(default=None, json_schema_extra={"minimum": 0})
+    max_unavailable: int | str | None = Field(default=None, json_schema_extra={"minimum": 0})
+    stable_service: str | None = Field(default=None, pattern=_NAME, max_length=63)
+    canary_service: str | None = Field(default=None, pattern=_NAME, max_length=63)
+    steps: list[Step] = Field(default_factory=list, max_length=64)
+    analysis: BackgroundAnalysis | None = None
+    abort_scale_down: Literal["Gradual", "Immediate"] | None = None
+
+    @property
+    def surge(self) -> int | str:
+        """``maxSurge`` with its default (25 %)."""
+        return "25%" if self.max_surge is None else self.max_surge
+
+    @property
+    def unavailable(self) -> int | str:
+        """``maxUnavailable`` with its default (0: never below the full count)."""
+        return 0 if self.max_unavailable is None else self.max_unavailable
+
+
+class Strategy(ApiModel):
+    """How a new revision is rolled out. Today: ``canary``."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            ("has(self.canary)", "exactly one strategy must be set: canary"),
+        )
+    }
+
+    canary: CanaryStrategy | None = None
+
+
+class RolloutSpec(ApiModel):
+    """The desired state of a Rollout."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            (
+                "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k,"
+                " has(self.template.metadata.labels) && k in self.template.metadata.labels"
+                " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+                "selector.matchLabels must match template.metadata.labels",
+            ),
+            (
+                "has(self.selector.matchLabels) || has(self.selector.matchExpressions)",
+                "selector must not be empty",
+            ),
+        )
+    }
+
+    replicas: int = Field(default=1, ge=0, le=10000)
+    selector: LabelSelector
+    template: PodTemplate
+    progress_deadline_seconds: int | None = Field(default=None, ge=1, le=86400)
+    paused: bool | None = None
+    revision_history_limit: int | None = Field(default=None, ge=0, le=10)
+    strategy: Strategy
+
+    @property
+    def deadline_seconds(self) -> int:
+        """``progressDeadlineSeconds`` with its default (600)."""
+        return 600 if self.progress_deadline_seconds is None else self.progress_deadline_seconds
+
+    @property
+    def history_limit(self) -> int:
+        """``revisionHistoryLimit`` with its default (1 old revision kept at zero)."""
+        return 1 if self.revision_history_limit is None else self.revision_history_limit
+
+    @property
+    def canary(self) -> CanaryStrategy:
+        """The canary strategy (the schema guarantees it is set)."""
+        assert self.strategy.canary is not None
+        return self.strategy.canary
+
+
+class Phase(StrEnum):
+    """The one-word state of a Rollout, derived from the rest of its status."""
+
+    HEALTHY = "Healthy"
+    """The stable revision runs at full count and nothing is in progress."""
+    PROGRESSING = "Progressing"
+    """A canary is being shifted, or the stable is converging to its count."""
+    PAUSED = "Paused"
+    """Held: by ``spec.paused``, an indefinite pause step, or an inconclusive gate."""
+    ABORTED = "Aborted"
+    """The canary was rolled back to stable; it stays so until retried or replaced."""
+    DEGRADED = "Degraded"
+    """The spec is invalid or the workload cannot be made to match it."""
+
+
+class Weights(ApiModel):
+    """Canary weight in percent: what the step asks for and what the ready pods give."""
+
+    desired: int = 0
+    actual: int = 0
+
+
+class Condition(ApiModel):
+    """A Kubernetes-style condition."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str = ""
+    message: str = ""
+    last_transition_time: str | None = None
+
+
+class HandledTokens(ApiModel):
+    """The last request token of each verb that the operator acted on."""
+
+    promote: str | None = None
+    promote_full: str | None = None
+    abort: str | None = None
+    retry: str | None = None
+
+
+class RolloutStatus(ApiModel):
+    """The observed state of a Rollout, written only by the operator."""
+
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    message: str | None = None
+    stable_revision: str | None = None
+    canary_revision: str | None = None
+    current_step_index: int | None = None
+    step_started_at: str | None = None
+    weights: Weights | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    canary_replicas: int | None = None
+    canary_ready_replicas: int | None = None
+    stable_replicas: int | None = None
+    stable_ready_replicas: int | None = None
+    selector: str | None = None
+    aborted_revision: str | None = None
+    abort_reason: str | None = None
+    abort_message: str | None = None
+    held_by_spec_paused: bool | None = None
+    conditions: list[Condition] | None = Field(default=None, max_length=16)
+    measurements: list[Measurement] | None = Field(default=None, max_length=64)
+    handled_tokens: HandledTokens | None = None
+
+
+class Rollout(ApiModel):
+    """A workload rolled out progressively (``ramp.dev/v1alpha1``)."""
+
+    model_config = {"extra": "ignore"}
+
+    api_version: str = "ramp.dev/v1alpha1"
+    kind: str = "Rollout"
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    spec: RolloutSpec
+    status: RolloutStatus | None = None

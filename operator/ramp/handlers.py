@@ -1,0 +1,94 @@
+"""kopf registration only: each handler kicks the Rollout's reconcile worker.
+
+The reconcile itself lives in :mod:`ramp.controller`; these handlers keep the watch-fed
+index of child Deployments and translate events into kicks.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+
+from ramp import GROUP, PREFIX, VERSION
+from ramp.controller import Controller
+from ramp.core.plan import ROLLOUT_LABEL, Child
+from ramp.kube import child_from_deployment
+
+log = logging.getLogger(__name__)
+
+CHILD_LABELS = {ROLLOUT_LABEL: kopf.PRESENT}
+
+
+class State:
+    """Operator-wide state shared by the handlers (set up by ``ramp.__main__``)."""
+
+    controller: Controller | None = None
+    index: Any = None
+
+
+def children_of(namespace: str, name: str) -> list[Child] | None:
+    """Children of a Rollout from the kopf index (None before the index is known)."""
+    if State.index is None:
+        return None
+    return [child_from_deployment(b) for b in State.index.get((namespace, name), [])]
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """Keep kopf's own bookkeeping under our prefix and its watches from freezing."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{PREFIX}/finalizer"
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.watching.inactivity_timeout = 330
+    settings.posting.level = logging.WARNING
+    settings.networking.request_timeout = 30
+
+
+@kopf.index("apps", "v1", "deployments", labels=CHILD_LABELS)
+def rollout_children(
+    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """Index child Deployments by (namespace, owning Rollout)."""
+    return {(namespace, labels[ROLLOUT_LABEL]): dict(body)}
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
+async def child_changed(
+    namespace: str, labels: kopf.Labels, rollout_children: kopf.Index[Any, Any], **_: Any
+) -> None:
+    """A child Deployment changed: reconcile its Rollout."""
+    State.index = rollout_children
+    if State.controller is not None:
+        State.controller.queue.kick((namespace, labels[ROLLOUT_LABEL]))
+
+
+@kopf.on.event(GROUP, VERSION, "rollouts")
+async def rollout_changed(
+    type: str | None,
+    namespace: str,
+    name: str,
+    rollout_children: kopf.Index[Any, Any],
+    **_: Any,
+) -> None:
+    """A Rollout changed (or was listed at start-up): reconcile it; forget it when deleted."""
+    State.index = rollout_children
+    if State.controller is None:
+        return
+    if type == "DELETED":
+        State.controller.queue.forget((namespace, name))
+    else:
+        State.controller.queue.kick((namespace, name))
+
+
+@kopf.on.cleanup()
+async def stop_workers(**_: Any) -> None:
+    """Stop every reconcile worker before the operator exits."""
+    if State.controller is not None:
+        await State.controller.queue.stop()

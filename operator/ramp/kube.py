@@ -1,0 +1,260 @@
+"""The adapter to the Kubernetes API: the only module that talks to the API server.
+
+Everything here is synchronous (the official client); the handlers call it through
+``asyncio.to_thread``. Writes are idempotent: deterministic names, create-if-absent,
+patches that only send what differs, and the Rollout status patched with its
+``resourceVersion`` so that a concurrent writer makes us re-plan instead of doubling a step.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client, config  # type: ignore[import-untyped]
+from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
+
+from ramp import GROUP, VERSION
+from ramp.core.plan import REVISION_LABEL, ROLE_LABEL, ROLLOUT_LABEL, Child, Event, Role
+
+log = logging.getLogger(__name__)
+PLURAL = "rollouts"
+
+
+class Conflict(Exception):
+    """The Rollout changed since it was read: plan again from a fresh read."""
+
+
+class ApiCounters:
+    """Counts of API calls, for the benchmark and the operator's metrics."""
+
+    def __init__(self) -> None:
+        self.reads = 0
+        self.writes = 0
+
+
+def load_client(kubeconfig: str | None = None) -> Any:
+    """An ApiClient from a kubeconfig, or the in-cluster service account."""
+    if kubeconfig:
+        return config.new_client_from_config(config_file=kubeconfig)
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def child_name(rollout: str, revision: str) -> str:
+    """The name of a revision's Deployment: ``<rollout>-<hash>``."""
+    return f"{rollout}-{revision}"
+
+
+def child_from_deployment(body: Mapping[str, Any]) -> Child:
+    """Summarise a Deployment (as a dict) into what the planner needs."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    return Child(
+        name=meta.get("name", ""),
+        revision=labels.get(REVISION_LABEL, ""),
+        role=labels.get(ROLE_LABEL),
+        replicas=int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1),
+        ready=int(status.get("readyReplicas") or 0),
+        current=int(status.get("replicas") or 0),
+        settled=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
+        created=str(meta.get("creationTimestamp") or ""),
+    )
+
+
+class Kube:
+    """Reads and writes of Rollouts, their Deployments, Services and Events."""
+
+    def __init__(self, api_client: Any, component: str = "ramp-operator") -> None:
+        self.api_client = api_client
+        self.custom = client.CustomObjectsApi(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.component = component
+        self.counters = ApiCounters()
+
+    # -- reads ---------------------------------------------------------------------
+
+    def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.counters.reads += 1
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
+    def list_children(self, namespace: str, rollout: str) -> list[Child]:
+        self.counters.reads += 1
+        items = self.apps.list_namespaced_deployment(
+            namespace, label_selector=f"{ROLLOUT_LABEL}={rollout}"
+        ).items
+        return [child_from_deployment(self.api_client.sanitize_for_serialization(d)) for d in items]
+
+    # -- children ------------------------------------------------------------------
+
+    def create_child(
+        self,
+        rollout: Mapping[str, Any],
+        revision: str,
+        template: Mapping[str, Any],
+        replicas: int,
+        role: Role,
+    ) -> None:
+        """Create a revision's Deployment if it does not exist yet."""
+        meta = rollout["metadata"]
+        name, namespace = meta["name"], meta["namespace"]
+        selector = copy.deepcopy(rollout["spec"]["selector"])
+        selector.setdefault("matchLabels", {})[REVISION_LABEL] = revision
+        pod_template = copy.deepcopy(dict(template))
+        pod_meta = pod_template.setdefault("metadata", {})
+        pod_meta.setdefault("labels", {})[REVISION_LABEL] = revision
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": child_name(name, revision),
+                "namespace": namespace,
+                "labels": {ROLLOUT_LABEL: name, REVISION_LABEL: revision, ROLE_LABEL: role},
+                "ownerReferences": [
+                    {
+                        "apiVersion": f"{GROUP}/{VERSION}",
+                        "kind": "Rollout",
+                        "name": name,
+                        "uid": meta["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": replicas,
+                "selector": selector,
+                "template": pod_template,
+                "revisionHistoryLimit": 1,
+            },
+        }
+        self.counters.writes += 1
+        try:
+            self.apps.create_namespaced_deployment(namespace, body)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    def scale_child(
+        self, namespace: str, child: Child, replicas: int | None, role: Role | None
+    ) -> None:
+        """Patch a child's replicas and role label, sending only what differs."""
+        patch: dict[str, Any] = {}
+        if replicas is not None and replicas != child.replicas:
+            patch["spec"] = {"replicas": replicas}
+        if role is not None and role != child.role:
+            patch["metadata"] = {"labels": {ROLE_LABEL: role}}
+        if not patch:
+            return
+        self.counters.writes += 1
+        self.apps.patch_namespaced_deployment(child.name, namespace, patch)
+
+    def delete_child(self, namespace: str, name: str) -> None:
+        self.counters.writes += 1
+        try:
+            self.apps.delete_namespaced_deployment(name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def pin_service(
+        self, namespace: str, service: str, selector: Mapping[str, str], revision: str
+    ) -> bool:
+        """Point a Service's selector at one revision. False when the Service is absent."""
+        self.counters.reads += 1
+        try:
+            svc = self.core.read_namespaced_service(service, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        want = {**selector, REVISION_LABEL: revision}
+        if (svc.spec.selector or {}) != want:
+            self.counters.writes += 1
+            self.core.patch_namespaced_service(service, namespace, {"spec": {"selector": want}})
+        return True
+
+    # -- the Rollout -----------------------------------------------------------------
+
+    def patch_status(
+        self, rollout: Mapping[str, Any], status: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Write the status if it changed, guarded by the Rollout's resourceVersion.
+
+        Fields that disappeared are sent as null (merge patch). Raises :class:`Conflict`
+        when someone else changed the Rollout in between.
+        """
+        old = rollout.get("status") or {}
+        if old == status:
+            return None
+        body: dict[str, Any] = {k: None for k in old if k not in status}
+        body.update(status)
+        meta = rollout["metadata"]
+        self.counters.writes += 1
+        try:
+            result: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                meta["namespace"],
+                PLURAL,
+                meta["name"],
+                {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": body},
+            )
+        except ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(meta["name"]) from exc
+            raise
+        return result
+
+    def emit(self, rollout: Mapping[str, Any], event: Event) -> None:
+        """Post an Event about the Rollout (never fails the reconcile)."""
+        meta = rollout["metadata"]
+        now = datetime.now(UTC)
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {
+                "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+                "namespace": meta["namespace"],
+            },
+            "involvedObject": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": "Rollout",
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "uid": meta.get("uid"),
+                "resourceVersion": meta.get("resourceVersion"),
+            },
+            "type": event.type,
+            "reason": event.reason,
+            "message": event.message[:1024],
+            "source": {"component": self.component},
+            "reportingComponent": self.component,
+            "reportingInstance": self.component,
+            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "count": 1,
+        }
+        self.counters.writes += 1
+        try:
+            self.core.create_namespaced_event(meta["namespace"], body)
+        except ApiException as exc:
+            log.warning("could not post event %s on %s: %s", event.reason, meta["name"], exc.reason)
