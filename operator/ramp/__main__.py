@@ -42,9 +42,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="NAMESPACE/NAME",
         help="Secret whose 'token' key is the bearer token for Prometheus",
     )
-    parser.add_argument(
-        "--log-format", choices=["text", "json"], default="text", help="log format"
-    )
+    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log format")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
     return parser.parse_args(argv)

@@ -156,7 +156,7 @@ class Controller:
         # The status patch is guarded by resourceVersion: if another writer moved the
         # Rollout since we read it, Conflict is raised and no child is scaled.
         if result.replicas is not None and result.create and result.create not in existing:
-            from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
+            from kubernetes.client.exceptions import ApiException
 
             try:
                 self.kube.create_child(

@@ -54,15 +54,20 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"cannot express anyOf {any_of} in a structural schema")
         inner = _structural(branches[0])
         outer = {k: v for k, v in node.items() if k not in _DROP}
-        return {**inner, **outer} if "x-kubernetes-validations" not in outer else {
-            **inner,
-            **outer,
-            "x-kubernetes-validations": inner.get("x-kubernetes-validations", [])
-            + outer["x-kubernetes-validations"],
-        }
+        return (
+            {**inner, **outer}
+            if "x-kubernetes-validations" not in outer
+            else {
+                **inner,
+                **outer,
+                "x-kubernetes-validations": inner.get("x-kubernetes-validations", [])
+                + outer["x-kubernetes-validations"],
+            }
+        )
     if "const" in node:
         node["enum"] = [node.pop("const")]
     out: dict[str, Any] = {}
+    key: str
     for key, value in node.items():
         if key in _DROP:
             continue
@@ -72,15 +77,19 @@ def _structural(node: dict[str, Any]) -> dict[str, Any]:
             out[key] = _structural(value)
         else:
             out[key] = value
-    extra = node.get("additionalProperties")
+    extra_props = node.get("additionalProperties")
     if out.get("type") == "object" and "properties" not in out:
-        if isinstance(extra, dict) and extra:
-            out["additionalProperties"] = _structural(extra)
+        if isinstance(extra_props, dict) and extra_props:
+            out["additionalProperties"] = _structural(extra_props)
         elif not out.get("x-kubernetes-preserve-unknown-fields"):
             out["x-kubernetes-preserve-unknown-fields"] = True
     if "type" not in out and not out.get("x-kubernetes-preserve-unknown-fields"):
         out["x-kubernetes-preserve-unknown-fields"] = True
-    if out.get("x-kubernetes-preserve-unknown-fields") and "type" not in out and "properties" in out:
+    if (
+        out.get("x-kubernetes-preserve-unknown-fields")
+        and "type" not in out
+        and "properties" in out
+    ):
         out["type"] = "object"
     if "required" in out and not out["required"]:
         del out["required"]

@@ -53,33 +53,36 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 @kopf.index("apps", "v1", "deployments", labels=CHILD_LABELS)
 def rollout_children(
-    namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[tuple[str, str], dict[str, Any]]:
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index child Deployments by (namespace, owning Rollout)."""
     return {(namespace, labels[ROLLOUT_LABEL]): dict(body)}
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
 async def child_changed(
-    namespace: str, labels: kopf.Labels, rollout_children: kopf.Index[Any, Any], **_: Any
+    namespace: str | None,
+    labels: kopf.Labels,
+    rollout_children: kopf.Index[Any, Any] | None = None,
+    **_: Any,
 ) -> None:
     """A child Deployment changed: reconcile its Rollout."""
     State.index = rollout_children
-    if State.controller is not None:
+    if State.controller is not None and namespace:
         State.controller.queue.kick((namespace, labels[ROLLOUT_LABEL]))
 
 
 @kopf.on.event(GROUP, VERSION, "rollouts")
 async def rollout_changed(
-    type: str | None,
-    namespace: str,
+    type: str,
+    namespace: str | None,
     name: str,
-    rollout_children: kopf.Index[Any, Any],
+    rollout_children: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
     """A Rollout changed (or was listed at start-up): reconcile it; forget it when deleted."""
     State.index = rollout_children
-    if State.controller is None:
+    if State.controller is None or not namespace:
         return
     if type == "DELETED":
         State.controller.queue.forget((namespace, name))

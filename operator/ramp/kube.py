@@ -15,13 +15,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client, config  # type: ignore[import-untyped]
-from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
+from kubernetes import client as _client
+from kubernetes import config as _config
+from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
 from ramp.core.plan import REVISION_LABEL, ROLE_LABEL, ROLLOUT_LABEL, Child, Event, Role
 
 log = logging.getLogger(__name__)
+client: Any = _client
+config: Any = _config
 PLURAL = "rollouts"
 
 
@@ -76,9 +79,9 @@ class Kube:
 
     def __init__(self, api_client: Any, component: str = "ramp-operator") -> None:
         self.api_client = api_client
-        self.custom = client.CustomObjectsApi(api_client)
-        self.apps = client.AppsV1Api(api_client)
-        self.core = client.CoreV1Api(api_client)
+        self.custom: Any = client.CustomObjectsApi(api_client)
+        self.apps: Any = client.AppsV1Api(api_client)
+        self.core: Any = client.CoreV1Api(api_client)
         self.component = component
         self.counters = ApiCounters()
 
@@ -187,7 +190,7 @@ class Kube:
                 return False
             raise
         want = {**selector, REVISION_LABEL: revision}
-        if (svc.spec.selector or {}) != want:
+        if ((svc.spec.selector if svc.spec else None) or {}) != want:
             self.counters.writes += 1
             self.core.patch_namespaced_service(service, namespace, {"spec": {"selector": want}})
         return True

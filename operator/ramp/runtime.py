@@ -18,7 +18,7 @@ async def run(args: argparse.Namespace) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
     kube = Kube(load_client(args.kubeconfig))
     handlers.State.controller = Controller(kube, children=handlers.children_of)
-    namespaces = list(args.namespace)
+    namespaces: list[str] = list(args.namespace)
     log.info(
         "ramp-operator starting, watching %s",
         ", ".join(namespaces) if namespaces else "all namespaces",
@@ -26,5 +26,5 @@ async def run(args: argparse.Namespace) -> None:
     await kopf.operator(
         standalone=True,
         clusterwide=not namespaces,
-        namespaces=namespaces or None,
+        namespaces=namespaces,
     )

@@ -128,9 +128,11 @@ def _format_float(x: float) -> str:
 def missing_data(result: Result) -> str | None:
     """Why ``result`` cannot be judged (empty, NaN), or None when it can."""
     if isinstance(result, float):
-        return "result is NaN (for example 0/0: no requests in the window)" if math.isnan(
-            result
-        ) else None
+        return (
+            "result is NaN (for example 0/0: no requests in the window)"
+            if math.isnan(result)
+            else None
+        )
     if len(result) == 0:
         return "query returned no data (empty result)"
     nans = sum(1 for x in result if math.isnan(x))
@@ -149,17 +151,24 @@ def judge(
     if reason is not None:
         return Judgement(Verdict.INCONCLUSIVE, reason)
     if success_condition is None and failure_condition is None:
-        return Judgement(Verdict.ERROR, "the metric has neither successCondition nor failureCondition")
+        return Judgement(
+            Verdict.ERROR, "the metric has neither successCondition nor failureCondition"
+        )
     shown = format_result(result)
     try:
         if failure_condition is not None and evaluate_condition(failure_condition, result):
-            return Judgement(Verdict.FAIL, f"value {shown} meets failureCondition `{failure_condition}`")
+            return Judgement(
+                Verdict.FAIL, f"value {shown} meets failureCondition `{failure_condition}`"
+            )
         if success_condition is not None:
             if evaluate_condition(success_condition, result):
-                return Judgement(Verdict.PASS, f"value {shown} meets successCondition `{success_condition}`")
+                return Judgement(
+                    Verdict.PASS, f"value {shown} meets successCondition `{success_condition}`"
+                )
             if failure_condition is None:
                 return Judgement(
-                    Verdict.FAIL, f"value {shown} does not meet successCondition `{success_condition}`"
+                    Verdict.FAIL,
+                    f"value {shown} does not meet successCondition `{success_condition}`",
                 )
             return Judgement(
                 Verdict.INCONCLUSIVE,
@@ -168,4 +177,6 @@ def judge(
             )
     except ConditionError as error:
         return Judgement(Verdict.ERROR, str(error))
-    return Judgement(Verdict.PASS, f"value {shown} does not meet failureCondition `{failure_condition}`")
+    return Judgement(
+        Verdict.PASS, f"value {shown} does not meet failureCondition `{failure_condition}`"
+    )

@@ -113,7 +113,8 @@ class QueryContext:
                 return self.args[arg]
             known = ", ".join(sorted(self.args)) or "none"
             raise QueryTemplateError(
-                f"unknown placeholder {{{{{name}}}}}: no argument named {arg!r} (arguments: {known})"
+                f"unknown placeholder {{{{{name}}}}}: no argument named {arg!r} "
+                f"(arguments: {known})"
             )
         builtins: dict[str, str | None] = {
             "rollout": self.rollout,

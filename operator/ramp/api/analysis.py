@@ -205,7 +205,9 @@ class Metric(ApiModel):
         if self.prometheus is not None and not has_condition:
             raise ValueError("a prometheus metric needs a successCondition or a failureCondition")
         if self.compare is not None and has_condition:
-            raise ValueError("a compare metric is judged by maxIncrease and minCount, not by conditions")
+            raise ValueError(
+                "a compare metric is judged by maxIncrease and minCount, not by conditions"
+            )
         if parse_duration_seconds(self.interval) < 1:
             raise ValueError("interval must be at least 1s")
         return self

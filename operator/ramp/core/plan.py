@@ -236,7 +236,9 @@ class _Planner:
         self.events: list[Event] = []
         self.children = {c.revision: c for c in obs.children}
         self.total = self.spec.replicas
-        self.limits = Limits.resolve(self.total, self.spec.canary.surge, self.spec.canary.unavailable)
+        self.limits = Limits.resolve(
+            self.total, self.spec.canary.surge, self.spec.canary.unavailable
+        )
         self.revision = revision_hash(obs.template)
         self.requeue: float | None = None
         self.tokens = self._new_tokens()
@@ -323,7 +325,9 @@ class _Planner:
         in_progress = self.revision != (self.st.stable_revision or self.revision)
         for verb in ("promote", "promote-full", "abort"):
             if verb in self.tokens and not in_progress:
-                self.event(f"{_camel(verb)}Ignored", f"{verb} requested but no rollout is in progress")
+                self.event(
+                    f"{_camel(verb)}Ignored", f"{verb} requested but no rollout is in progress"
+                )
                 del self.tokens[verb]
 
     def ensure_stable(self) -> None:
@@ -374,7 +378,9 @@ class _Planner:
             st.message = f"stable revision {st.stable_revision}: {ready}/{self.total} ready"
             self.conditions["Progressing"] = (True, "ScalingStable", st.message)
         else:
-            st.message = f"stable revision {st.stable_revision} runs {self.total}/{self.total} ready"
+            st.message = (
+                f"stable revision {st.stable_revision} runs {self.total}/{self.total} ready"
+            )
             self.conditions["Progressing"] = (False, "RolloutCompleted", "")
         return self.finish(replicas, create=st.stable_revision)
 
@@ -406,6 +412,7 @@ class _Planner:
         st.abort_message = None
         st.measurements = None
         self.event(reason, message)
+        self.warn_weight(0)
 
     def abort(self, reason: str, message: str) -> None:
         st = self.st
@@ -433,9 +440,7 @@ class _Planner:
         )
         self.conditions["Aborted"] = (True, st.abort_reason or "Aborted", st.abort_message or "")
         self.conditions["Progressing"] = (False, "RolloutAborted", st.abort_message or "")
-        replicas = self.keep_history(
-            {st.stable_revision or "": s, st.canary_revision or "": c}
-        )
+        replicas = self.keep_history({st.stable_revision or "": s, st.canary_revision or "": c})
         return self.finish(replicas)
 
     def drain_others(self, stable_target: int) -> Plan | None:
@@ -630,17 +635,23 @@ class _Planner:
         st.current_step_index = index
         st.step_started_at = _iso(self.now)
         st.measurements = None if steps[index - 1].analysis is not None else st.measurements
-        if index < len(steps) and steps[index].set_weight is not None:
-            split = split_replicas(self.total, steps[index].set_weight or 0)
-            if not split.representable:
-                self.event(
-                    "UnrepresentableWeight",
-                    f"setWeight {split.weight} with {self.total} replicas is "
-                    f"{split.canary} canary / {split.stable} stable: actual weight "
-                    f"{split.actual_weight}%",
-                    warning=True,
-                )
+        self.warn_weight(index)
         return index
+
+    def warn_weight(self, index: int) -> None:
+        """Warn when the weight of the step just entered cannot be given exactly."""
+        steps = self.steps()
+        if index >= len(steps) or steps[index].set_weight is None:
+            return
+        split = split_replicas(self.total, steps[index].set_weight or 0)
+        if not split.representable:
+            self.event(
+                "UnrepresentableWeight",
+                f"setWeight {split.weight} with {self.total} replicas is "
+                f"{split.canary} canary / {split.stable} stable: actual weight "
+                f"{split.actual_weight}%",
+                warning=True,
+            )
 
     def promote(self) -> Plan:
         st = self.st

@@ -160,8 +160,6 @@ def next_replicas(
     >>> next_replicas(lim, split_replicas(10, 50), Side(0, 0), Side(10, 10))
     (3, 10)
     >>> next_replicas(lim, split_replicas(10, 50), Side(3, 3), Side(10, 10))   # 3 ready
-    (3, 7)
-    >>> next_replicas(lim, split_replicas(10, 50), Side(3, 3), Side(7, 7))
     (5, 7)
     >>> next_replicas(lim, split_replicas(10, 50), Side(5, 5), Side(7, 7))
     (5, 5)
@@ -185,18 +183,19 @@ def next_replicas(
         return target.canary, target.stable
 
     new_canary, new_stable = canary.desired, stable.desired
+    # Shrink first, by what the other side has ready now; then grow into the room left.
+    if shrink_canary:
+        keep = floor - stable.counted_ready
+        new_canary = max(target.canary, min(canary.desired, keep))
+    if shrink_stable:
+        keep = floor - canary.counted_ready
+        new_stable = max(target.stable, min(stable.desired, keep))
     if grow_stable:
         new_stable = (
             target.stable
             if stable_first
-            else min(target.stable, max(stable.desired, ceiling - canary.desired))
+            else min(target.stable, max(stable.desired, ceiling - new_canary))
         )
     if grow_canary:
-        new_canary = min(target.canary, max(canary.desired, ceiling - stable.desired))
-    if shrink_canary:
-        keep = floor - min(stable.ready, new_stable)
-        new_canary = max(target.canary, min(canary.desired, keep))
-    if shrink_stable:
-        keep = floor - min(canary.ready, new_canary)
-        new_stable = max(target.stable, min(stable.desired, keep))
+        new_canary = min(target.canary, max(canary.desired, ceiling - new_stable))
     return new_canary, new_stable

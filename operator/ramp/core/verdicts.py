@@ -212,7 +212,9 @@ def metric_state(
     the metric never passes, it keeps measuring until the rollout ends.
     """
     r = result if result is not None else MetricResult(name=metric.name)
-    phase = r.phase if r.phase is not MetricPhase.RUNNING else _phase(metric, r, continuous=continuous)
+    phase = (
+        r.phase if r.phase is not MetricPhase.RUNNING else _phase(metric, r, continuous=continuous)
+    )
     if continuous and phase is MetricPhase.PASSED:
         phase = MetricPhase.RUNNING
     name = metric.name
@@ -277,9 +279,7 @@ def analysis_state(states: Sequence[MetricState]) -> AnalysisState:
         return AnalysisState(
             MetricPhase.INCONCLUSIVE, GateAction.PAUSE, "analysis has no metrics", None, ordered
         )
-    decided = sorted(
-        (s for s in ordered if s.phase in _SEVERITY), key=lambda s: _SEVERITY[s.phase]
-    )
+    decided = sorted((s for s in ordered if s.phase in _SEVERITY), key=lambda s: _SEVERITY[s.phase])
     aborting = [s for s in decided if s.action is GateAction.ABORT]
     if aborting:
         first = aborting[0]
