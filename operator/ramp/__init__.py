@@ -1,4 +1,4 @@
-"""Ramp: progressive delivery for Kubernetes (replica-ratio canaries gated on readiness and Prometheus)."""
+"""Ramp: progressive delivery for Kubernetes, replica-ratio canaries gated on readiness."""
 
 __version__ = "0.1.0"
 

@@ -9,6 +9,7 @@ deadlines, analysis intervals) and a periodic resync wake it up without events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -71,10 +72,8 @@ class WorkQueue:
         wakeup = self._wakeups[key]
         delay: float | None = 0.0
         while True:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=delay)
-            except TimeoutError:
-                pass
             wakeup.clear()
             try:
                 delay = await self._reconcile(*key)

@@ -492,15 +492,14 @@ class _Planner:
             self.event("PromotedFull", "promote-full requested: skipping the remaining steps")
             index = len(steps)
             st.step_started_at = _iso(self.now)
-        elif self.tokens.get("promote"):
-            if index < len(steps):
-                self.event(
-                    "Promoted",
-                    f"promote requested: step {index + 1}/{len(steps)} "
-                    f"({describe_step(steps[index])}) skipped",
-                )
-                index += 1
-                st.step_started_at = _iso(self.now)
+        elif self.tokens.get("promote") and index < len(steps):
+            self.event(
+                "Promoted",
+                f"promote requested: step {index + 1}/{len(steps)} "
+                f"({describe_step(steps[index])}) skipped",
+            )
+            index += 1
+            st.step_started_at = _iso(self.now)
         canary_rev, stable_rev = st.canary_revision or "", st.stable_revision or ""
         for _ in range(len(steps) + 2):
             st.current_step_index = index
