@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
@@ -14,6 +14,9 @@ DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 """Durations like ``30s``, ``2m``, ``1h30m``, ``500ms``."""
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+LabelValue = Annotated[str, Field(max_length=63)]
+"""Kubernetes label values are at most 63 characters (bounds the CEL cost too)."""
 
 
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
@@ -32,7 +35,7 @@ class LabelSelectorRequirement(ApiModel):
 class LabelSelector(ApiModel):
     """Which pods belong to the Rollout; must match the template's labels."""
 
-    match_labels: dict[str, str] | None = Field(
+    match_labels: dict[str, LabelValue] | None = Field(
         default=None, json_schema_extra={"maxProperties": 64}
     )
     match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, max_length=16)
@@ -41,7 +44,9 @@ class LabelSelector(ApiModel):
 class TemplateMetadata(ApiModel):
     """Labels and annotations of the pod template."""
 
-    labels: dict[str, str] | None = Field(default=None, json_schema_extra={"maxProperties": 64})
+    labels: dict[str, LabelValue] | None = Field(
+        default=None, json_schema_extra={"maxProperties": 64}
+    )
     annotations: dict[str, str] | None = Field(
         default=None, json_schema_extra={"maxProperties": 64}
     )
