@@ -473,6 +473,10 @@ class _Planner:
 
     def held(self) -> Plan:
         st = self.st
+        # Promotions wait for the resume: they are not consumed while held.
+        handled = st.handled_tokens or HandledTokens()
+        before = self.old.handled_tokens or HandledTokens()
+        handled.promote, handled.promote_full = before.promote, before.promote_full
         if not st.held_by_spec_paused:
             self.event("Paused", "spec.paused is true: the rollout holds where it is")
         st.held_by_spec_paused = True

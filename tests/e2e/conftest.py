@@ -1,0 +1,66 @@
+"""End-to-end fixtures: the CRDs installed and the operator running against the cluster."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from ramp_e2e import CRDS, OperatorProcess, Rollouts, wait_for
+
+from cluster.fixtures import ClusterHandle
+
+TEST_NAMESPACES = "t-*"
+"""The shared operator watches the per-test namespaces (``namespace`` fixture names them
+``t-...``); tests that run an operator of their own use other namespaces."""
+
+_operator: OperatorProcess | None = None
+
+
+def install_crds(cluster: ClusterHandle) -> None:
+    cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
+    cluster.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/rollouts.ramp.dev",
+        "crd/analysistemplates.ramp.dev",
+    )
+
+
+@pytest.fixture(scope="session")
+def crds(cluster: ClusterHandle) -> None:
+    install_crds(cluster)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: ClusterHandle, crds: None) -> Iterator[OperatorProcess]:
+    """The operator (``python -m ramp``) watching the test namespaces."""
+    global _operator
+    proc = OperatorProcess(
+        cluster.kubeconfig, cluster.workdir / "operator.log", ["--namespace", TEST_NAMESPACES]
+    )
+    proc.start()
+    wait_for("the operator to start", lambda: "watching" in proc.log_text(), timeout=30)
+    _operator = proc
+    try:
+        yield proc
+    finally:
+        _operator = None
+        proc.stop()
+
+
+@pytest.fixture
+def rollouts(cluster: ClusterHandle, namespace: str, operator: OperatorProcess) -> Rollouts:
+    """Rollout verbs in this test's namespace, with the operator running."""
+    if not operator.alive:
+        operator.start()
+    return Rollouts(cluster.client, namespace)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    report = yield
+    if report.failed and _operator is not None:
+        report.sections.append(("ramp operator log (tail)", _operator.tail(80)))
+    return report

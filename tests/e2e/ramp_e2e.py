@@ -1,0 +1,243 @@
+"""Given/When/Then helpers for end-to-end tests of Rollouts on the real cluster."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+REPO = Path(__file__).resolve().parents[2]
+CRDS = REPO / "crds"
+GROUP, VERSION, PLURAL = "ramp.dev", "v1alpha1", "rollouts"
+
+
+class OperatorProcess:
+    """The operator as a subprocess (``python -m ramp``), with its log in a file."""
+
+    def __init__(
+        self,
+        kubeconfig: Path,
+        log_path: Path,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.log_path = log_path
+        self.args = list(args)
+        self.env = env or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        log.write(f"--- start {time.strftime('%H:%M:%S')} {self.args}\n".encode())
+        log.flush()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "ramp", "--kubeconfig", str(self.kubeconfig), *self.args],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            cwd=REPO,
+            start_new_session=True,
+        )
+        log.close()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+def wait_for(
+    what: str,
+    probe: Callable[[], Any],
+    timeout: float = 60,
+    interval: float = 0.2,
+    describe: Callable[[], str] | None = None,
+) -> Any:
+    """Poll ``probe`` until it returns something truthy; fail with a clear message."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while True:
+        last = probe()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            extra = f"\n{describe()}" if describe else ""
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
+        time.sleep(interval)
+
+
+def rollout_manifest(
+    name: str,
+    replicas: int = 10,
+    steps: list[dict[str, Any]] | None = None,
+    image: str = "ramp-test/app:v1",
+    labels: dict[str, str] | None = None,
+    deadline: int = 60,
+    **canary: Any,
+) -> dict[str, Any]:
+    pod_labels = {"app": name, **(labels or {})}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Rollout",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "progressDeadlineSeconds": deadline,
+            "strategy": {"canary": {"steps": steps if steps is not None else [], **canary}},
+        },
+    }
+
+
+class Rollouts:
+    """Verbs on Rollouts of one namespace, through the API (as a user would)."""
+
+    def __init__(self, api_client: Any, namespace: str) -> None:
+        self.ns = namespace
+        self.custom = client.CustomObjectsApi(api_client)
+        self.apps = client.AppsV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+
+    def create(self, manifest: dict[str, Any]) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, manifest
+        )
+        return obj
+
+    def get(self, name: str) -> dict[str, Any]:
+        obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.ns, PLURAL, name
+        )
+        return obj
+
+    def status(self, name: str) -> dict[str, Any]:
+        return dict(self.get(name).get("status") or {})
+
+    def patch(self, name: str, body: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(GROUP, VERSION, self.ns, PLURAL, name, body)
+
+    def set_image(self, name: str, image: str) -> None:
+        obj = self.get(name)
+        containers = obj["spec"]["template"]["spec"]["containers"]
+        containers[0]["image"] = image
+        self.patch(name, {"spec": {"template": {"spec": {"containers": containers}}}})
+
+    def set_template_labels(self, name: str, labels: dict[str, str | None]) -> None:
+        self.patch(name, {"spec": {"template": {"metadata": {"labels": labels}}}})
+
+    def request(self, name: str, verb: str, token: str | None = None) -> str:
+        """Annotate a one-shot request (promote, promote-full, abort, retry)."""
+        token = token or secrets.token_hex(4)
+        self.patch(name, {"metadata": {"annotations": {f"ramp.dev/{verb}": token}}})
+        return token
+
+    def deployments(self, name: str) -> dict[str, Any]:
+        """Child Deployments by revision."""
+        items = self.apps.list_namespaced_deployment(
+            self.ns, label_selector=f"ramp.dev/rollout={name}"
+        ).items
+        return {d.metadata.labels["ramp.dev/revision"]: d for d in items}
+
+    def ready_pods(self, name: str) -> dict[str, int]:
+        """Ready pods per revision, counted from the Pods themselves."""
+        pods = self.core.list_namespaced_pod(self.ns, label_selector=f"app={name}").items
+        counts: dict[str, int] = {}
+        for pod in pods:
+            if pod.metadata.deletion_timestamp:
+                continue
+            ready = any(
+                c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
+            )
+            if ready:
+                rev = pod.metadata.labels.get("ramp.dev/revision", "")
+                counts[rev] = counts.get(rev, 0) + 1
+        return counts
+
+    def pod_uids(self, name: str, revision: str) -> set[str]:
+        pods = self.core.list_namespaced_pod(
+            self.ns, label_selector=f"app={name},ramp.dev/revision={revision}"
+        ).items
+        return {p.metadata.uid for p in pods if not p.metadata.deletion_timestamp}
+
+    def events(self, name: str) -> list[tuple[str, str, str]]:
+        items = self.core.list_namespaced_event(
+            self.ns, field_selector=f"involvedObject.name={name},involvedObject.kind=Rollout"
+        ).items
+        items.sort(key=lambda e: (e.first_timestamp or e.event_time or 0, e.metadata.name))
+        return [(e.type, e.reason, e.message) for e in items]
+
+    def wait(
+        self, name: str, what: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            status = self.status(name)
+            return status if predicate(status) else None
+
+        def describe() -> str:
+            s = self.status(name)
+            return (
+                f"last status: phase={s.get('phase')} step={s.get('currentStepIndex')} "
+                f"message={s.get('message')!r}"
+            )
+
+        result: dict[str, Any] = wait_for(
+            f"rollout {name}: {what}", probe, timeout=timeout, describe=describe
+        )
+        return result
+
+    def wait_phase(self, name: str, phase: str, timeout: float = 60) -> dict[str, Any]:
+        return self.wait(name, f"phase {phase}", lambda s: s.get("phase") == phase, timeout)
+
+    def wait_healthy(self, name: str, replicas: int, timeout: float = 60) -> dict[str, Any]:
+        return self.wait(
+            name,
+            f"Healthy with {replicas} ready",
+            lambda s: (
+                s.get("phase") == "Healthy"
+                and s.get("readyReplicas") == replicas
+                and s.get("replicas") == replicas
+                and not s.get("canaryRevision")
+            ),
+            timeout,
+        )
+
+
+def condition(status: dict[str, Any], ctype: str) -> dict[str, Any]:
+    for c in status.get("conditions") or []:
+        if c["type"] == ctype:
+            return dict(c)
+    return {}
