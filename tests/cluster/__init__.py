@@ -1,0 +1,1 @@
+"""The local Kubernetes control plane for tests: build.sh, launcher.py, fixtures.py."""

@@ -1,0 +1,804 @@
+#!/usr/bin/env python3
+"""Ramp's local Kubernetes control plane: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok (standing in for kubelets), built from Go modules by build.sh.
+
+Standard library and PyYAML only; the PKI is made with the ``openssl`` command.
+
+    launcher.py up --dir .cluster      # start in the background, return once ready
+    launcher.py status --dir .cluster  # what runs, is the API server ready
+    launcher.py down --dir .cluster    # stop everything, leave no process behind
+
+From Python::
+
+    with Cluster("/tmp/x") as c:       # or c = Cluster(dir).start() ... c.stop()
+        c.kubeconfig                   # admin kubeconfig (system:masters)
+
+Everything binds 127.0.0.1 on free ports. DIR holds kubeconfig, pki/, logs/<component>.log
+and cluster.json (ports, pids); etcd keeps its data on /dev/shm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import ctypes
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+BIN_DIR = Path(os.environ.get("RAMP_CLUSTER_BIN_DIR") or HERE / "bin")
+KWOK_CONFIG = HERE / "kwok.yaml"
+KUBECTL = BIN_DIR / "kubectl"
+HELM = BIN_DIR / "helm"
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+SERVICE_CIDR = "10.0.0.0/24"
+SERVICE_IP = "10.0.0.1"
+NODE_PREFIX = "kwok-node-"
+HOST = "127.0.0.1"
+STATE_FILE = "cluster.json"
+
+__all__ = [
+    "BIN_DIR",
+    "COMPONENTS",
+    "HELM",
+    "KUBECTL",
+    "Cluster",
+    "ClusterError",
+    "binary",
+    "kubeconfig_for_token",
+    "pid_alive",
+]
+
+
+class ClusterError(RuntimeError):
+    """The local control plane could not be built, started, reached or stopped."""
+
+
+def binary(name: str, bin_dir: Path = BIN_DIR) -> Path:
+    """Path of a built binary (etcd, kube-apiserver, ..., kubectl, helm); a clear error if
+    it has not been built."""
+    path = Path(bin_dir) / name
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        raise ClusterError(
+            f"{name} is missing ({path} does not exist): run `make cluster-build` "
+            "(tests/cluster/build.sh) to build the local control plane"
+        )
+    return path
+
+
+def pid_alive(pid: int) -> bool:
+    """True when the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    # the state follows the parenthesised command name, which may contain spaces
+    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+
+
+def _pid_runs(pid: int, exe: str) -> bool:
+    """The process is alive and still runs `exe` (guards against reuse of the pid)."""
+    if not pid_alive(pid):
+        return False
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0].decode()
+    except OSError:
+        return False
+    return argv0 == exe
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def _free_ports(count: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(count):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind((HOST, 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _b64file(path: Path) -> str:
+    return base64.b64encode(path.read_bytes()).decode()
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+def _tail(path: Path, lines: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 256 * lines))
+            data = f.read().decode(errors="replace")
+    except FileNotFoundError:
+        return "(no log)"
+    return "\n".join(data.splitlines()[-lines:])
+
+
+def kubeconfig_for_token(
+    base_kubeconfig: str | os.PathLike[str],
+    token: str,
+    path: str | os.PathLike[str],
+    *,
+    namespace: str | None = None,
+    user: str = "token-user",
+) -> Path:
+    """Write a kubeconfig at `path` that reaches the cluster of `base_kubeconfig`'s current
+    context with a bearer token (e.g. of a ServiceAccount, from `kubectl create token`)."""
+    base_path = Path(base_kubeconfig)
+    base = yaml.safe_load(base_path.read_text())
+    ctx_name = base.get("current-context")
+    contexts = {c["name"]: c["context"] for c in base.get("contexts") or []}
+    if ctx_name not in contexts:
+        raise ClusterError(f"{base_path} has no current context")
+    clusters = {c["name"]: c["cluster"] for c in base.get("clusters") or []}
+    cluster = dict(clusters[contexts[ctx_name]["cluster"]])
+    ca = cluster.get("certificate-authority")
+    if ca and not os.path.isabs(ca):
+        cluster["certificate-authority"] = str((base_path.parent / ca).resolve())
+    context: dict[str, Any] = {"cluster": "cluster", "user": user}
+    if namespace:
+        context["namespace"] = namespace
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "cluster", "cluster": cluster}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": user, "context": context}],
+        "current-context": user,
+    }
+    out = Path(path)
+    _write_private(out, yaml.safe_dump(config, sort_keys=False))
+    return out
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class Cluster:
+    """One local control plane living in `dir`.
+
+    `start()` returns once /readyz is ok, the Node(s) are Ready and schedulable, the
+    controller manager and scheduler are healthy and the `default` ServiceAccount exists.
+    `stop()` ends every process it started (also from another Python process: the pids are in
+    DIR/cluster.json) and removes the etcd data. With ``die_with_parent=True`` the components
+    also get SIGTERM when the starting process dies (used by the pytest fixture)."""
+
+    def __init__(
+        self,
+        dir: str | os.PathLike[str],
+        *,
+        bin_dir: str | os.PathLike[str] = BIN_DIR,
+        nodes: int = 1,
+        apiserver_port: int | None = None,
+        die_with_parent: bool = False,
+        verbosity: int = 0,
+    ) -> None:
+        self.dir = Path(dir).resolve()
+        self.bin_dir = Path(bin_dir)
+        self.nodes = nodes
+        self.die_with_parent = die_with_parent
+        self.verbosity = verbosity
+        self._requested_port = apiserver_port
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._state: dict[str, Any] = {}
+        self.startup_seconds: float | None = None
+        self.load_state()
+
+    # -- paths and state ------------------------------------------------------------------
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    @property
+    def pki(self) -> Path:
+        return self.dir / "pki"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.dir / "logs"
+
+    @property
+    def ca_file(self) -> Path:
+        return self.pki / "ca.crt"
+
+    @property
+    def admin_cert_file(self) -> Path:
+        return self.pki / "admin.crt"
+
+    @property
+    def admin_key_file(self) -> Path:
+        return self.pki / "admin.key"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / STATE_FILE
+
+    @property
+    def ports(self) -> dict[str, int]:
+        return dict(self._state.get("ports", {}))
+
+    @property
+    def server(self) -> str:
+        return f"https://{HOST}:{self.ports['kube-apiserver']}"
+
+    @property
+    def kubectl_path(self) -> Path:
+        return binary("kubectl", self.bin_dir)
+
+    @property
+    def helm_path(self) -> Path:
+        return binary("helm", self.bin_dir)
+
+    def load_state(self) -> dict[str, Any]:
+        try:
+            self._state = json.loads(self.state_file.read_text())
+        except (FileNotFoundError, ValueError):
+            self._state = {}
+        return self._state
+
+    def _save_state(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._state, indent=2))
+        tmp.replace(self.state_file)
+        pids = self.dir / "pids"
+        pids.mkdir(exist_ok=True)
+        for name, pid in self._state.get("pids", {}).items():
+            (pids / f"{name}.pid").write_text(f"{pid}\n")
+
+    def pids(self) -> dict[str, int]:
+        """Process ids of the components started in this directory (alive or not)."""
+        return {k: int(v) for k, v in self._state.get("pids", {}).items()}
+
+    def alive(self) -> dict[str, int]:
+        """The components whose process still runs."""
+        exes = self._state.get("exes", {})
+        return {
+            name: pid
+            for name, pid in self.pids().items()
+            if _pid_runs(pid, exes.get(name, str(self.bin_dir / name)))
+        }
+
+    def log_path(self, component: str) -> Path:
+        return self.logs_dir / f"{component}.log"
+
+    def log_tail(self, component: str, lines: int = 30) -> str:
+        return _tail(self.log_path(component), lines)
+
+    def logs_tail(self, lines: int = 20) -> str:
+        """The last lines of every component's log, for diagnostics."""
+        parts = []
+        for name in COMPONENTS:
+            if self.log_path(name).exists():
+                parts.append(
+                    f"--- {name} ({self.log_path(name)}) ---\n{self.log_tail(name, lines)}"
+                )
+        return "\n".join(parts)
+
+    def kubeconfig_for_token(
+        self, token: str, path: str | os.PathLike[str], namespace: str | None = None
+    ) -> Path:
+        return kubeconfig_for_token(self.kubeconfig, token, path, namespace=namespace)
+
+    # -- API access (stdlib HTTPS with the admin certificate) ------------------------------
+    def _ssl(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(self.ca_file))
+        ctx.load_cert_chain(str(self.admin_cert_file), str(self.admin_key_file))
+        return ctx
+
+    def api(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None, timeout: float = 5
+    ) -> tuple[int, Any]:
+        """One request to the API server as the admin; returns (status, decoded body)."""
+        conn = http.client.HTTPSConnection(
+            HOST, self.ports["kube-apiserver"], context=self._ssl(), timeout=timeout
+        )
+        try:
+            data = json.dumps(body).encode() if body is not None else None
+            headers = {"Content-Type": "application/json"} if data else {}
+            conn.request(method, path, body=data, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read().decode(errors="replace")
+        finally:
+            conn.close()
+        try:
+            return resp.status, json.loads(raw)
+        except ValueError:
+            return resp.status, raw
+
+    @staticmethod
+    def _healthz(port: int) -> bool:
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # self-signed serving certs of kcm/scheduler
+        conn = http.client.HTTPSConnection(HOST, port, context=ctx, timeout=2)
+        try:
+            conn.request("GET", "/healthz")
+            resp = conn.getresponse()
+            return resp.status == 200 and resp.read().strip() == b"ok"
+        except OSError:
+            return False
+        finally:
+            conn.close()
+
+    def ready(self) -> bool:
+        """The API server answers /readyz with ok."""
+        if "kube-apiserver" not in self.ports or not self.ca_file.exists():
+            return False
+        try:
+            status, body = self.api("GET", "/readyz", timeout=2)
+        except (OSError, http.client.HTTPException):
+            return False
+        return status == 200 and str(body).strip() == "ok"
+
+    # -- lifecycle -----------------------------------------------------------------------
+    def __enter__(self) -> Cluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self, timeout: float = 120.0) -> Cluster:
+        """Start the control plane and wait until it is usable; on any failure everything
+        already started is stopped before the error propagates."""
+        began = time.monotonic()
+        self.load_state()
+        if self.alive():
+            raise ClusterError(
+                f"a cluster is already running in {self.dir} (pids {self.alive()}); "
+                f"stop it with `{Path(__file__).name} down --dir {self.dir}`"
+            )
+        if self._state:
+            self.stop()  # leftovers of a crashed run: clean the pids and etcd data
+        missing = [n for n in COMPONENTS if not os.access(self.bin_dir / n, os.X_OK)]
+        if missing:
+            raise ClusterError(
+                f"missing control-plane binaries in {self.bin_dir}: {', '.join(missing)}; "
+                "run `make cluster-build` (tests/cluster/build.sh) to build them"
+            )
+        exes = {name: binary(name, self.bin_dir) for name in COMPONENTS}
+        if shutil.which("openssl") is None:
+            raise ClusterError("the `openssl` command is required to make the cluster's PKI")
+        if not KWOK_CONFIG.exists():
+            raise ClusterError(f"the kwok configuration {KWOK_CONFIG} is missing")
+        if self._requested_port is not None and not _port_free(self._requested_port):
+            raise ClusterError(
+                f"port {self._requested_port} on {HOST} is already in use "
+                "(another cluster or program); choose another API server port"
+            )
+        try:
+            self._start(exes, began, timeout)
+        except BaseException:
+            self.stop()
+            raise
+        self.startup_seconds = time.monotonic() - began
+        return self
+
+    def _start(self, exes: dict[str, Path], began: float, timeout: float) -> None:
+        for sub in ("logs", "pki", "pids"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        for old in (self.dir / "pids").glob("*.pid"):
+            old.unlink()
+        ports = _free_ports(5)
+        names = ["etcd", "etcd-peer", "kube-controller-manager", "kube-scheduler"]
+        port_map = dict(zip(names, ports[1:], strict=True))
+        port_map["kube-apiserver"] = self._requested_port or ports[0]
+        shm = Path("/dev/shm")
+        data_root = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.dir
+        etcd_data = tempfile.mkdtemp(prefix="ramp-etcd-", dir=data_root)
+        self._state = {
+            "dir": str(self.dir),
+            "ports": port_map,
+            "pids": {},
+            "exes": {k: str(v) for k, v in exes.items()},
+            "etcd_data": etcd_data,
+            "started_at": time.time(),
+        }
+        self._save_state()
+        self._make_pki()
+        self._write_kubeconfig()
+        for name in COMPONENTS:
+            self._spawn(name, exes[name], self._args(name))
+        self._wait_ready(began, timeout)
+        self._state["ready_at"] = time.time()
+        self._save_state()
+
+    def _openssl(self, *args: str) -> None:
+        proc = subprocess.run(
+            ["openssl", *args], cwd=self.pki, capture_output=True, text=True, check=False
+        )
+        if proc.returncode != 0:
+            raise ClusterError(f"openssl {' '.join(args)} failed:\n{proc.stderr.strip()}")
+
+    def _make_pki(self) -> None:
+        cnf = self.pki / "openssl.cnf"
+        cnf.write_text("[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = ramp\n")
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+        common = ["-config", str(cnf), "-days", "3650", *ec]
+        self._openssl(
+            "req", "-x509", *common, "-keyout", "ca.key", "-out", "ca.crt",
+            "-subj", "/CN=ramp-local-ca",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            "-addext", "subjectKeyIdentifier=hash",
+        )  # fmt: skip
+        leaf = [
+            "-CA", "ca.crt", "-CAkey", "ca.key",
+            "-addext", "basicConstraints=critical,CA:FALSE",
+            "-addext", "keyUsage=critical,digitalSignature,keyEncipherment",
+            "-addext", "authorityKeyIdentifier=keyid",
+        ]  # fmt: skip
+        sans = ",".join(
+            [
+                "DNS:localhost",
+                "DNS:kubernetes",
+                "DNS:kubernetes.default",
+                "DNS:kubernetes.default.svc",
+                "DNS:kubernetes.default.svc.cluster.local",
+                f"IP:{HOST}",
+                f"IP:{SERVICE_IP}",
+            ]
+        )
+        self._openssl(
+            "req", *common, *leaf, "-keyout", "apiserver.key", "-out", "apiserver.crt",
+            "-subj", "/CN=kube-apiserver",
+            "-addext", f"subjectAltName={sans}", "-addext", "extendedKeyUsage=serverAuth",
+        )  # fmt: skip
+        self._openssl(
+            "req", *common, *leaf, "-keyout", "admin.key", "-out", "admin.crt",
+            "-subj", "/O=system:masters/CN=ramp-admin", "-addext", "extendedKeyUsage=clientAuth",
+        )  # fmt: skip
+        self._openssl(
+            "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "sa.key"
+        )
+        self._openssl("pkey", "-in", "sa.key", "-pubout", "-out", "sa.pub")
+        for key in self.pki.glob("*.key"):
+            key.chmod(0o600)
+
+    def _write_kubeconfig(self) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "ramp-local",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority-data": _b64file(self.ca_file),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "ramp-admin",
+                    "user": {
+                        "client-certificate-data": _b64file(self.admin_cert_file),
+                        "client-key-data": _b64file(self.admin_key_file),
+                    },
+                }
+            ],
+            "contexts": [
+                {"name": "ramp-local", "context": {"cluster": "ramp-local", "user": "ramp-admin"}}
+            ],
+            "current-context": "ramp-local",
+        }
+        _write_private(self.kubeconfig, yaml.safe_dump(config, sort_keys=False))
+
+    def _args(self, name: str) -> list[str]:
+        p = self.ports
+        pki = self.pki
+        kc = str(self.kubeconfig)
+        v = f"--v={self.verbosity}"
+        if name == "etcd":
+            client, peer = f"http://{HOST}:{p['etcd']}", f"http://{HOST}:{p['etcd-peer']}"
+            return [
+                "--name=ramp",
+                f"--data-dir={self._state['etcd_data']}",
+                f"--listen-client-urls={client}",
+                f"--advertise-client-urls={client}",
+                f"--listen-peer-urls={peer}",
+                f"--initial-advertise-peer-urls={peer}",
+                f"--initial-cluster=ramp={peer}",
+                "--unsafe-no-fsync=true",
+                "--log-level=warn",
+            ]
+        if name == "kube-apiserver":
+            return [
+                f"--etcd-servers=http://{HOST}:{p['etcd']}",
+                f"--bind-address={HOST}",
+                f"--advertise-address={HOST}",
+                f"--secure-port={p['kube-apiserver']}",
+                f"--cert-dir={pki / 'apiserver'}",
+                f"--tls-cert-file={pki / 'apiserver.crt'}",
+                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--client-ca-file={pki / 'ca.crt'}",
+                "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+                f"--service-account-key-file={pki / 'sa.pub'}",
+                f"--service-account-signing-key-file={pki / 'sa.key'}",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+                "--authorization-mode=RBAC",
+                "--endpoint-reconciler-type=none",
+                "--allow-privileged=true",
+                v,
+            ]
+        common = [
+            # no --authentication/authorization-kubeconfig: with them the component exits
+            # when the API server is not up yet; /healthz is always allowed anyway
+            f"--kubeconfig={kc}",
+            f"--bind-address={HOST}",
+            f"--secure-port={p[name]}" if name in p else "",
+            "--leader-elect=false",
+            "--kube-api-qps=1000",
+            "--kube-api-burst=2000",
+            v,
+        ]
+        if name == "kube-controller-manager":
+            return [
+                *common,
+                f"--cert-dir={pki / 'kcm'}",
+                f"--root-ca-file={pki / 'ca.crt'}",
+                f"--service-account-private-key-file={pki / 'sa.key'}",
+                f"--cluster-signing-cert-file={pki / 'ca.crt'}",
+                f"--cluster-signing-key-file={pki / 'ca.key'}",
+                "--use-service-account-credentials=false",
+                f"--service-cluster-ip-range={SERVICE_CIDR}",
+            ]
+        if name == "kube-scheduler":
+            return [*common, f"--cert-dir={pki / 'scheduler'}"]
+        if name == "kwok":
+            return [
+                f"--kubeconfig={kc}",
+                f"--config={KWOK_CONFIG}",
+                "--manage-all-nodes=true",
+            ]
+        raise ValueError(name)
+
+    def _spawn(self, name: str, exe: Path, args: list[str]) -> None:
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            # kwok would also read ~/.kwok/kwok.yaml: give it a home of its own
+            "HOME": str(self.dir / "home" / name),
+        }
+        Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path(name), "wb")  # noqa: SIM115 (the child keeps it)
+        try:
+            log.write(f"--- {time.strftime('%H:%M:%S')} {exe} {' '.join(args)}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(
+                [str(exe), *[a for a in args if a]],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                env=env,
+                start_new_session=True,  # own process group: stop() signals the group
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        finally:
+            log.close()
+        self._procs[name] = proc
+        self._state["pids"][name] = proc.pid
+        self._save_state()
+
+    def _check_alive(self) -> None:
+        for name in COMPONENTS:
+            proc = self._procs.get(name)
+            if proc is None or proc.poll() is None:
+                continue
+            tail = self.log_tail(name, 25)
+            hint = ""
+            if "address already in use" in tail:
+                hint = f" because a port it needs on {HOST} is already in use ({self.ports})"
+            raise ClusterError(
+                f"{name} exited early with code {proc.returncode}{hint}; "
+                f"last lines of {self.log_path(name)}:\n{tail}"
+            )
+
+    def _node_manifest(self, name: str) -> dict[str, Any]:
+        resources = {"cpu": "1000", "memory": "1Ti", "pods": "1000", "ephemeral-storage": "1Ti"}
+        return {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "kubernetes.io/hostname": name,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+                "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
+            },
+            "spec": {},
+            "status": {"allocatable": resources, "capacity": resources},
+        }
+
+    def _wait_ready(self, began: float, timeout: float) -> None:
+        pending = ["/readyz"]
+        created = False
+        node_names = [f"{NODE_PREFIX}{i}" for i in range(self.nodes)]
+        while True:
+            self._check_alive()
+            pending = []
+            if not self.ready():
+                pending.append("kube-apiserver /readyz")
+            else:
+                if not created:
+                    for node in node_names:
+                        status, body = self.api("POST", "/api/v1/nodes", self._node_manifest(node))
+                        if status not in (201, 409):
+                            raise ClusterError(f"creating Node {node} failed ({status}): {body}")
+                    created = True
+                for node in node_names:
+                    status, body = self.api("GET", f"/api/v1/nodes/{node}")
+                    conds = {c["type"]: c["status"] for c in body.get("status", {}).get(
+                        "conditions", []
+                    )} if status == 200 else {}  # fmt: skip
+                    taints = body.get("spec", {}).get("taints") if status == 200 else None
+                    if conds.get("Ready") != "True" or taints:
+                        pending.append(f"Node {node} Ready and untainted")
+                status, _ = self.api("GET", "/api/v1/namespaces/default/serviceaccounts/default")
+                if status != 200:
+                    pending.append("ServiceAccount default/default (controller manager)")
+            for name in ("kube-controller-manager", "kube-scheduler"):
+                if not self._healthz(self.ports[name]):
+                    pending.append(f"{name} /healthz")
+            if not pending:
+                return
+            if time.monotonic() - began > timeout:
+                raise ClusterError(
+                    f"the cluster in {self.dir} was not ready after {timeout:.0f}s; still waiting "
+                    f"for: {', '.join(pending)}\n{self.logs_tail(15)}"
+                )
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop every component (SIGTERM to each process group, SIGKILL after `timeout`),
+        remove the etcd data, the pid files and the kubeconfig. Logs and PKI stay.
+
+        Clients first, then the API server, then etcd: an API server whose etcd is gone
+        takes many seconds to shut down."""
+        if not self._state:
+            self.load_state()
+        exes = self._state.get("exes", {})
+        running = {
+            name: pid
+            for name, pid in self.pids().items()
+            if _pid_runs(pid, exes.get(name, str(self.bin_dir / name)))
+        }
+        left: dict[str, int] = {}
+        for group in (COMPONENTS[2:], ("kube-apiserver",), ("etcd",)):
+            left.update(self._terminate({n: p for n, p in running.items() if n in group}, timeout))
+        for proc in self._procs.values():
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
+        if left:
+            raise ClusterError(f"could not stop {left} in {self.dir}")
+        etcd_data = self._state.get("etcd_data")
+        if etcd_data:
+            shutil.rmtree(etcd_data, ignore_errors=True)
+        for path in (self.state_file, self.kubeconfig):
+            path.unlink(missing_ok=True)
+        shutil.rmtree(self.dir / "pids", ignore_errors=True)
+        self._procs.clear()
+        self._state = {}
+
+    def _terminate(self, targets: dict[str, int], timeout: float) -> dict[str, int]:
+        """SIGTERM, then SIGKILL; returns what is still alive (nothing, normally)."""
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            if not targets:
+                break
+            for pid in targets.values():
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(pid, sig)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, sig)
+            deadline = time.monotonic() + wait
+            while targets and time.monotonic() < deadline:
+                time.sleep(0.02)
+                for proc in self._procs.values():
+                    proc.poll()  # reap our own children so that they do not stay zombies
+                targets = {n: p for n, p in targets.items() if pid_alive(p)}
+        return targets
+
+    def status(self) -> dict[str, Any]:
+        self.load_state()
+        return {
+            "dir": str(self.dir),
+            "kubeconfig": str(self.kubeconfig) if self.kubeconfig.exists() else None,
+            "server": self.server if self.ports else None,
+            "running": self.alive(),
+            "stopped": sorted(set(self.pids()) - set(self.alive())),
+            "ready": bool(self.alive()) and self.ready(),
+        }
+
+
+def rss_bytes(pids: Iterable[int]) -> int:
+    """Resident memory of the given processes (bytes)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1]) * 1024
+    return total
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=["up", "down", "status"])
+    parser.add_argument("--dir", default=".cluster", help="state folder (default .cluster)")
+    parser.add_argument("--port", type=int, default=None, help="API server port (default: free)")
+    parser.add_argument("--nodes", type=int, default=1, help="kwok Nodes to create (default 1)")
+    parser.add_argument("--timeout", type=float, default=120.0, help="start-up timeout (s)")
+    args = parser.parse_args(argv)
+    # a SIGTERM during `up` unwinds through start(), which stops what it started
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    cluster = Cluster(args.dir, apiserver_port=args.port, nodes=args.nodes)
+    try:
+        if args.command == "up":
+            if cluster.alive():
+                if cluster.ready():
+                    print(f"ramp: cluster already running; KUBECONFIG={cluster.kubeconfig}")
+                    return 0
+                raise ClusterError(
+                    f"a cluster in {cluster.dir} runs but is not ready; "
+                    f"run `{Path(__file__).name} down --dir {args.dir}` first"
+                )
+            cluster.start(timeout=args.timeout)
+            print(
+                f"ramp: cluster ready in {cluster.startup_seconds:.1f}s at {cluster.server}; "
+                f"export KUBECONFIG={cluster.kubeconfig}"
+            )
+        elif args.command == "down":
+            had = cluster.alive()
+            cluster.stop()
+            print("ramp: cluster stopped" if had else "ramp: no cluster was running")
+        else:
+            st = cluster.status()
+            st["rss_mib"] = round(rss_bytes(st["running"].values()) / 2**20)
+            print(json.dumps(st, indent=2))
+            return 0 if st["ready"] else 1
+    except ClusterError as e:
+        print(f"ramp: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
