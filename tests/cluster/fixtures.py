@@ -40,6 +40,7 @@ from cluster.launcher import (
     Cluster,
     ClusterError,
     kubeconfig_for_token,
+    rss_bytes,
 )
 
 FAULT_LABEL = "ramp.dev/test-fault"
@@ -298,12 +299,26 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[ClusterHandle]:
         yield handle
     finally:
         _active = None
+        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if launcher is not None:
+            pids = launcher.alive().values()
+            now, peak = rss_bytes(pids) / 2**20, rss_bytes(pids, "VmHWM") / 2**20
             launcher.stop()
-        if request.session.testsfailed:
-            print(f"\nramp: cluster logs kept in {workdir}")
+            if reporter is not None:
+                reporter.write_line(
+                    f"ramp: test cluster started in {launcher.startup_seconds or 0:.1f}s; "
+                    f"memory at the end {now:.0f} MiB RSS (sum of peaks {peak:.0f} MiB)"
+                )
+        if request.session.testsfailed and reporter is not None:
+            reporter.write_line(f"ramp: the test cluster's logs are kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _label_value(text: str) -> str:
+    """A valid label value made from free text (test ids carry brackets and spaces)."""
+    value = re.sub(r"[^A-Za-z0-9_.-]+", "-", text)[:63]
+    return value.strip("-_.") or "test"
 
 
 def _namespace_name(test_name: str) -> str:
@@ -321,7 +336,7 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
     core = client.CoreV1Api(cluster.client)
     name = _namespace_name(request.node.name)
     core.create_namespace(
-        {"metadata": {"name": name, "labels": {"ramp.dev/test": request.node.name[:63]}}}
+        {"metadata": {"name": name, "labels": {"ramp.dev/test": _label_value(request.node.name)}}}
     )
     wait_until(
         lambda: core.read_namespaced_service_account("default", name),
