@@ -272,6 +272,12 @@ class ClusterHandle:
 
 
 _active: ClusterHandle | None = None
+_summary: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    for line in _summary:
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")
@@ -299,18 +305,16 @@ def cluster(request: pytest.FixtureRequest) -> Iterator[ClusterHandle]:
         yield handle
     finally:
         _active = None
-        reporter = request.config.pluginmanager.get_plugin("terminalreporter")
         if launcher is not None:
             pids = launcher.alive().values()
             now, peak = rss_bytes(pids) / 2**20, rss_bytes(pids, "VmHWM") / 2**20
             launcher.stop()
-            if reporter is not None:
-                reporter.write_line(
-                    f"ramp: test cluster started in {launcher.startup_seconds or 0:.1f}s; "
-                    f"memory at the end {now:.0f} MiB RSS (sum of peaks {peak:.0f} MiB)"
-                )
-        if request.session.testsfailed and reporter is not None:
-            reporter.write_line(f"ramp: the test cluster's logs are kept in {workdir}")
+            _summary.append(
+                f"ramp: test cluster started in {launcher.startup_seconds or 0:.1f}s; memory at "
+                f"the end {now:.0f} MiB RSS (sum of the components' peaks {peak:.0f} MiB)"
+            )
+        if request.session.testsfailed:
+            _summary.append(f"ramp: the test cluster's logs are kept in {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
 

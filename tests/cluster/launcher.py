@@ -62,6 +62,7 @@ __all__ = [
     "binary",
     "kubeconfig_for_token",
     "pid_alive",
+    "rss_bytes",
 ]
 
 
@@ -185,8 +186,28 @@ def kubeconfig_for_token(
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
+    # SIGKILL, not SIGTERM: all components get it at once, and an API server whose etcd is
+    # gone takes many seconds over a graceful shutdown; the cluster is disposable anyway.
     libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def _sweep_stale_etcd_data(root: Path, min_age: float = 120.0) -> None:
+    """Remove etcd data dirs (ours, on tmpfs) that no running etcd uses: leftovers of a test
+    session that was killed before it could stop its cluster."""
+    dirs = [d for d in root.glob("ramp-etcd-*") if time.time() - d.stat().st_mtime > min_age]
+    if not dirs:
+        return
+    in_use = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with contextlib.suppress(OSError):
+                for arg in (proc / "cmdline").read_bytes().split(b"\0"):
+                    if arg.startswith(b"--data-dir="):
+                        in_use.add(arg.split(b"=", 1)[1].decode())
+    for d in dirs:
+        if str(d) not in in_use:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 class Cluster:
@@ -420,6 +441,8 @@ class Cluster:
         port_map["kube-apiserver"] = self._requested_port or ports[0]
         shm = Path("/dev/shm")
         data_root = shm if shm.is_dir() and os.access(shm, os.W_OK) else self.dir
+        if data_root == shm:
+            _sweep_stale_etcd_data(shm)
         etcd_data = tempfile.mkdtemp(prefix="ramp-etcd-", dir=data_root)
         self._state = {
             "dir": str(self.dir),
@@ -748,13 +771,14 @@ class Cluster:
         }
 
 
-def rss_bytes(pids: Iterable[int]) -> int:
-    """Resident memory of the given processes (bytes)."""
+def rss_bytes(pids: Iterable[int], field: str = "VmRSS") -> int:
+    """Resident memory of the given processes, summed (bytes); ``field="VmHWM"`` gives the
+    sum of each process's peak."""
     total = 0
     for pid in pids:
         with contextlib.suppress(OSError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     total += int(line.split()[1]) * 1024
     return total
 
