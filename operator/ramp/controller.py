@@ -165,9 +165,13 @@ class Controller:
                     result.replicas.get(result.create, 0),
                     result.roles.get(result.create, "canary"),
                 )
-            except ApiException as exc:
-                problem = f"the Deployment for revision {result.create} was refused: {exc.reason}"
-                detail = _api_message(exc)
+            except (ApiException, ValidationError) as exc:
+                if isinstance(exc, ValidationError):
+                    detail = validation_problem(exc).removeprefix("2.")
+                    reason = "invalid Deployment"
+                else:
+                    detail, reason = _api_message(exc), str(exc.reason)
+                problem = f"the Deployment for revision {result.create} was refused: {reason}"
                 if detail:
                     problem += f" ({detail})"
                 retry = Observed(

@@ -269,3 +269,59 @@ def test_stable_and_canary_services_are_pinned(rollouts: Rollouts) -> None:
         lambda: selectors() == {"shop-stable": canary, "shop-canary": canary},
         describe=lambda: str(selectors()),
     )
+
+
+def test_operator_restart_mid_rollout_neither_repeats_nor_skips_a_step(
+    rollouts: Rollouts, operator: Any
+) -> None:
+    import threading
+
+    from kubernetes import watch
+
+    steps: list[dict[str, Any]] = []
+    for weight in (10, 20, 30, 40, 50, 60, 70, 80, 90):
+        steps += [{"setWeight": weight}, {"pause": {"duration": "1s"}}]
+    rollouts.create(rollout_manifest("svc", replicas=10, steps=steps))
+    rollouts.wait_healthy("svc", 10)
+
+    # Record every value of currentStepIndex the API server ever stored.
+    transitions: list[int | None] = []
+    stop = threading.Event()
+
+    def record() -> None:
+        w = watch.Watch()
+        for event in w.stream(
+            rollouts.custom.list_namespaced_custom_object,
+            "ramp.dev",
+            "v1alpha1",
+            rollouts.ns,
+            "rollouts",
+            field_selector="metadata.name=svc",
+            timeout_seconds=120,
+        ):
+            step = (event["object"].get("status") or {}).get("currentStepIndex")
+            if not transitions or transitions[-1] != step:
+                transitions.append(step)
+            if stop.is_set():
+                w.stop()
+
+    recorder = threading.Thread(target=record, daemon=True)
+    recorder.start()
+    time.sleep(0.5)
+    rollouts.set_image("svc", "ramp-test/app:v2")
+    rollouts.wait("svc", "step 5", lambda s: (s.get("currentStepIndex") or 0) >= 5, timeout=60)
+    operator.kill()
+    at_kill = rollouts.status("svc")["currentStepIndex"]
+    time.sleep(3)
+    assert rollouts.status("svc")["currentStepIndex"] == at_kill, "nothing moves while down"
+    operator.start()
+    final = rollouts.wait_healthy("svc", 10, timeout=120)
+    stop.set()
+    rollouts.patch("svc", {"metadata": {"labels": {"done": "yes"}}})  # wake the watch
+    recorder.join(10)
+    steps_seen = [t for t in transitions if t is not None]
+    assert steps_seen == list(range(steps_seen[0], len(steps) + 1))[: len(steps_seen)], transitions
+    assert steps_seen[0] == 0 and steps_seen[-1] >= len(steps) - 1, transitions
+    completed = [e for e in rollouts.events("svc") if e[1] == "StepCompleted"]
+    assert len(completed) == len(steps), completed
+    assert final["stableRevision"] != rollouts.deployments("svc").keys() - {final["stableRevision"]}
