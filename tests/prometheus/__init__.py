@@ -1,0 +1,1 @@
+"""Real-Prometheus test fixture: Debian's prometheus scraping a controllable exporter."""
