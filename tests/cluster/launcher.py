@@ -70,6 +70,10 @@ class ClusterError(RuntimeError):
     """The local control plane could not be built, started, reached or stopped."""
 
 
+class _PortRace(ClusterError):
+    """A component could not bind its port (taken since it was picked)."""
+
+
 def binary(name: str, bin_dir: Path = BIN_DIR) -> Path:
     """Path of a built binary (etcd, kube-apiserver, ..., kubectl, helm); a clear error if
     it has not been built."""
@@ -422,11 +426,18 @@ class Cluster:
                 f"port {self._requested_port} on {HOST} is already in use "
                 "(another cluster or program); choose another API server port"
             )
-        try:
-            self._start(exes, began, timeout)
-        except BaseException:
-            self.stop()
-            raise
+        for attempt in range(3):
+            try:
+                self._start(exes, began, timeout)
+                break
+            except _PortRace:
+                self.stop()
+                # a port picked as free was taken before the component bound it: new ports
+                if attempt == 2 or self._requested_port is not None:
+                    raise
+            except BaseException:
+                self.stop()
+                raise
         self.startup_seconds = time.monotonic() - began
         return self
 
@@ -644,11 +655,14 @@ class Cluster:
             if proc is None or proc.poll() is None:
                 continue
             tail = self.log_tail(name, 25)
-            hint = ""
             if "address already in use" in tail:
-                hint = f" because a port it needs on {HOST} is already in use ({self.ports})"
+                raise _PortRace(
+                    f"{name} exited early with code {proc.returncode} because a port it needs "
+                    f"on {HOST} is already in use ({self.ports}); last lines of "
+                    f"{self.log_path(name)}:\n{tail}"
+                )
             raise ClusterError(
-                f"{name} exited early with code {proc.returncode}{hint}; "
+                f"{name} exited early with code {proc.returncode}; "
                 f"last lines of {self.log_path(name)}:\n{tail}"
             )
 
