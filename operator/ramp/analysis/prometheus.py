@@ -267,7 +267,7 @@ def parse_response(body: Any) -> QueryResult:
             samples = []
             for item in result:
                 value, text = _parse_value(item["value"])
-                labels = item.get("metric") or {}
+                labels = item.get("metric", {})
                 if not isinstance(labels, dict):
                     raise ValueError("sample labels are not an object")
                 samples.append(Sample({str(k): str(v) for k, v in labels.items()}, value, text))
