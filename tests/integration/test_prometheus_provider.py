@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import itertools
 import json
 import logging
 import math
@@ -24,8 +25,9 @@ import pytest
 from prometheus.fixtures import PrometheusServer, free_port
 from ramp.analysis.prometheus import ErrorKind, PrometheusProvider, ProviderConfig, ProviderError
 from ramp.analysis.promql import QueryContext, render
-from ramp.api.analysis import Measurement, Metric, MetricPhase, Verdict
-from ramp.core.verdicts import GateAction, metric_state, record
+from ramp.analysis.run import measure_due
+from ramp.api.analysis import Measurement, Metric, MetricPhase, MetricResult, Verdict
+from ramp.core.verdicts import GateAction, analysis_state, metric_state, record
 
 pytestmark = pytest.mark.prometheus
 
@@ -497,3 +499,66 @@ def test_bad_answers_are_errors(
     assert asyncio.run(run()) is kind
     [m] = measure(ProviderConfig(allowed_addresses=(url,)), threshold_metric(url), context("x"))
     assert m.verdict is Verdict.ERROR
+
+
+# --- a whole gate: shell measures, core decides -----------------------------------------
+
+
+def run_gate(
+    config: ProviderConfig, metric: Metric, ctx: QueryContext, deadline: float = 30
+) -> tuple[GateAction, list[Measurement], str]:
+    """Drive one analysis run as the operator will: measure what is due, decide, repeat."""
+
+    async def run() -> tuple[GateAction, list[Measurement], str]:
+        started = datetime.now(UTC)
+        results: dict[str, MetricResult] = {}
+        taken: list[Measurement] = []
+        async with PrometheusProvider(config) as provider:
+            end = time.monotonic() + deadline
+            while time.monotonic() < end:
+                now = datetime.now(UTC)
+                step = await measure_due(
+                    provider, [metric], results, started, now, ctx, analysis="step-1"
+                )
+                results = step.results
+                taken += step.measurements
+                decision = analysis_state(
+                    [metric_state(metric, results.get(metric.name), started, now)]
+                )
+                if decision.action is not GateAction.WAIT:
+                    return decision.action, taken, decision.message
+                await asyncio.sleep(0.2)
+        raise AssertionError(f"gate undecided after {deadline}s: {taken}")
+
+    return asyncio.run(run())
+
+
+def test_gate_passes_a_good_canary_after_count_passes(prom: PrometheusServer) -> None:
+    wait_ratio(prom, "good", CANARY, 0.001)
+    metric = threshold_metric(prom.url, interval="1s", count=3)
+    action, taken, message = run_gate(allow(prom), metric, context("good"))
+    assert action is GateAction.PROCEED, message
+    assert [m.verdict for m in taken] == [Verdict.PASS] * 3
+    times = [datetime.fromisoformat(m.time) for m in taken]
+    assert all((b - a).total_seconds() >= 0.99 for a, b in itertools.pairwise(times))
+
+
+def test_gate_aborts_a_bad_canary_at_first_measurement(prom: PrometheusServer) -> None:
+    wait_ratio(prom, "bad", CANARY, 0.2)
+    metric = threshold_metric(prom.url, interval="1s", count=3)
+    action, taken, message = run_gate(allow(prom), metric, context("bad"))
+    assert action is GateAction.ABORT
+    assert len(taken) == 1 and taken[0].verdict is Verdict.FAIL
+    assert "error-ratio" in message and "result < 0.01" in message and "0.2" in message
+
+
+def test_gate_pauses_when_prometheus_is_down(prom: PrometheusServer) -> None:
+    metric = threshold_metric(prom.url, interval="1s", count=3, consecutiveErrorLimit=1)
+    prom.stop()
+    try:
+        action, taken, message = run_gate(allow(prom), metric, context("good"))
+    finally:
+        prom.start()
+    assert action is GateAction.PAUSE
+    assert [m.verdict for m in taken] == [Verdict.ERROR] * 2
+    assert "Prometheus unreachable" in message
