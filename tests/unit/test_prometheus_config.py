@@ -221,3 +221,17 @@ def test_parse_response_refuses(body: Any, kind: ErrorKind) -> None:
     with pytest.raises(ProviderError) as caught:
         parse_response(body)
     assert caught.value.kind is kind
+
+
+@pytest.mark.parametrize(
+    "token", ["two words", "line\nbreak", "tab\t", ""], ids=["space", "newline", "tab", "empty"]
+)
+def test_malformed_token_is_refused_without_showing_it(token: str) -> None:
+    with pytest.raises(ValueError, match="token is empty or contains whitespace") as caught:
+        ProviderConfig(token=token)
+    assert not token or token not in str(caught.value)
+
+
+def test_token_surrounding_whitespace_is_stripped() -> None:
+    assert ProviderConfig.from_env_and_args([], environ={}, token=" tok\n").token == "tok"
+    assert ProviderConfig().with_token("tok\n").token == "tok"

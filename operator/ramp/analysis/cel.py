@@ -63,7 +63,9 @@ def compile_condition(expression: str) -> cel.Program:
     try:
         return cel.compile(expression)
     except Exception as error:  # the extension raises ValueError, but be safe
-        raise ConditionError(f"condition `{expression}` is not valid CEL: {error}") from error
+        raise ConditionError(
+            f"condition `{expression}` is not valid CEL: {_first_line(error)}"
+        ) from error
 
 
 def check_condition(expression: str) -> str | None:

@@ -25,6 +25,7 @@ import logging
 import math
 import os
 import ssl
+import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -97,6 +98,11 @@ class ProviderConfig:
     def __post_init__(self) -> None:
         for address in self.allowed_addresses:
             normalize_address(address)  # fail at startup on a malformed flag
+        if self.token is not None and (
+            not self.token or any(ch.isspace() or not ch.isprintable() for ch in self.token)
+        ):
+            # Checked here so that the HTTP client never raises an error quoting it.
+            raise ValueError("the Prometheus token is empty or contains whitespace")
 
     @classmethod
     def from_env_and_args(
@@ -125,11 +131,12 @@ class ProviderConfig:
             except ValueError as error:
                 raise ValueError(f"invalid Prometheus allow-list entry: {error}") from None
             seen.setdefault(key, entry)
+        token = token.strip() if token else None
         return cls(allowed_addresses=tuple(seen.values()), token=token or None, ca_file=ca_file)
 
     def with_token(self, token: str | None) -> ProviderConfig:
         """The same config with another token (e.g. after the Secret changed)."""
-        return replace(self, token=token or None)
+        return replace(self, token=(token or "").strip() or None)
 
     def refusal(self, address: str) -> str | None:
         """Why ``address`` may not be queried, or None when it is on the allow-list."""
@@ -425,7 +432,10 @@ class PrometheusProvider:
             else:
                 query, value, verdict, message = await self._threshold(metric, context)
         except Exception as error:  # the operator must survive any surprise
-            log.exception("unexpected error measuring metric %s", metric.name)
+            trace = "".join(traceback.format_exception(error))
+            log.error(
+                "unexpected error measuring metric %s: %s", metric.name, self.config.redact(trace)
+            )
             query, value = None, None
             verdict = Verdict.ERROR
             message = f"internal error while measuring: {type(error).__name__}: {error}"
