@@ -13,6 +13,7 @@ Nothing is skipped: without a ``prometheus`` binary the fixture fails and says t
 
 from __future__ import annotations
 
+import ctypes
 import json
 import shutil
 import signal
@@ -31,6 +32,16 @@ import pytest
 from prometheus.exporter import Exporter
 
 Samples = list[tuple[dict[str, str], float]]
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM when the test process dies (Linux), so that
+    a killed test run leaves no Prometheus behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def free_port() -> int:
@@ -89,6 +100,7 @@ class PrometheusServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
         log.close()
         # Ready is not enough: the scrape loops start only after the first target update
