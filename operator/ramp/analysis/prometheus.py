@@ -39,6 +39,7 @@ import aiohttp
 from ramp.analysis.cel import Result, format_result, judge, missing_data
 from ramp.analysis.promql import QueryContext, QueryTemplateError, render
 from ramp.api.analysis import Compare, Measurement, Metric, Verdict
+from ramp.core.verdicts import format_time
 
 log = logging.getLogger("ramp.analysis.prometheus")
 
@@ -298,12 +299,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _format_time(moment: datetime) -> str:
-    moment = moment.astimezone(UTC)
-    spec = "seconds" if moment.microsecond == 0 else "microseconds"
-    return moment.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
 class PrometheusProvider:
     """Takes measurements of metrics. One per operator; use as an async context manager
     (or call :meth:`close`) so the HTTP session is closed.
@@ -442,7 +437,7 @@ class PrometheusProvider:
         return Measurement(
             metric=metric.name,
             verdict=verdict,
-            time=_format_time(self._clock()),
+            time=format_time(self._clock()),
             value=None if value is None else self.config.redact(value),
             query=query,
             message=self.config.redact(f"{metric.name}: {message}"),
