@@ -1,0 +1,420 @@
+"""What ``kubectl ramp get`` shows: pure functions from API objects (dicts) to rich renderables.
+
+Nothing here talks to the API server or reads the clock: the objects and ``now`` are
+parameters, so the views can be rendered to text and compared in tests.
+
+* :func:`render` — the detailed view of one Rollout (``get NAME`` and ``get NAME --watch``):
+  its steps with the current one highlighted, desired and actual weight, ready pods per
+  revision, the latest gate measurements, conditions and recent Events.
+* :func:`rollouts_table` — the list view (``get``).
+* :func:`to_text` — any renderable as plain text (no colour), for pipes, CI logs and tests.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ramp.api.rollout import Step
+from ramp.core.plan import REVISION_LABEL, ROLE_LABEL, describe_step
+
+Obj = Mapping[str, Any]
+
+PHASE_STYLE = {
+    "Healthy": "bold green",
+    "Progressing": "bold cyan",
+    "Paused": "bold yellow",
+    "Aborted": "bold red",
+    "Degraded": "bold red",
+}
+VERDICT_STYLE = {"Pass": "green", "Fail": "bold red", "Inconclusive": "yellow", "Error": "magenta"}
+MAX_EVENTS = 8
+MAX_MEASUREMENTS = 6
+
+
+# -- small helpers ------------------------------------------------------------------------
+
+
+def _parse_time(text: Any) -> datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def age(text: Any, now: datetime | None) -> str:
+    """A Kubernetes-style age (``5s``, ``3m``, ``2h``, ``4d``) of a timestamp at ``now``.
+
+    >>> age("2024-05-01T12:00:00Z", datetime(2024, 5, 1, 12, 3, 10, tzinfo=UTC))
+    '3m10s'
+    >>> age(None, None)
+    '-'
+    """
+    moment = _parse_time(text)
+    if moment is None or now is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 600:
+        return f"{seconds // 60}m{seconds % 60}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{(seconds % 3600) // 60}m"
+    return f"{seconds // 86400}d"
+
+
+def parse_steps(rollout: Obj) -> list[Step]:
+    """The Rollout's canary steps as models (an empty list when they do not parse)."""
+    raw = (((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}).get("steps")
+    try:
+        return [Step.model_validate(s) for s in raw or []]
+    except ValidationError:
+        return []
+
+
+def step_label(step: Step) -> str:
+    """:func:`ramp.core.plan.describe_step`, with the names of an analysis step's metrics."""
+    if step.analysis is None:
+        return describe_step(step)
+    names = [t.template_name for t in step.analysis.templates]
+    names += [m.name for m in step.analysis.metrics]
+    return f"analysis {', '.join(names)}" if names else "analysis"
+
+
+def step_position(status: Obj, total: int) -> str:
+    """``i/N`` for the step a rollout is at (1-based), ``-`` when none is in progress."""
+    index = status.get("currentStepIndex")
+    if index is None or not status.get("canaryRevision"):
+        return "-"
+    return f"{min(int(index) + 1, total)}/{total}" if total else "0/0"
+
+
+def weights_text(status: Obj) -> str:
+    """``desired/actual`` canary weight in percent."""
+    weights = status.get("weights") or {}
+    return f"{weights.get('desired', 0)}/{weights.get('actual', 0)}"
+
+
+def images(template: Obj | None) -> str:
+    """The images of a pod template, ``name=image`` when there are several containers."""
+    containers = ((template or {}).get("spec") or {}).get("containers") or []
+    if len(containers) == 1:
+        return str(containers[0].get("image", "?"))
+    return ", ".join(f"{c.get('name')}={c.get('image')}" for c in containers)
+
+
+def _phase_text(phase: str | None) -> Text:
+    return Text(phase or "Unknown", style=PHASE_STYLE.get(phase or "", "bold"))
+
+
+def make_table(*columns: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False, expand=False)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+# -- the list view ------------------------------------------------------------------------
+
+
+def rollouts_table(rollouts: Sequence[Obj], *, namespaces: bool = False) -> Table:
+    """``kubectl ramp get``: one row per Rollout."""
+    columns = ["NAMESPACE"] if namespaces else []
+    table = make_table(*columns, "NAME", "PHASE", "WEIGHT", "STEP", "READY", "STABLE", "CANARY")
+    table.box = box.SIMPLE
+    for obj in rollouts:
+        meta, spec, status = obj.get("metadata") or {}, obj.get("spec") or {}, obj.get("status")
+        status = status or {}
+        steps = parse_steps(obj)
+        row = [meta.get("namespace", "")] if namespaces else []
+        row += [
+            meta.get("name", ""),
+            _phase_text(status.get("phase")),
+            weights_text(status),
+            step_position(status, len(steps)),
+            f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}",
+            status.get("stableRevision") or "-",
+            status.get("canaryRevision") or "-",
+        ]
+        table.add_row(*row)
+    return table
+
+
+# -- the detailed view --------------------------------------------------------------------
+
+
+def _header(rollout: Obj, steps: list[Step]) -> Table:
+    meta, spec = rollout.get("metadata") or {}, rollout.get("spec") or {}
+    status = rollout.get("status") or {}
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column(overflow="fold")
+    phase = _phase_text(status.get("phase"))
+    if spec.get("paused"):
+        phase.append("  (spec.paused)", style="yellow")
+    grid.add_row("Rollout", f"{meta.get('namespace', '')}/{meta.get('name', '')}")
+    grid.add_row("Phase", phase)
+    grid.add_row("Message", status.get("message") or "")
+    position = step_position(status, len(steps))
+    grid.add_row("Step", position if position != "-" else f"- ({len(steps)} steps)")
+    weights = status.get("weights") or {}
+    grid.add_row(
+        "Weight",
+        f"desired {weights.get('desired', 0)}%  actual {weights.get('actual', 0)}%",
+    )
+    grid.add_row(
+        "Ready",
+        f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}  "
+        f"(stable {status.get('stableReadyReplicas', 0)}, "
+        f"canary {status.get('canaryReadyReplicas', 0)})",
+    )
+    revisions = f"stable {status.get('stableRevision') or '-'}"
+    if status.get("canaryRevision"):
+        revisions += f"  canary {status['canaryRevision']}"
+    grid.add_row("Revisions", revisions)
+    if status.get("abortReason"):
+        grid.add_row(
+            Text("Aborted", style="bold red"),
+            Text(f"{status['abortReason']}: {status.get('abortMessage') or ''}", style="red"),
+        )
+    return grid
+
+
+def _steps(status: Obj, steps: list[Step]) -> Table:
+    """Done steps ticked, the current one highlighted (crossed when aborted)."""
+    table = Table.grid(padding=(0, 1))
+    table.add_column(width=1)
+    table.add_column(justify="right")
+    table.add_column()
+    in_progress = bool(status.get("canaryRevision"))
+    index = status.get("currentStepIndex") if in_progress else None
+    aborted = status.get("phase") == "Aborted"
+    paused = status.get("phase") == "Paused"
+    for i, step in enumerate(steps):
+        label = step_label(step)
+        if index is None:
+            table.add_row(Text("·", style="dim"), str(i + 1), Text(label, style="dim"))
+        elif i < index:
+            table.add_row(Text("✔", style="green"), str(i + 1), label)
+        elif i == index:
+            mark, style = (
+                ("✖", "bold red")
+                if aborted
+                else ("⏸", "bold yellow")
+                if paused
+                else (
+                    "▶",
+                    "bold cyan",
+                )
+            )
+            table.add_row(
+                Text(mark, style=style), str(i + 1), Text(label, style=f"{style} reverse")
+            )
+        else:
+            table.add_row(Text("○", style="dim"), str(i + 1), label)
+    if not steps:
+        table.add_row("", "", Text("(no steps: a new revision is promoted at once)", style="dim"))
+    return table
+
+
+def _revisions(status: Obj, deployments: Sequence[Obj]) -> Table:
+    table = make_table("REVISION", "ROLE", "IMAGE", "DESIRED", "CURRENT", "READY")
+    role_of = {status.get("stableRevision"): "stable", status.get("canaryRevision"): "canary"}
+    order = {"canary": 0, "stable": 1}
+
+    def key(d: Obj) -> tuple[int, str]:
+        rev = ((d.get("metadata") or {}).get("labels") or {}).get(REVISION_LABEL, "")
+        return order.get(role_of.get(rev, ""), 2), str((d.get("metadata") or {}).get("name"))
+
+    for dep in sorted(deployments, key=key):
+        meta, spec, dstatus = dep.get("metadata") or {}, dep.get("spec") or {}, dep.get("status")
+        dstatus = dstatus or {}
+        labels = meta.get("labels") or {}
+        rev = labels.get(REVISION_LABEL, "?")
+        # The status says which revision is which; a role label may be stale on history.
+        role = role_of.get(rev) or ("old" if status.get("stableRevision") else None)
+        role = role or labels.get(ROLE_LABEL) or "old"
+        ready = int(dstatus.get("readyReplicas") or 0)
+        desired = int(spec.get("replicas") or 0)
+        style = {"canary": "cyan", "stable": "green"}.get(role, "dim")
+        table.add_row(
+            Text(rev, style=style),
+            Text(role, style=style),
+            images(spec.get("template")),
+            str(desired),
+            str(int(dstatus.get("replicas") or 0)),
+            Text(str(ready), style="green" if ready >= desired else "yellow"),
+        )
+    return table
+
+
+def _measurements(status: Obj, now: datetime | None) -> Table:
+    table = make_table("METRIC", "ANALYSIS", "VALUE", "VERDICT", "AGE", "MESSAGE")
+    for m in (status.get("measurements") or [])[-MAX_MEASUREMENTS:]:
+        verdict = str(m.get("verdict", ""))
+        table.add_row(
+            str(m.get("metric", "")),
+            str(m.get("analysis") or ""),
+            str(m.get("value") if m.get("value") is not None else "(no data)"),
+            Text(verdict, style=VERDICT_STYLE.get(verdict, "")),
+            age(m.get("time"), now),
+            str(m.get("message") or ""),
+        )
+    return table
+
+
+def _conditions(status: Obj) -> Table:
+    table = make_table("CONDITION", "STATUS", "REASON", "MESSAGE")
+    for c in status.get("conditions") or []:
+        value = str(c.get("status", ""))
+        table.add_row(
+            str(c.get("type", "")),
+            Text(value, style="green" if value == "True" else "dim"),
+            str(c.get("reason") or ""),
+            str(c.get("message") or ""),
+        )
+    return table
+
+
+def event_time(event: Obj) -> str:
+    """The latest timestamp an Event carries (series, lastTimestamp, eventTime, ...)."""
+    series = event.get("series") or {}
+    for key in ("lastObservedTime",):
+        if series.get(key):
+            return str(series[key])
+    for key in ("lastTimestamp", "eventTime", "firstTimestamp"):
+        if event.get(key):
+            return str(event[key])
+    return str((event.get("metadata") or {}).get("creationTimestamp") or "")
+
+
+def recent_events(events: Sequence[Obj], limit: int = MAX_EVENTS) -> list[Obj]:
+    """The ``limit`` latest Events, oldest first."""
+
+    def key(event: Obj) -> tuple[datetime, int, str]:
+        meta = event.get("metadata") or {}
+        version = str(meta.get("resourceVersion") or "")
+        return (
+            _parse_time(event_time(event)) or datetime.min.replace(tzinfo=UTC),
+            int(version) if version.isdigit() else 0,  # etcd's order within one second
+            str(meta.get("name")),
+        )
+
+    return sorted(events, key=key)[-limit:]
+
+
+def _events(events: Sequence[Obj], now: datetime | None) -> Table:
+    table = make_table("AGE", "TYPE", "REASON", "MESSAGE")
+    for e in recent_events(events):
+        kind = str(e.get("type", ""))
+        table.add_row(
+            age(event_time(e), now),
+            Text(kind, style="yellow" if kind == "Warning" else ""),
+            str(e.get("reason", "")),
+            str(e.get("message", "")),
+        )
+    return table
+
+
+def _section(title: str) -> Text:
+    return Text(f"\n{title}", style="bold underline")
+
+
+def render(
+    rollout: Obj,
+    deployments: Sequence[Obj] = (),
+    events: Sequence[Obj] = (),
+    now: datetime | None = None,
+) -> RenderableType:
+    """The detailed view of one Rollout.
+
+    ``deployments`` are its child Deployments, ``events`` the Events about it, ``now`` the
+    time ages are computed against (ages are ``-`` without it).
+    """
+    status = rollout.get("status") or {}
+    steps = parse_steps(rollout)
+    parts: list[RenderableType] = [
+        _header(rollout, steps),
+        _section("Steps"),
+        _steps(status, steps),
+    ]
+    parts += [_section("Revisions"), _revisions(status, deployments)]
+    if status.get("measurements"):
+        parts += [_section("Analysis (latest measurements)"), _measurements(status, now)]
+    if status.get("conditions"):
+        parts += [_section("Conditions"), _conditions(status)]
+    if events:
+        parts += [_section("Events"), _events(events, now)]
+    return Group(*parts)
+
+
+def to_text(renderable: RenderableType, width: int = 120) -> str:
+    """Render to plain text: no colour, no control codes, trailing spaces removed."""
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=width,
+        color_system=None,
+        force_terminal=False,
+        no_color=True,
+        legacy_windows=False,
+        emoji=False,
+        highlight=False,
+    )
+    console.print(renderable)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()) + "\n"
+
+
+def render_text(
+    rollout: Obj,
+    deployments: Sequence[Obj] = (),
+    events: Sequence[Obj] = (),
+    now: datetime | None = None,
+    width: int = 120,
+) -> str:
+    """:func:`render` as plain text."""
+    return to_text(render(rollout, deployments, events, now), width)
+
+
+# -- progress (``status``, the demo's plain mode) ---------------------------------------------
+
+
+def progress_line(rollout: Obj) -> str:
+    """One line about where a rollout stands: phase, step, weights, ready pods, message."""
+    spec, status = rollout.get("spec") or {}, rollout.get("status") or {}
+    steps = parse_steps(rollout)
+    parts = [str(status.get("phase") or "Unknown")]
+    position = step_position(status, len(steps))
+    if position != "-":
+        parts.append(f"step {position}")
+        parts.append(f"weight {weights_text(status)}")
+    parts.append(f"ready {status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}")
+    message = status.get("message")
+    return " ".join(parts) + (f": {message}" if message else "")
+
+
+def outcome(rollout: Obj) -> str | None:
+    """``Healthy``, ``Aborted`` or ``Degraded`` once the operator has seen the latest spec
+    and the rollout has settled there; None while it is still on its way."""
+    meta, status = rollout.get("metadata") or {}, rollout.get("status") or {}
+    if int(status.get("observedGeneration") or 0) < int(meta.get("generation") or 0):
+        return None
+    phase = status.get("phase")
+    if phase == "Healthy" and not status.get("canaryRevision"):
+        return "Healthy"
+    if phase in ("Aborted", "Degraded"):
+        return str(phase)
+    return None
