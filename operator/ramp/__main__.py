@@ -42,18 +42,114 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="NAMESPACE/NAME",
         help="Secret whose 'token' key is the bearer token for Prometheus",
     )
-    parser.add_argument("--log-format", choices=["text", "json"], default="text", help="log format")
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=os.environ.get("RAMP_LOG_FORMAT", "text"),
+        help="log format: text, or one JSON object per line (also RAMP_LOG_FORMAT)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
-    return parser.parse_args(argv)
+
+    serving = parser.add_argument_group("metrics and health probes")
+    serving.add_argument(
+        "--metrics-port",
+        type=int,
+        default=8080,
+        metavar="PORT",
+        help="port of /metrics, /healthz and /readyz (default 8080; 0 picks a free port, "
+        "-1 serves nothing)",
+    )
+    serving.add_argument(
+        "--metrics-bind-address",
+        default=os.environ.get("RAMP_METRICS_BIND_ADDRESS", "127.0.0.1"),
+        metavar="ADDRESS",
+        help="address to serve on (default $RAMP_METRICS_BIND_ADDRESS, else 127.0.0.1; "
+        "the container image sets 0.0.0.0)",
+    )
+
+    election = parser.add_argument_group(
+        "leader election (coordination.k8s.io Lease: with several replicas only the holder acts)"
+    )
+    election.add_argument(
+        "--leader-elect", action="store_true", help="act only while holding the Lease"
+    )
+    election.add_argument(
+        "--leader-elect-namespace",
+        metavar="NAMESPACE",
+        help="namespace of the Lease (default: $POD_NAMESPACE, the in-cluster namespace, "
+        "else default)",
+    )
+    election.add_argument(
+        "--leader-elect-lease-name",
+        default="ramp-operator",
+        metavar="NAME",
+        help="name of the Lease (default ramp-operator)",
+    )
+    election.add_argument(
+        "--leader-elect-identity",
+        metavar="ID",
+        help="this candidate's identity (default: $POD_NAME, else host name and a random id)",
+    )
+    election.add_argument(
+        "--leader-elect-lease-duration",
+        type=_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="how long a Lease not renewed stays with its holder (default 15)",
+    )
+    election.add_argument(
+        "--leader-elect-renew-deadline",
+        type=_seconds,
+        default=10.0,
+        metavar="SECONDS",
+        help="the holder stops acting when it has not renewed for this long; must be "
+        "below the lease duration (default 10)",
+    )
+    election.add_argument(
+        "--leader-elect-renew-period",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="how often the holder renews (default 5)",
+    )
+    election.add_argument(
+        "--leader-elect-retry-period",
+        type=_seconds,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often a standby tries to take the Lease, and a holder retries a failed "
+        "renewal (default 2)",
+    )
+    args = parser.parse_args(argv)
+    if args.leader_elect and not (
+        0
+        < args.leader_elect_renew_period
+        < args.leader_elect_renew_deadline
+        < args.leader_elect_lease_duration
+    ):
+        parser.error(
+            "leader election needs renew period < renew deadline < lease duration "
+            f"(got {args.leader_elect_renew_period}, {args.leader_elect_renew_deadline}, "
+            f"{args.leader_elect_lease_duration})"
+        )
+    if args.leader_elect and args.leader_elect_retry_period >= args.leader_elect_lease_duration:
+        parser.error("leader election needs retry period < lease duration")
+    return args
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    from ramp.logs import configure
+
+    configure(args.log_format, args.verbose)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
     from ramp.runtime import run
@@ -62,6 +158,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         asyncio.run(run(args))
     except KeyboardInterrupt:
         return 0
+    except OSError as exc:
+        logging.getLogger("ramp").error("cannot start: %s", exc)
+        return 1
     return 0
 
 

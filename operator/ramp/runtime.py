@@ -1,30 +1,135 @@
-"""Wire the operator together: API client, controller, kopf."""
+"""Wire the operator together: API client, controller, metrics, leader election, kopf."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import logging
+from typing import Any
 
 import kopf
 
 import ramp.handlers as handlers
 from ramp.controller import Controller
-from ramp.kube import Kube, load_client
+from ramp.kube import load_client
+from ramp.leader import (
+    GuardedKube,
+    KubeLeaseStore,
+    LeaderElector,
+    default_identity,
+    default_namespace,
+)
+from ramp.metrics import METRICS, MetricsServer, OperatorMetrics
 
 log = logging.getLogger(__name__)
 
 
-async def run(args: argparse.Namespace) -> None:
+def exact_namespaces(patterns: list[str]) -> bool:
+    """Whether every ``--namespace`` is a plain name (no kopf glob or negation)."""
+    return bool(patterns) and not any(set(p) & set("*?![],") for p in patterns)
+
+
+def kick_all(controller: Controller) -> None:
+    """Reconcile every Rollout known to the watches (e.g. on gaining the Lease)."""
+    keys = list(controller.queue.keys())
+    log.info("acting on %d known Rollout(s)", len(keys))
+    for key in keys:
+        controller.queue.kick(key)
+
+
+def build_elector(args: argparse.Namespace, controller: Controller) -> LeaderElector:
+    namespace = args.leader_elect_namespace or default_namespace()
+    store = KubeLeaseStore(
+        load_client(args.kubeconfig),
+        namespace,
+        args.leader_elect_lease_name,
+        request_timeout=max(1.0, min(5.0, args.leader_elect_renew_deadline / 2)),
+    )
+    return LeaderElector(
+        store,
+        identity=args.leader_elect_identity or default_identity(),
+        lease_duration=args.leader_elect_lease_duration,
+        renew_deadline=args.leader_elect_renew_deadline,
+        renew_period=args.leader_elect_renew_period,
+        retry_period=args.leader_elect_retry_period,
+        on_started_leading=lambda: kick_all(controller),
+    )
+
+
+async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
-    kube = Kube(load_client(args.kubeconfig))
-    handlers.State.controller = Controller(kube, children=handlers.children_of)
+    kube = GuardedKube(load_client(args.kubeconfig))
+    controller = Controller(kube, children=handlers.children_of, observers=[metrics.observe])
+    handlers.State.controller = controller
+    kube.may_write = lambda: controller.may_write()
+
+    elector: LeaderElector | None = None
+    if args.leader_elect:
+        elector = build_elector(args, controller)
+        controller.may_write = elector.is_leader
+
     namespaces: list[str] = list(args.namespace)
+    ready = asyncio.Event()
+    metrics.acting = lambda: controller.may_write()
+    metrics.live_keys = controller.queue.keys
+    metrics.api_counters = kube.counters
+    tasks: list[asyncio.Task[Any]] = []
+
+    def status() -> dict[str, Any]:
+        out: dict[str, Any] = {"acting": controller.may_write()}
+        if elector is not None:
+            out["leader"] = {"identity": elector.identity, "holder": elector.holder}
+        return out
+
+    def loops_alive() -> tuple[bool, str]:
+        dead = [t.get_name() for t in tasks if t.done()]
+        return (not dead, f"stopped: {', '.join(dead)}" if dead else "running")
+
+    server: MetricsServer | None = None
+    if args.metrics_port >= 0:
+        server = MetricsServer(
+            metrics,
+            args.metrics_bind_address,
+            args.metrics_port,
+            health={"loops": loops_alive},
+            ready=ready.is_set,
+            status=status,
+        )
+        port = await server.start()
+        log.info(
+            "serving /metrics, /healthz and /readyz on http://%s:%d",
+            args.metrics_bind_address,
+            port,
+        )
+
+    if elector is not None:
+        tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
+
+    settings = kopf.OperatorSettings()
+    if exact_namespaces(namespaces):
+        # Plain namespace names need no namespace or CRD watches (and no RBAC for them).
+        settings.scanning.disabled = True
     log.info(
-        "ramp-operator starting, watching %s",
+        "ramp-operator starting, watching %s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
+        f"; leader election as {elector.identity}" if elector else "",
     )
-    await kopf.operator(
-        standalone=True,
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-    )
+    try:
+        await kopf.operator(
+            standalone=True,
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            settings=settings,
+            ready_flag=ready,
+        )
+    finally:
+        if elector is not None:
+            await elector.stop()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if server is not None:
+            await server.stop()

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,14 +36,27 @@ class OperatorProcess:
         self.args = list(args)
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log_offset = 0
 
     def start(self) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         log.write(f"--- start {time.strftime('%H:%M:%S')} {self.args}\n".encode())
         log.flush()
+        self._log_offset = self.log_path.stat().st_size
+        # Tests run side by side on one machine: serve /metrics on a free loopback port
+        # (see metrics_url) unless the test chose one.
+        serving = [] if "--metrics-port" in self.args else ["--metrics-port", "0"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "ramp", "--kubeconfig", str(self.kubeconfig), *self.args],
+            [
+                sys.executable,
+                "-m",
+                "ramp",
+                "--kubeconfig",
+                str(self.kubeconfig),
+                *serving,
+                *self.args,
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
@@ -74,6 +89,26 @@ class OperatorProcess:
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
+
+    def current_log(self) -> str:
+        """The log of the current run only (the file keeps earlier runs too)."""
+        text = self.log_path.read_bytes()[self._log_offset :] if self.log_path.exists() else b""
+        return text.decode(errors="replace")
+
+    def metrics_url(self, timeout: float = 30) -> str:
+        """``http://127.0.0.1:PORT`` of this run's /metrics server (from its log)."""
+
+        def find() -> str | None:
+            found = re.findall(r"serving /metrics\S* .*?on (http://[\d.]+:\d+)", self.current_log())
+            return found[-1] if found else None
+
+        url: str = wait_for("the operator's metrics server", find, timeout=timeout)
+        return url
+
+    def scrape(self, path: str = "/metrics", timeout: float = 5) -> str:
+        """GET a path of the operator's HTTP server (raises on a non-2xx answer)."""
+        with urllib.request.urlopen(self.metrics_url() + path, timeout=timeout) as resp:
+            return str(resp.read().decode())
 
 
 def wait_for(

@@ -1,0 +1,152 @@
+{{/*
+Chart name, truncated to 63 characters (the DNS label limit).
+*/}}
+{{- define "ramp.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Fully qualified app name, truncated to 63 characters. If the release name contains the
+chart name it is used as is.
+*/}}
+{{- define "ramp.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, for the helm.sh/chart label.
+*/}}
+{{- define "ramp.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Common labels.
+*/}}
+{{- define "ramp.labels" -}}
+helm.sh/chart: {{ include "ramp.chart" . }}
+{{ include "ramp.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Values.image.tag | default .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: ramp
+{{- end }}
+
+{{/*
+Selector labels (never change across upgrades).
+*/}}
+{{- define "ramp.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "ramp.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+The ServiceAccount's name.
+*/}}
+{{- define "ramp.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "ramp.fullname" .) .Values.serviceAccount.name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: repository:tag, or repository@digest when a digest is set.
+*/}}
+{{- define "ramp.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Whether leader election is on: asked for, or implied by more than one replica.
+*/}}
+{{- define "ramp.leaderElect" -}}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{- end }}
+{{- end }}
+
+{{/*
+The Lease's name.
+*/}}
+{{- define "ramp.leaseName" -}}
+{{- default (include "ramp.fullname" .) .Values.leaderElection.leaseName | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Namespaces watched in namespace scope: the release namespace, then watchNamespaces,
+without duplicates. One name per line.
+*/}}
+{{- define "ramp.watchNamespaces" -}}
+{{- $all := list .Release.Namespace }}
+{{- range .Values.watchNamespaces }}
+{{- if not (has . $all) }}
+{{- $all = append $all . }}
+{{- end }}
+{{- end }}
+{{- join "\n" $all }}
+{{- end }}
+
+{{/*
+Name of the metrics Service.
+*/}}
+{{- define "ramp.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "ramp.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The rules the operator needs in a namespace it manages: Rollouts (read) and their status
+(patch), AnalysisTemplates (read), the child Deployments it creates, scales and deletes,
+Events about Rollouts, and Services only when rbac.services is set. Nothing else.
+*/}}
+{{- define "ramp.workloadRules" -}}
+- apiGroups: ["ramp.dev"]
+  resources: ["rollouts"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["ramp.dev"]
+  resources: ["rollouts/status"]
+  verbs: ["get", "patch"]
+- apiGroups: ["ramp.dev"]
+  resources: ["analysistemplates"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["apps"]
+  resources: ["deployments"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
+- apiGroups: [""]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- if .Values.rbac.services }}
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "patch"]
+{{- end }}
+{{- end }}
+
+{{/*
+Checks that values.schema.json cannot express (it compares no two values).
+*/}}
+{{- define "ramp.validate" -}}
+{{- $le := .Values.leaderElection }}
+{{- if include "ramp.leaderElect" . }}
+{{- if not (and (lt (int $le.renewPeriod) (int $le.renewDeadline)) (lt (int $le.renewDeadline) (int $le.leaseDuration))) }}
+{{- fail (printf "leaderElection: renewPeriod (%v) < renewDeadline (%v) < leaseDuration (%v) is required" $le.renewPeriod $le.renewDeadline $le.leaseDuration) }}
+{{- end }}
+{{- if ge (int $le.retryPeriod) (int $le.leaseDuration) }}
+{{- fail (printf "leaderElection: retryPeriod (%v) must be below leaseDuration (%v)" $le.retryPeriod $le.leaseDuration) }}
+{{- end }}
+{{- end }}
+{{- if and .Values.watchNamespaces (eq .Values.scope "cluster") }}
+{{- fail "watchNamespaces is only used with scope: namespace (scope: cluster already watches every namespace)" }}
+{{- end }}
+{{- end }}

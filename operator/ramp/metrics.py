@@ -1,0 +1,337 @@
+"""The operator's own Prometheus metrics, and the HTTP server for ``/metrics`` and probes.
+
+Series (``namespace`` and ``rollout`` label every per-Rollout series):
+
+``ramp_rollout_info{namespace,rollout,stable_revision,canary_revision}``
+    Always 1; the labels say which revisions are live.
+``ramp_rollout_phase{namespace,rollout,phase}``
+    1 for the Rollout's current phase, 0 for the other four (so ``== 1`` selects).
+``ramp_rollout_weight_percent{namespace,rollout,kind}``
+    The canary weight, ``kind`` = ``desired`` (the step's) or ``actual`` (ready pods).
+``ramp_step_transitions_total{namespace,rollout}``
+    Steps completed (one per ``StepCompleted`` Event).
+``ramp_rollouts_completed_total{namespace,rollout}``
+    Canaries promoted to stable (``RolloutCompleted`` Events).
+``ramp_aborts_total{namespace,rollout,reason}``
+    Aborts, by ``status.abortReason`` (``UserAbort``, ``ProgressDeadlineExceeded``,
+    ``AnalysisFailed``, ...). ``sum by (reason)`` gives the operator-wide view.
+``ramp_gate_measurements_total{verdict}``
+    Analysis measurements by verdict (Pass, Fail, Inconclusive, Error), counted by
+    :func:`record_measurement`.
+``ramp_reconcile_duration_seconds``
+    Histogram of one reconcile (read, plan, apply).
+``ramp_api_requests_total{kind}``
+    Requests of the reconcile loop to the API server (``read``/``write``).
+``ramp_leader``
+    1 while this process may act (holds the Lease, or leader election is off).
+
+Everything is fed from the controller's observers (:meth:`OperatorMetrics.observe`, called
+after each *applied* plan), so a standby replica, which applies nothing, reports no
+per-Rollout series; a replica that loses the Lease stops reporting them at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from ramp.api.analysis import Verdict
+from ramp.api.rollout import Phase
+from ramp.core.plan import Plan
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+RECONCILE_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class RolloutSeries:
+    """What the gauges say about one Rollout (from the last applied plan)."""
+
+    phase: str
+    stable_revision: str
+    canary_revision: str
+    desired_weight: int
+    actual_weight: int
+
+
+class _RolloutGauges(Collector):
+    """Per-Rollout gauges, built at scrape time from the last plan of each live Rollout."""
+
+    def __init__(self, owner: OperatorMetrics) -> None:
+        self.owner = owner
+
+    def collect(self) -> Iterator[Metric]:
+        info = GaugeMetricFamily(
+            "ramp_rollout_info",
+            "Live revisions of a Rollout (always 1).",
+            labels=["namespace", "rollout", "stable_revision", "canary_revision"],
+        )
+        phase = GaugeMetricFamily(
+            "ramp_rollout_phase",
+            "1 for the Rollout's current phase, 0 for the others.",
+            labels=["namespace", "rollout", "phase"],
+        )
+        weight = GaugeMetricFamily(
+            "ramp_rollout_weight_percent",
+            "Canary weight in percent: desired (the step's) and actual (ready pods).",
+            labels=["namespace", "rollout", "kind"],
+        )
+        for (namespace, name), s in sorted(self.owner.rollouts().items()):
+            info.add_metric([namespace, name, s.stable_revision, s.canary_revision], 1)
+            for p in Phase:
+                phase.add_metric([namespace, name, p.value], 1 if s.phase == p.value else 0)
+            weight.add_metric([namespace, name, "desired"], s.desired_weight)
+            weight.add_metric([namespace, name, "actual"], s.actual_weight)
+        yield info
+        yield phase
+        yield weight
+        leader = GaugeMetricFamily(
+            "ramp_leader", "1 while this process may act (holds the Lease, or no election)."
+        )
+        leader.add_metric([], 1 if self.owner.acting() else 0)
+        yield leader
+        counters = self.owner.api_counters
+        if counters is not None:
+            api = CounterMetricFamily(
+                "ramp_api_requests",
+                "Requests of the reconcile loop to the Kubernetes API server.",
+                labels=["kind"],
+            )
+            api.add_metric(["read"], counters.reads)
+            api.add_metric(["write"], counters.writes)
+            yield api
+
+
+class OperatorMetrics:
+    """A registry of the operator's metrics, and the observer that feeds it."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self._lock = threading.Lock()
+        self._rollouts: dict[Key, RolloutSeries] = {}
+        self._abort_reasons: dict[Key, set[str]] = {}
+        self.acting: Callable[[], bool] = lambda: True
+        """Whether this process may act now (set to the controller's ``may_write``)."""
+        self.live_keys: Callable[[], Iterable[Key]] | None = None
+        """The Rollouts that still exist (the work queue's keys); others are dropped."""
+        self.api_counters: Any = None
+        """``ramp.kube.ApiCounters`` of the reconcile loop, if any."""
+        self.step_transitions = Counter(
+            "ramp_step_transitions",
+            "Steps completed (StepCompleted Events).",
+            ["namespace", "rollout"],
+            registry=self.registry,
+        )
+        self.completions = Counter(
+            "ramp_rollouts_completed",
+            "Canaries promoted to stable (RolloutCompleted Events).",
+            ["namespace", "rollout"],
+            registry=self.registry,
+        )
+        self.aborts = Counter(
+            "ramp_aborts",
+            "Aborts by reason (status.abortReason).",
+            ["namespace", "rollout", "reason"],
+            registry=self.registry,
+        )
+        self.measurements = Counter(
+            "ramp_gate_measurements",
+            "Analysis measurements by verdict.",
+            ["verdict"],
+            registry=self.registry,
+        )
+        for verdict in Verdict:
+            self.measurements.labels(verdict=verdict.value)
+        self.reconcile_duration = Histogram(
+            "ramp_reconcile_duration_seconds",
+            "Duration of one reconcile of one Rollout (read, plan, apply).",
+            buckets=RECONCILE_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_RolloutGauges(self))
+
+    # -- feeding -------------------------------------------------------------------
+
+    def observe(self, namespace: str, name: str, plan: Plan, seconds: float) -> None:
+        """Controller observer: called after each applied plan."""
+        self.reconcile_duration.observe(seconds)
+        status = plan.status
+        for event in plan.events:
+            if event.reason == "StepCompleted":
+                self.step_transitions.labels(namespace, name).inc()
+            elif event.reason == "Aborted":
+                reason = status.abort_reason or "Unknown"
+                self.aborts.labels(namespace, name, reason).inc()
+                with self._lock:
+                    self._abort_reasons.setdefault((namespace, name), set()).add(reason)
+            elif event.reason == "RolloutCompleted":
+                self.completions.labels(namespace, name).inc()
+        weights = status.weights
+        series = RolloutSeries(
+            phase=str(status.phase.value if status.phase else ""),
+            stable_revision=status.stable_revision or "",
+            canary_revision=status.canary_revision or "",
+            desired_weight=weights.desired if weights else 0,
+            actual_weight=weights.actual if weights else 0,
+        )
+        with self._lock:
+            self._rollouts[(namespace, name)] = series
+
+    def record_measurement(self, verdict: str) -> None:
+        """Count one analysis measurement (``Pass``, ``Fail``, ``Inconclusive``, ``Error``)."""
+        self.measurements.labels(verdict=str(verdict)).inc()
+
+    def forget(self, namespace: str, name: str) -> None:
+        """Drop every series of a Rollout that is gone."""
+        with self._lock:
+            self._rollouts.pop((namespace, name), None)
+            reasons = self._abort_reasons.pop((namespace, name), set())
+        for counter in (self.step_transitions, self.completions):
+            with contextlib.suppress(KeyError):
+                counter.remove(namespace, name)
+        for reason in reasons:
+            with contextlib.suppress(KeyError):
+                self.aborts.remove(namespace, name, reason)
+
+    # -- reading -------------------------------------------------------------------
+
+    def rollouts(self) -> dict[Key, RolloutSeries]:
+        """Series of the Rollouts this process acts on (none while it may not act)."""
+        if not self.acting():
+            return {}
+        with self._lock:
+            current = dict(self._rollouts)
+        if self.live_keys is not None:
+            live = set(self.live_keys())
+            for key in [k for k in current if k not in live]:
+                del current[key]
+                self.forget(*key)
+        return current
+
+    def exposition(self) -> bytes:
+        """The text exposition format of every series."""
+        return generate_latest(self.registry)
+
+
+METRICS = OperatorMetrics()
+"""The process-wide metrics (the operator serves these)."""
+
+
+def record_measurement(verdict: str) -> None:
+    """Count one analysis measurement by verdict in the process-wide metrics."""
+    METRICS.record_measurement(verdict)
+
+
+# -- HTTP: /metrics, /healthz, /readyz ------------------------------------------------------
+
+HealthCheck = Callable[[], tuple[bool, str]]
+"""A named health check returns (healthy, detail)."""
+
+
+class MetricsServer:
+    """``/metrics``, ``/healthz`` (liveness) and ``/readyz`` (readiness) over aiohttp."""
+
+    def __init__(
+        self,
+        metrics: OperatorMetrics,
+        host: str,
+        port: int,
+        health: dict[str, HealthCheck] | None = None,
+        ready: Callable[[], bool] | None = None,
+        status: Callable[[], dict[str, Any]] | None = None,
+    ) -> None:
+        self.metrics = metrics
+        self.host = host
+        self.port = port
+        self.health = health or {}
+        self.ready = ready or (lambda: True)
+        self.status = status or dict
+        self._runner: Any = None
+
+    async def start(self) -> int:
+        """Bind and serve; returns the bound port (useful with port 0)."""
+        from aiohttp import web
+
+        app = web.Application()
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
+        app.router.add_get("/readyz", self._readyz)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
+        try:
+            await site.start()
+        except OSError:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        if sockets:
+            self.port = int(sockets[0].getsockname()[1])
+        return self.port
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def _metrics(self, request: Any) -> Any:
+        from aiohttp import web
+
+        return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    def _checks(self) -> tuple[bool, dict[str, Any]]:
+        results: dict[str, Any] = {}
+        healthy = True
+        for name, check in self.health.items():
+            try:
+                ok, detail = check()
+            except Exception as exc:  # a broken check is an unhealthy check
+                ok, detail = False, f"check failed: {exc}"
+            results[name] = {"ok": ok, "detail": detail}
+            healthy = healthy and ok
+        return healthy, results
+
+    async def _healthz(self, request: Any) -> Any:
+        from aiohttp import web
+
+        healthy, checks = self._checks()
+        body = {"status": "ok" if healthy else "unhealthy", "checks": checks, **self.status()}
+        return web.Response(
+            status=200 if healthy else 503,
+            text=json.dumps(body, sort_keys=True),
+            content_type="application/json",
+        )
+
+    async def _readyz(self, request: Any) -> Any:
+        from aiohttp import web
+
+        ready = self.ready()
+        body = {"status": "ready" if ready else "starting", **self.status()}
+        return web.Response(
+            status=200 if ready else 503,
+            text=json.dumps(body, sort_keys=True),
+            content_type="application/json",
+        )
+
+
+__all__ = [
+    "METRICS",
+    "MetricsServer",
+    "OperatorMetrics",
+    "RolloutSeries",
+    "record_measurement",
+]
