@@ -13,8 +13,9 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -26,6 +27,11 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 RESYNC_SECONDS = 60.0
+API_THREADS = 32
+"""Blocking API calls run on this many threads (asyncio's default pool is far smaller)."""
+T = TypeVar("T")
+STATUS_THROTTLE = 3.0
+"""Seconds between status writes that only update counts and wording."""
 ERROR_BACKOFF = 2.0
 
 
@@ -43,19 +49,26 @@ class WorkQueue:
         self._reconcile = reconcile
         self._wakeups: dict[Key, asyncio.Event] = {}
         self._tasks: dict[Key, asyncio.Task[None]] = {}
+        self._kicked_at: dict[Key, float] = {}
         self.enabled = True
 
     def kick(self, key: Key) -> None:
         wakeup = self._wakeups.setdefault(key, asyncio.Event())
         wakeup.set()
+        self._kicked_at.setdefault(key, time.monotonic())
         if key not in self._tasks and self.enabled:
             self._tasks[key] = asyncio.create_task(self._worker(key), name=f"ramp:{key}")
 
     def forget(self, key: Key) -> None:
         task = self._tasks.pop(key, None)
         self._wakeups.pop(key, None)
+        self._kicked_at.pop(key, None)
         if task is not None:
             task.cancel()
+
+    def take_kick_time(self, key: Key) -> float | None:
+        """When the event that woke this reconcile arrived (None for timer wake-ups)."""
+        return self._kicked_at.pop(key, None)
 
     def keys(self) -> Iterable[Key]:
         return list(self._wakeups)
@@ -109,22 +122,59 @@ class Controller:
         self.observers = observers or []
         self.queue = WorkQueue(self.reconcile)
         self.may_write: Callable[[], bool] = lambda: True
+        self.reconciles = 0
+        self.bodies: dict[Key, dict[str, Any]] = {}
+        """The newest Rollout bodies seen (watch events, our own patches): a reconcile
+        plans from them instead of reading again. A stale one only costs a Conflict on the
+        resourceVersion-guarded status patch, after which the Rollout is read afresh."""
+        self.use_cached_bodies = True
+        self.last_status_write: dict[Key, float] = {}
+        self.executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ramp-api")
+        self.step_latencies: list[float] = []
+        """Seconds from the event that woke a reconcile to the next split written, for
+        reconciles that completed a step (the benchmark reads them)."""
+
+    async def _call(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run a blocking API call on the controller's own thread pool."""
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+    def remember(self, body: dict[str, Any]) -> None:
+        """Keep the newest body of a Rollout (by resourceVersion) for its next reconcile."""
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        old = self.bodies.get(key)
+        if old is None or _rv(body) >= _rv(old):
+            self.bodies[key] = body
+
+    def summary(self) -> dict[str, Any]:
+        """Counters for the benchmark and diagnostics."""
+        return {
+            "reconciles": self.reconciles,
+            "api_reads": self.kube.counters.reads,
+            "api_writes": self.kube.counters.writes,
+            "api_writes_by_kind": self.kube.counters.writes_by_kind,
+            "step_latencies": [round(x, 4) for x in self.step_latencies],
+        }
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
         started = time.monotonic()
+        kicked = self.queue.take_kick_time((namespace, name))
         if not self.may_write():
             return None
-        body = await asyncio.to_thread(self.kube.get_rollout, namespace, name)
+        key = (namespace, name)
+        body = self.bodies.get(key) if self.use_cached_bodies else None
         if body is None:
-            self.queue.forget((namespace, name))
+            body = await self._call(self.kube.get_rollout, namespace, name)
+        if body is None:
+            self.queue.forget(key)
             return None
         children = self.children(namespace, name) if self.children else None
         if children is None:
-            children = await asyncio.to_thread(self.kube.list_children, namespace, name)
+            children = await self._call(self.kube.list_children, namespace, name)
         try:
             rollout = Rollout.model_validate(body)
         except ValidationError as exc:
-            await asyncio.to_thread(self._report_unparsable, body, validation_problem(exc))
+            await self._call(self._report_unparsable, body, validation_problem(exc))
             return None
         observed = Observed(
             rollout=rollout,
@@ -135,11 +185,15 @@ class Controller:
         )
         result = plan(observed, self.clock())
         try:
-            applied = await asyncio.to_thread(self.apply, body, observed, result)
+            applied = await self._call(self.apply, body, observed, result)
         except Conflict:
+            self.bodies.pop(key, None)  # plan again from a fresh read
             return 0.0
         if applied is not None:
             result = applied
+        self.reconciles += 1
+        if kicked is not None and any(e.reason == "StepCompleted" for e in result.events):
+            self.step_latencies.append(time.monotonic() - kicked)
         for observer in self.observers:
             observer(namespace, name, result, time.monotonic() - started)
         return result.requeue_after
@@ -187,7 +241,17 @@ class Controller:
                 for event in replacement.events:
                     self.kube.emit(body, event)
                 return replacement
-        self.kube.patch_status(body, status)
+        key = (namespace, meta["name"])
+        since = time.monotonic() - self.last_status_write.get(key, 0.0)
+        if volatile_only(body.get("status") or {}, status) and since < STATUS_THROTTLE:
+            # Only counts and wording moved: write them a little later, together.
+            wait = STATUS_THROTTLE - since
+            result.requeue_after = min(result.requeue_after or wait, wait)
+        else:
+            written = self.kube.patch_status(body, status)
+            if written is not None:
+                self.last_status_write[key] = time.monotonic()
+                self.remember(written)
         if result.replicas is not None:
             # Grow first, then shrink: pods are added before any are taken away.
             moves = sorted(
@@ -231,6 +295,38 @@ class Controller:
             self.kube.patch_status(body, status)
         except Conflict:
             return
+
+
+_VOLATILE = {
+    "message",
+    "replicas",
+    "readyReplicas",
+    "canaryReplicas",
+    "canaryReadyReplicas",
+    "stableReplicas",
+    "stableReadyReplicas",
+}
+
+
+def _significant(status: dict[str, Any]) -> dict[str, Any]:
+    view = {k: v for k, v in status.items() if k not in _VOLATILE}
+    view["weights"] = (status.get("weights") or {}).get("desired")
+    view["conditions"] = [
+        (c.get("type"), c.get("status"), c.get("reason")) for c in status.get("conditions") or []
+    ]
+    return view
+
+
+def volatile_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """True when two statuses differ only in counts, actual weight and wording."""
+    return old != new and _significant(old) == _significant(new)
+
+
+def _rv(body: dict[str, Any]) -> int:
+    try:
+        return int((body.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:  # resourceVersions are opaque; etcd's happen to be integers
+        return 0
 
 
 def _api_message(exc: Exception) -> str:

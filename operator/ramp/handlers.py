@@ -6,6 +6,8 @@ index of child Deployments and translate events into kicks.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 from typing import Any
 
@@ -77,6 +79,7 @@ async def rollout_changed(
     type: str,
     namespace: str | None,
     name: str,
+    body: kopf.Body,
     rollout_children: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
@@ -85,8 +88,10 @@ async def rollout_changed(
     if State.controller is None or not namespace:
         return
     if type == "DELETED":
+        State.controller.bodies.pop((namespace, name), None)
         State.controller.queue.forget((namespace, name))
     else:
+        State.controller.remember(copy.deepcopy(dict(body)))
         State.controller.queue.kick((namespace, name))
 
 
@@ -95,3 +100,4 @@ async def stop_workers(**_: Any) -> None:
     """Stop every reconcile worker before the operator exits."""
     if State.controller is not None:
         await State.controller.queue.stop()
+        log.info("ramp stats %s", json.dumps(State.controller.summary()))

@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 client: Any = _client
 config: Any = _config
 PLURAL = "rollouts"
+TIMEOUT = (5, 30)
+"""Connect and read timeouts of every API call: a stalled connection must not stall a
+Rollout's worker."""
 
 
 class Conflict(Exception):
@@ -38,6 +41,11 @@ class ApiCounters:
     def __init__(self) -> None:
         self.reads = 0
         self.writes = 0
+        self.writes_by_kind: dict[str, int] = {}
+
+    def write(self, kind: str) -> None:
+        self.writes += 1
+        self.writes_by_kind[kind] = self.writes_by_kind.get(kind, 0) + 1
 
 
 def load_client(kubeconfig: str | None = None) -> Any:
@@ -91,7 +99,7 @@ class Kube:
         self.counters.reads += 1
         try:
             obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -102,7 +110,7 @@ class Kube:
     def list_children(self, namespace: str, rollout: str) -> list[Child]:
         self.counters.reads += 1
         items = self.apps.list_namespaced_deployment(
-            namespace, label_selector=f"{ROLLOUT_LABEL}={rollout}"
+            namespace, label_selector=f"{ROLLOUT_LABEL}={rollout}", _request_timeout=TIMEOUT
         ).items
         return [child_from_deployment(self.api_client.sanitize_for_serialization(d)) for d in items]
 
@@ -149,9 +157,9 @@ class Kube:
                 "revisionHistoryLimit": 1,
             },
         }
-        self.counters.writes += 1
+        self.counters.write("create-deployment")
         try:
-            self.apps.create_namespaced_deployment(namespace, body)
+            self.apps.create_namespaced_deployment(namespace, body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -167,13 +175,15 @@ class Kube:
             patch["metadata"] = {"labels": {ROLE_LABEL: role}}
         if not patch:
             return
-        self.counters.writes += 1
-        self.apps.patch_namespaced_deployment(child.name, namespace, patch)
+        self.counters.write("scale-deployment")
+        self.apps.patch_namespaced_deployment(
+            child.name, namespace, patch, _request_timeout=TIMEOUT
+        )
 
     def delete_child(self, namespace: str, name: str) -> None:
-        self.counters.writes += 1
+        self.counters.write("delete-deployment")
         try:
-            self.apps.delete_namespaced_deployment(name, namespace)
+            self.apps.delete_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -184,15 +194,17 @@ class Kube:
         """Point a Service's selector at one revision. False when the Service is absent."""
         self.counters.reads += 1
         try:
-            svc = self.core.read_namespaced_service(service, namespace)
+            svc = self.core.read_namespaced_service(service, namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
                 return False
             raise
         want = {**selector, REVISION_LABEL: revision}
         if ((svc.spec.selector if svc.spec else None) or {}) != want:
-            self.counters.writes += 1
-            self.core.patch_namespaced_service(service, namespace, {"spec": {"selector": want}})
+            self.counters.write("patch-service")
+            self.core.patch_namespaced_service(
+                service, namespace, {"spec": {"selector": want}}, _request_timeout=TIMEOUT
+            )
         return True
 
     # -- the Rollout -----------------------------------------------------------------
@@ -211,7 +223,7 @@ class Kube:
         body: dict[str, Any] = {k: None for k in old if k not in status}
         body.update(status)
         meta = rollout["metadata"]
-        self.counters.writes += 1
+        self.counters.write("patch-status")
         try:
             result: dict[str, Any] = self.custom.patch_namespaced_custom_object_status(
                 GROUP,
@@ -220,6 +232,7 @@ class Kube:
                 PLURAL,
                 meta["name"],
                 {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": body},
+                _request_timeout=TIMEOUT,
             )
         except ApiException as exc:
             if exc.status == 409:
@@ -256,8 +269,8 @@ class Kube:
             "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "count": 1,
         }
-        self.counters.writes += 1
+        self.counters.write("event")
         try:
-            self.core.create_namespaced_event(meta["namespace"], body)
+            self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             log.warning("could not post event %s on %s: %s", event.reason, meta["name"], exc.reason)

@@ -1,0 +1,189 @@
+"""Benchmark: N Rollouts rolled out at once on the local cluster.
+
+    .venv/bin/python bench/rollouts.py                 # 50 Rollouts, its own local cluster
+    .venv/bin/python bench/rollouts.py --count 1000
+    .venv/bin/python bench/rollouts.py --kubeconfig .cluster/kubeconfig
+
+Each Rollout has 5 replicas and steps 20/40/60/80/100 with no pauses. The first revisions
+are created and become Healthy; then the operator is restarted (so its counters cover the
+rollout phase only) and every Rollout gets a new image at once. Printed figures:
+
+- wall time until all are Healthy on the new revision;
+- step-transition latency p50/p99: from the event that showed the canary ready to the
+  next split written, measured inside the operator;
+- Kubernetes API writes and reads per step made by the reconcile loop (watch streams
+  excluded);
+- the operator's peak RSS (VmHWM).
+
+It prints figures; it is not a test and has no pass/fail threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import signal
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "tests"), str(REPO / "tests" / "e2e")]
+
+from kubernetes import client, config  # noqa: E402
+from ramp_e2e import CRDS, OperatorProcess, rollout_manifest  # noqa: E402
+
+from cluster.launcher import BIN_DIR, Cluster  # noqa: E402
+
+STEPS = [{"setWeight": w} for w in (20, 40, 60, 80, 100)]
+REPLICAS = 5
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(q * (len(ordered) - 1))))
+    return ordered[k]
+
+
+def peak_rss_mb(pid: int) -> float:
+    text = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"VmHWM:\s+(\d+) kB", text)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def stats_from_log(text: str) -> dict[str, Any]:
+    lines = [ln for ln in text.splitlines() if "ramp stats " in ln]
+    if not lines:
+        raise SystemExit("the operator did not log its stats on shutdown")
+    result: dict[str, Any] = json.loads(lines[-1].split("ramp stats ", 1)[1])
+    return result
+
+
+def all_healthy(custom: Any, ns: str, count: int, not_revision: dict[str, str] | None) -> int:
+    items = custom.list_namespaced_custom_object("ramp.dev", "v1alpha1", ns, "rollouts")["items"]
+    done = 0
+    for item in items:
+        s = item.get("status") or {}
+        if s.get("phase") != "Healthy" or s.get("readyReplicas") != REPLICAS:
+            continue
+        if s.get("canaryRevision"):
+            continue
+        if not_revision and s.get("stableRevision") == not_revision.get(item["metadata"]["name"]):
+            continue
+        done += 1
+    return done
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=50)
+    parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
+    args = parser.parse_args()
+
+    workdir = Path(tempfile.mkdtemp(prefix="ramp-bench-"))
+    launcher = None
+    if args.kubeconfig:
+        kubeconfig = Path(args.kubeconfig)
+    else:
+        launcher = Cluster(workdir / "cluster")
+        launcher.start()
+        kubeconfig = launcher.kubeconfig
+    import subprocess
+
+    kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
+    subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRDS)], check=True)
+    subprocess.run(
+        [*kubectl, "wait", "--for=condition=Established", "crd/rollouts.ramp.dev"], check=True
+    )
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    ns = f"bench-{int(time.time())}"
+    core.create_namespace({"metadata": {"name": ns}})
+    operator = OperatorProcess(kubeconfig, workdir / "operator.log", ["--namespace", ns])
+    try:
+        operator.start()
+        print(f"creating {args.count} Rollouts of {REPLICAS} replicas in {ns} ...", flush=True)
+        for i in range(args.count):
+            custom.create_namespaced_custom_object(
+                "ramp.dev",
+                "v1alpha1",
+                ns,
+                "rollouts",
+                rollout_manifest(f"r{i}", replicas=REPLICAS, steps=STEPS, deadline=3600),
+            )
+        t0 = time.monotonic()
+        while all_healthy(custom, ns, args.count, None) < args.count:
+            if time.monotonic() - t0 > args.timeout:
+                raise SystemExit("first revisions did not become Healthy in time")
+            time.sleep(1)
+        print(f"first revisions Healthy after {time.monotonic() - t0:.1f}s", flush=True)
+        operator.stop()
+
+        items = custom.list_namespaced_custom_object("ramp.dev", "v1alpha1", ns, "rollouts")
+        old = {it["metadata"]["name"]: it["status"]["stableRevision"] for it in items["items"]}
+        operator.start()
+        time.sleep(3)  # let it list everything before the clock starts
+        t1 = time.monotonic()
+        for i in range(args.count):
+            custom.patch_namespaced_custom_object(
+                "ramp.dev",
+                "v1alpha1",
+                ns,
+                "rollouts",
+                f"r{i}",
+                {
+                    "spec": {
+                        "template": {
+                            "spec": {"containers": [{"name": "app", "image": "ramp-test/app:v2"}]}
+                        }
+                    }
+                },
+            )
+        done = 0
+        while done < args.count:
+            if time.monotonic() - t1 > args.timeout:
+                print(f"timeout: {done}/{args.count} Healthy on the new revision")
+                break
+            time.sleep(1)
+            done = all_healthy(custom, ns, args.count, old)
+        wall = time.monotonic() - t1
+        rss = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
+        operator.stop(signal.SIGTERM, timeout=60)
+        stats = stats_from_log(operator.log_text())
+        steps = done * len(STEPS)
+        lat = [x * 1000 for x in stats["step_latencies"]]
+        print()
+        print(f"Rollouts                      {args.count} ({done} completed)")
+        print(f"wall time to all Healthy      {wall:.1f} s")
+        print(f"step transitions measured     {len(lat)}")
+        print(
+            f"step latency p50 / p99        {percentile(lat, 0.5):.0f} / "
+            f"{percentile(lat, 0.99):.0f} ms"
+        )
+        if lat:
+            print(f"step latency mean             {statistics.mean(lat):.0f} ms")
+        print(f"API writes per step           {stats['api_writes'] / max(steps, 1):.2f}")
+        print(f"API writes by kind            {stats.get('api_writes_by_kind')}")
+        print(f"API reads per step            {stats['api_reads'] / max(steps, 1):.2f}")
+        print(f"reconciles per step           {stats['reconciles'] / max(steps, 1):.2f}")
+        print(f"operator peak RSS             {rss:.0f} MB")
+    finally:
+        operator.stop()
+        try:
+            core.delete_namespace(ns)
+        except Exception as exc:  # the cluster may be gone
+            print(f"could not delete {ns}: {exc}")
+        if launcher is not None:
+            launcher.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
