@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR := .cluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 
-.PHONY: venv lint crds crds-check cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install clean
+.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -22,11 +22,14 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The chart ships the same CRDs in charts/ramp/crds (Helm installs them on first install).
 crds: venv
 	$(VPY) -m ramp.crdgen crds
+	$(VPY) -m ramp.crdgen charts/ramp/crds
 
 crds-check: venv
 	$(VPY) -m ramp.crdgen --check crds
+	$(VPY) -m ramp.crdgen --check charts/ramp/crds
 
 cluster-build:
 	tests/cluster/build.sh
@@ -54,6 +57,14 @@ demo: venv cluster-build prometheus-install
 
 demo-down: venv
 	$(VPY) -m ramp.demo --down
+
+# Needs a Docker engine, kind, kubectl and helm: cannot run on the project's machines.
+# Builds the image, loads it into a kind cluster, installs the chart, runs tests/e2e there.
+kind-e2e: venv
+	tests/kind/run.sh
+
+kind-down:
+	kind delete cluster --name $${KIND_CLUSTER:-ramp-e2e}
 
 clean:
 	rm -rf $(VENV) $(CLUSTER_DIR) build dist
