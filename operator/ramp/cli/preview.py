@@ -57,8 +57,8 @@ class RolloutPlan:
 
     name: str
     replicas: int
-    max_surge: str
-    max_unavailable: str
+    max_surge: int | str
+    max_unavailable: int | str
     steps: list[StepPlan] = field(default_factory=list)
     least_seconds: float = 0.0
     """Sum of the steps' least times (pauses and analyses; readiness not counted)."""
@@ -120,13 +120,15 @@ def analysis_least_seconds(
         else:
             metrics.extend(spec.metrics)
     if missing:
-        return None, f"AnalysisTemplate {', '.join(missing)} not in the file: time unknown"
+        return None, f"template {', '.join(missing)} is not in the file"
     slowest = max(metrics, key=metric_least_seconds)
-    least = metric_least_seconds(slowest)
-    note = f"{slowest.name}: {slowest.count} pass(es), every {slowest.interval}"
-    if slowest.initial_delay:
-        note += f" after {slowest.initial_delay}"
-    return least, note
+    times = [
+        format_seconds(slowest.initial_delay_seconds + k * slowest.interval_seconds)
+        for k in range(slowest.count)
+    ]
+    if len(times) > 3:
+        times = [times[0], times[1], "…", times[-1]]
+    return metric_least_seconds(slowest), f"{slowest.name} passes at {', '.join(times)}"
 
 
 def plan_rollout(
@@ -150,7 +152,7 @@ def plan_rollout(
         seconds: float | None = 0.0
         note, warning, waits_here = "", None, False
         if step.set_weight is not None:
-            note = "until the pods are ready"
+            note = "when the pods are ready"
             if not split.representable:
                 warning = (
                     f"step {i + 1}: setWeight {weight} with {total} replicas is "
@@ -160,7 +162,7 @@ def plan_rollout(
                 warnings.append(warning)
         elif step.pause is not None:
             if step.pause.duration is None:
-                seconds, waits_here, note = None, True, "waits for promote"
+                seconds, waits_here = None, True
                 waits.append(i + 1)
             else:
                 seconds = parse_duration(step.pause.duration).total_seconds()
@@ -188,22 +190,22 @@ def plan_rollout(
     rows.append(
         StepPlan(
             index=len(steps) + 1,
-            step="promote (canary becomes stable)",
+            step="promote",
             weight=final.weight,
             canary=final.canary,
             stable=final.stable,
             actual_weight=final.actual_weight,
             representable=True,
             least_seconds=0.0,
-            note="no pod restarted",
+            note="the canary becomes stable, no pod restarted",
         )
     )
     canary = spec.canary
     return RolloutPlan(
         name=str(rollout.metadata.get("name", "")),
         replicas=total,
-        max_surge=str(canary.surge),
-        max_unavailable=str(canary.unavailable),
+        max_surge=canary.surge,
+        max_unavailable=canary.unavailable,
         steps=rows,
         least_seconds=least,
         waits_for_promote=waits,

@@ -169,7 +169,14 @@ def _header(rollout: Obj, steps: list[Step]) -> Table:
     grid.add_row("Phase", phase)
     grid.add_row("Message", status.get("message") or "")
     position = step_position(status, len(steps))
-    grid.add_row("Step", position if position != "-" else f"- ({len(steps)} steps)")
+    index = status.get("currentStepIndex")
+    if position == "-":
+        position = f"- ({len(steps)} steps)"
+    elif index is not None and int(index) < len(steps):
+        position += f"  {step_label(steps[int(index)])}"
+    else:
+        position += "  promotion"
+    grid.add_row("Step", position)
     weights = status.get("weights") or {}
     grid.add_row(
         "Weight",
