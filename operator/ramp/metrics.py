@@ -40,7 +40,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -49,6 +55,7 @@ from ramp.api.rollout import Phase
 from ramp.core.plan import Plan
 
 log = logging.getLogger(__name__)
+disable_created_metrics()  # no ``*_created`` series: they only add noise here
 
 Key = tuple[str, str]
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -207,21 +214,27 @@ class OperatorMetrics:
 
     # -- reading -------------------------------------------------------------------
 
+    def prune(self) -> None:
+        """Forget Rollouts that no longer exist (those not in ``live_keys``)."""
+        if self.live_keys is None:
+            return
+        live = set(self.live_keys())
+        with self._lock:
+            gone = [k for k in self._rollouts if k not in live]
+            gone += [k for k in self._abort_reasons if k not in live and k not in gone]
+        for key in gone:
+            self.forget(*key)
+
     def rollouts(self) -> dict[Key, RolloutSeries]:
         """Series of the Rollouts this process acts on (none while it may not act)."""
         if not self.acting():
             return {}
         with self._lock:
-            current = dict(self._rollouts)
-        if self.live_keys is not None:
-            live = set(self.live_keys())
-            for key in [k for k in current if k not in live]:
-                del current[key]
-                self.forget(*key)
-        return current
+            return dict(self._rollouts)
 
     def exposition(self) -> bytes:
         """The text exposition format of every series."""
+        self.prune()
         return generate_latest(self.registry)
 
 
