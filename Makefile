@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 lint: venv
-	$(VENV)/bin/ruff check operator tests bench
-	$(VENV)/bin/ruff format --check operator tests bench
+	$(VENV)/bin/ruff check operator tests bench demo
+	$(VENV)/bin/ruff format --check operator tests bench demo
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
@@ -52,11 +52,13 @@ test-unit: venv
 test-e2e: venv cluster-build prometheus-install
 	$(VENV)/bin/pytest tests/e2e
 
+# The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).
+# DEMO_ARGS: --plain (progress lines; automatic without a terminal), --keep, --dir DIR.
 demo: venv cluster-build prometheus-install
-	$(VPY) -m ramp.demo
+	$(VPY) demo/run.py --dir $(CLUSTER_DIR) $(DEMO_ARGS)
 
 demo-down: venv
-	$(VPY) -m ramp.demo --down
+	$(VPY) demo/run.py --down --dir $(CLUSTER_DIR)
 
 # Needs a Docker engine, kind, kubectl and helm: cannot run on the project's machines.
 # Builds the image, loads it into a kind cluster, installs the chart, runs tests/e2e there.

@@ -174,7 +174,9 @@ class Commands:
             rollout, deployments, events = watcher.snapshot()
             if rollout is None:
                 return f"rollout {name} does not exist (any more) in {self.kube.namespace}"
-            view = render(rollout, deployments, events, datetime.now(UTC))
+            view = render(
+                rollout, deployments, events, datetime.now(UTC), compact=not self.out.plain
+            )
             if watcher.error:
                 return to_text(view) + f"\n(watch interrupted, reconnecting: {watcher.error})"
             return view

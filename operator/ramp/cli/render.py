@@ -283,15 +283,20 @@ def _measurements(status: Obj, now: datetime | None) -> Table:
     return table
 
 
-def _conditions(status: Obj) -> Table:
+def _conditions(status: Obj, compact: bool) -> Table:
     table = make_table("CONDITION", "STATUS", "REASON", "MESSAGE")
+    if compact:
+        table.columns[-1].no_wrap = True
+        table.columns[-1].overflow = "ellipsis"
     for c in status.get("conditions") or []:
         value = str(c.get("status", ""))
+        message = str(c.get("message") or "")
         table.add_row(
             str(c.get("type", "")),
             Text(value, style="green" if value == "True" else "dim"),
             str(c.get("reason") or ""),
-            str(c.get("message") or ""),
+            # The status message is in the header already: say so instead of repeating it.
+            "(the message above)" if message and message == status.get("message") else message,
         )
     return table
 
@@ -323,8 +328,11 @@ def recent_events(events: Sequence[Obj], limit: int = MAX_EVENTS) -> list[Obj]:
     return sorted(events, key=key)[-limit:]
 
 
-def _events(events: Sequence[Obj], now: datetime | None) -> Table:
+def _events(events: Sequence[Obj], now: datetime | None, compact: bool) -> Table:
     table = make_table("AGE", "TYPE", "REASON", "MESSAGE")
+    if compact:
+        table.columns[-1].no_wrap = True
+        table.columns[-1].overflow = "ellipsis"
     for e in recent_events(events):
         kind = str(e.get("type", ""))
         table.add_row(
@@ -345,11 +353,14 @@ def render(
     deployments: Sequence[Obj] = (),
     events: Sequence[Obj] = (),
     now: datetime | None = None,
+    *,
+    compact: bool = False,
 ) -> RenderableType:
     """The detailed view of one Rollout.
 
     ``deployments`` are its child Deployments, ``events`` the Events about it, ``now`` the
-    time ages are computed against (ages are ``-`` without it).
+    time ages are computed against (ages are ``-`` without it). ``compact`` keeps every
+    condition and Event on one line (for the live view, which must fit a screen).
     """
     status = rollout.get("status") or {}
     steps = parse_steps(rollout)
@@ -362,9 +373,9 @@ def render(
     if status.get("measurements"):
         parts += [_section("Analysis (latest measurements)"), _measurements(status, now)]
     if status.get("conditions"):
-        parts += [_section("Conditions"), _conditions(status)]
+        parts += [_section("Conditions"), _conditions(status, compact)]
     if events:
-        parts += [_section("Events"), _events(events, now)]
+        parts += [_section("Events"), _events(events, now, compact)]
     return Group(*parts)
 
 

@@ -1,0 +1,580 @@
+#!/usr/bin/env python3
+"""``make demo``: Ramp on a local cluster, a good release and a bad one, start to finish.
+
+What it does, in order:
+
+1. starts the local control plane (tests/cluster/launcher.py) in ``--dir`` (default
+   ``.cluster``), or uses the one already running there, and applies the CRDs;
+2. starts Prometheus (1 s scrapes) and a demo exporter that serves
+   ``http_requests_total{namespace,rollout,revision,code}`` for each revision of the demo
+   app (the pods are simulated by kwok, so the exporter plays their traffic);
+3. starts the operator (``python -m ramp --prometheus-allow <that Prometheus>``, log in
+   ``<dir>/operator.log``);
+4. creates the Rollout ``checkout`` (10 replicas; steps: 20 %, pause, an ``error-rate``
+   analysis on Prometheus, 50 %, pause, 100 %) and its AnalysisTemplate;
+5. rolls out **v2**, whose error rate is 0.4 %: every gate passes, it becomes stable;
+6. rolls out **v3**, whose error rate is 25 %: the analysis fails, the rollout aborts and
+   v2 keeps serving;
+7. prints a summary and stops everything it started (``--keep`` leaves the cluster and
+   the operator running to explore with ``kubectl ramp``; ``make demo-down`` stops them).
+
+On a terminal it shows the live view of ``kubectl ramp get checkout --watch``; with
+``--plain`` (automatic when stdout is not a terminal, e.g. in CI) it prints progress lines.
+Exit status 0 when v2 ended Healthy and v3 Aborted, 1 otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # the cluster launcher and the Prometheus pieces
+
+from rich.console import Console, Group  # noqa: E402
+from rich.live import Live  # noqa: E402
+from rich.panel import Panel  # noqa: E402
+from rich.text import Text  # noqa: E402
+
+from cluster.launcher import KUBECTL, Cluster, ClusterError, pid_alive  # noqa: E402
+from prometheus.exporter import Exporter  # noqa: E402
+from prometheus.fixtures import PrometheusServer  # noqa: E402
+from ramp.cli.client import Kube, RolloutWatch  # noqa: E402
+from ramp.cli.preview import load_documents, plan_rollout, render_plan  # noqa: E402
+from ramp.cli.render import outcome, progress_line, recent_events, render, to_text  # noqa: E402
+from ramp.core.plan import revision_hash  # noqa: E402
+
+NAMESPACE = "ramp-demo"
+ROLLOUT = "checkout"
+STATE = "demo.json"
+RPS = 50.0
+RELEASES = [
+    # (label, image, error ratio of its traffic, the outcome expected)
+    ("v2", "demo/checkout:v2", 0.004, "Healthy"),
+    ("v3", "demo/checkout:v3", 0.25, "Aborted"),
+]
+V1 = ("v1", "demo/checkout:v1", 0.002)
+ERROR_RATIO = (
+    'sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{canaryRevision}}",code=~"5.."}[5s])) / '
+    'sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{canaryRevision}}"}[5s]))'
+)
+
+
+def analysis_template(prometheus_url: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "ramp.dev/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "error-rate"},
+        "spec": {
+            "metrics": [
+                {
+                    "name": "error-ratio",
+                    "interval": "2s",
+                    "count": 3,
+                    "failureLimit": 0,
+                    "inconclusiveLimit": 2,
+                    "successCondition": "result < 0.01",
+                    "failureCondition": "result >= 0.05",
+                    "prometheus": {"address": prometheus_url, "query": ERROR_RATIO},
+                }
+            ]
+        },
+    }
+
+
+def rollout_manifest(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "ramp.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": ROLLOUT},
+        "spec": {
+            "replicas": 10,
+            "selector": {"matchLabels": {"app": ROLLOUT}},
+            "template": {
+                "metadata": {"labels": {"app": ROLLOUT}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+            "progressDeadlineSeconds": 120,
+            "strategy": {
+                "canary": {
+                    "maxSurge": "25%",
+                    "maxUnavailable": 0,
+                    "steps": [
+                        {"setWeight": 20},
+                        {"pause": {"duration": "5s"}},
+                        {"analysis": {"templates": [{"templateName": "error-rate"}]}},
+                        {"setWeight": 50},
+                        {"pause": {"duration": "5s"}},
+                        {"setWeight": 100},
+                    ],
+                }
+            },
+        },
+    }
+
+
+def template_for(image: str) -> dict[str, Any]:
+    template: dict[str, Any] = copy.deepcopy(rollout_manifest(image)["spec"]["template"])
+    return template
+
+
+class Demo:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.dir = Path(args.dir).resolve()
+        self.plain = args.plain or not sys.stdout.isatty() or bool(os.environ.get("CI"))
+        self.keep = args.keep
+        self.timeout = args.timeout
+        self.console = Console(no_color=self.plain, highlight=False)
+        self.cluster = Cluster(self.dir)
+        self.owns_cluster = False
+        self.exporter: Exporter | None = None
+        self.prometheus: PrometheusServer | None = None
+        self.operator: subprocess.Popen[bytes] | None = None
+        self.kube: Kube | None = None
+        self.started = time.monotonic()
+        self.results: dict[str, dict[str, Any]] = {}
+        self.seen_events: set[str] = set()
+
+    # -- output ---------------------------------------------------------------------
+
+    def say(self, text: str) -> None:
+        stamp = f"[{time.monotonic() - self.started:6.1f}s]"
+        if self.plain:
+            print(f"{stamp} {Text.from_markup(text).plain}", flush=True)
+        else:
+            self.console.print(Text(stamp + " ", style="dim") + Text.from_markup(text))
+
+    def show(self, renderable: Any) -> None:
+        if self.plain:
+            sys.stdout.write(to_text(renderable, 110))
+            sys.stdout.flush()
+        else:
+            self.console.print(renderable)
+
+    # -- setting up -------------------------------------------------------------------
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> str:
+        proc = subprocess.run(
+            [str(KUBECTL), "--kubeconfig", str(self.cluster.kubeconfig), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise RuntimeError(f"kubectl {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+        return proc.stdout
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.kubectl("apply", "-n", NAMESPACE, "-f", "-", input=json.dumps(obj))
+
+    def start_cluster(self) -> None:
+        if self.cluster.alive() and self.cluster.ready():
+            self.say(f"using the cluster already running in {self.dir}")
+            return
+        self.say(f"starting the local Kubernetes control plane in {self.dir} ...")
+        self.cluster.start()
+        self.owns_cluster = True
+        self.say(
+            f"cluster ready in {self.cluster.startup_seconds or 0:.1f}s "
+            f"(etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+        )
+        self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+        self.kubectl(
+            "wait",
+            "--for=condition=Established",
+            "--timeout=60s",
+            "crd/rollouts.ramp.dev",
+            "crd/analysistemplates.ramp.dev",
+        )
+
+    def start_prometheus(self) -> str:
+        binary = shutil.which("prometheus")
+        if binary is None:
+            raise RuntimeError("prometheus is not installed: run `make prometheus-install`")
+        workdir = self.dir / "demo-prometheus"
+        shutil.rmtree(workdir, ignore_errors=True)
+        workdir.mkdir(parents=True)
+        self.exporter = Exporter()
+        self.prometheus = PrometheusServer(binary, workdir, self.exporter)
+        self.prometheus.start()
+        self.say(f"Prometheus at {self.prometheus.url}, scraping the demo exporter every 1s")
+        return self.prometheus.url
+
+    def start_operator(self, prometheus_url: str) -> None:
+        log_path = self.dir / "operator.log"
+        log = log_path.open("ab")
+        self.operator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ramp",
+                "--kubeconfig",
+                str(self.cluster.kubeconfig),
+                "--namespace",
+                NAMESPACE,
+                "--prometheus-allow",
+                prometheus_url,
+                "--metrics-port",
+                "0",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        log.close()
+        self.save_state()
+        deadline = time.monotonic() + 60
+        while "watching" not in log_path.read_text(errors="replace"):
+            if self.operator.poll() is not None or time.monotonic() > deadline:
+                tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-20:])
+                raise RuntimeError(f"the operator did not start:\n{tail}")
+            time.sleep(0.2)
+        self.say(f"operator running (pid {self.operator.pid}, log {log_path})")
+
+    def save_state(self) -> None:
+        state = {
+            "operator": self.operator.pid if self.operator else None,
+            "owns_cluster": self.owns_cluster,
+        }
+        (self.dir / STATE).write_text(json.dumps(state))
+
+    def fresh_namespace(self) -> None:
+        if self.kubectl("get", "namespace", NAMESPACE, "--ignore-not-found", "-o", "name"):
+            self.say(f"deleting namespace {NAMESPACE} left by an earlier demo ...")
+            self.kubectl("delete", "namespace", NAMESPACE, "--wait=true", "--timeout=90s")
+        self.kubectl("create", "namespace", NAMESPACE)
+        from kubernetes import config
+
+        self.kube = Kube(
+            config.new_client_from_config(config_file=str(self.cluster.kubeconfig)), NAMESPACE
+        )
+
+    # -- the story -----------------------------------------------------------------------
+
+    def traffic(self, image: str, error_ratio: float) -> str:
+        """Serve traffic for the revision of ``image`` (known before it exists)."""
+        revision = revision_hash(template_for(image))
+        assert self.exporter is not None
+        self.exporter.set_rate(NAMESPACE, ROLLOUT, revision, rps=RPS, error_ratio=error_ratio)
+        return revision
+
+    def follow(
+        self, label: str, revision: str, measured: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Show the rollout until it settles; the final Rollout object. The measurements
+        of the revision seen on the way are added to ``measured``."""
+        assert self.kube is not None
+        watcher = RolloutWatch(self.kube, ROLLOUT).start()
+        deadline = time.monotonic() + self.timeout
+        seen_events = self.seen_events
+        last_line = ""
+        final: dict[str, Any] = {}
+        live: Live | None = None
+        if not self.plain:
+            live = Live(console=self.console, auto_refresh=False, transient=True)
+            live.start()
+        try:
+            while time.monotonic() < deadline:
+                watcher.changed.wait(2)
+                time.sleep(0.05)
+                watcher.changed.clear()
+                rollout, deployments, events = watcher.snapshot()
+                if rollout is None:
+                    continue
+                final = rollout
+                status = rollout.get("status") or {}
+                if live is not None:
+                    title = f"kubectl ramp get {ROLLOUT} --watch   ·   rolling out {label}"
+                    view = render(rollout, deployments, events, datetime.now(UTC), compact=True)
+                    live.update(Panel(view, title=title, border_style="cyan"), refresh=True)
+                else:
+                    line = progress_line(rollout)
+                    if line != last_line:
+                        self.say(f"{label} {line}")
+                        last_line = line
+                    for e in recent_events(events, limit=50):
+                        key = str(e["metadata"]["name"])
+                        if key not in seen_events:
+                            seen_events.add(key)
+                            self.say(f"    event {e.get('reason')}: {e.get('message')}")
+                for m in status.get("measurements") or []:
+                    key = f"{m.get('metric')}@{m.get('time')}"
+                    if m.get("revision") in (None, revision) and key not in measured:
+                        measured[key] = m
+                settled = outcome(rollout)
+                if settled == "Healthy" and status.get("stableRevision") == revision:
+                    break
+                if settled in ("Aborted", "Degraded") and status.get("canaryRevision") == revision:
+                    # Wait for the abort to finish: the stable back at full count first.
+                    replicas = int((rollout.get("spec") or {}).get("replicas") or 0)
+                    if (
+                        status.get("stableReadyReplicas") == replicas
+                        and not status.get("canaryReplicas")
+                    ) or settled == "Degraded":
+                        break
+            else:
+                self.say(f"{label}: did not settle within {self.timeout:.0f}s")
+        finally:
+            watcher.stop()
+            if live is not None:
+                live.stop()
+        if not self.plain and final:
+            rollout, deployments, events = watcher.snapshot()
+            self.show(render(rollout or final, deployments, events, datetime.now(UTC)))
+        return final
+
+    def release(self, label: str, image: str, error_ratio: float, expected: str) -> None:
+        revision = self.traffic(image, error_ratio)
+        self.say(
+            f"[bold]{label}[/bold]: {image} (revision {revision}) serves "
+            f"{error_ratio:.1%} errors; the exporter plays its traffic"
+        )
+        time.sleep(3)  # a few scrapes, so the canary's rate window has data from the start
+        command = ["set", "image", ROLLOUT, f"app={image}"]
+        self.say(f"$ kubectl ramp -n {NAMESPACE} {' '.join(command)}")
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "ramp.cli",
+                "--kubeconfig",
+                str(self.cluster.kubeconfig),
+                "-n",
+                NAMESPACE,
+                *command,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        self.say(f"  {out}")
+        began = time.monotonic()
+        measured: dict[str, dict[str, Any]] = {}
+        final = self.follow(label, revision, measured)
+        status = final.get("status") or {}
+        self.results[label] = {
+            "image": image,
+            "revision": revision,
+            "expected": expected,
+            "phase": status.get("phase"),
+            "stable": status.get("stableRevision"),
+            "seconds": time.monotonic() - began,
+            "status": status,
+            "measurements": list(measured.values()),
+        }
+
+    def summary(self) -> bool:
+        lines = []
+        ok = True
+        for label, r in self.results.items():
+            status = r["status"]
+            phase = r["phase"]
+            if r["expected"] == "Healthy":
+                good = phase == "Healthy" and r["stable"] == r["revision"]
+                values = [f"{number(m.get('value'))} {m.get('verdict')}" for m in r["measurements"]]
+                detail = f"promoted to stable in {r['seconds']:.0f}s"
+                if values:
+                    metric = r["measurements"][0].get("metric")
+                    detail += f"; gate {metric}: {', '.join(values)}"
+                lines.append(f"{label} ({r['revision']}): {phase} - {detail}")
+            else:
+                good = phase == "Aborted" and status.get("abortedRevision") == r["revision"]
+                fails = [m for m in r["measurements"] if m.get("verdict") == "Fail"]
+                if fails:
+                    m = fails[-1]
+                    metric = str(m.get("metric"))
+                    why = str(m.get("message") or "").removeprefix(f"{metric}: ")
+                    detail = f"{metric} = {number(m.get('value'))} (Fail: {why})"
+                else:
+                    detail = status.get("abortMessage") or status.get("message") or ""
+                lines.append(
+                    f"{label} ({r['revision']}): {phase} after {r['seconds']:.0f}s - "
+                    f"{detail}; stable {status.get('stableRevision')} serves "
+                    f"{status.get('stableReadyReplicas', 0)}/10 again"
+                )
+            ok = ok and good
+        title = "Summary" + ("" if ok else " (NOT AS EXPECTED)")
+        if self.plain:
+            print(f"\n{title}", flush=True)
+            for line in lines:
+                print(f"  {line}", flush=True)
+        else:
+            body = Group(*[Text(line) for line in lines])
+            self.console.print(Panel(body, title=title, border_style="green" if ok else "red"))
+        return ok
+
+    def run(self) -> int:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        stop_leftovers(self.dir, cluster=False)
+        self.start_cluster()
+        self.save_state()
+        url = self.start_prometheus()
+        self.start_operator(url)
+        self.fresh_namespace()
+        self.apply(analysis_template(url))
+        v1 = rollout_manifest(V1[1])
+        rollouts, templates = load_documents([analysis_template(url), v1])
+        self.say("the plan of the demo Rollout (kubectl ramp plan -f <file>):")
+        self.show(render_plan(plan_rollout(rollouts[0], templates)))
+        self.traffic(V1[1], V1[2])
+        self.apply(v1)
+        self.say(f"created Rollout {NAMESPACE}/{ROLLOUT} with {V1[1]} (first revision: stable)")
+        self.wait_healthy()
+        for label, image, ratio, expected in RELEASES:
+            self.release(label, image, ratio, expected)
+        ok = self.summary()
+        if self.keep:
+            print(
+                f"\nLeft running (stop with `make demo-down`):\n"
+                f"  export KUBECONFIG={self.cluster.kubeconfig}\n"
+                f"  kubectl ramp -n {NAMESPACE} get {ROLLOUT} --watch\n"
+                f"  kubectl ramp -n {NAMESPACE} retry {ROLLOUT}   # Prometheus stopped with "
+                "the demo: the analysis now pauses\n",
+                flush=True,
+            )
+        return 0 if ok else 1
+
+    def wait_healthy(self) -> None:
+        assert self.kube is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with contextlib.suppress(Exception):
+                rollout = self.kube.get(ROLLOUT)
+                if outcome(rollout) == "Healthy":
+                    self.say(f"v1 {progress_line(rollout)}")
+                    return
+            time.sleep(0.3)
+        raise RuntimeError("the first revision did not become Healthy within 60s")
+
+    def stop(self) -> None:
+        if self.operator is not None and not self.keep:
+            stop_process(self.operator.pid)
+            self.operator.wait(timeout=10)
+            self.operator = None
+        if self.prometheus is not None:
+            self.prometheus.stop()
+        if self.exporter is not None:
+            self.exporter.stop()
+        if self.owns_cluster and not self.keep:
+            self.cluster.stop()
+            self.say("stopped the cluster, the operator and Prometheus")
+        elif not self.keep:
+            self.say("stopped the operator and Prometheus (the cluster was already running)")
+        if not self.keep:
+            (self.dir / STATE).unlink(missing_ok=True)
+
+
+def number(value: Any) -> str:
+    """A measured value, short: ``0.004000000000000002`` -> ``0.004``."""
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def stop_process(pid: int) -> None:
+    """SIGTERM the process group of ``pid`` (one we started), SIGKILL after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+        deadline = time.monotonic() + wait
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        if not pid_alive(pid):
+            return
+
+
+def _is_our_operator(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"ramp" in cmdline and b"--prometheus-allow" in cmdline
+
+
+def stop_leftovers(directory: Path, cluster: bool) -> bool:
+    """Stop what an earlier demo left (its operator; the cluster too when asked)."""
+    state_file = directory / STATE
+    stopped = False
+    if state_file.exists():
+        with contextlib.suppress(ValueError, OSError):
+            state = json.loads(state_file.read_text())
+            pid = state.get("operator")
+            if pid and pid_alive(pid) and _is_our_operator(pid):
+                stop_process(int(pid))
+                stopped = True
+        state_file.unlink(missing_ok=True)
+    if cluster:
+        launcher = Cluster(directory)
+        if launcher.alive():
+            launcher.stop()
+            stopped = True
+    return stopped
+
+
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, so that everything started is stopped."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="demo/run.py", description=__doc__.split("\n\n")[0] if __doc__ else None
+    )
+    parser.add_argument("--dir", default=".cluster", help="cluster folder (default .cluster)")
+    parser.add_argument(
+        "--plain", action="store_true", help="progress lines instead of the live view"
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the cluster and the operator running"
+    )
+    parser.add_argument(
+        "--down", action="store_true", help="stop what a demo left running, then exit"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="seconds each release may take (180)"
+    )
+    args = parser.parse_args(argv)
+    if args.down:
+        directory = Path(args.dir).resolve()
+        stopped = stop_leftovers(directory, cluster=True)
+        print("ramp demo: stopped" if stopped else "ramp demo: nothing was running")
+        return 0
+    demo = Demo(args)
+    with terminate_as_exit():
+        try:
+            return demo.run()
+        except (ClusterError, RuntimeError) as exc:
+            print(f"ramp demo: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            return 130
+        finally:
+            demo.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

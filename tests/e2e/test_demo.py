@@ -1,0 +1,74 @@
+"""``make demo`` in its non-interactive mode, start to finish, as CI runs it.
+
+The demo starts its own cluster (in a temporary folder), Prometheus with the demo
+exporter and the operator; it rolls out a good v2 and a bad v3 and prints a summary.
+The Makefile's prerequisites (venv, cluster-build, prometheus-install) are taken as done
+(``make -o``): ``make test`` has just run them; what is tested here is the recipe and the
+script it runs.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from cluster.launcher import Cluster
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.timeout(420)]
+
+
+def test_make_demo_plain_shows_v2_healthy_and_v3_aborted_with_the_metric_value(
+    tmp_path: Path,
+) -> None:
+    make = shutil.which("make")
+    assert make, "make is needed for `make demo`"
+    cluster_dir = tmp_path / "demo-cluster"
+    started = time.monotonic()
+    proc = subprocess.run(
+        [
+            make,
+            "--no-print-directory",
+            "-o",
+            "venv",
+            "-o",
+            "cluster-build",
+            "-o",
+            "prometheus-install",
+            "demo",
+            f"DEMO_ARGS=--plain --dir {cluster_dir}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=400,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    out = proc.stdout
+    print(f"\nmake demo (plain) took {elapsed:.0f}s\n{out[-3000:]}\n{proc.stderr[-3000:]}")
+    assert proc.returncode == 0, proc.stderr
+
+    summary = out[out.index("\nSummary") :]
+    v2 = next(line for line in summary.splitlines() if line.strip().startswith("v2 "))
+    v3 = next(line for line in summary.splitlines() if line.strip().startswith("v3 "))
+    assert ": Healthy - promoted to stable" in v2, v2
+    assert "error-ratio:" in v2 and "Pass" in v2, v2
+    # v3 is aborted by the error-rate gate, and the summary names the value that did it.
+    match = re.search(r": Aborted after \d+s - error-ratio = ([0-9.]+) \(Fail", v3)
+    assert match, v3
+    assert float(match.group(1)) == pytest.approx(0.25, abs=0.01)
+    assert "failureCondition `result >= 0.05`" in v3
+
+    # Progress lines along the way, not only the end.
+    assert "v2 Progressing step 3/6" in out and "v3 Aborted" in out
+    # Everything the demo started is stopped: no cluster process, no operator left.
+    assert not Cluster(cluster_dir).alive()
+    assert not (cluster_dir / "demo.json").exists()
+    assert "stopped the cluster, the operator and Prometheus" in out
