@@ -303,7 +303,8 @@ class Demo:
                 status = rollout.get("status") or {}
                 if live is not None:
                     title = f"kubectl ramp get {ROLLOUT} --watch   ·   rolling out {label}"
-                    view = render(rollout, deployments, events, datetime.now(UTC), compact=True)
+                    now = datetime.now(UTC)
+                    view = render(rollout, deployments, events, now, compact=self.console.width - 4)
                     live.update(Panel(view, title=title, border_style="cyan"), refresh=True)
                 else:
                     line = progress_line(rollout)
@@ -445,9 +446,10 @@ class Demo:
             print(
                 f"\nLeft running (stop with `make demo-down`):\n"
                 f"  export KUBECONFIG={self.cluster.kubeconfig}\n"
-                f"  kubectl ramp -n {NAMESPACE} get {ROLLOUT} --watch\n"
-                f"  kubectl ramp -n {NAMESPACE} retry {ROLLOUT}   # Prometheus stopped with "
-                "the demo: the analysis now pauses\n",
+                f"  kubectl ramp -n {NAMESPACE} get {ROLLOUT} --watch   # in another terminal\n"
+                f"  kubectl ramp -n {NAMESPACE} undo {ROLLOUT}    # template back to v2\n"
+                "(Prometheus and the exporter stopped with the demo: a new analysis pauses "
+                "on Error verdicts.)\n",
                 flush=True,
             )
         return 0 if ok else 1

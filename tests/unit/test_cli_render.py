@@ -336,3 +336,17 @@ def test_undo_refuses_a_template_it_cannot_prove() -> None:
     stored = as_stored(template("x:1"))
     stored["spec"]["containers"][0]["image"] = "x:2"
     assert original_template(stored, revision_hash(template("x:1"))) is None
+
+
+def test_live_view_keeps_each_condition_and_event_on_one_line() -> None:
+    """The live view must fit a terminal: long messages are cut, not wrapped."""
+    width = 80
+    text = render_text(
+        ABORTED, ABORTED_DEPLOYMENTS, ABORTED_EVENTS, NOW, width=width, compact=width
+    )
+    check_golden("aborted-compact-80.txt", text)
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width
+    events = lines[lines.index("Events") + 3 :]
+    assert len(events) == len(ABORTED_EVENTS), events
+    assert events[-1].rstrip().endswith("…")

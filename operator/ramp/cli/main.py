@@ -175,7 +175,11 @@ class Commands:
             if rollout is None:
                 return f"rollout {name} does not exist (any more) in {self.kube.namespace}"
             view = render(
-                rollout, deployments, events, datetime.now(UTC), compact=not self.out.plain
+                rollout,
+                deployments,
+                events,
+                datetime.now(UTC),
+                compact=None if self.out.plain else self.out.console.width,
             )
             if watcher.error:
                 return to_text(view) + f"\n(watch interrupted, reconnecting: {watcher.error})"

@@ -283,11 +283,21 @@ def _measurements(status: Obj, now: datetime | None) -> Table:
     return table
 
 
-def _conditions(status: Obj, compact: bool) -> Table:
+def _one_line_messages(table: Table, width: int) -> None:
+    """Keep each row within ``width`` on one line: the last column is cut short (…)."""
+    used = 0
+    for column in table.columns[:-1]:
+        cells = [Text.from_markup(str(column.header)), *column.cells]
+        used += max(c.cell_len if isinstance(c, Text) else len(str(c)) for c in cells)
+        column.no_wrap = True
+    last = table.columns[-1]
+    last.no_wrap = True
+    last.overflow = "ellipsis"
+    last.max_width = max(8, width - used - 3 * (len(table.columns) - 1) - 2)
+
+
+def _conditions(status: Obj, compact: int | None) -> Table:
     table = make_table("CONDITION", "STATUS", "REASON", "MESSAGE")
-    if compact:
-        table.columns[-1].no_wrap = True
-        table.columns[-1].overflow = "ellipsis"
     for c in status.get("conditions") or []:
         value = str(c.get("status", ""))
         message = str(c.get("message") or "")
@@ -298,6 +308,8 @@ def _conditions(status: Obj, compact: bool) -> Table:
             # The status message is in the header already: say so instead of repeating it.
             "(the message above)" if message and message == status.get("message") else message,
         )
+    if compact:
+        _one_line_messages(table, compact)
     return table
 
 
@@ -328,11 +340,8 @@ def recent_events(events: Sequence[Obj], limit: int = MAX_EVENTS) -> list[Obj]:
     return sorted(events, key=key)[-limit:]
 
 
-def _events(events: Sequence[Obj], now: datetime | None, compact: bool) -> Table:
+def _events(events: Sequence[Obj], now: datetime | None, compact: int | None) -> Table:
     table = make_table("AGE", "TYPE", "REASON", "MESSAGE")
-    if compact:
-        table.columns[-1].no_wrap = True
-        table.columns[-1].overflow = "ellipsis"
     for e in recent_events(events):
         kind = str(e.get("type", ""))
         table.add_row(
@@ -341,6 +350,8 @@ def _events(events: Sequence[Obj], now: datetime | None, compact: bool) -> Table
             str(e.get("reason", "")),
             str(e.get("message", "")),
         )
+    if compact:
+        _one_line_messages(table, compact)
     return table
 
 
@@ -354,13 +365,14 @@ def render(
     events: Sequence[Obj] = (),
     now: datetime | None = None,
     *,
-    compact: bool = False,
+    compact: int | None = None,
 ) -> RenderableType:
     """The detailed view of one Rollout.
 
     ``deployments`` are its child Deployments, ``events`` the Events about it, ``now`` the
-    time ages are computed against (ages are ``-`` without it). ``compact`` keeps every
-    condition and Event on one line (for the live view, which must fit a screen).
+    time ages are computed against (ages are ``-`` without it). ``compact=WIDTH`` keeps
+    every condition and Event on one line of that width (for the live view, which must
+    fit a screen).
     """
     status = rollout.get("status") or {}
     steps = parse_steps(rollout)
@@ -402,9 +414,10 @@ def render_text(
     events: Sequence[Obj] = (),
     now: datetime | None = None,
     width: int = 120,
+    compact: int | None = None,
 ) -> str:
     """:func:`render` as plain text."""
-    return to_text(render(rollout, deployments, events, now), width)
+    return to_text(render(rollout, deployments, events, now, compact=compact), width)
 
 
 # -- progress (``status``, the demo's plain mode) ---------------------------------------------
