@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,8 +20,10 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from ramp.analysis.prometheus import ProviderConfig
 from ramp.api.rollout import Rollout
 from ramp.core.plan import Child, Observed, Plan, plan
+from ramp.gates import Gates, GateView
 from ramp.kube import Conflict, Kube, child_name
 
 log = logging.getLogger(__name__)
@@ -115,8 +118,10 @@ class Controller:
         children: ChildSource | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observers: list[Observer] | None = None,
+        prometheus: ProviderConfig | None = None,
     ) -> None:
         self.kube = kube
+        self.gates = Gates(prometheus, kube.get_analysis_template)
         self.children = children
         self.clock = clock
         self.observers = observers or []
@@ -176,14 +181,25 @@ class Controller:
         except ValidationError as exc:
             await self._call(self._report_unparsable, body, validation_problem(exc))
             return None
+        now = self.clock()
+        view = GateView(rollout, now)
         observed = Observed(
             rollout=rollout,
             template=body["spec"]["template"],
             generation=int(body["metadata"].get("generation") or 0),
             annotations=body["metadata"].get("annotations") or {},
             children=tuple(children),
+            gate=view,
         )
-        result = plan(observed, self.clock())
+        result = plan(observed, now)
+        if view.requested:
+            # The plan consulted analysis runs: resolve them, take what is due, plan again.
+            await self._call(self.gates.resolve, view, namespace)
+            status, gate_events = await self.gates.measure(view, namespace)
+            view.rollout = rollout.model_copy(update={"status": status})
+            observed = dataclasses.replace(observed, rollout=view.rollout)
+            result = plan(observed, now)
+            result.events[:0] = gate_events
         try:
             applied = await self._call(self.apply, body, observed, result)
         except Conflict:

@@ -100,4 +100,5 @@ async def stop_workers(**_: Any) -> None:
     """Stop every reconcile worker before the operator exits."""
     if State.controller is not None:
         await State.controller.queue.stop()
+        await State.controller.gates.close()
         log.info("ramp stats %s", json.dumps(State.controller.summary()))

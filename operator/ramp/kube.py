@@ -107,6 +107,18 @@ class Kube:
             raise
         return obj
 
+    def get_analysis_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        self.counters.reads += 1
+        try:
+            obj: dict[str, Any] = self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, "analysistemplates", name, _request_timeout=TIMEOUT
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return obj
+
     def list_children(self, namespace: str, rollout: str) -> list[Child]:
         self.counters.reads += 1
         items = self.apps.list_namespaced_deployment(

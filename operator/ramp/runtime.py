@@ -12,6 +12,7 @@ import kopf
 
 import ramp.handlers as handlers
 from ramp.controller import Controller
+from ramp.gates import provider_config
 from ramp.kube import load_client
 from ramp.leader import (
     GuardedKube,
@@ -60,7 +61,15 @@ def build_elector(args: argparse.Namespace, controller: Controller) -> LeaderEle
 async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
     kube = GuardedKube(load_client(args.kubeconfig))
-    controller = Controller(kube, children=handlers.children_of, observers=[metrics.observe])
+    prometheus = provider_config(
+        args.prometheus_allow,
+        args.prometheus_token_secret,
+        lambda namespace, name: kube.core.read_namespaced_secret(name, namespace),
+    )
+    controller = Controller(
+        kube, children=handlers.children_of, observers=[metrics.observe], prometheus=prometheus
+    )
+    controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     handlers.State.controller = controller
     kube.may_write = lambda: controller.may_write()
 

@@ -6,9 +6,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from ramp_e2e import CRDS, OperatorProcess, Rollouts, wait_for
+from ramp_e2e import CRDS, PROMETHEUS_TOKEN, OperatorProcess, Rollouts, wait_for
 
 from cluster.fixtures import ClusterHandle
+from prometheus.fixtures import PrometheusServer
 
 TEST_NAMESPACES = "t-*"
 """The shared operator watches the per-test namespaces (``namespace`` fixture names them
@@ -33,12 +34,41 @@ def crds(cluster: ClusterHandle) -> None:
     install_crds(cluster)
 
 
+TOKEN_SECRET = ("ramp-system", "prometheus-token")
+
+
 @pytest.fixture(scope="session")
-def operator(cluster: ClusterHandle, crds: None) -> Iterator[OperatorProcess]:
-    """The operator (``python -m ramp``) watching the test namespaces."""
+def operator(
+    cluster: ClusterHandle, crds: None, prometheus: PrometheusServer
+) -> Iterator[OperatorProcess]:
+    """The operator (``python -m ramp``) watching the test namespaces, allowed to query the
+    session's Prometheus with a bearer token from a Secret."""
     global _operator
+    ns, name = TOKEN_SECRET
+    cluster.kubectl("create", "namespace", ns, check=False)
+    secret = cluster.kubectl(
+        "create",
+        "secret",
+        "generic",
+        name,
+        f"--from-literal=token={PROMETHEUS_TOKEN}",
+        "--dry-run=client",
+        "-o",
+        "yaml",
+        namespace=ns,
+    ).stdout
+    cluster.kubectl("apply", "-f", "-", input=secret, namespace=ns)
     proc = OperatorProcess(
-        cluster.kubeconfig, cluster.workdir / "operator.log", ["--namespace", TEST_NAMESPACES]
+        cluster.kubeconfig,
+        cluster.workdir / "operator.log",
+        [
+            "--namespace",
+            TEST_NAMESPACES,
+            "--prometheus-allow",
+            prometheus.url,
+            "--prometheus-token-secret",
+            f"{ns}/{name}",
+        ],
     )
     proc.start()
     wait_for("the operator to start", lambda: "watching" in proc.log_text(), timeout=30)

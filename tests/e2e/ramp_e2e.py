@@ -19,6 +19,9 @@ from kubernetes import client
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 GROUP, VERSION, PLURAL = "ramp.dev", "v1alpha1", "rollouts"
+PROMETHEUS_TOKEN = "ramp-e2e-bearer-7f3c9d2a41"
+"""The bearer token the shared operator sends to Prometheus (from a Secret); tests check
+that it never shows up in a Rollout's status, its Events or the operator's log."""
 
 
 class OperatorProcess:

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from ramp.api.analysis import AnalysisRef, BackgroundAnalysis, Measurement
+from ramp.api.analysis import AnalysisRef, BackgroundAnalysis, Measurement, MetricResult
 from ramp.api.base import ApiModel
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
@@ -234,6 +234,18 @@ class HandledTokens(ApiModel):
     retry: str | None = None
 
 
+class AnalysisRun(ApiModel):
+    """One analysis run of the current canary: an ``analysis`` step or the background."""
+
+    name: str = Field(max_length=32)
+    """``step-N`` (the N-th step, counting from 1) or ``background``."""
+    revision: str = Field(max_length=63)
+    """The canary revision it judges."""
+    started_at: str = Field(max_length=40)
+    metrics: list[MetricResult] = Field(default_factory=list, max_length=16)
+    """Counters per metric: what the verdict accounting reads."""
+
+
 class RolloutStatus(ApiModel):
     """The observed state of a Rollout, written only by the operator."""
 
@@ -257,7 +269,9 @@ class RolloutStatus(ApiModel):
     abort_message: str | None = None
     held_by_spec_paused: bool | None = None
     conditions: list[Condition] | None = Field(default=None, max_length=16)
+    analysis_runs: list[AnalysisRun] | None = Field(default=None, max_length=4)
     measurements: list[Measurement] | None = Field(default=None, max_length=64)
+    """The most recent gate measurements of this rollout (newest last)."""
     handled_tokens: HandledTokens | None = None
 
 

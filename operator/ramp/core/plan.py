@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from ramp.api.analysis import AnalysisRef
 from ramp.api.rollout import (
     Condition,
     HandledTokens,
@@ -93,8 +94,9 @@ class GateResult:
     """For Inconclusive/Error: the metric's policy asks to abort instead of pausing."""
 
 
-GateFn = Callable[[str, Step | None], GateResult]
-"""``gate(kind, step)``: kind is ``"step"`` (the current analysis step) or ``"background"``."""
+GateFn = Callable[[str, AnalysisRef], GateResult]
+"""``gate(run, ref)``: the state of analysis run ``run`` (``step-N`` for the N-th step,
+``background``) computed from the counters in the status; ``ref`` says what it measures."""
 
 
 @dataclass(frozen=True)
@@ -297,6 +299,9 @@ class _Planner:
         if self.tokens.get("retry"):
             if st.aborted_revision == self.revision:
                 self.restart_canary("Retried", "retry requested: canary restarts at step 1")
+            elif self.paused_by_analysis():
+                st.analysis_runs = None
+                self.event("Retried", "retry requested: the paused analysis measures again")
             else:
                 self.event("RetryIgnored", "retry requested but the rollout is not aborted")
         if st.aborted_revision == self.revision:
@@ -403,6 +408,12 @@ class _Planner:
                 f"{len(self.steps())} steps",
             )
 
+    def paused_by_analysis(self) -> bool:
+        return any(
+            c.type == "Paused" and c.status == "True" and c.reason.startswith("Analysis")
+            for c in self.old.conditions or []
+        )
+
     def restart_canary(self, reason: str, message: str) -> None:
         st = self.st
         st.current_step_index = 0
@@ -411,6 +422,7 @@ class _Planner:
         st.abort_reason = None
         st.abort_message = None
         st.measurements = None
+        st.analysis_runs = None
         self.event(reason, message)
         self.warn_weight(0)
 
@@ -520,6 +532,9 @@ class _Planner:
             )
             self.set_weights(weight)
             started = _parse_iso(st.step_started_at) or self.now
+            background = self.background_gate(index, replicas)
+            if background is not None:
+                return background
             if not reached:
                 return self.wait_ready(index, target, started, replicas)
             if index >= len(steps):
@@ -542,12 +557,11 @@ class _Planner:
                     )
                     return self.finish(self.keep_history(replicas))
             elif step.analysis is not None:
-                held = self.analysis_gate(index, step, replicas)
+                held = self.gate_outcome(
+                    f"step-{index + 1}", step.analysis, f"step {index + 1} analysis", replicas
+                )
                 if held is not None:
                     return held
-            background = self.background_gate(index, replicas)
-            if background is not None:
-                return background
             index = self.advance(index, target)
         raise AssertionError("unreachable: the step loop is bounded by the number of steps")
 
@@ -588,32 +602,27 @@ class _Planner:
         )
         return self.finish(self.keep_history(replicas), create=st.canary_revision)
 
-    def analysis_gate(self, index: int, step: Step, replicas: dict[str, int]) -> Plan | None:
-        return self.gate_outcome("step", step, f"step {index + 1} analysis", replicas)
-
     def background_gate(self, index: int, replicas: dict[str, int]) -> Plan | None:
         background = self.spec.canary.analysis
         if background is None or index < (background.starting_step or 0):
             return None
-        return self.gate_outcome("background", None, "background analysis", replicas)
+        return self.gate_outcome("background", background, "background analysis", replicas)
 
     def gate_outcome(
-        self, kind: str, step: Step | None, what: str, replicas: dict[str, int]
+        self, run: str, ref: AnalysisRef, what: str, replicas: dict[str, int]
     ) -> Plan | None:
         st = self.st
         if self.obs.gate is None:
-            if kind == "background":
-                return None
             result = GateResult("Error", "analysis is not available in this operator")
         else:
-            result = self.obs.gate(kind, step)
+            result = self.obs.gate(run, ref)
         if result.outcome == "Passed":
             return None
         if result.outcome == "Running":
-            if kind == "background":
-                return None
             if result.next_check_in is not None:
                 self.wake_in(result.next_check_in)
+            if run == "background":
+                return None
             st.message = f"{what}: {result.message}"
             return self.finish(self.keep_history(replicas))
         if result.outcome == "Failed" or result.abort:
@@ -637,7 +646,9 @@ class _Planner:
         index += 1
         st.current_step_index = index
         st.step_started_at = _iso(self.now)
-        st.measurements = None if steps[index - 1].analysis is not None else st.measurements
+        finished = f"step-{index}"
+        runs = [r for r in st.analysis_runs or [] if r.name != finished]
+        st.analysis_runs = runs or None
         self.warn_weight(index)
         return index
 
@@ -667,7 +678,7 @@ class _Planner:
         st.canary_revision = None
         st.current_step_index = None
         st.step_started_at = None
-        st.measurements = None
+        st.analysis_runs = None
         st.message = f"stable revision {new_stable} runs {self.total}/{self.total} ready"
         self.conditions["Progressing"] = (False, "RolloutCompleted", "")
         self.set_weights(0)
