@@ -7,6 +7,7 @@ with ``--kubeconfig`` and ``-n``, against the shared operator, like a user at a 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
@@ -207,7 +208,9 @@ def test_status_exit_codes_healthy_and_timeout(rollouts: Rollouts, ramp: Ramp) -
     assert lines[-1].split(" ", 1)[1].startswith("Healthy")
 
 
-def test_get_lists_shows_and_watches(rollouts: Rollouts, ramp: Ramp) -> None:
+def test_get_lists_shows_and_watches(
+    cluster: ClusterHandle, rollouts: Rollouts, ramp: Ramp
+) -> None:
     rollouts.create(rollout_manifest("view", replicas=4, steps=HOLD))
     rollouts.wait_healthy("view", 4)
     ramp.ok("set", "image", "view", "app=ramp-test/app:v2")
@@ -216,6 +219,19 @@ def test_get_lists_shows_and_watches(rollouts: Rollouts, ramp: Ramp) -> None:
     table = ramp.ok("get")
     row = next(line for line in table.splitlines() if line.startswith("view"))
     assert row.split()[1:5] == ["Paused", "20/25", "2/5", "4/4"], row
+
+    # kubectl finds the plugin on PATH: `kubectl ramp ...` is the same command.
+    # (kubectl refuses flags before a plugin's name: the kubeconfig comes from KUBECONFIG.)
+    via_kubectl = subprocess.run(
+        [cluster.kubectl_bin, "ramp", "get", "-n", rollouts.ns],
+        env={**cluster.env, "PATH": f"{PLUGIN.parent}{os.pathsep}{os.environ.get('PATH', '')}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert via_kubectl.returncode == 0, via_kubectl.stderr
+    assert via_kubectl.stdout == table
 
     data = json.loads(ramp.ok("get", "view", "-o", "json"))
     assert data["status"]["canaryRevision"] == status["canaryRevision"]
