@@ -213,3 +213,86 @@ def test_address_outside_allow_list_is_refused_and_token_never_leaks(
         assert PROMETHEUS_TOKEN not in str(rollouts.get(name))
         assert PROMETHEUS_TOKEN not in str(rollouts.events(name))
     assert PROMETHEUS_TOKEN not in operator.log_text()
+
+
+RATIO_BY_REVISION = (
+    'sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{revision}}",code=~"5.."}[4s])) / '
+    'sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{revision}}"}[4s]))'
+)
+COUNT_BY_REVISION = (
+    'sum(increase(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{revision}}"}[4s]))'
+)
+
+
+def versus_stable_template(url: str, min_count: int) -> dict[str, Any]:
+    return {
+        "apiVersion": "ramp.dev/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "versus-stable"},
+        "spec": {
+            "args": [{"name": "margin"}],
+            "metrics": [
+                {
+                    "name": "versus-stable",
+                    "interval": "1s",
+                    "count": 2,
+                    "compare": {
+                        "prometheus": {
+                            "address": url,
+                            "query": RATIO_BY_REVISION,
+                            "countQuery": COUNT_BY_REVISION,
+                        },
+                        "maxIncrease": 0.02,
+                        "minCount": min_count,
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _compare_rollout(
+    rollouts: Rollouts, prom: PrometheusServer, name: str, canary_err: float, stable_err: float
+) -> tuple[str, str]:
+    rollouts.custom.create_namespaced_custom_object(
+        "ramp.dev",
+        "v1alpha1",
+        rollouts.ns,
+        "analysistemplates",
+        versus_stable_template(prom.url, min_count=50),
+    )
+    analysis = {
+        "templates": [{"templateName": "versus-stable"}],
+        "args": [{"name": "margin", "value": "0.02"}],
+    }
+    steps = [{"setWeight": 50}, {"analysis": analysis}, {"setWeight": 100}]
+    rollouts.create(rollout_manifest(name, replicas=4, steps=steps))
+    stable = rollouts.wait_healthy(name, 4)["stableRevision"]
+    canary = next_revision(rollouts, name, "ramp-test/app:v2")
+    prom.exporter.set_rate(rollouts.ns, name, stable, rps=100, error_ratio=stable_err)
+    prom.exporter.set_rate(rollouts.ns, name, canary, rps=100, error_ratio=canary_err)
+    time.sleep(4)
+    rollouts.set_image(name, "ramp-test/app:v2")
+    return stable, canary
+
+
+def test_canary_versus_stable_same_error_rate_passes(
+    rollouts: Rollouts, prom: PrometheusServer
+) -> None:
+    _, canary = _compare_rollout(rollouts, prom, "same", canary_err=0.03, stable_err=0.03)
+    rollouts.wait("same", "promoted", lambda s: s.get("stableRevision") == canary, timeout=60)
+    final = rollouts.status("same")
+    assert [m["verdict"] for m in final["measurements"]] == ["Pass", "Pass"]
+
+
+def test_canary_worse_than_stable_by_more_than_the_margin_aborts(
+    rollouts: Rollouts, prom: PrometheusServer
+) -> None:
+    stable, _ = _compare_rollout(rollouts, prom, "worse", canary_err=0.06, stable_err=0.01)
+    status = rollouts.wait_phase("worse", "Aborted", timeout=60)
+    assert status["abortReason"] == "AnalysisFailed"
+    assert "versus-stable" in status["message"]
+    assert status["stableRevision"] == stable
