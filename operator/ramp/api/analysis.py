@@ -14,19 +14,17 @@ metrics in a Rollout and AnalysisTemplates are held to the same rules.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from typing import Any, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from ramp.api.base import ApiModel
+from ramp.core.durations import DURATION_PATTERN, parse_duration
 
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 """Durations like ``10s``, ``1m30s``, ``500ms`` (Go ``time.ParseDuration`` syntax without
 ``us``/``ns``, so CEL's ``duration()`` in the CRD rules parses the same strings)."""
 
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 
 ARG_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Argument names are identifiers: they appear as ``{{args.NAME}}`` in queries."""
@@ -64,10 +62,7 @@ def parse_duration_seconds(text: str) -> float:
 
     Raises ValueError for anything :data:`DURATION_PATTERN` does not accept.
     """
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"invalid duration {text!r}: expected e.g. 30s, 2m, 1h30m, 500ms")
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    return sum(float(num) * units[unit] for num, unit in _DURATION_PART.findall(text))
+    return parse_duration(text).total_seconds()
 
 
 class OnLimit(StrEnum):

@@ -9,9 +9,7 @@ from pydantic import Field
 
 from ramp.api.analysis import AnalysisRef, BackgroundAnalysis, Measurement, MetricResult
 from ramp.api.base import ApiModel
-
-DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
-"""Durations like ``30s``, ``2m``, ``1h30m``, ``500ms``."""
+from ramp.core.durations import DURATION_PATTERN
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
