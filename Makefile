@@ -69,4 +69,5 @@ kind-down:
 	kind delete cluster --name $${KIND_CLUSTER:-ramp-e2e}
 
 clean:
+	-[ -x $(VPY) ] && $(VPY) tests/cluster/launcher.py down --dir $(CLUSTER_DIR)
 	rm -rf $(VENV) $(CLUSTER_DIR) build dist
