@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import filecmp
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,45 @@ def test_helm_lint_strict(cluster: ClusterHandle) -> None:
     cluster.helm("lint", "--strict", str(CHART))
     for values in CI_VALUES:
         cluster.helm("lint", "--strict", str(CHART), "-f", str(values))
+
+
+def documented_keys() -> list[str]:
+    """Keys of values.yaml that carry a ``# --`` description (helm-docs style)."""
+    keys, stack, described = [], [], False
+    for line in (CHART / "values.yaml").read_text().splitlines():
+        if line.strip().startswith("# --"):
+            described = True
+            continue
+        found = re.match(r"^(\s*)([A-Za-z]\w*):", line)
+        if not found:
+            continue
+        indent = len(found.group(1))
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        stack.append((indent, found.group(2)))
+        if described:
+            keys.append(".".join(k for _, k in stack))
+            described = False
+    return keys
+
+
+def test_every_value_is_documented_and_in_the_schema() -> None:
+    import json
+
+    readme = (CHART / "README.md").read_text()
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    keys = documented_keys()
+    assert len(keys) > 40
+    missing = [k for k in keys if f"| `{k}` |" not in readme]
+    assert not missing, f"not in the README's values reference: {missing}"
+    for key in keys:
+        node = schema
+        for part in key.split("."):
+            assert part in node.get("properties", {}), f"{key} is not in values.schema.json"
+            node = node["properties"][part]
+    assert set(values) <= set(schema["properties"]), set(values) - set(schema["properties"])
+    assert schema.get("additionalProperties") is not False, "the root must stay open"
 
 
 BAD_VALUES = [
