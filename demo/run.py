@@ -186,14 +186,14 @@ class Demo:
     def start_cluster(self) -> None:
         if self.cluster.alive() and self.cluster.ready():
             self.say(f"using the cluster already running in {self.dir}")
-            return
-        self.say(f"starting the local Kubernetes control plane in {self.dir} ...")
-        self.cluster.start()
-        self.owns_cluster = True
-        self.say(
-            f"cluster ready in {self.cluster.startup_seconds or 0:.1f}s "
-            f"(etcd, kube-apiserver, controller-manager, scheduler, kwok)"
-        )
+        else:
+            self.say(f"starting the local Kubernetes control plane in {self.dir} ...")
+            self.cluster.start()
+            self.owns_cluster = True
+            self.say(
+                f"cluster ready in {self.cluster.startup_seconds or 0:.1f}s "
+                f"(etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+            )
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
         self.kubectl(
             "wait",
