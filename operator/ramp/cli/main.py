@@ -99,11 +99,9 @@ def fail(message: str) -> NoReturn:
 def duration_arg(text: str) -> float:
     """``--timeout`` values: ``30s``, ``5m``, ``1h``, or plain seconds."""
     try:
-        return (
-            float(text)
-            if text.replace(".", "", 1).isdigit()
-            else (parse_duration(text).total_seconds())
-        )
+        if text.replace(".", "", 1).isdigit():
+            return float(text)
+        return parse_duration(text).total_seconds()
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -185,38 +183,38 @@ class Commands:
                 return to_text(view) + f"\n(watch interrupted, reconnecting: {watcher.error})"
             return view
 
-        def wait() -> bool:
-            """Wait for a change; False when the timeout is over."""
+        def wait() -> bool | None:
+            """Wait for a change: True when one came, False when not (the view's ages may
+            be redrawn), None when the timeout is over."""
             left = WATCH_REDRAW_SECONDS
             if deadline is not None:
                 left = min(left, deadline - time.monotonic())
                 if left <= 0:
-                    return False
-            watcher.changed.wait(left)
-            # Let a burst of events settle into one redraw (longer for printed frames).
-            time.sleep(0.5 if self.out.plain else 0.05)
+                    return None
+            changed = watcher.changed.wait(left)
+            if changed:
+                # Let a burst of events settle into one redraw (longer for printed frames).
+                time.sleep(0.5 if self.out.plain else 0.05)
             watcher.changed.clear()
-            return True
+            return changed
 
         try:
             watcher.changed.wait(5)
             watcher.changed.clear()
             if self.out.plain:
-                last = ""
-                while True:
-                    text = to_text(frame(), self.out.width)
-                    if text != last:
+                # A new frame only when something changed (not for ages alone).
+                changed: bool | None = True
+                while changed is not None:
+                    if changed:
                         stamp = datetime.now().strftime("%H:%M:%S")
-                        sys.stdout.write(f"--- {stamp} ---\n{text}")
+                        sys.stdout.write(f"--- {stamp} ---\n{to_text(frame(), self.out.width)}")
                         sys.stdout.flush()
-                        last = text
-                    if not wait():
-                        break
+                    changed = wait()
             else:
                 with Live(
                     frame(), console=self.out.console, auto_refresh=False, transient=False
                 ) as live:
-                    while wait():
+                    while wait() is not None:
                         live.update(frame(), refresh=True)
         except KeyboardInterrupt:
             pass
