@@ -272,17 +272,19 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
         scratch_namespace(cluster, "app") as app_ns,
         scratch_namespace(cluster, "other") as other_ns,
     ):
+        # Cluster-scoped names come from the release name: make it unique to this run.
+        release = f"ramp-{release_ns[-6:]}"
         try:
-            objects = helm_install(cluster, "ramp", release_ns)
-            assert {"ClusterRole/ramp", "ClusterRoleBinding/ramp"} <= objects.keys()
+            objects = helm_install(cluster, release, release_ns)
+            assert {f"ClusterRole/{release}", f"ClusterRoleBinding/{release}"} <= objects.keys()
             assert not [k for k in objects if k.startswith(("Role/", "PodDisruptionBudget/"))]
-            sa = f"{release_ns}/ramp"
-            wait_chart_pods_ready(Rollouts(cluster.client, release_ns), "ramp", 1)
+            sa = f"{release_ns}/{release}"
+            wait_chart_pods_ready(Rollouts(cluster.client, release_ns), release, 1)
 
             # The chart's arguments, with the Rollouts of this test's namespace only: other
             # tests' namespaces belong to the shared operator.
-            args = local_args(container_args(objects, "ramp"), f"--namespace={app_ns}")
-            kubeconfig = service_account_kubeconfig(cluster, release_ns, "ramp", tmp_path / "kc")
+            args = local_args(container_args(objects, release), f"--namespace={app_ns}")
+            kubeconfig = service_account_kubeconfig(cluster, release_ns, release, tmp_path / "kc")
             operator = OperatorProcess(kubeconfig, tmp_path / "operator.log", args)
             sa_operator.append(operator)
             operator.start()
@@ -320,7 +322,7 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
                 ("create", "rolebindings.rbac.authorization.k8s.io", app_ns, None),
                 ("patch", "analysistemplates.ramp.dev", app_ns, None),
                 ("update", "leases.coordination.k8s.io", release_ns, None),
-                ("create", "serviceaccounts/token", release_ns, None),
+                ("create", "serviceaccounts", release_ns, "token"),
             ]
             got = {
                 (verb, res, ns, sub): can_i(cluster, sa, verb, res, ns, sub)
@@ -329,10 +331,9 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
             wrong = [k for k in allowed if not got[k]] + [k for k in denied if got[k]]
             assert not wrong, f"can-i answers not as expected (verb, resource, ns, sub): {wrong}"
         finally:
-            helm_uninstall(cluster, "ramp", release_ns)
-            assert not cluster.kubectl("get", "clusterrole", "ramp", check=False).stdout.strip(), (
-                "uninstall removes the cluster-wide RBAC"
-            )
+            helm_uninstall(cluster, release, release_ns)
+        gone = cluster.kubectl("get", "clusterrole", release, check=False)
+        assert gone.returncode != 0, "uninstall removes the cluster-wide RBAC"
 
 
 def test_namespace_scope_acts_in_its_namespace_only(
