@@ -231,3 +231,15 @@ def test_guarded_kube_refuses_writes_but_not_reads_when_not_leading() -> None:
         kube.delete_child("ns", "x")
     kube.emit({"metadata": {"name": "x", "namespace": "ns"}}, None)  # type: ignore[arg-type]
     assert kube.counters.writes == 0
+
+
+def test_every_write_of_the_adapter_is_guarded() -> None:
+    """A write method added to ramp.kube.Kube must be overridden by GuardedKube too."""
+    import inspect
+
+    from ramp.kube import Kube
+
+    public = {n for n, f in inspect.getmembers(Kube, inspect.isfunction) if not n.startswith("_")}
+    writes = {n for n in public if not n.startswith(("get_", "list_"))}
+    unguarded = {n for n in writes if GuardedKube.__dict__.get(n) is None}
+    assert not unguarded, f"GuardedKube does not check the Lease before: {sorted(unguarded)}"
