@@ -323,6 +323,8 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
                 ("patch", "analysistemplates.ramp.dev", app_ns, None),
                 ("update", "leases.coordination.k8s.io", release_ns, None),
                 ("create", "serviceaccounts", release_ns, "token"),
+                ("delete", "events", app_ns, None),
+                ("update", "deployments.apps", app_ns, None),
             ]
             got = {
                 (verb, res, ns, sub): can_i(cluster, sa, verb, res, ns, sub)

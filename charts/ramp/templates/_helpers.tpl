@@ -116,7 +116,7 @@ Events about Rollouts, and Services only when rbac.services is set. Nothing else
   verbs: ["get", "list", "watch"]
 - apiGroups: ["ramp.dev"]
   resources: ["rollouts/status"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 - apiGroups: ["ramp.dev"]
   resources: ["analysistemplates"]
   verbs: ["get", "list", "watch"]
@@ -125,7 +125,7 @@ Events about Rollouts, and Services only when rbac.services is set. Nothing else
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create", "patch"]
+  verbs: ["create"]
 {{- if .Values.rbac.services }}
 - apiGroups: [""]
   resources: ["services"]
