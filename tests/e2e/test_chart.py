@@ -221,12 +221,35 @@ def restricted_pods(manifest: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def canary_then_abort(rollouts: Rollouts, name: str) -> None:
-    """A canary that completes (with a promote at the indefinite pause), then one aborted."""
-    rollouts.create(restricted_pods(rollout_manifest(name, replicas=4, steps=STEPS)))
+def selector(rollouts: Rollouts, service: str) -> dict[str, str]:
+    svc = rollouts.core.read_namespaced_service(service, rollouts.ns)
+    return dict(svc.spec.selector or {})
+
+
+def canary_then_abort(rollouts: Rollouts, name: str, services: bool = False) -> None:
+    """A canary that completes (with a promote at the indefinite pause), then one aborted.
+    With ``services``, stable and canary Services whose selectors the operator pins."""
+    extra: dict[str, Any] = {}
+    if services:
+        for role in ("stable", "canary"):
+            rollouts.core.create_namespaced_service(
+                rollouts.ns,
+                {
+                    "metadata": {"name": f"{name}-{role}"},
+                    "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+                },
+            )
+        extra = {"stableService": f"{name}-stable", "canaryService": f"{name}-canary"}
+    rollouts.create(restricted_pods(rollout_manifest(name, replicas=4, steps=STEPS, **extra)))
     first = rollouts.wait_healthy(name, 4, timeout=60)["stableRevision"]
     rollouts.set_image(name, "ramp-test/app:v2")
-    rollouts.wait(name, "paused at step 4", lambda s: s.get("phase") == "Paused", timeout=60)
+    paused = rollouts.wait(
+        name, "paused at step 4", lambda s: s.get("phase") == "Paused", timeout=60
+    )
+    if services:
+        pinned = {"app": name, "ramp.dev/revision": paused["canaryRevision"]}
+        assert selector(rollouts, f"{name}-canary") == pinned
+        assert selector(rollouts, f"{name}-stable")["ramp.dev/revision"] == first
     rollouts.request(name, "promote")
     done = rollouts.wait_healthy(name, 4, timeout=60)
     assert done["stableRevision"] != first
@@ -371,7 +394,7 @@ def test_namespace_scope_acts_in_its_namespace_only(
         sa_operator.append(operator)
         theirs.create(rollout_manifest("left-alone", replicas=2, steps=STEPS))
         operator.start()
-        canary_then_abort(mine, "web")
+        canary_then_abort(mine, "web", services=True)
         # The whole story above took seconds; the other namespace's Rollout was never touched.
         assert not theirs.status("left-alone"), theirs.status("left-alone")
         assert not theirs.deployments("left-alone")
