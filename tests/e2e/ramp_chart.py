@@ -54,7 +54,10 @@ def helm_install(
     cluster: ClusterHandle, release: str, namespace: str, *args: str
 ) -> dict[str, Any]:
     """``helm install`` the chart; returns the rendered objects by ``Kind/name``."""
-    cluster.helm("install", release, str(CHART), "--namespace", namespace, *args, timeout=180)
+    out = cluster.helm(
+        "install", release, str(CHART), "--namespace", namespace, *args, timeout=180
+    ).stdout
+    assert "NOTES:" in out and f"installed as release {release}" in out, out
     manifest = cluster.helm("get", "manifest", release, "--namespace", namespace).stdout
     return {
         f"{o['kind']}/{o['metadata']['name']}": o
