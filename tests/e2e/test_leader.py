@@ -16,7 +16,8 @@ import re
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,10 +105,19 @@ def assert_json_logs(*operators: OperatorProcess) -> None:
             assert {"time", "level", "logger", "message"} <= record.keys(), line
 
 
+@dataclass
+class HA:
+    """The chart installed in HA mode, and a way to run its replicas here."""
+
+    namespace: str
+    rollouts: Rollouts
+    start: Callable[[str], OperatorProcess]
+    """``start(name)``: an operator replica as the chart's ServiceAccount, POD_NAME=name."""
+
+
 @pytest.fixture
-def ha(cluster: ClusterHandle, crds: None, tmp_path: Path, request: Any) -> Iterator[Any]:
-    """The chart installed with two replicas in a scratch namespace; ``start(name)`` runs
-    an operator replica as the chart's ServiceAccount with ``POD_NAME=name``."""
+def ha(cluster: ClusterHandle, crds: None, tmp_path: Path, request: Any) -> Iterator[HA]:
+    """The chart installed with two replicas (leader election on) in a scratch namespace."""
     timings: list[str] = getattr(request, "param", [])
     with scratch_namespace(cluster, "ha") as ns:
         objects = helm_install(
@@ -124,17 +134,12 @@ def ha(cluster: ClusterHandle, crds: None, tmp_path: Path, request: Any) -> Iter
             p.start()
             return p
 
-        class HA:
-            namespace = ns
-            rollouts = Rollouts(cluster.client, ns)
-
-        HA.start = staticmethod(start)  # type: ignore[attr-defined]
         try:
-            yield HA
+            yield HA(ns, Rollouts(cluster.client, ns), start)
         finally:
             for p in procs:
-                if p.proc is not None:
-                    os.killpg(p.proc.pid, signal.SIGCONT)
+                if p.alive and p.proc is not None:
+                    os.killpg(p.proc.pid, signal.SIGCONT)  # a frozen one must be able to stop
                 p.stop()
 
 
@@ -143,7 +148,7 @@ RETRY = 2.0
 
 
 def test_only_the_holder_writes_and_the_standby_finishes_when_it_is_killed(
-    cluster: ClusterHandle, ha: Any
+    cluster: ClusterHandle, ha: HA
 ) -> None:
     a = ha.start("ramp-a")
     wait_for("ramp-a to hold the Lease", lambda: holder(cluster, ha.namespace) == "ramp-a")
@@ -213,7 +218,7 @@ SHORT += ["--set", "leaderElection.renewPeriod=2,leaderElection.retryPeriod=1"]
 
 @pytest.mark.parametrize("ha", [SHORT], indirect=True, ids=["lease-6s"])
 def test_a_frozen_holder_writes_nothing_when_it_wakes_and_a_stopped_one_hands_over(
-    cluster: ClusterHandle, ha: Any
+    cluster: ClusterHandle, ha: HA
 ) -> None:
     a = ha.start("ramp-a")
     wait_for("ramp-a to hold the Lease", lambda: holder(cluster, ha.namespace) == "ramp-a")
