@@ -159,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     except OSError as exc:
-        logging.getLogger("ramp").error("cannot start: %s", exc)
+        logging.getLogger("ramp").error("ramp-operator stopped: %s", exc)  # e.g. port in use
         return 1
     return 0
 
