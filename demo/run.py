@@ -48,7 +48,7 @@ from rich.live import Live  # noqa: E402
 from rich.panel import Panel  # noqa: E402
 from rich.text import Text  # noqa: E402
 
-from cluster.launcher import KUBECTL, Cluster, ClusterError, pid_alive  # noqa: E402
+from cluster.launcher import KUBECTL, Cluster, ClusterError, pid_alive, wait_established  # noqa: E402
 from prometheus.exporter import Exporter  # noqa: E402
 from prometheus.fixtures import PrometheusServer  # noqa: E402
 from ramp.cli.client import Kube, RolloutWatch  # noqa: E402
@@ -195,12 +195,8 @@ class Demo:
                 f"(etcd, kube-apiserver, controller-manager, scheduler, kwok)"
             )
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
-        self.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            "crd/rollouts.ramp.dev",
-            "crd/analysistemplates.ramp.dev",
+        wait_established(
+            self.cluster.kubeconfig, ["rollouts.ramp.dev", "analysistemplates.ramp.dev"]
         )
 
     def start_prometheus(self) -> str:

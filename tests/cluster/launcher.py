@@ -152,6 +152,35 @@ def _tail(path: Path, lines: int) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+def wait_established(
+    kubeconfig: str | os.PathLike[str], crds: Iterable[str], timeout: float = 60.0
+) -> None:
+    """Wait until CRDs are Established. ``kubectl wait`` alone fails while a new CRD has no
+    status conditions yet ("accessor error: <nil>"), so it is retried until the deadline."""
+    names = [f"crd/{name}" for name in crds]
+    deadline = time.monotonic() + timeout
+    while True:
+        proc = subprocess.run(
+            [
+                str(KUBECTL),
+                "--kubeconfig",
+                str(kubeconfig),
+                "wait",
+                "--for=condition=Established",
+                "--timeout=10s",
+                *names,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if proc.returncode == 0:
+            return
+        if time.monotonic() > deadline:
+            raise ClusterError(f"CRDs not Established after {timeout:.0f}s: {proc.stderr.strip()}")
+        time.sleep(0.5)
+
+
 def kubeconfig_for_token(
     base_kubeconfig: str | os.PathLike[str],
     token: str,

@@ -9,6 +9,7 @@ import pytest
 from ramp_e2e import CRDS, PROMETHEUS_TOKEN, OperatorProcess, Rollouts, wait_for
 
 from cluster.fixtures import ClusterHandle
+from cluster.launcher import wait_established
 from prometheus.fixtures import PrometheusServer
 
 TEST_NAMESPACES = "t-*"
@@ -20,13 +21,7 @@ _operator: OperatorProcess | None = None
 
 def install_crds(cluster: ClusterHandle) -> None:
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRDS))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/rollouts.ramp.dev",
-        "crd/analysistemplates.ramp.dev",
-    )
+    wait_established(cluster.kubeconfig, ["rollouts.ramp.dev", "analysistemplates.ramp.dev"])
 
 
 @pytest.fixture(scope="session")

@@ -238,6 +238,24 @@ class Rollouts:
         items.sort(key=lambda e: (e.first_timestamp or e.event_time or 0, e.metadata.name))
         return [(e.type, e.reason, e.message) for e in items]
 
+    def wait_events(
+        self, name: str, reason: str, count: int, timeout: float = 15
+    ) -> list[tuple[str, str, str]]:
+        """The Rollout's Events of ``reason`` once at least ``count`` exist (they are posted
+        just after the status that they describe, so a test may see the status first)."""
+
+        def probe() -> list[tuple[str, str, str]] | None:
+            found = [e for e in self.events(name) if e[1] == reason]
+            return found if len(found) >= count else None
+
+        result: list[tuple[str, str, str]] = wait_for(
+            f"{count} {reason} Events of {name}",
+            probe,
+            timeout=timeout,
+            describe=lambda: str(self.events(name)),
+        )
+        return result
+
     def wait(
         self, name: str, what: str, predicate: Callable[[dict[str, Any]], bool], timeout: float = 60
     ) -> dict[str, Any]:

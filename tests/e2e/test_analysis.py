@@ -106,7 +106,7 @@ def test_bad_canary_aborts_at_its_first_analysis(
     assert "error-ratio" in status["message"] and "0.2" in status["message"], status["message"]
     assert "result < 0.01" in status["message"] or "result >= 0.05" in status["message"]
     assert rollouts.ready_pods("bad") == {stable: 4}
-    assert any(e[1] == "AnalysisFail" for e in rollouts.events("bad"))
+    assert rollouts.wait_events("bad", "AnalysisFail", 1)
 
 
 def test_background_analysis_aborts_during_a_pause(

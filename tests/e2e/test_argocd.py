@@ -168,10 +168,10 @@ def test_each_action_makes_the_operator_carry_out_its_verb(rollouts: Rollouts) -
         "restarted and paused at step 2",
         lambda s: s.get("phase") == "Paused" and s.get("currentStepIndex") == 1,
     )
-    assert any(e[1] == "Retried" for e in rollouts.events("app"))
+    assert rollouts.wait_events("app", "Retried", 1)
 
     run_action(rollouts, "app", "promote-full")
     done = rollouts.wait_healthy("app", 4)
     assert done["stableRevision"] != first
-    assert any(e[1] == "PromotedFull" for e in rollouts.events("app"))
+    assert rollouts.wait_events("app", "PromotedFull", 1)
     assert argocd_lua.health(rollouts.get("app"))["status"] == "Healthy"

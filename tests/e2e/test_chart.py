@@ -31,6 +31,7 @@ from ramp_chart import (
 from ramp_e2e import REPO, OperatorProcess, Rollouts, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle, KubectlError
+from cluster.launcher import wait_established
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 25},
@@ -150,12 +151,9 @@ def test_unknown_top_level_keys_are_allowed_for_use_as_a_subchart(cluster: Clust
 def monitoring_crds(cluster: ClusterHandle) -> None:
     """prometheus-operator's real CRDs, so its objects are validated against their schemas."""
     cluster.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(THIRD_PARTY_CRDS))
-    cluster.kubectl(
-        "wait",
-        "--for=condition=Established",
-        "--timeout=60s",
-        "crd/servicemonitors.monitoring.coreos.com",
-        "crd/prometheusrules.monitoring.coreos.com",
+    wait_established(
+        cluster.kubeconfig,
+        ["servicemonitors.monitoring.coreos.com", "prometheusrules.monitoring.coreos.com"],
     )
 
 

@@ -81,13 +81,13 @@ def test_set_image_starts_a_rollout_promote_advances_one_step_and_full_completes
     ramp.ok("promote", "web", "--wait")
     rollouts.wait("web", "paused at step 4", at_step(3))
     assert rollouts.ready_pods("web") == {canary: 5, stable: 5}
-    assert any(e[1] == "Promoted" for e in rollouts.events("web"))
+    assert rollouts.wait_events("web", "Promoted", 1)
 
     # promote --full: every remaining step skipped, the canary becomes stable.
     ramp.ok("promote", "--full", "web")
     final = rollouts.wait_healthy("web", 10)
     assert final["stableRevision"] == canary
-    assert any(e[1] == "PromotedFull" for e in rollouts.events("web"))
+    assert rollouts.wait_events("web", "PromotedFull", 1)
 
     # Nothing left to promote: refused with a reason, nothing annotated.
     proc = ramp("promote", "web")
@@ -120,7 +120,7 @@ def test_abort_aborts_status_exits_1_and_retry_restarts(rollouts: Rollouts, ramp
     ramp.ok("retry", "api")
     status = rollouts.wait("api", "restarted and paused at step 2", at_step(1))
     assert status["canaryRevision"] == canary
-    assert any(e[1] == "Retried" for e in rollouts.events("api"))
+    assert rollouts.wait_events("api", "Retried", 1)
 
 
 def test_pause_holds_and_resume_goes_on(rollouts: Rollouts, ramp: Ramp) -> None:
@@ -156,7 +156,7 @@ def test_undo_mid_rollout_rolls_back_to_stable_without_steps(
     assert image_of(rollouts.get("pay")) == "ramp-test/app:v1"
     final = rollouts.wait_healthy("pay", 5)
     assert final["stableRevision"] == stable  # the same revision: the exact template is back
-    assert any(e[1] == "RolledBack" for e in rollouts.events("pay"))
+    assert rollouts.wait_events("pay", "RolledBack", 1)
 
 
 def test_undo_after_a_completed_rollout_goes_back_to_the_previous_revision(

@@ -55,7 +55,7 @@ def test_canary_walks_every_step_and_promotes_without_restarting_pods(
     assert {1, 3} <= set(steps_seen)
     assert splits[1] == {canary: 2, stable: 8}, splits
     assert splits[3] == {canary: 5, stable: 5}, splits
-    completed = [e for e in rollouts.events("web") if e[1] == "StepCompleted"]
+    completed = rollouts.wait_events("web", "StepCompleted", 5)
     assert len(completed) == 5, completed
     deployments = rollouts.deployments("web")
     live = {rev: d.spec.replicas for rev, d in deployments.items() if d.spec.replicas}
@@ -95,7 +95,7 @@ def test_never_ready_canary_aborts_at_deadline_then_retry_and_rollback(
     assert "progressDeadlineSeconds=5" in status["message"]
     aborted = condition(status, "Aborted")
     assert aborted["status"] == "True" and aborted["reason"] == "ProgressDeadlineExceeded"
-    assert any(e[1] == "Aborted" and e[0] == "Warning" for e in rollouts.events("api"))
+    assert rollouts.wait_events("api", "Aborted", 1)[0][0] == "Warning"
 
     # The operator does not retry by itself.
     time.sleep(2)
@@ -109,13 +109,13 @@ def test_never_ready_canary_aborts_at_deadline_then_retry_and_rollback(
         lambda s: s.get("phase") == "Progressing" and s.get("currentStepIndex") == 0,
         timeout=30,
     )
-    assert any(e[1] == "Retried" for e in rollouts.events("api"))
+    assert rollouts.wait_events("api", "Retried", 1)
 
     # Back to the stable template: Healthy at once, without steps.
     rollouts.set_template_labels("api", {"ramp.dev/test-fault": None})
     final = rollouts.wait_healthy("api", 10, timeout=60)
     assert final["stableRevision"] == stable
-    assert any(e[1] == "RolledBack" for e in rollouts.events("api"))
+    assert rollouts.wait_events("api", "RolledBack", 1)
 
 
 def test_indefinite_pause_and_tokens(rollouts: Rollouts) -> None:
@@ -177,7 +177,7 @@ def test_new_template_mid_rollout_scale_and_spec_paused(rollouts: Rollouts) -> N
         "a new canary",
         lambda s: s.get("canaryRevision") not in (None, first),
     )["canaryRevision"]
-    assert any(e[1] == "CanaryReplaced" for e in rollouts.events("cart"))
+    assert rollouts.wait_events("cart", "CanaryReplaced", 1)
     rollouts.wait(
         "cart",
         "paused with the new canary",
@@ -322,6 +322,7 @@ def test_operator_restart_mid_rollout_neither_repeats_nor_skips_a_step(
     steps_seen = [t for t in transitions if t is not None]
     assert steps_seen == list(range(steps_seen[0], len(steps) + 1))[: len(steps_seen)], transitions
     assert steps_seen[0] == 0 and steps_seen[-1] >= len(steps) - 1, transitions
-    completed = [e for e in rollouts.events("svc") if e[1] == "StepCompleted"]
+    completed = rollouts.wait_events("svc", "StepCompleted", len(steps))
     assert len(completed) == len(steps), completed
-    assert final["stableRevision"] != rollouts.deployments("svc").keys() - {final["stableRevision"]}
+    live = {r: d.spec.replicas for r, d in rollouts.deployments("svc").items() if d.spec.replicas}
+    assert live == {final["stableRevision"]: 10}

@@ -109,7 +109,7 @@ def test_invalid_spec_condition_keeps_the_workload_and_the_operator_serving(
     invalid = condition(status, "InvalidSpec")
     assert invalid["status"] == "True"
     assert "spec.template.metadata.labels" in invalid["message"]
-    assert any(e[1] == "InvalidSpec" for e in rollouts.events("odd"))
+    assert rollouts.wait_events("odd", "InvalidSpec", 1)
 
     # Passes the schema, but the API server refuses the Deployment (container has no name).
     rollouts.set_template_labels("odd", {"ramp.dev/role": None})
