@@ -9,6 +9,7 @@ patches that only send what differs, and the Rollout status patched with its
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import uuid
 from collections.abc import Mapping
@@ -20,7 +21,15 @@ from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.core.plan import REVISION_LABEL, ROLE_LABEL, ROLLOUT_LABEL, Child, Event, Role
+from ramp.core.plan import (
+    REVISION_LABEL,
+    ROLE_LABEL,
+    ROLLOUT_LABEL,
+    TEMPLATE_ANNOTATION,
+    Child,
+    Event,
+    Role,
+)
 
 log = logging.getLogger(__name__)
 client: Any = _client
@@ -151,6 +160,9 @@ class Kube:
                 "name": child_name(name, revision),
                 "namespace": namespace,
                 "labels": {ROLLOUT_LABEL: name, REVISION_LABEL: revision, ROLE_LABEL: role},
+                "annotations": {
+                    TEMPLATE_ANNOTATION: json.dumps(template, sort_keys=True, separators=(",", ":"))
+                },
                 "ownerReferences": [
                     {
                         "apiVersion": f"{GROUP}/{VERSION}",

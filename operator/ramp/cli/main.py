@@ -42,7 +42,7 @@ from ramp.cli.render import (
     rollouts_table,
     to_text,
 )
-from ramp.cli.templates import original_template
+from ramp.cli.templates import original_template, recorded_template
 from ramp.core.durations import parse_duration
 from ramp.core.plan import REVISION_LABEL, revision_hash
 
@@ -409,7 +409,9 @@ class Commands:
         if target == current:
             self.out.line(f"{self._ref(name)} already has the template of revision {target}")
             return EXIT_OK
-        template = original_template(children[target]["spec"]["template"], target)
+        template = recorded_template(children[target], target) or original_template(
+            children[target]["spec"]["template"], target
+        )
         if template is None:
             fail(
                 f"cannot recover the exact template of revision {target} from its Deployment "

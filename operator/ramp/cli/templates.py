@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ramp.core.plan import REVISION_LABEL, revision_hash
+from ramp.core.plan import REVISION_LABEL, TEMPLATE_ANNOTATION, revision_hash
 
 Path = tuple[str | int, ...]
 
@@ -94,6 +95,22 @@ def strip_revision_label(template: Mapping[str, Any]) -> dict[str, Any]:
     if isinstance(labels, dict):
         labels.pop(REVISION_LABEL, None)
     return result
+
+
+def recorded_template(deployment: Mapping[str, Any], revision: str) -> dict[str, Any] | None:
+    """The template the operator recorded on the child (annotation ``ramp.dev/template``),
+    when it is there and its hash is ``revision``; None otherwise."""
+    annotations = (deployment.get("metadata") or {}).get("annotations") or {}
+    text = annotations.get(TEMPLATE_ANNOTATION)
+    if not text:
+        return None
+    try:
+        template = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(template, dict) or revision_hash(template) != revision:
+        return None
+    return template
 
 
 def original_template(

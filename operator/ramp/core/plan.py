@@ -39,6 +39,9 @@ TOKEN_VERBS = ("promote", "promote-full", "abort", "retry")
 REVISION_LABEL = f"{PREFIX}/revision"
 ROLLOUT_LABEL = f"{PREFIX}/rollout"
 ROLE_LABEL = f"{PREFIX}/role"
+TEMPLATE_ANNOTATION = f"{PREFIX}/template"
+"""On each child Deployment: the Rollout's pod template exactly as written (JSON), so that
+an undo can restore it byte for byte (the Deployment's own copy gets API defaults)."""
 
 Role = Literal["stable", "canary"]
 
