@@ -59,7 +59,9 @@ class WorkQueue:
         wakeup = self._wakeups.setdefault(key, asyncio.Event())
         wakeup.set()
         self._kicked_at.setdefault(key, time.monotonic())
-        if key not in self._tasks and self.enabled:
+        task = self._tasks.get(key)
+        if (task is None or task.done()) and self.enabled:
+            # A worker that ended for any reason is replaced: a Rollout is never orphaned.
             self._tasks[key] = asyncio.create_task(self._worker(key), name=f"ramp:{key}")
 
     def forget(self, key: Key) -> None:
@@ -85,7 +87,7 @@ class WorkQueue:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _worker(self, key: Key) -> None:
-        wakeup = self._wakeups[key]
+        wakeup = self._wakeups.setdefault(key, asyncio.Event())
         delay: float | None = 0.0
         while True:
             with contextlib.suppress(TimeoutError):

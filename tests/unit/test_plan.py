@@ -287,3 +287,28 @@ def test_plan_is_idempotent() -> None:
     second = plan(obs, sim.now)
     assert first.status == second.status
     assert first.replicas == second.replicas
+
+
+def test_work_queue_replaces_a_worker_that_ended() -> None:
+    import asyncio
+
+    from ramp.controller import WorkQueue
+
+    calls: list[str] = []
+
+    async def reconcile(namespace: str, name: str) -> float | None:
+        calls.append(name)
+        if len(calls) == 1:
+            raise asyncio.CancelledError  # a worker dying for a reason nobody planned
+        return None
+
+    async def scenario() -> None:
+        queue = WorkQueue(reconcile)
+        queue.kick(("ns", "a"))
+        await asyncio.sleep(0.05)
+        queue.kick(("ns", "a"))
+        await asyncio.sleep(0.05)
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert calls == ["a", "a"]
