@@ -86,13 +86,17 @@ def main() -> int:
     parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
     args = parser.parse_args()
+    # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: cluster and operator stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="ramp-bench-"))
     launcher = None
     if args.kubeconfig:
         kubeconfig = Path(args.kubeconfig)
     else:
-        launcher = Cluster(workdir / "cluster")
+        # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
+        nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
+        launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
         launcher.start()
         kubeconfig = launcher.kubeconfig
     import subprocess

@@ -51,6 +51,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.inactivity_timeout = 330
     settings.posting.level = logging.WARNING
     settings.networking.request_timeout = 30
+    if not logging.getLogger("ramp").isEnabledFor(logging.DEBUG):
+        # kopf logs every handler call of every event at INFO: noise at a thousand Rollouts.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 @kopf.index("apps", "v1", "deployments", labels=CHILD_LABELS)
