@@ -16,7 +16,7 @@ import kopf
 from ramp import GROUP, PREFIX, VERSION
 from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
-from ramp.kube import child_from_deployment
+from ramp.kube import child_from_deployment, summarize_deployment
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def rollout_children(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index child Deployments by (namespace, owning Rollout)."""
-    return {(namespace, labels[ROLLOUT_LABEL]): dict(body)}
+    return {(namespace, labels[ROLLOUT_LABEL]): summarize_deployment(body)}
 
 
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)

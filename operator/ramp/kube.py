@@ -57,15 +57,42 @@ class ApiCounters:
         self.writes_by_kind[kind] = self.writes_by_kind.get(kind, 0) + 1
 
 
+POOL_SIZE = 32
+"""HTTP connections kept to the API server: as many as the controller's API threads, so
+that no call pays for a new TLS handshake."""
+
+
 def load_client(kubeconfig: str | None = None) -> Any:
     """An ApiClient from a kubeconfig, or the in-cluster service account."""
+    configuration = client.Configuration()
     if kubeconfig:
-        return config.new_client_from_config(config_file=kubeconfig)
-    try:
-        config.load_incluster_config()
-    except config.ConfigException:
-        config.load_kube_config()
-    return client.ApiClient()
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    else:
+        try:
+            config.load_incluster_config(client_configuration=configuration)
+        except config.ConfigException:
+            config.load_kube_config(client_configuration=configuration)
+    configuration.connection_pool_maxsize = POOL_SIZE
+    return client.ApiClient(configuration)
+
+
+def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The few fields of a child Deployment that the planner reads (kept in the index:
+    a whole Deployment per child would cost a lot of memory at a thousand Rollouts)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "generation": meta.get("generation"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+            "labels": {k: labels[k] for k in (REVISION_LABEL, ROLE_LABEL) if k in labels},
+        },
+        "spec": {"replicas": spec.get("replicas")},
+        "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
+    }
 
 
 def child_name(rollout: str, revision: str) -> str:

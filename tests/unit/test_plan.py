@@ -312,3 +312,22 @@ def test_work_queue_replaces_a_worker_that_ended() -> None:
 
     asyncio.run(scenario())
     assert calls == ["a", "a"]
+
+
+def test_index_summary_keeps_what_the_planner_reads() -> None:
+    from ramp.kube import child_from_deployment, summarize_deployment
+
+    body = {
+        "metadata": {
+            "name": "web-abc",
+            "generation": 3,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "labels": {"ramp.dev/revision": "abc", "ramp.dev/role": "canary", "app": "web"},
+            "annotations": {"ramp.dev/template": "{}"},
+        },
+        "spec": {"replicas": 4, "template": {"spec": {"containers": []}}},
+        "status": {"readyReplicas": 2, "replicas": 4, "observedGeneration": 2},
+    }
+    summary = summarize_deployment(body)
+    assert child_from_deployment(summary) == child_from_deployment(body)
+    assert "template" not in summary["spec"] and "annotations" not in summary["metadata"]
