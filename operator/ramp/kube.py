@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -57,6 +58,8 @@ class ApiCounters:
         self.writes_by_kind[kind] = self.writes_by_kind.get(kind, 0) + 1
 
 
+WRITE_MEMORY_SECONDS = 5.0
+"""How long a write of ours explains a stale index (see :meth:`Kube._recent`)."""
 POOL_SIZE = 32
 """HTTP connections kept to the API server: as many as the controller's API threads, so
 that no call pays for a new TLS handshake."""
@@ -128,6 +131,9 @@ class Kube:
         self.core: Any = client.CoreV1Api(api_client)
         self.component = component
         self.counters = ApiCounters()
+        self._created: dict[tuple[str, str], tuple[Any, float]] = {}
+        self._scaled: dict[tuple[str, str], tuple[Any, float]] = {}
+        self._roles: dict[tuple[str, str], tuple[Any, float]] = {}
 
     # -- reads ---------------------------------------------------------------------
 
@@ -208,21 +214,30 @@ class Kube:
                 "revisionHistoryLimit": 1,
             },
         }
+        key = (namespace, child_name(name, revision))
+        if self._recent(self._created, key, None):
+            return  # created a moment ago; the watch has not shown it yet
         self.counters.write("create-deployment")
         try:
             self.apps.create_namespaced_deployment(namespace, body, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status != 409:
                 raise
+        self._created[key] = (None, time.monotonic())
 
     def scale_child(
         self, namespace: str, child: Child, replicas: int | None, role: Role | None
     ) -> None:
         """Patch a child's replicas and role label, sending only what differs."""
         patch: dict[str, Any] = {}
-        if replicas is not None and replicas != child.replicas:
+        key = (namespace, child.name)
+        if (
+            replicas is not None
+            and replicas != child.replicas
+            and not self._recent(self._scaled, key, replicas)
+        ):
             patch["spec"] = {"replicas": replicas}
-        if role is not None and role != child.role:
+        if role is not None and role != child.role and not self._recent(self._roles, key, role):
             patch["metadata"] = {"labels": {ROLE_LABEL: role}}
         if not patch:
             return
@@ -230,6 +245,34 @@ class Kube:
         self.apps.patch_namespaced_deployment(
             child.name, namespace, patch, _request_timeout=TIMEOUT
         )
+        now = time.monotonic()
+        if len(self._scaled) > 4096:  # forget what can no longer matter
+            for memory in (self._scaled, self._roles, self._created):
+                for old in [k for k, (_, at) in list(memory.items()) if now - at > 60]:
+                    memory.pop(old, None)
+        if "spec" in patch:
+            self._scaled[key] = (replicas, now)
+        if "metadata" in patch:
+            self._roles[key] = (role, now)
+
+    @staticmethod
+    def _recent(
+        memory: dict[tuple[str, str], tuple[Any, float]], key: tuple[str, str], value: Any
+    ) -> bool:
+        """Whether ``value`` was written to ``key`` within the last few seconds.
+
+        The index of children is fed by a watch and lags behind our own writes; within
+        this window a difference between it and what we wrote is that lag, not a change,
+        so the same write is not sent again. After it, the index is trusted again (and a
+        change made by someone else is corrected)."""
+        seen = memory.get(key)
+        if seen is None:
+            return False
+        written, at = seen
+        if time.monotonic() - at > WRITE_MEMORY_SECONDS:
+            memory.pop(key, None)
+            return False
+        return bool(written == value)
 
     def delete_child(self, namespace: str, name: str) -> None:
         self.counters.write("delete-deployment")
