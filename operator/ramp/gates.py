@@ -125,7 +125,6 @@ class Gates:
 
     def resolve(self, view: GateView, namespace: str) -> None:
         """Resolve every requested run (blocking API reads: call from a thread)."""
-        status = view.rollout.status or RolloutStatus()
         for name, ref in view.requested.items():
             templates: dict[str, AnalysisTemplateSpec] = {}
             try:
@@ -152,7 +151,6 @@ class Gates:
                 view.resolved[name] = f"analysis {name} refused: " + "; ".join(problems)
             else:
                 view.resolved[name] = resolved
-        del status
 
     @staticmethod
     def context(rollout: Rollout, namespace: str, args: Mapping[str, str]) -> QueryContext:
