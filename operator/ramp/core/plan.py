@@ -360,6 +360,14 @@ class _Planner:
         st.stable_revision = self.revision
         st.canary_revision = None
 
+    def clear_canary(self) -> None:
+        """No canary any more (promoted or rolled back); its measurements stay as the record."""
+        st = self.st
+        st.canary_revision = None
+        st.current_step_index = None
+        st.step_started_at = None
+        st.analysis_runs = None
+
     def steady(self) -> Plan:
         """The template is the stable one: steady state, or a rollback."""
         st = self.st
@@ -369,9 +377,7 @@ class _Planner:
                 f"template equals stable revision {st.stable_revision}: canary "
                 f"{st.canary_revision} removed without steps",
             )
-        st.canary_revision = None
-        st.current_step_index = None
-        st.step_started_at = None
+        self.clear_canary()
         st.aborted_revision = None
         st.abort_reason = None
         st.abort_message = None
@@ -678,10 +684,7 @@ class _Planner:
             f"revision {new_stable} promoted to stable (was {old_stable}); no pod restarted",
         )
         st.stable_revision = new_stable
-        st.canary_revision = None
-        st.current_step_index = None
-        st.step_started_at = None
-        st.analysis_runs = None
+        self.clear_canary()
         st.message = f"stable revision {new_stable} runs {self.total}/{self.total} ready"
         self.conditions["Progressing"] = (False, "RolloutCompleted", "")
         self.set_weights(0)
