@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.api.rollout import Rollout
 from ramp.core.plan import Child, Observed, Plan, plan
-from ramp.gates import Gates, GateView
+from ramp.gates import Gates, GateView, TemplateReader
 from ramp.kube import Conflict, Kube, child_name
 
 log = logging.getLogger(__name__)
@@ -121,9 +121,11 @@ class Controller:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         observers: list[Observer] | None = None,
         prometheus: ProviderConfig | None = None,
+        templates: TemplateReader | None = None,
     ) -> None:
         self.kube = kube
-        self.gates = Gates(prometheus, kube.get_analysis_template)
+        self.templates = templates
+        self.gates = Gates(prometheus, self._read_template)
         self.children = children
         self.clock = clock
         self.observers = observers or []
@@ -140,6 +142,11 @@ class Controller:
         self.step_latencies: list[float] = []
         """Seconds from the event that woke a reconcile to the next split written, for
         reconciles that completed a step (the benchmark reads them)."""
+
+    def _read_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """An AnalysisTemplate from the watch-fed index, else (just created) from the API."""
+        found = self.templates(namespace, name) if self.templates else None
+        return found if found is not None else self.kube.get_analysis_template(namespace, name)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking API call on the controller's own thread pool."""
@@ -246,14 +253,7 @@ class Controller:
                 problem = f"the Deployment for revision {result.create} was refused: {reason}"
                 if detail:
                     problem += f" ({detail})"
-                retry = Observed(
-                    rollout=observed.rollout,
-                    template=observed.template,
-                    generation=observed.generation,
-                    annotations=observed.annotations,
-                    children=observed.children,
-                    spec_problem=f"spec.template: {problem}",
-                )
+                retry = dataclasses.replace(observed, spec_problem=f"spec.template: {problem}")
                 replacement = plan(retry, self.clock())
                 self.kube.patch_status(body, replacement.status.to_k8s())
                 for event in replacement.events:

@@ -28,6 +28,16 @@ class State:
 
     controller: Controller | None = None
     index: Any = None
+    templates: Any = None
+
+
+def template_of(namespace: str, name: str) -> dict[str, Any] | None:
+    """An AnalysisTemplate from the watch-fed index (None when not there yet)."""
+    if State.templates is None:
+        return None
+    for spec in State.templates.get((namespace, name), []):
+        return {"spec": spec}
+    return None
 
 
 def children_of(namespace: str, name: str) -> list[Child] | None:
@@ -64,6 +74,14 @@ def rollout_children(
     return {(namespace, labels[ROLLOUT_LABEL]): summarize_deployment(body)}
 
 
+@kopf.index(GROUP, VERSION, "analysistemplates")
+def analysis_templates(
+    namespace: str | None, name: str, spec: kopf.Spec, **_: Any
+) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """Index AnalysisTemplates by (namespace, name): analysis reads no template itself."""
+    return {(namespace, name): copy.deepcopy(dict(spec))}
+
+
 @kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
 async def child_changed(
     namespace: str | None,
@@ -84,10 +102,12 @@ async def rollout_changed(
     name: str,
     body: kopf.Body,
     rollout_children: kopf.Index[Any, Any] | None = None,
+    analysis_templates: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
     """A Rollout changed (or was listed at start-up): reconcile it; forget it when deleted."""
     State.index = rollout_children
+    State.templates = analysis_templates
     if State.controller is None or not namespace:
         return
     if type == "DELETED":

@@ -67,7 +67,11 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         lambda namespace, name: kube.core.read_namespaced_secret(name, namespace),
     )
     controller = Controller(
-        kube, children=handlers.children_of, observers=[metrics.observe], prometheus=prometheus
+        kube,
+        children=handlers.children_of,
+        observers=[metrics.observe],
+        prometheus=prometheus,
+        templates=handlers.template_of,
     )
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     handlers.State.controller = controller

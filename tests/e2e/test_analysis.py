@@ -44,17 +44,25 @@ def next_revision(rollouts: Rollouts, name: str, image: str) -> str:
     return revision_hash(template)
 
 
-def test_good_canary_passes_every_gate_and_completes(
-    rollouts: Rollouts, prom: PrometheusServer
-) -> None:
+def gated_rollout(
+    rollouts: Rollouts, prom: PrometheusServer, name: str, image: str
+) -> tuple[str, str]:
+    """A Rollout of 4 whose second step is an error-ratio analysis; Healthy on its first
+    revision. Returns (stable revision, the revision ``image`` will get)."""
     steps = [
         {"setWeight": 25},
         {"analysis": {"metrics": [error_metric(prom.url)]}},
         {"setWeight": 100},
     ]
-    rollouts.create(rollout_manifest("good", replicas=4, steps=steps))
-    stable = rollouts.wait_healthy("good", 4)["stableRevision"]
-    canary = next_revision(rollouts, "good", "ramp-test/app:v2")
+    rollouts.create(rollout_manifest(name, replicas=4, steps=steps))
+    stable = rollouts.wait_healthy(name, 4)["stableRevision"]
+    return stable, next_revision(rollouts, name, image)
+
+
+def test_good_canary_passes_every_gate_and_completes(
+    rollouts: Rollouts, prom: PrometheusServer
+) -> None:
+    stable, canary = gated_rollout(rollouts, prom, "good", "ramp-test/app:v2")
     prom.exporter.set_rate(rollouts.ns, "good", canary, rps=200, error_ratio=0.001)
     prom.exporter.set_rate(rollouts.ns, "good", stable, rps=200, error_ratio=0.001)
     time.sleep(3)  # a few scrapes, so the rate window has data
@@ -71,14 +79,7 @@ def test_good_canary_passes_every_gate_and_completes(
 def test_bad_canary_aborts_at_its_first_analysis(
     rollouts: Rollouts, prom: PrometheusServer
 ) -> None:
-    steps = [
-        {"setWeight": 25},
-        {"analysis": {"metrics": [error_metric(prom.url)]}},
-        {"setWeight": 100},
-    ]
-    rollouts.create(rollout_manifest("bad", replicas=4, steps=steps))
-    stable = rollouts.wait_healthy("bad", 4)["stableRevision"]
-    canary = next_revision(rollouts, "bad", "ramp-test/app:v3")
+    stable, canary = gated_rollout(rollouts, prom, "bad", "ramp-test/app:v3")
     breach = time.monotonic()
     prom.exporter.set_rate(rollouts.ns, "bad", canary, rps=200, error_ratio=0.2)
     prom.wait_for(

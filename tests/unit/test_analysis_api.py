@@ -243,3 +243,13 @@ def test_parse_duration(text: str, seconds: float) -> None:
 def test_parse_duration_refuses(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration_seconds(text)
+
+
+def test_status_strings_are_optional_and_cut_to_their_bounds() -> None:
+    from ramp.api.analysis import MAX_STATUS_MESSAGE, Measurement, MetricResult
+
+    empty = Measurement(metric="m", verdict="Error", time="2026-01-01T00:00:00Z")
+    assert empty.value is None and empty.query is None and empty.message is None
+    long = Measurement(metric="m", verdict="Error", time="t", message="x" * 5000)
+    assert long.message is not None and len(long.message) == MAX_STATUS_MESSAGE
+    assert MetricResult(name="m", last_value=None).last_value is None

@@ -15,9 +15,10 @@ metrics in a Rollout and AnalysisTemplates are held to the same rules.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Self
+from functools import partial
+from typing import Annotated, Any, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, model_validator
 
 from ramp.api.base import ApiModel
 from ramp.core.durations import DURATION_PATTERN, parse_duration
@@ -332,6 +333,21 @@ def _truncate(value: Any, limit: int) -> Any:
     return value
 
 
+# Optional status strings cut to their bound on construction (never rejected).
+StatusValue = Annotated[
+    Annotated[str, Field(max_length=MAX_STATUS_VALUE)] | None,
+    BeforeValidator(partial(_truncate, limit=MAX_STATUS_VALUE)),
+]
+StatusQuery = Annotated[
+    Annotated[str, Field(max_length=MAX_STATUS_QUERY)] | None,
+    BeforeValidator(partial(_truncate, limit=MAX_STATUS_QUERY)),
+]
+StatusMessage = Annotated[
+    Annotated[str, Field(max_length=MAX_STATUS_MESSAGE)] | None,
+    BeforeValidator(partial(_truncate, limit=MAX_STATUS_MESSAGE)),
+]
+
+
 class Measurement(ApiModel):
     """One measurement of one metric, as recorded in the Rollout's status.
 
@@ -343,31 +359,16 @@ class Measurement(ApiModel):
     verdict: Verdict
     time: str = Field(max_length=40)
     """When the measurement was taken (RFC 3339, UTC)."""
-    value: str | None = Field(default=None, max_length=MAX_STATUS_VALUE)
+    value: StatusValue = None
     """The value as Prometheus gave it (``NaN`` included); none when there was no data."""
-    query: str | None = Field(default=None, max_length=MAX_STATUS_QUERY)
+    query: StatusQuery = None
     """The query as sent, after substitution (the canary's for a compare metric)."""
-    message: str | None = Field(default=None, max_length=MAX_STATUS_MESSAGE)
+    message: StatusMessage = None
     """Why this verdict, in words; never contains a secret."""
     revision: str | None = Field(default=None, max_length=63)
     """The canary revision under judgement."""
     analysis: str | None = Field(default=None, max_length=63)
     """Which analysis run took it, e.g. ``step-2`` or ``background``."""
-
-    @field_validator("value", mode="before")
-    @classmethod
-    def _bound_value(cls, v: Any) -> Any:
-        return _truncate(v, MAX_STATUS_VALUE)
-
-    @field_validator("query", mode="before")
-    @classmethod
-    def _bound_query(cls, v: Any) -> Any:
-        return _truncate(v, MAX_STATUS_QUERY)
-
-    @field_validator("message", mode="before")
-    @classmethod
-    def _bound_message(cls, v: Any) -> Any:
-        return _truncate(v, MAX_STATUS_MESSAGE)
 
 
 class MetricResult(ApiModel):
@@ -387,21 +388,11 @@ class MetricResult(ApiModel):
     consecutive_errors: int = Field(default=0, ge=0)
     last_time: str | None = Field(default=None, max_length=40)
     last_verdict: Verdict | None = None
-    last_value: str | None = Field(default=None, max_length=MAX_STATUS_VALUE)
-    message: str | None = Field(default=None, max_length=MAX_STATUS_MESSAGE)
+    last_value: StatusValue = None
+    message: StatusMessage = None
     """The message of the last measurement."""
 
     @property
     def measured(self) -> int:
         """How many measurements were taken in this run."""
         return self.passed + self.failed + self.inconclusive + self.errors
-
-    @field_validator("last_value", mode="before")
-    @classmethod
-    def _bound_value(cls, v: Any) -> Any:
-        return _truncate(v, MAX_STATUS_VALUE)
-
-    @field_validator("message", mode="before")
-    @classmethod
-    def _bound_message(cls, v: Any) -> Any:
-        return _truncate(v, MAX_STATUS_MESSAGE)
