@@ -32,6 +32,7 @@ crds-check: venv
 	$(VPY) -m ramp.crdgen --check charts/ramp/crds
 
 cluster-build:
+	tests/cluster/prereqs.sh
 	tests/cluster/build.sh
 
 cluster-up: venv cluster-build
