@@ -436,6 +436,14 @@ class Commands:
         )
         return EXIT_OK
 
+    # dashboard ------------------------------------------------------------------------
+
+    def dashboard(self) -> int:
+        from ramp.cli.dashboard import run
+
+        a = self.args
+        return run(self.kube.api_client, self.kube.namespace, a.all_namespaces, a.port, a.open)
+
     # plan (offline) --------------------------------------------------------------------
 
     def plan(self) -> int:
@@ -594,6 +602,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", type=int, help="plan for this many replicas instead")
     _output_option(p)
     p.set_defaults(func=Commands.plan)
+
+    p = command(
+        "dashboard",
+        "a local web UI: Rollouts live, analysis plots, buttons for the verbs",
+        "Serve a web UI on 127.0.0.1 that uses your kubeconfig's credentials (nothing runs "
+        "in the cluster: it can do what your RBAC allows and no more). Prints the URL, "
+        "which carries an access token.",
+    )
+    p.add_argument("--port", type=int, default=3100, help="port on 127.0.0.1 (0: any free)")
+    p.add_argument("--open", action="store_true", help="open the URL in a browser")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
+    p.set_defaults(func=Commands.dashboard)
     return parser
 
 
