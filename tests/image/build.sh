@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# `make image`: builds ./Dockerfile with podman into $RAMP_IMAGE (ramp/ramp-operator:dev).
+#
+# The base is the Dockerfile's default (the official python slim image) when it is present
+# or can be pulled; otherwise a local base made from Debian packages (local-base.sh), passed
+# as PYTHON_IMAGE. $PYTHON_IMAGE chooses a base explicitly. The host's CA bundle is given to
+# the build as the secret `host-ca` (read-only in the RUN step that downloads, never in a
+# layer), so pip works behind a TLS-intercepting proxy. Warm runs reuse podman's layer cache.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+cd "$here/../.."
+"$here/prereqs.sh"
+. "$here/podman.sh"
+image="${RAMP_IMAGE:-ramp/ramp-operator:dev}"
+start=$(date +%s)
+
+base="${PYTHON_IMAGE:-}"
+if [ -z "$base" ]; then
+  default="$(sed -n 's/^ARG PYTHON_IMAGE=//p' Dockerfile)"
+  if podman image exists "$default" \
+    || timeout 300 podman pull --quiet "$default" >/dev/null 2>&1; then
+    base="$default"
+  else
+    echo "ramp: the default base $default cannot be pulled here; using a local base" >&2
+    base="$("$here/local-base.sh")"
+  fi
+fi
+
+secret=()
+for ca in "${RAMP_BUILD_CA:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/certs/ca-bundle.crt; do
+  if [ -n "$ca" ] && [ -s "$ca" ]; then secret=(--secret "id=host-ca,src=$ca"); break; fi
+done
+
+echo "ramp: building $image from ./Dockerfile (base $base)"
+"${PODMAN[@]}" build --quiet "${PODMAN_LIMITS[@]}" --network host --layers \
+  "${secret[@]}" --build-arg "PYTHON_IMAGE=$base" -t "$image" -f Dockerfile . >/dev/null
+size="$(podman image inspect --format '{{.Size}}' "$image")"
+echo "ramp: built $image in $(( $(date +%s) - start ))s ($(( size / 1000000 )) MB, base $base)"
