@@ -51,6 +51,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
 
+    from ramp.notify import add_arguments
+
+    add_arguments(parser)
+
     serving = parser.add_argument_group("metrics and health probes")
     serving.add_argument(
         "--metrics-port",

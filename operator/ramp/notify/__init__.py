@@ -1,0 +1,111 @@
+"""Notifications: rollout events sent to webhooks, CloudEvents receivers and Slack.
+
+Sinks come from a ConfigMap (``--notify-config NAMESPACE/NAME``), their URLs and tokens
+from a Secret (``--notify-secret NAMESPACE/NAME``, by default the ConfigMap's name), and a
+URL must be on the allow-list (``--notify-allow``). See :mod:`ramp.notify.config` for the
+format, :mod:`ramp.notify.messages` for the payloads and the per-Rollout annotations, and
+:mod:`ramp.notify.notifier` for delivery.
+
+The operator wires it in with one call (:func:`from_args`), which hooks the notifier onto
+the adapter's ``emit`` (every Event the operator posts) and returns it; its ``run()`` is one
+of the operator's tasks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from ramp.notify.config import CONFIG_KEY, AllowList, ConfigError, Settings, parse_settings
+from ramp.notify.notifier import Notifier
+
+
+def _ref(text: str, flag: str) -> tuple[str, str]:
+    namespace, sep, name = text.partition("/")
+    if not sep or not namespace or not name:
+        raise SystemExit(f"{flag}: expected NAMESPACE/NAME, got {text!r}")
+    return namespace, name
+
+
+def loader(
+    core: Any, config_ref: str, secret_ref: str | None, allow: AllowList
+) -> Callable[[], Settings]:
+    """A function that reads the ConfigMap and the Secret and returns the settings."""
+    cm_ns, cm_name = _ref(config_ref, "--notify-config")
+    sec_ns, sec_name = _ref(secret_ref, "--notify-secret") if secret_ref else (cm_ns, cm_name)
+
+    def load() -> Settings:
+        config_map = core.read_namespaced_config_map(cm_name, cm_ns)
+        text = (config_map.data or {}).get(CONFIG_KEY)
+        data: dict[str, str] = {}
+        try:
+            secret = core.read_namespaced_secret(sec_name, sec_ns)
+            for key, value in (secret.data or {}).items():
+                data[key] = base64.b64decode(value).decode()
+        except Exception as exc:
+            if getattr(exc, "status", None) != 404:
+                raise
+        return parse_settings(text, data, allow)
+
+    return load
+
+
+def from_args(
+    args: argparse.Namespace, kube: Any, registry: CollectorRegistry | None
+) -> Notifier | None:
+    """The notifier of the operator's flags, attached to ``kube.emit``; None when
+    ``--notify-config`` is not given. A ConfigMap that cannot be read or parsed stops the
+    operator at start-up, naming the flag (a wrong sink only turns that sink off)."""
+    config_ref = getattr(args, "notify_config", None)
+    if not config_ref:
+        return None
+    try:
+        allow = AllowList.from_env_and_args(getattr(args, "notify_allow", None) or [])
+    except ConfigError as exc:
+        raise SystemExit(f"--notify-allow: {exc}") from None
+    load = loader(kube.core, config_ref, getattr(args, "notify_secret", None), allow)
+    try:
+        settings = load()
+    except ConfigError as exc:
+        raise SystemExit(f"--notify-config {config_ref}: {exc}") from None
+    except Exception as exc:
+        raise SystemExit(
+            f"--notify-config {config_ref}: cannot read the ConfigMap or Secret "
+            f"({getattr(exc, 'reason', type(exc).__name__)})"
+        ) from None
+    notifier = Notifier(settings, registry, reload=load)
+    notifier.attach(kube)
+    return notifier
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The operator's notification flags."""
+    import os
+
+    group = parser.add_argument_group("notifications (webhook, CloudEvents, Slack)")
+    group.add_argument(
+        "--notify-config",
+        default=os.environ.get("RAMP_NOTIFY_CONFIG"),
+        metavar="NAMESPACE/NAME",
+        help=f"ConfigMap whose '{CONFIG_KEY}' lists the sinks (also RAMP_NOTIFY_CONFIG)",
+    )
+    group.add_argument(
+        "--notify-secret",
+        default=os.environ.get("RAMP_NOTIFY_SECRET"),
+        metavar="NAMESPACE/NAME",
+        help="Secret with the sinks' URLs and tokens (default: the ConfigMap's name)",
+    )
+    group.add_argument(
+        "--notify-allow",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a URL prefix sinks may post to (repeatable; also RAMP_NOTIFY_ALLOW)",
+    )
+
+
+__all__ = ["Notifier", "add_arguments", "from_args", "loader"]
