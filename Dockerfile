@@ -25,7 +25,8 @@ COPY pyproject.toml README.md ./
 COPY operator/ ./operator/
 RUN --mount=type=secret,id=host-ca \
     if [ -s /run/secrets/host-ca ]; then export PIP_CERT=/run/secrets/host-ca; fi \
-    && python -m pip wheel --wheel-dir /wheels .
+    && python -m pip wheel --wheel-dir /wheels . \
+    && sha256sum /wheels/*.whl > /wheels/SHA256SUMS
 
 FROM ${PYTHON_IMAGE} AS runtime
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -37,6 +38,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     TMPDIR=/tmp \
     RAMP_METRICS_BIND_ADDRESS=0.0.0.0 \
     RAMP_LOG_FORMAT=json
+# The wheels' digests, copied first: a layer cache that keys a RUN step by its text alone
+# (buildah's) would otherwise reuse an old install when only the mounted wheels changed.
+COPY --from=build /wheels/SHA256SUMS /usr/local/share/ramp/wheels.sha256
 # The kubernetes client ships an asyncio copy of itself (kubernetes/aio, ~70 MB with its
 # bytecode) that Ramp never imports: it is removed, and the entry point must still start.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \

@@ -6,6 +6,9 @@
 # as PYTHON_IMAGE. $PYTHON_IMAGE chooses a base explicitly. The host's CA bundle is given to
 # the build as the secret `host-ca` (read-only in the RUN step that downloads, never in a
 # layer), so pip works behind a TLS-intercepting proxy. Warm runs reuse podman's layer cache.
+#
+# RAMP_IMAGE_SOURCE=git builds a committed tree (git archive of RAMP_IMAGE_REF, HEAD by
+# default) instead of the working tree: what a fresh clone would build.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here/../.."
@@ -31,8 +34,15 @@ for ca in "${RAMP_BUILD_CA:-}" /etc/ssl/certs/ca-certificates.crt /etc/pki/tls/c
   if [ -n "$ca" ] && [ -s "$ca" ]; then secret=(--secret "id=host-ca,src=$ca"); break; fi
 done
 
-echo "ramp: building $image from ./Dockerfile (base $base)"
+context=.
+if [ "${RAMP_IMAGE_SOURCE:-}" = git ]; then
+  context="$(mktemp -d)"
+  trap 'rm -rf "$context"' EXIT
+  git archive --format=tar "${RAMP_IMAGE_REF:-HEAD}" | tar -x -C "$context"
+fi
+
+echo "ramp: building $image from $context/Dockerfile (base $base)"
 "${PODMAN[@]}" build --quiet "${PODMAN_LIMITS[@]}" --network host --layers \
-  "${secret[@]}" --build-arg "PYTHON_IMAGE=$base" -t "$image" -f Dockerfile . >/dev/null
+  "${secret[@]}" --build-arg "PYTHON_IMAGE=$base" -t "$image" -f "$context/Dockerfile" "$context" >/dev/null
 size="$(podman image inspect --format '{{.Size}}' "$image")"
 echo "ramp: built $image in $(( $(date +%s) - start ))s ($(( size / 1000000 )) MB, base $base)"
