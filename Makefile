@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR := .cluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 
-.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install image clean
+.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -44,18 +44,22 @@ cluster-down: venv
 prometheus-install:
 	tests/prometheus/install.sh
 
+# Debian's chromium and chromium-driver for the dashboard's browser tests.
+browser-install:
+	tests/browser/install.sh
+
 # The operator image from ./Dockerfile, built with podman (tests/image/build.sh installs
 # Debian's podman, buildah, runc and mmdebstrap when missing; docs/install.md).
 image:
 	tests/image/build.sh
 
-test: venv lint crds-check cluster-build prometheus-install image
+test: venv lint crds-check cluster-build prometheus-install browser-install image
 	$(VENV)/bin/pytest tests
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit
 
-test-e2e: venv cluster-build prometheus-install image
+test-e2e: venv cluster-build prometheus-install browser-install image
 	$(VENV)/bin/pytest tests/e2e
 
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).
