@@ -331,7 +331,7 @@ class Dashboard:
         if given is not None and hmac.compare_digest(given, self.token):
             query = {k: v for k, v in request.query.items() if k != "token"}
             target = request.rel_url.with_query(query)
-            response = web.HTTPFound(str(target))
+            response = web.Response(status=302, headers={"Location": str(target)})
             response.set_cookie(COOKIE, self.token, httponly=True, samesite="Strict", path="/")
             return response
         cookie = request.cookies.get(COOKIE, "")
