@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR := .cluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 
-.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image clean
+.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -53,13 +53,17 @@ browser-install:
 image:
 	tests/image/build.sh
 
-test: venv lint crds-check cluster-build prometheus-install browser-install image
+# Argo CD's Lua engine (gopher-lua, from the Go module proxy) for the Argo CD tests.
+argocd-lua:
+	tests/gopherlua/build.sh
+
+test: venv lint crds-check cluster-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit
 
-test-e2e: venv cluster-build prometheus-install browser-install image
+test-e2e: venv cluster-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e
 
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).

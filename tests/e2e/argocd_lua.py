@@ -1,4 +1,6 @@
-"""Run Ramp's Argo CD Lua the way Argo CD does, with real Lua 5.1 (lupa's ``lua51``).
+"""Run Ramp's Argo CD Lua the way Argo CD does: in gopher-lua, the Go engine Argo CD
+embeds (tests/gopherlua, ``gopher_*``), and as a quick cross-check in PUC Lua 5.1 (lupa's
+``lua51``: ``health``, ``discovery``, ``action``).
 
 Argo CD runs health checks and actions in gopher-lua (Lua 5.1 semantics) with only the
 base library, ``table``, and a "safe" ``os`` (``time`` and ``date``); the object is the
@@ -111,3 +113,88 @@ def render_check() -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(ARGOCD / "render.py"), "--check"], capture_output=True, text=True
     )
+
+
+# -- gopher-lua: the engine Argo CD embeds (tests/gopherlua, built by `make argocd-lua`) -----
+
+GOPHER = REPO / "tests" / "gopherlua" / "bin" / "argocd-lua"
+HEALTH_CODES = ("Unknown", "Progressing", "Suspended", "Healthy", "Degraded", "Missing")
+
+
+def gopher_outcomes(jobs: list[tuple[Path | str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Run each (script file or source, obj) in a fresh gopher-lua state in Argo CD's
+    sandbox: ``{"result": ...}`` (the returned table as gopher-json encodes it: an empty
+    table is ``[]``) or ``{"error": message}``, one per job."""
+    import json
+
+    assert GOPHER.is_file(), f"{GOPHER} is missing: run `make argocd-lua`"
+    payload = [
+        {"script": s.read_text() if isinstance(s, Path) else s, "obj": obj} for s, obj in jobs
+    ]
+    proc = subprocess.run(
+        [str(GOPHER)], input=json.dumps(payload), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    outs: list[dict[str, Any]] = json.loads(proc.stdout)
+    return outs
+
+
+def gopher_raw(jobs: list[tuple[Path | str, dict[str, Any]]]) -> list[Any]:
+    """The results of :func:`gopher_outcomes`; a Lua error fails with its message."""
+    outs = gopher_outcomes(jobs)
+    errors = [
+        (str(s)[:80], o["error"]) for (s, _), o in zip(jobs, outs, strict=True) if "error" in o
+    ]
+    assert not errors, f"gopher-lua errors: {errors}"
+    return [o["result"] for o in outs]
+
+
+def run_source(source: str, obj: dict[str, Any]) -> Any:
+    """Lua source (not a file) in the lupa sandbox."""
+    lua = _runtime()
+    lua.globals().obj = to_lua(lua, copy.deepcopy(obj))
+    return from_lua(lua.execute(source), obj)
+
+
+def argocd_clean(new: Any, old: Any) -> Any:
+    """What Argo CD does to an action's result before patching: gopher-json cannot tell an
+    empty table from an empty array, so where the live object had a map and the result has
+    an empty array, the live map is put back (recursively through maps and arrays)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        out = dict(new)
+        for key, value in new.items():
+            if key not in old:
+                continue
+            before = old[key]
+            if isinstance(value, list) and isinstance(before, dict) and not value:
+                out[key] = before
+            else:
+                out[key] = argocd_clean(value, before)
+        return out
+    if isinstance(new, list) and isinstance(old, list):
+        return [argocd_clean(v, old[i]) if i < len(old) else v for i, v in enumerate(new)]
+    return new
+
+
+def gopher_health(obj: dict[str, Any]) -> dict[str, Any]:
+    """The health Argo CD shows: an unknown status code becomes Unknown."""
+    (result,) = gopher_raw([(ARGOCD / "health.lua", obj)])
+    assert isinstance(result, dict), result
+    if result.get("status") not in HEALTH_CODES:
+        return {"status": "Unknown", "message": "Lua returned an invalid health status"}
+    return result
+
+
+def gopher_discovery(obj: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    (result,) = gopher_raw([(ARGOCD / "actions" / "discovery.lua", obj)])
+    if result == []:
+        return {}
+    return {name: (spec if isinstance(spec, dict) else {}) for name, spec in result.items()}
+
+
+def gopher_action(verb: str, obj: dict[str, Any]) -> dict[str, Any]:
+    """The object an action returns, after Argo CD's empty-table clean-up."""
+    (result,) = gopher_raw([(ARGOCD / "actions" / verb / "action.lua", obj)])
+    assert isinstance(result, dict), f"{verb} returned {result!r}"
+    cleaned: dict[str, Any] = argocd_clean(result, obj)
+    return cleaned

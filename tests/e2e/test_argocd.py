@@ -1,11 +1,13 @@
-"""Argo CD integration: the shipped Lua health check and actions, run with real Lua 5.1 over
-real Rollout objects read from the cluster in every phase; each action's result, applied
-to the cluster as Argo CD applies it (a JSON merge patch), makes the operator carry out
-the verb."""
+"""Argo CD integration: the shipped Lua health check and actions, run in gopher-lua (the
+engine Argo CD embeds, in its sandbox) and in PUC Lua 5.1 (lupa) over real Rollout objects
+read from the cluster in every phase; each action's result, applied to the cluster as Argo
+CD applies it (a JSON merge patch), makes the operator carry out the verb. Where the two
+engines differ, the difference is pinned in ``test_where_gopher_lua_differs_from_lua51``."""
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import argocd_lua
@@ -87,6 +89,7 @@ def test_health_of_real_rollouts_in_every_phase(rollouts: Rollouts) -> None:
         assert obj["status"]["phase"] == phase
         hs = argocd_lua.health(obj)
         assert hs["status"] == expected[phase], (phase, hs)
+        assert argocd_lua.gopher_health(obj) == hs, (phase, "gopher-lua differs")
         assert isinstance(hs.get("message"), str)
         if phase != "Healthy":
             assert hs["message"], (phase, hs)
@@ -98,9 +101,96 @@ def test_health_of_real_rollouts_in_every_phase(rollouts: Rollouts) -> None:
     unobserved = copy.deepcopy(captured["Healthy"])
     unobserved["metadata"]["generation"] += 1
     assert argocd_lua.health(unobserved)["status"] == "Progressing"
+    assert argocd_lua.gopher_health(unobserved)["status"] == "Progressing"
     fresh = copy.deepcopy(captured["Healthy"])
     del fresh["status"]
     assert argocd_lua.health(fresh)["status"] == "Progressing"
+    assert argocd_lua.gopher_health(fresh)["status"] == "Progressing"
+
+    every_action_in_gopher_lua(captured)
+
+
+TOKEN = re.compile(r"argocd-\d+-\d+")
+ANNOTATED = {"promote", "promote-full", "abort", "retry"}
+OFFERED = {
+    # phase: verbs discovery enables (the captured objects are not spec.paused)
+    "Healthy": {"pause"},
+    "Progressing": {"promote", "promote-full", "abort", "pause"},
+    "Paused": {"promote", "promote-full", "abort", "pause"},
+    "Aborted": {"retry", "pause"},
+    "Degraded": {"pause"},
+}
+
+
+def normalized(patch: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch with its one-shot token replaced by a placeholder (tokens carry the
+    time of the click)."""
+    out = copy.deepcopy(patch)
+    for key, value in (out.get("metadata", {}).get("annotations") or {}).items():
+        assert TOKEN.fullmatch(value), (key, value)
+        out["metadata"]["annotations"][key] = "<token>"
+    return out
+
+
+def every_action_in_gopher_lua(captured: dict[str, dict[str, Any]]) -> None:
+    """Discovery and all six actions over every captured phase in gopher-lua: what Argo CD
+    offers, and the merge patch each action makes, as lupa computes them too."""
+    for phase, live in captured.items():
+        offered = argocd_lua.gopher_discovery(live)
+        assert offered == argocd_lua.discovery(live), phase
+        enabled = {v for v, d in offered.items() if not d.get("disabled")}
+        assert enabled == OFFERED[phase], (phase, enabled)
+        for verb in argocd_lua.VERBS:
+            result = argocd_lua.gopher_action(verb, live)
+            patch = normalized(argocd_lua.merge_patch(live, result))
+            if verb in ANNOTATED:
+                want: dict[str, Any] = {
+                    "metadata": {"annotations": {f"ramp.dev/{verb}": "<token>"}}
+                }
+            else:
+                want = {"spec": {"paused": verb == "pause"}}
+            assert patch == want, (phase, verb, patch)
+            lupa = normalized(argocd_lua.merge_patch(live, argocd_lua.action(verb, live)))
+            assert lupa == patch, (phase, verb, "lupa differs", lupa)
+
+
+def test_where_gopher_lua_differs_from_lua51() -> None:
+    """Differences between Argo CD's engine and PUC Lua 5.1 that matter to these scripts,
+    found by running both (the lupa sandbox alone would not show them)."""
+    obj: dict[str, Any] = {"spec": {"steps": [{"pause": {}}, {"setWeight": 10}]}}
+
+    def both(source: str) -> tuple[Any, Any]:
+        (gopher,) = argocd_lua.gopher_raw([(source, obj)])
+        return gopher, argocd_lua.run_source(source, obj)
+
+    # An empty table comes back from gopher-json as an empty *array*: a returned object
+    # whose steps hold `pause: {}` would patch `pause: []` (refused by the CRD schema)
+    # without Argo CD's clean-up from the live object; lupa's conversion hides this.
+    gopher, lupa = both("return obj")
+    assert gopher["spec"]["steps"][0] == {"pause": []}
+    assert argocd_lua.argocd_clean(gopher, obj) == obj == lupa
+    # tostring of numbers: Go's shortest form, not %.14g. Tokens use os.time() (10 digits)
+    # and resourceVersion (a string), which print the same in both.
+    gopher, lupa = both("return {a=tostring(0.1+0.2), b=tostring(2^53), c=tostring(1700000000)}")
+    assert gopher == {"a": "0.30000000000000004", "b": "9007199254740992", "c": "1700000000"}
+    assert lupa == {"a": "0.3", "b": "9.007199254741e+15", "c": "1700000000"}
+    # A table with both array and map keys cannot be encoded: the action fails in Argo CD.
+    (mixed,) = argocd_lua.gopher_outcomes([("return {1, x = 2}", obj)])
+    assert "cannot encode mixed" in mixed["error"], mixed
+    assert argocd_lua.run_source("return {1, x = 2}", obj) == {"1": 1, "x": 2}
+    # Neither engine has the string library or string methods, nor math.
+    gopher, lupa = both(
+        "return {s = string == nil, m = math == nil, "
+        "meth = pcall(function() return ('x'):upper() end)}"
+    )
+    assert gopher == lupa == {"s": True, "m": True, "meth": False}
+    # Argo CD's sandbox is wider than the lupa one here: require("os") (the package library
+    # and a preloaded safe os), loadstring and dofile exist. The scripts use none of them.
+    gopher, lupa = both(
+        "local ok, m = pcall(require, 'os'); "
+        "return {req = ok and type(m.time) == 'function', ls = loadstring ~= nil}"
+    )
+    assert gopher == {"req": True, "ls": True} and lupa == {"req": False, "ls": False}
 
 
 def run_action(rollouts: Rollouts, name: str, verb: str) -> dict[str, Any]:
@@ -109,9 +199,12 @@ def run_action(rollouts: Rollouts, name: str, verb: str) -> dict[str, Any]:
     offered = argocd_lua.discovery(live)
     assert set(offered) == set(argocd_lua.VERBS)
     assert not offered[verb].get("disabled"), f"{verb} is disabled on {live.get('status')}"
-    result = argocd_lua.action(verb, live)
+    assert argocd_lua.gopher_discovery(live) == offered
+    result = argocd_lua.gopher_action(verb, live)  # the engine Argo CD runs
     patch = argocd_lua.merge_patch(live, result)
     assert patch and set(patch) <= {"metadata", "spec"}, patch
+    lupa = argocd_lua.merge_patch(live, argocd_lua.action(verb, live))
+    assert normalized(lupa) == normalized(patch), (verb, lupa, patch)
     rollouts.custom.patch_namespaced_custom_object(GROUP, VERSION, rollouts.ns, PLURAL, name, patch)
     return patch
 
