@@ -1,8 +1,8 @@
 """The container image, checked without a Docker engine: hadolint on the Dockerfile, the
 properties the chart relies on, and the wheel the Dockerfile installs, built and run.
 
-(No image is built here: there is no Docker engine on these machines. ``make kind-e2e``
-builds and runs it on a Docker host; see docs/kind.md.)
+(The image itself is built by ``make image`` with podman and run as the operator, hardened,
+by tests/e2e/test_image_run.py; ``make kind-e2e`` runs it in kind on a Docker host.)
 """
 
 from __future__ import annotations
