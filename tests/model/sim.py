@@ -1,0 +1,802 @@
+"""A simulated cluster that can lie, the shell's execution of a Plan, and the invariants.
+
+The REAL planner (:func:`ramp.core.plan.plan`) is driven through this cluster:
+
+* a Deployment controller that settles only when it acts (``observedGeneration`` lags,
+  ``status.replicas``/``readyReplicas`` are frozen until then), pods that become ready
+  after a per-revision delay or never, pods knocked unready;
+* a watch-fed index that lags (the planner sees the children / history of the previous
+  reconcile) and a cached Rollout body that is stale (the status patch then conflicts);
+* other actors: children deleted (at once or foreground) or scaled, a look-alike
+  Deployment, an HPA scaling ``spec.replicas``, a status restored from a backup (None),
+  Service selectors edited, tokens and template / spec changes at any time;
+* the shell's execution order of :meth:`ramp.controller.Controller.apply` (history,
+  creates, status, scales and role labels, deletes, Service pins, Events), which an
+  operator restart can cut after any part, and its status throttle;
+* the shell's analysis measurement folding (``Gates.measure``) with verdicts of all four
+  kinds chosen by the test.
+
+:class:`Oracle` keeps what the planner must honour and checks the invariants (a)-(g) of
+issue 9 after every reconcile.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import jsonschema
+
+from ramp.api.analysis import Measurement, Verdict
+from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
+from ramp.controller import volatile_only
+from ramp.core.durations import parse_duration
+from ramp.core.gating import BACKGROUND, runs_in_play
+from ramp.core.model import (
+    ABORTED_ANNOTATION,
+    PREFIX,
+    PROMOTED_ANNOTATION,
+    REVISION_LABEL,
+    Child,
+    HistoryEntry,
+    Observed,
+    Plan,
+    revision_hash,
+)
+from ramp.core.plan import plan
+from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
+from ramp.core.split import Limits, split_replicas
+from ramp.core.status import MAX_MEASUREMENTS
+from ramp.core.steps import step_weight
+from ramp.core.verdicts import format_time, metric_state, parse_time, record
+from ramp.crdgen import crds
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+NAME = "web"
+UID = "uid-web"
+FOREIGN_UID = "uid-someone-else"
+STATUS_THROTTLE = 3.0
+PARTS = ("history", "creates", "status", "scales", "deletes", "services", "events")
+"""The parts of Controller.apply, in order; a restart may cut after any of them."""
+
+
+STATS: Counter[str] = Counter()
+"""Event reasons and phases seen over a run (``RAMP_MODEL_STATS=1`` prints them)."""
+
+
+class Violation(AssertionError):
+    """An invariant of issue 9 does not hold."""
+
+
+@functools.cache
+def status_validator() -> jsonschema.protocols.Validator:
+    crd = crds()["rollouts.ramp.dev.yaml"]
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft7Validator)
+    validator: jsonschema.protocols.Validator = cls(schema)
+    return validator
+
+
+def template(image: int, invalid: bool = False) -> dict[str, Any]:
+    labels = {"app": NAME}
+    if invalid:
+        labels[f"{PREFIX}/x"] = "y"  # reserved: an invalid spec
+    return {
+        "metadata": {"labels": labels},
+        "spec": {"containers": [{"name": "app", "image": f"app:{image}"}]},
+    }
+
+
+def metric(name: str = "m", abort_on_limits: bool = False) -> dict[str, Any]:
+    m: dict[str, Any] = {
+        "name": name,
+        "interval": "5s",
+        "count": 2,
+        "consecutiveErrorLimit": 1,
+        "prometheus": {"address": "http://prometheus:9090", "query": "up"},
+        "successCondition": "result > 0",
+    }
+    if abort_on_limits:
+        m["onInconclusive"] = "Abort"
+        m["onError"] = "Abort"
+    return m
+
+
+@dataclass
+class Config:
+    """The Rollout's spec, as drawn for one example."""
+
+    replicas: int = 4
+    max_surge: int | str = 1
+    max_unavailable: int | str = 0
+    steps: list[dict[str, Any]] = field(default_factory=list)
+    background: dict[str, Any] | None = None
+    abort_scale_down: str | None = None
+    deadline: int = 60
+    services: bool = True
+    history_limit: int = 1
+
+
+def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
+    canary: dict[str, Any] = {
+        "steps": copy.deepcopy(cfg.steps),
+        "maxSurge": cfg.max_surge,
+        "maxUnavailable": cfg.max_unavailable,
+    }
+    if cfg.background is not None:
+        canary["analysis"] = copy.deepcopy(cfg.background)
+    if cfg.abort_scale_down:
+        canary["abortScaleDown"] = cfg.abort_scale_down
+    if cfg.services:
+        canary["stableService"] = f"{NAME}-stable"
+        canary["canaryService"] = f"{NAME}-canary"
+    return {
+        "apiVersion": "ramp.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {
+            "name": NAME,
+            "namespace": "ns",
+            "uid": UID,
+            "generation": 1,
+            "resourceVersion": "1",
+            "annotations": {},
+        },
+        "spec": {
+            "replicas": cfg.replicas,
+            "selector": {"matchLabels": {"app": NAME}},
+            "template": template(image),
+            "progressDeadlineSeconds": cfg.deadline,
+            "revisionHistoryLimit": cfg.history_limit,
+            "strategy": {"canary": canary},
+        },
+    }
+
+
+@dataclass
+class Pod:
+    born: datetime
+    unready_until: datetime | None = None
+
+
+@dataclass
+class Dep:
+    """A Deployment as the API server holds it (spec, and the status its controller set)."""
+
+    name: str
+    revision: str
+    role: str | None
+    owner: str
+    template: Mapping[str, Any]
+    replicas: int
+    created: str
+    generation: int = 1
+    observed_generation: int = 0
+    pods: list[Pod] = field(default_factory=list)
+    ready: int = 0
+    current: int = 0
+    deleting: bool = False
+
+    def child(self) -> Child:
+        return Child(
+            name=self.name,
+            revision=self.revision,
+            role=self.role,
+            replicas=self.replicas,
+            ready=self.ready,
+            current=self.current,
+            settled=self.observed_generation >= self.generation,
+            created=self.created,
+            owner=self.owner,
+            deleting=self.deleting,
+        )
+
+
+@dataclass
+class CR:
+    """A ControllerRevision of the Rollout."""
+
+    revision: str
+    number: int
+    template: Mapping[str, Any] | None
+    annotations: dict[str, str]
+
+    def entry(self) -> HistoryEntry:
+        return HistoryEntry(
+            revision=self.revision,
+            number=self.number,
+            template=self.template,
+            promoted_at=self.annotations.get(PROMOTED_ANNOTATION),
+            aborted=self.annotations.get(ABORTED_ANNOTATION),
+        )
+
+
+@dataclass
+class View:
+    """What one reconcile observed."""
+
+    body: dict[str, Any]
+    children: tuple[Child, ...]
+    history: tuple[HistoryEntry, ...]
+    services: dict[str, dict[str, str] | None]
+
+
+class Cluster:
+    """The API server's objects, the Deployment controller, and the shell."""
+
+    def __init__(self, cfg: Config) -> None:
+        self.cfg = cfg
+        self.now = T0
+        self.body = rollout_body(cfg)
+        self.status: dict[str, Any] | None = None
+        self.rv = 1
+        self.deps: dict[str, Dep] = {}
+        self.history: dict[str, CR] = {}
+        self.services: dict[str, dict[str, str] | None] = {}
+        if cfg.services:
+            self.services = {f"{NAME}-stable": {"app": NAME}, f"{NAME}-canary": {"app": NAME}}
+        self.ready_delay: dict[str, float | None] = {}
+        """Per revision: seconds until a new pod is ready (None: never). Default 2 s."""
+        self.verdicts: dict[str, Verdict] = {}
+        """Per revision: the verdict every measurement of it gets (default Pass)."""
+        self.events: list[tuple[datetime, str, str]] = []
+        self.last_status_write: float | None = None
+        self.previous_view: View | None = None
+        self.created_seq = 0
+        self.foreign_writes: list[str] = []
+        self.oracle = Oracle(self)
+
+    # -- the API server ------------------------------------------------------------
+
+    def bump(self, spec: bool = False) -> None:
+        self.rv += 1
+        self.body["metadata"]["resourceVersion"] = str(self.rv)
+        if spec:
+            self.body["metadata"]["generation"] += 1
+
+    def full_body(self) -> dict[str, Any]:
+        body = copy.deepcopy(self.body)
+        if self.status is not None:
+            body["status"] = copy.deepcopy(self.status)
+        return body
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        spec: dict[str, Any] = self.body["spec"]
+        return spec
+
+    @property
+    def canary_spec(self) -> dict[str, Any]:
+        canary: dict[str, Any] = self.spec["strategy"]["canary"]
+        return canary
+
+    def owned(self) -> list[Dep]:
+        return [d for d in self.deps.values() if d.owner == UID and not d.deleting]
+
+    def truth_view(self) -> View:
+        return View(
+            body=self.full_body(),
+            children=tuple(d.child() for d in self.deps.values()),
+            history=tuple(h.entry() for h in self.history.values()),
+            services=copy.deepcopy(self.services),
+        )
+
+    # -- the Deployment controller and the pods ------------------------------------
+
+    def pod_ready(self, dep: Dep, pod: Pod) -> bool:
+        if pod.unready_until is not None and self.now < pod.unready_until:
+            return False
+        delay = self.ready_delay.get(dep.revision, 2.0)
+        return delay is not None and self.now >= pod.born + timedelta(seconds=delay)
+
+    def advance(self, seconds: float, controller_acts: bool) -> None:
+        self.now += timedelta(seconds=seconds)
+        if not controller_acts:
+            return
+        for dep in list(self.deps.values()):
+            if dep.deleting:
+                del self.deps[dep.name]  # garbage collection finished
+                continue
+            dep.observed_generation = dep.generation
+            if len(dep.pods) > dep.replicas:
+                # A ReplicaSet removes unready pods first, then the newest.
+                dep.pods.sort(key=lambda p: (self.pod_ready(dep, p), -p.born.timestamp()))
+                dep.pods = dep.pods[len(dep.pods) - dep.replicas :]
+            while len(dep.pods) < dep.replicas:
+                dep.pods.append(Pod(born=self.now))
+            dep.current = len(dep.pods)
+            dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
+
+    # -- the shell -----------------------------------------------------------------
+
+    def observe(self, lag_children: bool, lag_history: bool, stale_body: bool) -> View:
+        truth = self.truth_view()
+        previous = self.previous_view or truth
+        self.previous_view = truth
+        return View(
+            body=previous.body if stale_body else truth.body,
+            children=previous.children if lag_children else truth.children,
+            history=previous.history if lag_history else truth.history,
+            services=truth.services,
+        )
+
+    def measure(self, rollout: Rollout) -> tuple[Rollout, dict[str, ResolvedAnalysis | str]]:
+        """The shell's ``Gates.measure``: take what is due, fold it into the run counters."""
+        runs = runs_in_play(rollout)
+        if not runs:
+            return rollout, {}
+        resolved: dict[str, ResolvedAnalysis | str] = {
+            name: resolve_analysis(ref, {}) for name, ref in runs.items()
+        }
+        status = (rollout.status or RolloutStatus()).model_copy(deep=True)
+        canary = status.canary_revision or ""
+        by_name = {r.name: r for r in status.analysis_runs or [] if r.revision == canary}
+        taken: list[Measurement] = []
+        for name, analysis in resolved.items():
+            assert isinstance(analysis, ResolvedAnalysis)
+            run = by_name.get(name) or AnalysisRun(
+                name=name, revision=canary, started_at=format_time(self.now)
+            )
+            results = {m.name: m for m in run.metrics}
+            continuous = name == BACKGROUND
+            for m in analysis.metrics:
+                state = metric_state(
+                    m, results.get(m.name), parse_time(run.started_at), self.now,
+                    continuous=continuous,
+                )  # fmt: skip
+                if not state.is_due(self.now):
+                    continue
+                verdict = self.verdicts.get(canary, Verdict.PASS)
+                measurement = Measurement(
+                    metric=m.name,
+                    verdict=verdict,
+                    time=format_time(self.now),
+                    value="1" if verdict in (Verdict.PASS, Verdict.FAIL) else None,
+                    message=f"simulated {verdict.value}",
+                    revision=canary,
+                    analysis=name,
+                )
+                results[m.name] = record(m, results.get(m.name), measurement, continuous=continuous)
+                taken.append(measurement)
+            run.metrics = [results[m.name] for m in analysis.metrics if m.name in results]
+            by_name[name] = run
+        status.analysis_runs = list(by_name.values()) or None
+        if taken:
+            status.measurements = [*(status.measurements or []), *taken][-MAX_MEASUREMENTS:]
+        return rollout.model_copy(update={"status": status}), resolved
+
+    def reconcile(
+        self,
+        *,
+        lag_children: bool = False,
+        lag_history: bool = False,
+        stale_body: bool = False,
+        cut: int = len(PARTS),
+    ) -> Plan | None:
+        """One reconcile of the shell: observe, measure, plan, apply (cut after ``cut``
+        parts by an operator restart). Checks the invariants. None when nothing ran."""
+        view = self.observe(lag_children, lag_history, stale_body)
+        rollout = Rollout.model_validate(view.body)
+        observed = Observed(
+            rollout=rollout,
+            template=view.body["spec"]["template"],
+            generation=int(view.body["metadata"]["generation"]),
+            annotations=view.body["metadata"].get("annotations") or {},
+            children=view.children,
+            uid=UID,
+            history=view.history,
+            services=view.services,
+        )
+        rollout, resolved = self.measure(rollout)
+        observed = Observed(**{**observed.__dict__, "rollout": rollout, "analysis": resolved})
+        result = plan(observed, self.now)
+        self.oracle.before_apply(observed, view, result)
+        done = self.apply(view, observed, result, cut)
+        STATS["reconciles"] += 1
+        STATS.update(f"event:{e.reason}" for e in result.events)
+        STATS[f"phase:{result.status.phase}"] += 1
+        if len(done) < len(PARTS):
+            STATS["cut-or-conflict"] += 1
+        self.oracle.after_apply(observed, view, result, done)
+        return result
+
+    def apply(self, view: View, observed: Observed, result: Plan, cut: int) -> set[str]:
+        """Controller.apply, part by part; returns the parts that were carried out."""
+        done: set[str] = set()
+        if not result.write_status:
+            return done
+        for part in PARTS[:cut]:
+            ok = getattr(self, f"_apply_{part}")(view, observed, result)
+            if ok is False:
+                break
+            done.add(part)
+        if cut < len(PARTS):
+            self.last_status_write = None  # a restart forgets the throttle
+        return done
+
+    def _apply_history(self, view: View, observed: Observed, result: Plan) -> None:
+        known = {h.revision for h in observed.history}
+        number = max((h.number for h in observed.history), default=0)
+        for write in result.history:
+            tpl = write.template
+            if tpl is None and write.revision not in known and write.from_child:
+                dep = self.deps.get(write.from_child)
+                tpl = dep.template if dep is not None else None
+            existing = self.history.get(write.revision)
+            if write.revision not in known:
+                number += 1
+                if existing is None:
+                    if tpl is None:
+                        continue  # the shell logs a warning and writes nothing
+                    self.history[write.revision] = CR(
+                        write.revision,
+                        number,
+                        copy.deepcopy(dict(tpl)),
+                        {k: v for k, v in write.annotations.items() if v is not None},
+                    )
+                    continue
+            if existing is None:
+                raise Violation("history patch of a ControllerRevision that is gone")  # 404
+            for k, v in write.annotations.items():
+                if v is None:
+                    existing.annotations.pop(k, None)
+                else:
+                    existing.annotations[k] = v
+
+    def _apply_creates(self, view: View, observed: Observed, result: Plan) -> None:
+        for revision, tpl in result.creates.items():
+            name = f"{NAME}-{revision}"
+            if name in self.deps:
+                continue  # 409: exists (or is being deleted)
+            self.created_seq += 1
+            self.deps[name] = Dep(
+                name=name,
+                revision=revision,
+                role=result.roles.get(revision, "canary"),
+                owner=UID,
+                template=copy.deepcopy(dict(tpl)),
+                replicas=(result.replicas or {}).get(revision, 0),
+                created=f"{self.created_seq:06d}",
+            )
+
+    def _apply_status(self, view: View, observed: Observed, result: Plan) -> bool:
+        if view.body["metadata"]["resourceVersion"] != str(self.rv):
+            return False  # Conflict: plan again from a fresh read
+        new = result.status.to_k8s()
+        old = view.body.get("status") or {}
+        since = (
+            None if self.last_status_write is None else (self.now - T0).total_seconds()
+            - self.last_status_write
+        )  # fmt: skip
+        if volatile_only(old, new) and since is not None and since < STATUS_THROTTLE:
+            return True
+        if old == new:
+            return True
+        self.status = new
+        self.bump()
+        self.last_status_write = (self.now - T0).total_seconds()
+        return True
+
+    def _apply_scales(self, view: View, observed: Observed, result: Plan) -> bool:
+        existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
+        scaled = dict(result.scales)
+        for revision, role in result.roles.items():
+            child = existing.get(revision)
+            if child is None:
+                continue
+            replicas = scaled.get(revision)
+            dep = self.deps.get(child.name)
+            if dep is None:
+                return False  # 404: the reconcile fails here
+            if dep.owner != UID:
+                self.foreign_writes.append(dep.name)
+            if replicas is not None and replicas != child.replicas and replicas != dep.replicas:
+                dep.replicas = replicas
+                dep.generation += 1
+            if role != child.role:
+                dep.role = role
+        return True
+
+    def _apply_deletes(self, view: View, observed: Observed, result: Plan) -> None:
+        for name in result.delete:
+            dep = self.deps.get(name)
+            if dep is not None and dep.owner != UID:
+                self.foreign_writes.append(name)
+            self.deps.pop(name, None)
+        for revision in result.delete_history:
+            self.history.pop(revision, None)
+
+    def _apply_services(self, view: View, observed: Observed, result: Plan) -> None:
+        for pin in result.services:
+            selector = self.services.get(pin.service)
+            if selector is not None:
+                selector.update(pin.selector)
+
+    def _apply_events(self, view: View, observed: Observed, result: Plan) -> None:
+        for event in result.events:
+            self.events.append((self.now, event.reason, event.message))
+
+
+def _steps_of(rollout: Rollout) -> list[Any]:
+    return rollout.spec.canary.steps
+
+
+class Oracle:
+    """What the planner must honour, kept independently of it, and the checks."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.c = cluster
+        self.promoted: set[str] = set()
+        """Revisions legitimately stable (the first one, and every proper promotion)."""
+        self.ever_promoted = False
+        self.aborted: set[str] = set()
+        self.progress_at: datetime = T0
+        self.seen_counts: tuple[int, ...] | None = None
+        self.before: dict[str, tuple[int, int]] = {}
+        """Truth before applying: Deployment name → (replicas, ready)."""
+        self.checked = 0
+        self.history_had_promoted = False
+        self.acted: set[tuple[str, str]] = set()
+        """Tokens (verb, value) that had their effect: never again (a lost status too)."""
+
+    def fail(self, what: str) -> None:
+        raise Violation(what)
+
+    # -- before the plan is applied --------------------------------------------------
+
+    def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
+        c = self.c
+        self.before = {d.name: (d.replicas, d.ready) for d in c.owned()}
+        self.history_had_promoted = any(
+            h.annotations.get(PROMOTED_ANNOTATION) for h in c.history.values()
+        )
+        # (d) every status the planner produces is valid against the CRD's schema.
+        errors = sorted(status_validator().iter_errors(result.status.to_k8s()), key=str)
+        if errors:
+            e = errors[0]
+            self.fail(f"(d) status invalid at {list(e.absolute_path)}: {e.message[:300]}")
+        # (g) a ProgressDeadlineExceeded abort only without progress within the deadline.
+        old = observed.rollout.status or RolloutStatus()
+        new = result.status
+        children = {ch.revision: ch for ch in observed.children if ch.owner == UID}
+
+        def counts(rev: str | None) -> tuple[int, int]:
+            ch = children.get(rev or "")
+            return (ch.ready, ch.current) if ch and not ch.deleting else (0, 0)
+
+        seen = (*counts(new.canary_revision), *counts(new.stable_revision))
+        identity = (new.canary_revision, new.stable_revision, new.current_step_index)
+        key = (*seen, *[hash(x) for x in identity])
+        if key != self.seen_counts or (old.progressed_at is None and old.canary_revision):
+            self.progress_at = c.now
+        self.seen_counts = key
+        pde = (
+            new.abort_reason == "ProgressDeadlineExceeded"
+            and old.aborted_revision != new.aborted_revision
+        )
+        deadline = timedelta(seconds=observed.rollout.spec.deadline_seconds)
+        if pde and c.now - self.progress_at < deadline:
+            self.fail(
+                f"(g) ProgressDeadlineExceeded at {c.now - T0} although progress was made at "
+                f"{self.progress_at - T0} (deadline {deadline})"
+            )
+
+    # -- after the plan was applied ----------------------------------------------------
+
+    def after_apply(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
+        c = self.c
+        self.checked += 1
+        if c.foreign_writes:
+            self.fail(f"a foreign Deployment was touched: {c.foreign_writes}")
+        rollout = observed.rollout
+        old = rollout.status or RolloutStatus()
+        new = result.status
+        events = [e.reason for e in result.events]
+        full = "events" in done
+        applied_status = "status" in done and c.status == new.to_k8s()
+        if "Initialized" in events and not self.ever_promoted and not self.history_had_promoted:
+            self.promoted.add(new.stable_revision or "")  # the very first revision
+        if applied_status and new.stable_revision:
+            self.ever_promoted = True
+        if "events" in done or applied_status:
+            self.tokens(observed, result, full)
+            self.steps(observed, result)
+        if full:
+            for e in result.events:
+                if e.reason == "Aborted":
+                    self.aborted.add(old.canary_revision or new.aborted_revision or "")
+                if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
+                    self.aborted.discard(new.canary_revision or "")
+        if applied_status:
+            self.progress_after(result)
+        self.replicas(observed, result, done)
+        if applied_status and new.stable_revision not in self.promoted:
+            self.fail(
+                f"(a) revision {new.stable_revision} is stable but was never promoted "
+                f"(promoted: {sorted(self.promoted)}; events {events})"
+            )
+        if full and "scales" in done:
+            self.services(observed, result)
+
+    def progress_after(self, result: Plan) -> None:
+        if result.scales or result.creates:
+            self.progress_at = self.c.now
+
+    def tokens(self, observed: Observed, result: Plan, full: bool) -> None:
+        """(e) a token consumed has its effect once, or is reported as not applicable."""
+        old = (observed.rollout.status or RolloutStatus()).handled_tokens
+        new = result.status.handled_tokens
+        effects = {
+            "promote": ("Promoted", "PromotedFull"),
+            "promote-full": ("PromotedFull",),
+            "abort": ("Aborted",),
+            "retry": ("Retried",),
+        }
+        for verb, reasons in effects.items():
+            attr = verb.replace("-", "_")
+            before = getattr(old, attr) if old else None
+            after = getattr(new, attr) if new else None
+            fresh = after is not None and after != before
+            ignored = f"{''.join(p.capitalize() for p in verb.split('-'))}Ignored"
+            hits = [
+                e
+                for e in result.events
+                if e.reason in reasons
+                and (verb != "abort" or "by request" in e.message)
+                and not (verb == "promote" and e.reason == "PromotedFull" and not fresh)
+            ]
+            if verb == "promote" and not fresh:
+                hits = [e for e in hits if e.reason == "Promoted"]
+            if fresh and full and not hits and not any(e.reason == ignored for e in result.events):
+                self.fail(
+                    f"(e) token {verb}={after} recorded as handled without its effect or "
+                    f"an {ignored} Event (events: {[e.reason for e in result.events]})"
+                )
+            if not fresh and hits:
+                self.fail(f"(e) {verb} had an effect without a fresh token: {hits}")
+            if len([e for e in hits if e.reason == reasons[0]]) > 1:
+                self.fail(f"(e) token {verb} had its effect twice: {hits}")
+            if fresh and full and hits:
+                if (verb, after) in self.acted:
+                    self.fail(f"(e) token {verb}={after} had its effect again: {hits}")
+                self.acted.add((verb, after or ""))
+
+    def steps(self, observed: Observed, result: Plan) -> None:
+        """(a) steps are passed only when they allow it; aborted revisions are not promoted."""
+        old = observed.rollout.status or RolloutStatus()
+        new = result.status
+        reasons = [e.reason for e in result.events]
+        promoted = "RolloutCompleted" in reasons
+        canary = old.canary_revision
+        if promoted:
+            rev = new.stable_revision or ""
+            if rev in self.aborted and "Retried" not in reasons:
+                self.fail(f"(a) aborted revision {rev} promoted")
+        if not canary or (not promoted and new.canary_revision != canary):
+            if promoted:
+                self.promoted.add(new.stable_revision or "")
+            return
+        if old.aborted_revision == canary and "Retried" not in reasons:
+            if promoted:
+                self.fail(f"(a) aborted canary {canary} promoted")
+            return
+        steps = _steps_of(observed.rollout)
+        start = old.current_step_index or 0
+        if "Retried" in reasons or "RolloutStarted" in reasons or "CanaryReplaced" in reasons:
+            start = 0
+            started_at = self.c.now
+        else:
+            started_at = parse_time(old.step_started_at) if old.step_started_at else self.c.now
+        end = len(steps) if promoted else (new.current_step_index or 0)
+        full = "PromotedFull" in reasons
+        skip = "Promoted" in reasons
+        for k in range(start, min(end, len(steps))):
+            step = steps[k]
+            if full or (skip and k == start):
+                continue
+            if step.pause is not None:
+                if step.pause.duration is None:
+                    self.fail(f"(a) indefinite pause step {k + 1} passed without promote")
+                left = started_at + parse_duration(step.pause.duration) - self.c.now
+                if k != start or left > timedelta(0):
+                    self.fail(f"(a) pause step {k + 1} passed {left} early")
+            elif step.analysis is not None:
+                run = next(
+                    (
+                        r
+                        for r in old.analysis_runs or []
+                        if r.name == f"step-{k + 1}" and r.revision == canary
+                    ),
+                    None,
+                )
+                measured = observed.rollout.status
+                run = next(
+                    (
+                        r
+                        for r in (measured.analysis_runs if measured else None) or []
+                        if r.name == f"step-{k + 1}" and r.revision == canary
+                    ),
+                    run,
+                )
+                if run is None or not run.metrics or any(m.phase != "Passed" for m in run.metrics):
+                    self.fail(f"(a) analysis step {k + 1} passed without a Passed run")
+        if promoted:
+            self.promoted.add(new.stable_revision or "")
+
+    def replicas(self, observed: Observed, result: Plan, done: set[str]) -> None:
+        """(a) unproven revisions never grow past their step, (b) availability, (c) surge."""
+        c = self.c
+        rollout = observed.rollout
+        new = result.status
+        spec = rollout.spec
+        total = spec.replicas
+        try:
+            limits = Limits.resolve(total, spec.canary.surge, spec.canary.unavailable)
+        except ValueError:
+            limits = Limits(total=total, surge=1, unavailable=0)
+        after = {d.name: (d.replicas, d.ready) for d in c.owned()}
+        if "scales" not in done and "creates" not in done:
+            return
+        aborting = new.aborted_revision is not None and new.aborted_revision == new.canary_revision
+        immediate = spec.canary.abort_scale_down == "Immediate"
+        # (a) a revision not proven never grows past what its step allows.
+        steps = _steps_of(rollout)
+        for d in c.owned():
+            if d.revision in self.promoted:
+                continue
+            before = self.before.get(d.name, (0, 0))[0]
+            allowed = before
+            if d.revision == new.canary_revision and not aborting:
+                index = new.current_step_index or 0
+                allowed = max(before, split_replicas(total, step_weight(steps, index)).canary)
+            if d.replicas > allowed:
+                self.fail(
+                    f"(a) unproven revision {d.revision} grew {before}->{d.replicas} "
+                    f"(allowed {allowed}; step {new.current_step_index}, aborted={aborting})"
+                )
+        # (b) ready pods never taken below R - maxUnavailable (only by faults).
+        serving_before = sum(min(r, rd) for r, rd in self.before.values())
+        serving_after = sum(min(r, rd) for r, rd in after.values())
+        floor = total - limits.unavailable
+        if not (aborting and immediate) and serving_after < min(serving_before, floor):
+            self.fail(
+                f"(b) ready pods taken from {serving_before} to {serving_after} "
+                f"(floor {floor}): {self.before} -> {after}"
+            )
+        # (c) specified pods within R + maxSurge (an abort may restore the stable first).
+        specified_before = sum(r for r, _ in self.before.values())
+        specified_after = sum(r for r, _ in after.values())
+        ceiling = total + limits.surge
+        if aborting:
+            canary_name = f"{NAME}-{new.canary_revision}"
+            ceiling = max(ceiling, total + self.before.get(canary_name, (0, 0))[0])
+        if specified_after > max(ceiling, specified_before):
+            self.fail(
+                f"(c) {specified_after} pods specified, more than R+surge={ceiling} "
+                f"(before {specified_before}): {self.before} -> {after}"
+            )
+
+    def services(self, observed: Observed, result: Plan) -> None:
+        """(f) a pinned Service selects a revision with ready pods whenever one exists."""
+        c = self.c
+        serving = {
+            d.revision: min(d.ready, d.replicas) for d in c.owned() if min(d.ready, d.replicas)
+        }
+        if not serving:
+            return
+        for name, selector in c.services.items():
+            if selector is None or REVISION_LABEL not in selector:
+                continue
+            if selector[REVISION_LABEL] not in serving:
+                self.fail(
+                    f"(f) Service {name} selects {selector[REVISION_LABEL]} with no ready pod "
+                    f"while {serving} serve"
+                )
+
+
+def new_revision(image: int, invalid: bool = False) -> str:
+    return revision_hash(template(image, invalid))

@@ -1,0 +1,246 @@
+"""Model-based adversarial test of the planner (issue 9, acceptance 1).
+
+A hypothesis :class:`RuleBasedStateMachine` drives the real ``ramp.core.plan.plan()``
+through the lying cluster of :mod:`model.sim`; every reconcile checks the invariants
+(a)-(g) (:class:`model.sim.Oracle`). CI runs a fixed, derandomized budget; ``make fuzz``
+(``RAMP_FUZZ=1``) a longer, random one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    precondition,
+    rule,
+)
+
+from model.sim import FOREIGN_UID, NAME, PARTS, Cluster, Config, Dep, metric, template
+from ramp.api.analysis import Verdict
+from ramp.core.model import revision_hash
+
+settings.register_profile(
+    "ci",
+    max_examples=int(os.environ.get("RAMP_MODEL_EXAMPLES", "2000")),
+    stateful_step_count=25,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
+settings.register_profile(
+    "fuzz",
+    max_examples=int(os.environ.get("RAMP_MODEL_EXAMPLES", "30000")),
+    stateful_step_count=60,
+    derandomize=False,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=list(HealthCheck),
+)
+PROFILE = "fuzz" if os.environ.get("RAMP_FUZZ") else "ci"
+
+STEP = st.sampled_from(
+    [
+        {"setWeight": 20},
+        {"setWeight": 50},
+        {"setWeight": 100},
+        {"setWeight": 0},
+        {"pause": {}},
+        {"pause": {"duration": "5s"}},
+        {"pause": {"duration": "20s"}},
+        {"analysis": {"metrics": [metric("step")]}},
+    ]
+)
+
+
+@st.composite
+def configs(draw: st.DrawFn) -> Config:
+    surge: Any = draw(st.sampled_from([1, 0, 2, "25%", "50%"]))
+    unavailable: Any = draw(st.sampled_from([0, 0, 1, "25%"]))
+    if surge in (0, "0%") and unavailable in (0, "0%"):
+        unavailable = 1  # both zero is refused by the CRD (bug 12)
+    background = None
+    if draw(st.booleans()):
+        background = {
+            "metrics": [metric("bg", abort_on_limits=draw(st.booleans()))],
+            "startingStep": draw(st.sampled_from([0, 1])),
+        }
+    return Config(
+        replicas=draw(st.integers(1, 6)),
+        max_surge=surge,
+        max_unavailable=unavailable,
+        steps=draw(st.lists(STEP, min_size=0, max_size=5)),
+        background=background,
+        abort_scale_down=draw(st.sampled_from([None, None, "Immediate"])),
+        deadline=draw(st.sampled_from([30, 60])),
+        services=draw(st.booleans()),
+        history_limit=draw(st.sampled_from([0, 1, 2])),
+    )
+
+
+CUTS = st.sampled_from([len(PARTS)] * 8 + list(range(len(PARTS))))
+
+
+class RolloutMachine(RuleBasedStateMachine):
+    cluster: Cluster
+    tokens: int
+
+    @initialize(cfg=configs(), start_rollout=st.sampled_from([True, True, True, False]))
+    def start(self, cfg: Config, start_rollout: bool) -> None:
+        self.cluster = Cluster(cfg)
+        self.tokens = 0
+        self.cfg = cfg
+        # From a steady first revision, most examples start rolling out the next one.
+        for _ in range(3):
+            self.cluster.reconcile()
+            self.cluster.advance(3, controller_acts=True)
+        if start_rollout:
+            self.set_template(2, False)
+
+    # -- the operator --------------------------------------------------------------
+
+    @rule(
+        lag_children=st.sampled_from([False] * 5 + [True]),
+        lag_history=st.sampled_from([False] * 5 + [True]),
+        stale_body=st.sampled_from([False] * 5 + [True]),
+        cut=CUTS,
+    )
+    def reconcile(self, lag_children: bool, lag_history: bool, stale_body: bool, cut: int) -> None:
+        self.cluster.reconcile(
+            lag_children=lag_children, lag_history=lag_history, stale_body=stale_body, cut=cut
+        )
+
+    @rule(rounds=st.integers(1, 8), seconds=st.sampled_from([1, 2, 5, 10]))
+    def drive(self, rounds: int, seconds: int) -> None:
+        """A well-behaved stretch: the cluster settles and the operator reconciles."""
+        for _ in range(rounds):
+            self.cluster.advance(seconds, controller_acts=True)
+            self.cluster.reconcile()
+
+    @rule(rounds=st.integers(1, 8), seconds=st.sampled_from([1, 2, 5, 10]))
+    def drive_more(self, rounds: int, seconds: int) -> None:
+        self.drive(rounds, seconds)  # the same, drawn twice as often
+
+    @rule(seconds=st.sampled_from([1, 3, 10, 30, 70]), acts=st.booleans())
+    def advance(self, seconds: int, acts: bool) -> None:
+        self.cluster.advance(seconds, controller_acts=acts)
+
+    # -- users and other actors ------------------------------------------------------
+
+    @rule(image=st.integers(1, 3), invalid=st.sampled_from([False] * 7 + [True]))
+    def set_template(self, image: int, invalid: bool) -> None:
+        self.cluster.spec["template"] = template(image, invalid)
+        self.cluster.bump(spec=True)
+
+    @rule(verb=st.sampled_from(["promote", "promote-full", "abort", "retry"]))
+    def token(self, verb: str) -> None:
+        self.tokens += 1
+        self.cluster.body["metadata"]["annotations"][f"ramp.dev/{verb}"] = f"t{self.tokens}"
+        self.cluster.bump()
+
+    @rule(replicas=st.integers(0, 6))
+    def hpa(self, replicas: int) -> None:
+        self.cluster.spec["replicas"] = replicas
+        self.cluster.bump(spec=True)
+
+    @rule()
+    def toggle_paused(self) -> None:
+        self.cluster.spec["paused"] = not self.cluster.spec.get("paused")
+        self.cluster.bump(spec=True)
+
+    @rule()
+    def toggle_bad_surge(self) -> None:
+        canary = self.cluster.canary_spec
+        canary["maxSurge"] = "150%" if canary["maxSurge"] != "150%" else self.cfg.max_surge
+        self.cluster.bump(spec=True)
+
+    @rule()
+    def wipe_status(self) -> None:
+        """Restored from a backup: no status; the ControllerRevisions are still there."""
+        self.cluster.status = None
+        self.cluster.bump()
+
+    @rule(data=st.data())
+    def scale_child(self, data: st.DataObject) -> None:
+        owned = sorted(d.name for d in self.cluster.owned())
+        if not owned:
+            return
+        dep = self.cluster.deps[data.draw(st.sampled_from(owned))]
+        dep.replicas = data.draw(st.integers(0, 7))
+        dep.generation += 1
+
+    @rule(data=st.data(), foreground=st.booleans())
+    def delete_child(self, data: st.DataObject, foreground: bool) -> None:
+        owned = sorted(d.name for d in self.cluster.owned())
+        if not owned:
+            return
+        name = data.draw(st.sampled_from(owned))
+        if foreground:
+            self.cluster.deps[name].deleting = True
+        else:
+            del self.cluster.deps[name]
+
+    @precondition(lambda self: f"{NAME}-lookalike" not in self.cluster.deps)
+    @rule(data=st.data())
+    def lookalike(self, data: st.DataObject) -> None:
+        revisions = sorted({d.revision for d in self.cluster.deps.values()} | {"x"})
+        self.cluster.deps[f"{NAME}-lookalike"] = Dep(
+            name=f"{NAME}-lookalike",
+            revision=data.draw(st.sampled_from(revisions)),
+            role="stable",
+            owner=FOREIGN_UID,
+            template=template(9),
+            replicas=2,
+            created="000000",
+        )
+
+    @rule(data=st.data())
+    def pod_unready(self, data: st.DataObject) -> None:
+        deps = sorted(d.name for d in self.cluster.owned() if d.pods)
+        if not deps:
+            return
+        dep = self.cluster.deps[data.draw(st.sampled_from(deps))]
+        pod = dep.pods[data.draw(st.integers(0, len(dep.pods) - 1))]
+        from datetime import timedelta
+
+        pod.unready_until = self.cluster.now + timedelta(
+            seconds=data.draw(st.sampled_from([5, 40]))
+        )
+
+    @rule(image=st.integers(1, 3), delay=st.sampled_from([2.0, 2.0, 15.0, None]))
+    def fault(self, image: int, delay: float | None) -> None:
+        """Pods of a revision become ready after ``delay`` seconds, or never."""
+        self.cluster.ready_delay[revision_hash(template(image))] = delay
+
+    @rule(image=st.integers(1, 3), verdict=st.sampled_from(list(Verdict)))
+    def verdict(self, image: int, verdict: Verdict) -> None:
+        self.cluster.verdicts[revision_hash(template(image))] = verdict
+
+    @precondition(lambda self: bool(self.cluster.services))
+    @rule(data=st.data(), action=st.sampled_from(["edit", "delete", "create"]))
+    def service(self, data: st.DataObject, action: str) -> None:
+        name = data.draw(st.sampled_from(sorted(self.cluster.services)))
+        if action == "delete":
+            self.cluster.services[name] = None
+        elif action == "create":
+            self.cluster.services[name] = self.cluster.services[name] or {"app": NAME}
+        elif self.cluster.services[name] is not None:
+            self.cluster.services[name]["tier"] = "web"  # a key Ramp does not own
+
+
+RolloutMachine.TestCase.settings = settings.get_profile(PROFILE)
+TestRollout = RolloutMachine.TestCase
+
+
+def teardown_module() -> None:
+    if os.environ.get("RAMP_MODEL_STATS"):
+        from model.sim import STATS
+
+        for key, n in sorted(STATS.items()):
+            print(f"{key:40} {n}")
