@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A local Python base image, made from Debian packages when the Dockerfile's default base
-# (the official python slim image) cannot be pulled: mmdebstrap builds a minbase root
+# (the official python slim image) cannot be pulled: mmdebstrap builds an essential-only root
 # filesystem of the host's Debian release with python3 and pip, `podman import` turns it
 # into an image. Prints the image's name on stdout.
 #
@@ -25,10 +25,12 @@ for f in /etc/apt/sources.list.d/debian.sources /etc/apt/sources.list; do
   if [ -s "$f" ] && grep -q "^[^#]" "$f"; then mirror=("$f"); break; fi
 done
 start=$(date +%s)
-echo "ramp: making a local base image $image (mmdebstrap $suite minbase + python3)" >&2
+echo "ramp: making a local base image $image (mmdebstrap $suite essential + python3)" >&2
 tar="$(mktemp --suffix=.tar)"
-trap 'rm -f "$tar"' EXIT
-mmdebstrap --quiet --variant=minbase --mode=root --format=tar \
+log="$(mktemp --suffix=.log)"
+trap 'rm -f "$tar" "$log"' EXIT
+mmdebstrap --quiet --variant=essential --mode=root --format=tar \
+  --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr \
   --include=python3,python3-pip,python-is-python3,ca-certificates \
   --dpkgopt='path-exclude=/usr/share/man/*' \
   --dpkgopt='path-exclude=/usr/share/doc/*' \
@@ -37,7 +39,8 @@ mmdebstrap --quiet --variant=minbase --mode=root --format=tar \
   --dpkgopt='path-exclude=/usr/share/info/*' \
   --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED' \
   --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
-  "$suite" "$tar" "${mirror[@]}" >&2
+  "$suite" "$tar" "${mirror[@]}" >"$log" 2>&1 \
+  || { cat "$log" >&2; echo "ramp: mmdebstrap failed" >&2; exit 3; }
 podman import --quiet \
   --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
   --change 'ENV LANG=C.UTF-8' \
