@@ -131,11 +131,13 @@ def text_attr(driver: Any, selector: str, name: str) -> str:
     return str(driver.execute_script(script, selector, name) or "")
 
 
-def screenshot(driver: Any, name: str) -> Path:
+def screenshot(driver: Any, name: str, height: int = 1600) -> Path:
     """Saved under $RAMP_ARTIFACTS (default /tmp/ramp-artifacts), kept after the run."""
     path = Path(os.environ.get("RAMP_ARTIFACTS", "/tmp/ramp-artifacts")) / name
     path.parent.mkdir(parents=True, exist_ok=True)
+    driver.set_window_size(1280, height)
     driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 1600)
     if os.environ.get("RAMP_UPDATE_SCREENSHOTS") == "1":
         DOCS_IMAGES.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, DOCS_IMAGES / name)
@@ -196,7 +198,7 @@ def test_dashboard_live_list_plots_and_abort(
         )
         assert js(browser, "return window.__noReload;") == "still here"
         list_seconds = time.monotonic() - started
-        screenshot(browser, "dashboard-list.png")
+        screenshot(browser, "dashboard-list.png", height=420)
 
         # The detail page: the analysis's measurements plotted against its thresholds.
         browser.find_element("link text", name).click()
