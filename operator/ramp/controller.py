@@ -12,8 +12,10 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -21,10 +23,12 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from ramp.analysis.prometheus import ProviderConfig
+from ramp.api.analysis import Measurement
 from ramp.api.rollout import Rollout
-from ramp.core.plan import Child, Observed, Plan, plan
-from ramp.gates import Gates, GateView, TemplateReader
-from ramp.kube import Conflict, Kube, child_name
+from ramp.core.gating import runs_in_play
+from ramp.core.plan import Child, Event, HistoryEntry, Observed, Plan, plan
+from ramp.gates import Gates, TemplateReader
+from ramp.kube import Conflict, Kube, child_name, history_entry
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +110,16 @@ class WorkQueue:
 
 ChildSource = Callable[[str, str], list[Child] | None]
 """Children of a Rollout from the watch-fed index; None when the index is not ready."""
+HistorySource = Callable[[str, str], list[dict[str, Any]] | None]
+"""ControllerRevisions of a Rollout (summaries) from the watch-fed index; None: not ready."""
 
 Observer = Callable[[str, str, Plan, float], None]
 """Called after each applied plan (metrics): namespace, name, plan, seconds taken."""
+
+SERVICE_TTL = 30.0
+"""Seconds a Service's selector is trusted without reading it again (our own pins update
+it at once; a change by someone else is corrected within this time)."""
+LATENCY_SAMPLES = 10_000
 
 
 class Controller:
@@ -122,11 +133,13 @@ class Controller:
         observers: list[Observer] | None = None,
         prometheus: ProviderConfig | None = None,
         templates: TemplateReader | None = None,
+        history: HistorySource | None = None,
     ) -> None:
         self.kube = kube
         self.templates = templates
         self.gates = Gates(prometheus, self._read_template)
         self.children = children
+        self.history = history
         self.clock = clock
         self.observers = observers or []
         self.queue = WorkQueue(self.reconcile)
@@ -136,10 +149,12 @@ class Controller:
         """The newest Rollout bodies seen (watch events, our own patches): a reconcile
         plans from them instead of reading again. A stale one only costs a Conflict on the
         resourceVersion-guarded status patch, after which the Rollout is read afresh."""
+        self._bodies_lock = threading.Lock()
         self.use_cached_bodies = True
         self.last_status_write: dict[Key, float] = {}
+        self.services: dict[Key, tuple[dict[str, str] | None, float]] = {}
         self.executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ramp-api")
-        self.step_latencies: list[float] = []
+        self.step_latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         """Seconds from the event that woke a reconcile to the next split written, for
         reconciles that completed a step (the benchmark reads them)."""
 
@@ -153,12 +168,23 @@ class Controller:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
     def remember(self, body: dict[str, Any]) -> None:
-        """Keep the newest body of a Rollout (by resourceVersion) for its next reconcile."""
+        """Keep the newest body of a Rollout (by resourceVersion) for its next reconcile.
+        Called from the event loop and from API threads: the compare-and-set is locked."""
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
-        old = self.bodies.get(key)
-        if old is None or _rv(body) >= _rv(old):
-            self.bodies[key] = body
+        with self._bodies_lock:
+            old = self.bodies.get(key)
+            if old is None or _rv(body) >= _rv(old):
+                self.bodies[key] = body
+
+    def forget(self, key: Key) -> None:
+        """A Rollout is gone: drop everything kept for it."""
+        with self._bodies_lock:
+            self.bodies.pop(key, None)
+        self.last_status_write.pop(key, None)
+        for svc in [k for k in self.services if k[0] == key[0]]:
+            self.services.pop(svc, None)
+        self.queue.forget(key)
 
     def summary(self) -> dict[str, Any]:
         """Counters for the benchmark and diagnostics."""
@@ -170,6 +196,40 @@ class Controller:
             "step_latencies": [round(x, 4) for x in self.step_latencies],
         }
 
+    def _history(self, namespace: str, name: str, uid: str) -> tuple[HistoryEntry, ...]:
+        raw = self.history(namespace, name) if self.history else None
+        if raw is None:
+            raw = self.kube.list_history(namespace, name)
+        entries = (history_entry(b, uid) for b in raw)
+        return tuple(e for e in entries if e is not None)
+
+    def _services(self, namespace: str, names: list[str]) -> dict[str, dict[str, str] | None]:
+        out: dict[str, dict[str, str] | None] = {}
+        for name in names:
+            cached = self.services.get((namespace, name))
+            if cached is None or time.monotonic() - cached[1] > SERVICE_TTL:
+                cached = (self.kube.get_service_selector(namespace, name), time.monotonic())
+                self.services[(namespace, name)] = cached
+            out[name] = cached[0]
+        return out
+
+    def _observe(self, body: dict[str, Any], rollout: Rollout, children: list[Child]) -> Observed:
+        meta = body["metadata"]
+        namespace = meta["namespace"]
+        canary = rollout.spec.strategy.canary
+        names = [n for n in (canary.stable_service, canary.canary_service) if n] if canary else []
+        return Observed(
+            rollout=rollout,
+            template=body["spec"]["template"],
+            generation=int(meta.get("generation") or 0),
+            annotations=meta.get("annotations") or {},
+            children=tuple(children),
+            uid=str(meta.get("uid") or ""),
+            deleting=bool(meta.get("deletionTimestamp")),
+            history=self._history(namespace, meta["name"], str(meta.get("uid") or "")),
+            services=self._services(namespace, names),
+        )
+
     async def reconcile(self, namespace: str, name: str) -> float | None:
         started = time.monotonic()
         kicked = self.queue.take_kick_time((namespace, name))
@@ -180,7 +240,7 @@ class Controller:
         if body is None:
             body = await self._call(self.kube.get_rollout, namespace, name)
         if body is None:
-            self.queue.forget(key)
+            self.forget(key)
             return None
         children = self.children(namespace, name) if self.children else None
         if children is None:
@@ -191,31 +251,30 @@ class Controller:
             await self._call(self._report_unparsable, body, validation_problem(exc))
             return None
         now = self.clock()
-        view = GateView(rollout, now)
-        observed = Observed(
-            rollout=rollout,
-            template=body["spec"]["template"],
-            generation=int(body["metadata"].get("generation") or 0),
-            annotations=body["metadata"].get("annotations") or {},
-            children=tuple(children),
-            gate=view,
-        )
+        observed = await self._call(self._observe, body, rollout, children)
+        gate_events: list[Event] = []
+        taken: list[Measurement] = []
+        runs = runs_in_play(rollout) if not observed.deleting else {}
+        if runs:
+            # Analysis in play: resolve it, take what is due, and plan once with the data.
+            await self._call(self.gates.refresh_token)
+            resolved = await self._call(self.gates.resolve, runs, rollout, namespace)
+            status, gate_events, taken = await self.gates.measure(resolved, rollout, namespace, now)
+            rollout = rollout.model_copy(update={"status": status})
+            observed = dataclasses.replace(observed, rollout=rollout, analysis=resolved)
         result = plan(observed, now)
-        if view.requested:
-            # The plan consulted analysis runs: resolve them, take what is due, plan again.
-            await self._call(self.gates.resolve, view, namespace)
-            status, gate_events = await self.gates.measure(view, namespace)
-            view.rollout = rollout.model_copy(update={"status": status})
-            observed = dataclasses.replace(observed, rollout=view.rollout)
-            result = plan(observed, now)
-            result.events[:0] = gate_events
+        result.events[:0] = gate_events
+        if result.measure:
+            result.requeue_after = 0.0
         try:
             applied = await self._call(self.apply, body, observed, result)
         except Conflict:
-            self.bodies.pop(key, None)  # plan again from a fresh read
+            with self._bodies_lock:
+                self.bodies.pop(key, None)  # plan again from a fresh read
             return 0.0
         if applied is not None:
             result = applied
+        self.gates.report(taken)  # counted once the status holding them is written
         self.reconciles += 1
         if kicked is not None and any(e.reason == "StepCompleted" for e in result.events):
             self.step_latencies.append(time.monotonic() - kicked)
@@ -224,71 +283,106 @@ class Controller:
         return result.requeue_after
 
     def apply(self, body: dict[str, Any], observed: Observed, result: Plan) -> Plan | None:
-        """Apply a plan. Returns a replacement plan when a child was refused."""
-        if not self.may_write():
+        """Execute a plan, in order: history, creates, status, scales, deletes, Services,
+        Events. Returns a replacement plan when the API server refused a child."""
+        if not self.may_write() or not result.write_status:
             return None
         meta = body["metadata"]
         namespace = meta["namespace"]
-        existing = {c.revision: c for c in observed.children}
-        status = result.status.to_k8s()
-        # The status patch is guarded by resourceVersion: if another writer moved the
-        # Rollout since we read it, Conflict is raised and no child is scaled.
-        if result.replicas is not None and result.create and result.create not in existing:
-            from kubernetes.client.exceptions import ApiException
-
-            try:
-                self.kube.create_child(
-                    body,
-                    result.create,
-                    observed.template,
-                    result.replicas.get(result.create, 0),
-                    result.roles.get(result.create, "canary"),
-                )
-            except (ApiException, ValidationError) as exc:
-                if isinstance(exc, ValidationError):
-                    detail = validation_problem(exc).removeprefix("2.")
-                    reason = "invalid Deployment"
-                else:
-                    detail, reason = _api_message(exc), str(exc.reason)
-                problem = f"the Deployment for revision {result.create} was refused: {reason}"
-                if detail:
-                    problem += f" ({detail})"
-                retry = dataclasses.replace(observed, spec_problem=f"spec.template: {problem}")
-                replacement = plan(retry, self.clock())
-                self.kube.patch_status(body, replacement.status.to_k8s())
-                for event in replacement.events:
-                    self.kube.emit(body, event)
-                return replacement
-        key = (namespace, meta["name"])
-        since = time.monotonic() - self.last_status_write.get(key, 0.0)
-        if volatile_only(body.get("status") or {}, status) and since < STATUS_THROTTLE:
-            # Only counts and wording moved: write them a little later, together.
-            wait = STATUS_THROTTLE - since
-            result.requeue_after = min(result.requeue_after or wait, wait)
-        else:
-            written = self.kube.patch_status(body, status)
-            if written is not None:
-                self.last_status_write[key] = time.monotonic()
-                self.remember(written)
-        if result.replicas is not None:
-            # Grow first, then shrink: pods are added before any are taken away.
-            moves = sorted(
-                result.replicas.items(),
-                key=lambda kv: (kv[1] - (existing[kv[0]].replicas if kv[0] in existing else 0)) < 0,
+        self.write_history(body, observed, result)
+        for revision, template in result.creates.items():
+            refused = self.create(body, observed, result, revision, template)
+            if refused is not None:
+                return refused
+        self.write_status(body, result)
+        existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
+        for revision, replicas in result.scales:
+            self.kube.scale_child(
+                namespace, existing[revision], replicas, result.roles.get(revision)
             )
-            for revision, replicas in moves:
-                child = existing.get(revision)
-                if child is not None:
-                    self.kube.scale_child(namespace, child, replicas, result.roles.get(revision))
-            for name in result.delete:
-                self.kube.delete_child(namespace, name)
-            selector = (body["spec"].get("selector") or {}).get("matchLabels") or {}
-            for service, revision in result.services.items():
-                if not self.kube.pin_service(namespace, service, selector, revision):
-                    log.warning("service %s/%s not found; cannot pin it", namespace, service)
+        for revision, role in result.roles.items():
+            child = existing.get(revision)
+            if child is not None and child.role != role and revision not in dict(result.scales):
+                self.kube.scale_child(namespace, child, None, role)
+        for name in result.delete:
+            self.kube.delete_child(namespace, name)
+        for revision in result.delete_history:
+            self.kube.delete_history(namespace, meta["name"], revision)
+        for pin in result.services:
+            if self.kube.pin_service(namespace, pin.service, pin.selector):
+                self.services[(namespace, pin.service)] = (
+                    {**(observed.services.get(pin.service) or {}), **pin.selector},
+                    time.monotonic(),
+                )
+            else:
+                self.services[(namespace, pin.service)] = (None, time.monotonic())
         for event in result.events:
             self.kube.emit(body, event)
         return None
+
+    def write_history(self, body: dict[str, Any], observed: Observed, result: Plan) -> None:
+        known = {h.revision for h in observed.history}
+        number = max((h.number for h in observed.history), default=0)
+        for write in result.history:
+            template = write.template
+            if template is None and write.revision not in known and write.from_child:
+                template = self.kube.get_recorded_template(
+                    body["metadata"]["namespace"], write.from_child
+                )
+            exists = write.revision in known
+            if not exists:
+                number += 1
+            self.kube.write_history(body, write, template, number, exists)
+
+    def create(
+        self,
+        body: dict[str, Any],
+        observed: Observed,
+        result: Plan,
+        revision: str,
+        template: Mapping[str, Any],
+    ) -> Plan | None:
+        """Create a child; when the API server refuses it, plan again with the problem
+        as an invalid spec (the workload keeps running as it was) and apply that."""
+        from kubernetes.client.exceptions import ApiException
+
+        replicas = (result.replicas or {}).get(revision, 0)
+        try:
+            self.kube.create_child(
+                body, revision, template, replicas, result.roles.get(revision, "canary")
+            )
+        except (ApiException, ValidationError) as exc:
+            if isinstance(exc, ValidationError):
+                detail = validation_problem(exc).removeprefix("2.")
+                reason = "invalid Deployment"
+            else:
+                detail, reason = _api_message(exc), str(exc.reason)
+            problem = f"the Deployment for revision {revision} was refused: {reason}"
+            if detail:
+                problem += f" ({detail})"
+            retry = dataclasses.replace(observed, spec_problem=f"spec.template: {problem}")
+            replacement = plan(retry, self.clock())
+            self.kube.patch_status(body, replacement.status.to_k8s())
+            for event in replacement.events:
+                self.kube.emit(body, event)
+            return replacement
+        return None
+
+    def write_status(self, body: dict[str, Any], result: Plan) -> None:
+        """Patch the status, guarded by resourceVersion (Conflict: nothing else is done).
+        A change of counts and wording only waits up to STATUS_THROTTLE for company."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        status = result.status.to_k8s()
+        since = time.monotonic() - self.last_status_write.get(key, 0.0)
+        if volatile_only(body.get("status") or {}, status) and since < STATUS_THROTTLE:
+            wait = STATUS_THROTTLE - since
+            result.requeue_after = min(result.requeue_after or wait, wait)
+            return
+        written = self.kube.patch_status(body, status)
+        if written is not None:
+            self.last_status_write[key] = time.monotonic()
+            self.remember(written)
 
     def _report_unparsable(self, body: dict[str, Any], problem: str) -> None:
         """A Rollout the models cannot read: say so in a condition, touch nothing else."""

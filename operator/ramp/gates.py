@@ -1,18 +1,18 @@
 """Analysis gates in the shell: resolve templates, take due measurements, feed the core.
 
-A reconcile plans once with a :class:`Gates` view that only *notes* which analysis runs
-the planner consults (``step-N`` for an analysis step, ``background``); the shell then
-resolves those runs (AnalysisTemplates from the API, the allow-list check), takes the
-measurements that are due (async HTTP to Prometheus), folds them into the run counters
-kept in the status, and plans again with the updated status. The decision itself —
-pass, wait, pause or abort — is the pure core's (:mod:`ramp.core.verdicts`).
+Before a reconcile plans, the shell asks the core which analysis runs are in play
+(:func:`ramp.core.gating.runs_in_play`: the current step's and the background's),
+resolves them (AnalysisTemplates from the watch-fed index, the allow-list check), takes
+the measurements that are due (async HTTP to Prometheus) and folds them into the run
+counters kept in the status. The planner then judges from that data alone — pass, wait,
+pause or abort is the pure core's decision (:mod:`ramp.core.verdicts`).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -21,97 +21,40 @@ from pydantic import ValidationError
 from ramp.analysis.prometheus import PrometheusProvider, ProviderConfig
 from ramp.analysis.promql import QueryContext
 from ramp.analysis.run import check_metrics, measure_due
-from ramp.api.analysis import (
-    AnalysisRef,
-    AnalysisTemplateSpec,
-    Measurement,
-    MetricPhase,
-    Verdict,
-)
+from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Measurement, Verdict
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
-from ramp.core.plan import Event, GateResult
+from ramp.core.gating import BACKGROUND
+from ramp.core.model import Event
 from ramp.core.resolve import AnalysisSpecError, ResolvedAnalysis, resolve_analysis
-from ramp.core.verdicts import (
-    GateAction,
-    analysis_state,
-    format_time,
-    metric_state,
-    parse_time,
-    verdict_changed,
-)
+from ramp.core.status import MAX_MEASUREMENTS
+from ramp.core.verdicts import format_time, parse_time, verdict_changed
 
 log = logging.getLogger(__name__)
 
-MAX_MEASUREMENTS = 64
-BACKGROUND = "background"
-
-_OUTCOME: dict[MetricPhase, Any] = {
-    MetricPhase.PASSED: "Passed",
-    MetricPhase.RUNNING: "Running",
-    MetricPhase.FAILED: "Failed",
-    MetricPhase.INCONCLUSIVE: "Inconclusive",
-    MetricPhase.ERROR: "Error",
-}
+TOKEN_REFRESH_SECONDS = 60.0
+"""How often the Prometheus token Secret is read again (a rotation needs no restart)."""
 
 TemplateReader = Callable[[str, str], dict[str, Any] | None]
 """``read(namespace, name)``: an AnalysisTemplate object, or None when absent."""
-
-
-@dataclass
-class GateView:
-    """The planner's window on analysis for one reconcile (pure once resolved)."""
-
-    rollout: Rollout
-    now: datetime
-    resolved: dict[str, ResolvedAnalysis | str] = field(default_factory=dict)
-    requested: dict[str, AnalysisRef] = field(default_factory=dict)
-
-    def run_record(self, name: str) -> AnalysisRun | None:
-        status = self.rollout.status or RolloutStatus()
-        for run in status.analysis_runs or []:
-            if run.name == name and run.revision == status.canary_revision:
-                return run
-        return None
-
-    def __call__(self, name: str, ref: AnalysisRef) -> GateResult:
-        self.requested[name] = ref
-        resolved = self.resolved.get(name)
-        if resolved is None:
-            return GateResult("Running", "starting analysis", next_check_in=0.0)
-        if isinstance(resolved, str):
-            return GateResult("Error", resolved)
-        run = self.run_record(name)
-        started = parse_time(run.started_at) if run else self.now
-        results = {m.name: m for m in run.metrics} if run else {}
-        states = [
-            metric_state(
-                metric, results.get(metric.name), started, self.now, continuous=name == BACKGROUND
-            )
-            for metric in resolved.metrics
-        ]
-        state = analysis_state(states)
-        due = (
-            max((state.due_at - self.now).total_seconds(), 0.0)
-            if state.due_at is not None
-            else None
-        )
-        return GateResult(
-            _OUTCOME[state.phase],
-            state.message,
-            next_check_in=due,
-            abort=state.action is GateAction.ABORT,
-        )
+Resolved = dict[str, ResolvedAnalysis | str]
 
 
 class Gates:
-    """Resolves and measures the analysis runs a plan consults."""
+    """Resolves and measures the analysis runs in play."""
 
-    def __init__(self, config: ProviderConfig | None, read_template: TemplateReader) -> None:
+    def __init__(
+        self,
+        config: ProviderConfig | None,
+        read_template: TemplateReader,
+        token_source: Callable[[], str | None] | None = None,
+    ) -> None:
         self.config = config or ProviderConfig()
         self.read_template = read_template
+        self.token_source = token_source
+        self._token_read_at = time.monotonic()
         self._provider: PrometheusProvider | None = None
         self.observers: list[Callable[[Measurement], None]] = []
-        """Called for every measurement taken (the operator's metrics)."""
+        """Called for every measurement whose status was written (the operator's metrics)."""
 
     @property
     def provider(self) -> PrometheusProvider:
@@ -119,13 +62,33 @@ class Gates:
             self._provider = PrometheusProvider(self.config)
         return self._provider
 
+    def refresh_token(self) -> None:
+        """Read the token Secret again when it is due (blocking: call from a thread)."""
+        if self.token_source is None:
+            return
+        if time.monotonic() - self._token_read_at < TOKEN_REFRESH_SECONDS:
+            return
+        self._token_read_at = time.monotonic()
+        try:
+            token = self.token_source()
+        except Exception as exc:  # keep the last good token; say why without it
+            log.warning("cannot read the Prometheus token Secret again: %s", type(exc).__name__)
+            return
+        if token != self.config.token:
+            self.config = self.config.with_token(token)
+            self.provider.set_config(self.config)
+            log.info("the Prometheus token changed; using the new one")
+
     async def close(self) -> None:
         if self._provider is not None:
             await self._provider.close()
 
-    def resolve(self, view: GateView, namespace: str) -> None:
-        """Resolve every requested run (blocking API reads: call from a thread)."""
-        for name, ref in view.requested.items():
+    def resolve(
+        self, runs: Mapping[str, AnalysisRef], rollout: Rollout, namespace: str
+    ) -> Resolved:
+        """Resolve every run (blocking API reads on an index miss: call from a thread)."""
+        out: Resolved = {}
+        for name, ref in runs.items():
             templates: dict[str, AnalysisTemplateSpec] = {}
             try:
                 for tref in ref.templates:
@@ -136,21 +99,17 @@ class Gates:
                         )
                 resolved = resolve_analysis(ref, templates)
             except AnalysisSpecError as exc:
-                view.resolved[name] = f"analysis {name}: {exc}"
+                out[name] = f"analysis {name}: {exc}"
                 continue
             except ValidationError as exc:
                 err = exc.errors()[0]
                 where = ".".join(str(p) for p in err["loc"])
-                view.resolved[name] = (
-                    f"analysis {name}: AnalysisTemplate spec.{where}: {err['msg']}"
-                )
+                out[name] = f"analysis {name}: AnalysisTemplate spec.{where}: {err['msg']}"
                 continue
-            context = self.context(view.rollout, namespace, resolved.args)
+            context = self.context(rollout, namespace, resolved.args)
             problems = check_metrics(resolved.metrics, context, self.config)
-            if problems:
-                view.resolved[name] = f"analysis {name} refused: " + "; ".join(problems)
-            else:
-                view.resolved[name] = resolved
+            out[name] = f"analysis {name} refused: " + "; ".join(problems) if problems else resolved
+        return out
 
     @staticmethod
     def context(rollout: Rollout, namespace: str, args: Mapping[str, str]) -> QueryContext:
@@ -163,41 +122,40 @@ class Gates:
             args=dict(args),
         )
 
-    async def measure(self, view: GateView, namespace: str) -> tuple[RolloutStatus, list[Event]]:
-        """Take what is due; return the status with updated runs and measurements."""
-        status = (view.rollout.status or RolloutStatus()).model_copy(deep=True)
+    async def measure(
+        self, resolved: Resolved, rollout: Rollout, namespace: str, now: datetime
+    ) -> tuple[RolloutStatus, list[Event], list[Measurement]]:
+        """Take what is due: the status with updated runs and measurements, the Events of
+        verdict changes and the new measurements (report them once the status is written)."""
+        status = (rollout.status or RolloutStatus()).model_copy(deep=True)
         runs = {
             r.name: r for r in status.analysis_runs or [] if r.revision == status.canary_revision
         }
         new_measurements: list[Measurement] = []
         events: list[Event] = []
-        for name, resolved in view.resolved.items():
-            if isinstance(resolved, str):
+        for name, analysis in resolved.items():
+            if isinstance(analysis, str):
                 continue
             run = runs.get(name) or AnalysisRun(
-                name=name,
-                revision=status.canary_revision or "",
-                started_at=format_time(view.now),
+                name=name, revision=status.canary_revision or "", started_at=format_time(now)
             )
             before = {m.name: m for m in run.metrics}
             measured = await measure_due(
                 self.provider,
-                resolved.metrics,
+                analysis.metrics,
                 before,
                 parse_time(run.started_at),
-                view.now,
-                self.context(view.rollout, namespace, resolved.args),
+                now,
+                self.context(rollout, namespace, analysis.args),
                 analysis=name,
                 continuous=name == BACKGROUND,
             )
             run.metrics = [
-                measured.results[m.name] for m in resolved.metrics if m.name in measured.results
+                measured.results[m.name] for m in analysis.metrics if m.name in measured.results
             ]
             runs[name] = run
             for measurement in measured.measurements:
                 new_measurements.append(measurement)
-                for observer in self.observers:
-                    observer(measurement)
                 after = measured.results[measurement.metric]
                 if verdict_changed(before.get(measurement.metric), after):
                     bad = measurement.verdict is not Verdict.PASS
@@ -214,7 +172,12 @@ class Gates:
         if new_measurements:
             kept = [*(status.measurements or []), *new_measurements]
             status.measurements = kept[-MAX_MEASUREMENTS:]
-        return status, events
+        return status, events, new_measurements
+
+    def report(self, measurements: list[Measurement]) -> None:
+        for measurement in measurements:
+            for observer in self.observers:
+                observer(measurement)
 
 
 def provider_config(

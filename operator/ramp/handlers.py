@@ -16,7 +16,7 @@ import kopf
 from ramp import GROUP, PREFIX, VERSION
 from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
-from ramp.kube import child_from_deployment, summarize_deployment
+from ramp.kube import child_from_deployment, summarize_deployment, summarize_history
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,7 @@ class State:
     controller: Controller | None = None
     index: Any = None
     templates: Any = None
+    history: Any = None
 
 
 def template_of(namespace: str, name: str) -> dict[str, Any] | None:
@@ -45,6 +46,13 @@ def children_of(namespace: str, name: str) -> list[Child] | None:
     if State.index is None:
         return None
     return [child_from_deployment(b) for b in State.index.get((namespace, name), [])]
+
+
+def history_of(namespace: str, name: str) -> list[dict[str, Any]] | None:
+    """ControllerRevisions of a Rollout from the kopf index (None before it is known)."""
+    if State.history is None:
+        return None
+    return list(State.history.get((namespace, name), []))
 
 
 @kopf.on.startup()
@@ -72,6 +80,14 @@ def rollout_children(
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index child Deployments by (namespace, owning Rollout)."""
     return {(namespace, labels[ROLLOUT_LABEL]): summarize_deployment(body)}
+
+
+@kopf.index("apps", "v1", "controllerrevisions", labels=CHILD_LABELS)
+def rollout_history(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """Index the revision history (ControllerRevisions) by (namespace, owning Rollout)."""
+    return {(namespace, labels[ROLLOUT_LABEL]): summarize_history(body)}
 
 
 @kopf.index(GROUP, VERSION, "analysistemplates")
@@ -103,16 +119,17 @@ async def rollout_changed(
     body: kopf.Body,
     rollout_children: kopf.Index[Any, Any] | None = None,
     analysis_templates: kopf.Index[Any, Any] | None = None,
+    rollout_history: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
     """A Rollout changed (or was listed at start-up): reconcile it; forget it when deleted."""
     State.index = rollout_children
     State.templates = analysis_templates
+    State.history = rollout_history
     if State.controller is None or not namespace:
         return
     if type == "DELETED":
-        State.controller.bodies.pop((namespace, name), None)
-        State.controller.queue.forget((namespace, name))
+        State.controller.forget((namespace, name))
     else:
         State.controller.remember(copy.deepcopy(dict(body)))
         State.controller.queue.kick((namespace, name))

@@ -13,7 +13,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,12 +23,16 @@ from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
 from ramp.core.plan import (
+    ABORTED_ANNOTATION,
+    PROMOTED_ANNOTATION,
     REVISION_LABEL,
     ROLE_LABEL,
     ROLLOUT_LABEL,
     TEMPLATE_ANNOTATION,
     Child,
     Event,
+    HistoryEntry,
+    HistoryWrite,
     Role,
 )
 
@@ -43,6 +47,14 @@ Rollout's worker."""
 
 class Conflict(Exception):
     """The Rollout changed since it was read: plan again from a fresh read."""
+
+
+class NotLeader(Conflict):
+    """This process may not write now (its Lease is not fresh enough to cover a request)."""
+
+
+MIN_WRITE_BUDGET = 1.0
+"""Seconds of Lease left below which no write is sent at all."""
 
 
 class ApiCounters:
@@ -92,6 +104,12 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
             "generation": meta.get("generation"),
             "creationTimestamp": meta.get("creationTimestamp"),
             "labels": {k: labels[k] for k in (REVISION_LABEL, ROLE_LABEL) if k in labels},
+            "ownerReferences": [
+                {"uid": o.get("uid"), "controller": True}
+                for o in meta.get("ownerReferences") or []
+                if o.get("controller")
+            ],
+            "deletionTimestamp": meta.get("deletionTimestamp"),
         },
         "spec": {"replicas": spec.get("replicas")},
         "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
@@ -118,6 +136,75 @@ def child_from_deployment(body: Mapping[str, Any]) -> Child:
         current=int(status.get("replicas") or 0),
         settled=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
         created=str(meta.get("creationTimestamp") or ""),
+        owner=controller_uid(meta),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def controller_uid(meta: Mapping[str, Any]) -> str:
+    """The uid of an object's controller ownerReference ("" when it has none)."""
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid") or "")
+    return ""
+
+
+def summarize_history(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a ControllerRevision the planner reads (kept in the index)."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "labels": {k: labels[k] for k in (REVISION_LABEL,) if k in labels},
+            "annotations": {
+                k: annotations[k]
+                for k in (PROMOTED_ANNOTATION, ABORTED_ANNOTATION, TEMPLATE_ANNOTATION)
+                if k in annotations
+            },
+            "ownerReferences": [
+                {"uid": o.get("uid"), "controller": True}
+                for o in meta.get("ownerReferences") or []
+                if o.get("controller")
+            ],
+        },
+        "revision": body.get("revision"),
+    }
+
+
+def encode_template(template: Mapping[str, Any]) -> str:
+    """A template as kept on its ControllerRevision: the JSON as written, in the
+    ``ramp.dev/template`` annotation.
+
+    Not in ``data``: ``data`` is immutable, and the API server compares it byte for byte
+    after decoding and re-encoding the object, so an object written with this client's
+    spacing would make every later patch of the revision's marks fail."""
+    return json.dumps(template, sort_keys=True, separators=(",", ":"))
+
+
+def decode_template(raw: Any) -> Mapping[str, Any] | None:
+    """The template kept by :func:`encode_template` (None when unreadable)."""
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def history_entry(body: Mapping[str, Any], owner: str) -> HistoryEntry | None:
+    """A ControllerRevision as a history entry; None when the Rollout does not own it."""
+    meta = body.get("metadata") or {}
+    if controller_uid(meta) != owner:
+        return None
+    annotations = meta.get("annotations") or {}
+    template = decode_template(annotations.get(TEMPLATE_ANNOTATION))
+    return HistoryEntry(
+        revision=(meta.get("labels") or {}).get(REVISION_LABEL, ""),
+        number=int(body.get("revision") or 0),
+        template=template if isinstance(template, Mapping) else None,
+        promoted_at=annotations.get(PROMOTED_ANNOTATION),
+        aborted=annotations.get(ABORTED_ANNOTATION),
     )
 
 
@@ -134,6 +221,15 @@ class Kube:
         self._created: dict[tuple[str, str], tuple[Any, float]] = {}
         self._scaled: dict[tuple[str, str], tuple[Any, float]] = {}
         self._roles: dict[tuple[str, str], tuple[Any, float]] = {}
+        self.write_budget: Callable[[], float] = lambda: float(TIMEOUT[1])
+        """Seconds this process may still write for (the Lease's remaining time)."""
+
+    def _timeout(self, what: str) -> tuple[float, float]:
+        """Request timeouts that end before the Lease could pass to another holder."""
+        budget = self.write_budget()
+        if budget < MIN_WRITE_BUDGET:
+            raise NotLeader(f"{what}: not enough Lease time left ({budget:.1f}s)")
+        return (min(float(TIMEOUT[0]), budget), min(float(TIMEOUT[1]), budget))
 
     # -- reads ---------------------------------------------------------------------
 
@@ -196,16 +292,7 @@ class Kube:
                 "annotations": {
                     TEMPLATE_ANNOTATION: json.dumps(template, sort_keys=True, separators=(",", ":"))
                 },
-                "ownerReferences": [
-                    {
-                        "apiVersion": f"{GROUP}/{VERSION}",
-                        "kind": "Rollout",
-                        "name": name,
-                        "uid": meta["uid"],
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": [_owner_ref(meta)],
             },
             "spec": {
                 "replicas": replicas,
@@ -219,7 +306,9 @@ class Kube:
             return  # created a moment ago; the watch has not shown it yet
         self.counters.write("create-deployment")
         try:
-            self.apps.create_namespaced_deployment(namespace, body, _request_timeout=TIMEOUT)
+            self.apps.create_namespaced_deployment(
+                namespace, body, _request_timeout=self._timeout("create Deployment")
+            )
         except ApiException as exc:
             if exc.status != 409:
                 raise
@@ -243,7 +332,7 @@ class Kube:
             return
         self.counters.write("scale-deployment")
         self.apps.patch_namespaced_deployment(
-            child.name, namespace, patch, _request_timeout=TIMEOUT
+            child.name, namespace, patch, _request_timeout=self._timeout("scale Deployment")
         )
         now = time.monotonic()
         if len(self._scaled) > 4096:  # forget what can no longer matter
@@ -277,29 +366,131 @@ class Kube:
     def delete_child(self, namespace: str, name: str) -> None:
         self.counters.write("delete-deployment")
         try:
-            self.apps.delete_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT)
+            self.apps.delete_namespaced_deployment(
+                name, namespace, _request_timeout=self._timeout("delete Deployment")
+            )
         except ApiException as exc:
             if exc.status != 404:
                 raise
 
-    def pin_service(
-        self, namespace: str, service: str, selector: Mapping[str, str], revision: str
-    ) -> bool:
-        """Point a Service's selector at one revision. False when the Service is absent."""
+    def get_service_selector(self, namespace: str, service: str) -> dict[str, str] | None:
+        """A Service's selector ({} when it has none); None when the Service is absent."""
         self.counters.reads += 1
         try:
             svc = self.core.read_namespaced_service(service, namespace, _request_timeout=TIMEOUT)
         except ApiException as exc:
             if exc.status == 404:
+                return None
+            raise
+        return dict((svc.spec.selector if svc.spec else None) or {})
+
+    def pin_service(self, namespace: str, service: str, selector: Mapping[str, str]) -> bool:
+        """Set the selector keys Ramp owns (a merge patch leaves the others alone).
+        False when the Service is absent."""
+        self.counters.write("patch-service")
+        try:
+            self.core.patch_namespaced_service(
+                service,
+                namespace,
+                {"spec": {"selector": dict(selector)}},
+                _request_timeout=self._timeout("patch Service"),
+            )
+        except ApiException as exc:
+            if exc.status == 404:
                 return False
             raise
-        want = {**selector, REVISION_LABEL: revision}
-        if ((svc.spec.selector if svc.spec else None) or {}) != want:
-            self.counters.write("patch-service")
-            self.core.patch_namespaced_service(
-                service, namespace, {"spec": {"selector": want}}, _request_timeout=TIMEOUT
-            )
         return True
+
+    # -- history ---------------------------------------------------------------------
+
+    def list_history(self, namespace: str, rollout: str) -> list[dict[str, Any]]:
+        self.counters.reads += 1
+        items = self.apps.list_namespaced_controller_revision(
+            namespace, label_selector=f"{ROLLOUT_LABEL}={rollout}", _request_timeout=TIMEOUT
+        ).items
+        return [summarize_history(self.api_client.sanitize_for_serialization(i)) for i in items]
+
+    def write_history(
+        self,
+        rollout: Mapping[str, Any],
+        write: HistoryWrite,
+        template: Mapping[str, Any] | None,
+        number: int,
+        exists: bool,
+    ) -> None:
+        """Create a revision's ControllerRevision (template as written), or set its marks."""
+        meta = rollout["metadata"]
+        name, namespace = child_name(meta["name"], write.revision), meta["namespace"]
+        annotations = dict(write.annotations)
+        if exists:
+            self.counters.write("patch-history")
+            self.apps.patch_namespaced_controller_revision(
+                name,
+                namespace,
+                {"metadata": {"annotations": annotations}},
+                _request_timeout=self._timeout("patch ControllerRevision"),
+            )
+            return
+        if template is None:
+            log.warning("no template for the history of revision %s of %s", write.revision, name)
+            return
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "ControllerRevision",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {ROLLOUT_LABEL: meta["name"], REVISION_LABEL: write.revision},
+                "annotations": {
+                    **{k: v for k, v in annotations.items() if v is not None},
+                    TEMPLATE_ANNOTATION: encode_template(template),
+                },
+                "ownerReferences": [_owner_ref(meta)],
+            },
+            "data": {},
+            "revision": number,
+        }
+        self.counters.write("create-history")
+        try:
+            self.apps.create_namespaced_controller_revision(
+                namespace, body, _request_timeout=self._timeout("create ControllerRevision")
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            self.apps.patch_namespaced_controller_revision(
+                name,
+                namespace,
+                {"metadata": {"annotations": annotations}},
+                _request_timeout=self._timeout("patch ControllerRevision"),
+            )
+
+    def delete_history(self, namespace: str, rollout: str, revision: str) -> None:
+        self.counters.write("delete-history")
+        try:
+            self.apps.delete_namespaced_controller_revision(
+                child_name(rollout, revision),
+                namespace,
+                _request_timeout=self._timeout("delete ControllerRevision"),
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def get_recorded_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The pod template a child Deployment recorded as written (older history)."""
+        self.counters.reads += 1
+        try:
+            dep = self.apps.read_namespaced_deployment(name, namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        raw = ((dep.metadata.annotations if dep.metadata else None) or {}).get(TEMPLATE_ANNOTATION)
+        if not raw:
+            return None
+        value = json.loads(raw)
+        return value if isinstance(value, dict) else None
 
     # -- the Rollout -----------------------------------------------------------------
 
@@ -326,7 +517,7 @@ class Kube:
                 PLURAL,
                 meta["name"],
                 {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": body},
-                _request_timeout=TIMEOUT,
+                _request_timeout=self._timeout("patch Rollout status"),
             )
         except ApiException as exc:
             if exc.status == 409:
@@ -365,6 +556,21 @@ class Kube:
         }
         self.counters.write("event")
         try:
-            self.core.create_namespaced_event(meta["namespace"], body, _request_timeout=TIMEOUT)
+            self.core.create_namespaced_event(
+                meta["namespace"], body, _request_timeout=self._timeout("post Event")
+            )
+        except NotLeader:
+            return
         except ApiException as exc:
             log.warning("could not post event %s on %s: %s", event.reason, meta["name"], exc.reason)
+
+
+def _owner_ref(meta: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Rollout",
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }

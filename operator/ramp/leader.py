@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ramp.kube import Conflict, Kube
+from ramp.kube import Kube, NotLeader
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +235,15 @@ class LeaderElector:
             and self.clock() - renewed < self.renew_deadline
         )
 
+    def write_budget(self) -> float:
+        """Seconds a request sent now may take and still land before another process
+        could hold the Lease: the lease duration from the last renewal's send time, less
+        a margin for clock rate differences. 0 when not the leader."""
+        renewed = self._renewed_at
+        if not self.is_leader() or renewed is None:
+            return 0.0
+        return max(0.0, renewed + self.lease_duration - WRITE_MARGIN - self.clock())
+
     # -- one attempt (synchronous; runs in the elector's thread) ----------------------
 
     def try_acquire_or_renew(self) -> bool:
@@ -401,8 +410,8 @@ class LeaderElector:
                 self._executor = None
 
 
-class NotLeader(Conflict):
-    """A write was refused because this process does not hold a fresh Lease."""
+WRITE_MARGIN = 2.0
+"""Seconds kept between the end of the longest request and the Lease's expiry."""
 
 
 class GuardedKube(Kube):
@@ -433,6 +442,14 @@ class GuardedKube(Kube):
     def delete_child(self, *args: Any, **kwargs: Any) -> None:
         self._check("delete Deployment")
         super().delete_child(*args, **kwargs)
+
+    def write_history(self, *args: Any, **kwargs: Any) -> None:
+        self._check("write ControllerRevision")
+        super().write_history(*args, **kwargs)
+
+    def delete_history(self, *args: Any, **kwargs: Any) -> None:
+        self._check("delete ControllerRevision")
+        super().delete_history(*args, **kwargs)
 
     def pin_service(self, *args: Any, **kwargs: Any) -> bool:
         self._check("patch Service")

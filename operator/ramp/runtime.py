@@ -73,7 +73,18 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         observers=[metrics.observe],
         prometheus=prometheus,
         templates=handlers.template_of,
+        history=handlers.history_of,
     )
+    if args.prometheus_token_secret:
+        from ramp.analysis.prometheus import parse_secret_ref, token_from_secret_data
+
+        secret_ns, secret_name = parse_secret_ref(args.prometheus_token_secret)
+
+        def read_token() -> str | None:
+            secret = kube.core.read_namespaced_secret(secret_name, secret_ns)
+            return token_from_secret_data(getattr(secret, "data", None))
+
+        controller.gates.token_source = read_token
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     handlers.State.controller = controller
     kube.may_write = lambda: controller.may_write()
@@ -82,6 +93,7 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
     if args.leader_elect:
         elector = build_elector(args, controller)
         controller.may_write = elector.is_leader
+        kube.write_budget = elector.write_budget
 
     namespaces: list[str] = list(args.namespace)
     ready = asyncio.Event()

@@ -123,6 +123,10 @@ Events about Rollouts, and Services only when rbac.services is set. Nothing else
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# The revision history: one ControllerRevision per revision, owned by its Rollout.
+- apiGroups: ["apps"]
+  resources: ["controllerrevisions"]
+  verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
   verbs: ["create"]

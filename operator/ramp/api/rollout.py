@@ -110,6 +110,14 @@ class CanaryStrategy(ApiModel):
                 "maxUnavailable must be an integer or a percentage like '25%'",
             ),
             (
+                "!has(self.maxSurge) || !(type(self.maxSurge) == int ? self.maxSurge == 0"
+                " : string(self.maxSurge) == '0%') || (has(self.maxUnavailable)"
+                " && (type(self.maxUnavailable) == int ? self.maxUnavailable != 0"
+                " : string(self.maxUnavailable) != '0%'))",
+                "maxSurge and maxUnavailable must not both be zero (maxUnavailable defaults "
+                "to 0): nothing could move",
+            ),
+            (
                 "!has(self.stableService) || !has(self.canaryService)"
                 " || self.stableService != self.canaryService",
                 "stableService and canaryService must name different Services",
@@ -245,7 +253,12 @@ class AnalysisRun(ApiModel):
 
 
 class RolloutStatus(ApiModel):
-    """The observed state of a Rollout, written only by the operator."""
+    """The observed state of a Rollout, written only by the operator.
+
+    Unknown fields are ignored, not refused: a status written by a newer operator
+    version must not turn every Rollout Degraded after a downgrade."""
+
+    model_config = {"extra": "ignore"}
 
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -254,6 +267,9 @@ class RolloutStatus(ApiModel):
     canary_revision: str | None = None
     current_step_index: int | None = None
     step_started_at: str | None = None
+    progressed_at: str | None = None
+    """While the rollout waits for replicas: when it last made progress (the progress
+    deadline counts from here)."""
     weights: Weights | None = None
     replicas: int | None = None
     ready_replicas: int | None = None

@@ -1,0 +1,205 @@
+"""What goes into the planner and what comes out of it: plain data, no behaviour.
+
+:class:`Observed` carries everything the shell saw and measured — the Rollout, its owned
+child Deployments, the revision history (ControllerRevisions), the pinned Services, the
+resolved analysis runs — and :class:`Plan` carries every action: scales in order,
+creates, deletes, history writes, Service pins, the status, Events, the analysis runs
+to measure and when to look again. The shell only executes a Plan.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from ramp.api.rollout import RolloutStatus
+from ramp.core.resolve import ResolvedAnalysis
+from ramp.core.split import Side
+
+PREFIX = "ramp.dev"
+TOKEN_VERBS = ("promote", "promote-full", "abort", "retry")
+REVISION_LABEL = f"{PREFIX}/revision"
+ROLLOUT_LABEL = f"{PREFIX}/rollout"
+ROLE_LABEL = f"{PREFIX}/role"
+TEMPLATE_ANNOTATION = f"{PREFIX}/template"
+"""On each child Deployment: the Rollout's pod template exactly as written (JSON), so that
+an undo can restore it byte for byte (the Deployment's own copy gets API defaults)."""
+PROMOTED_ANNOTATION = f"{PREFIX}/promoted-at"
+"""On a revision's ControllerRevision: when it became stable (the last one is stable)."""
+ABORTED_ANNOTATION = f"{PREFIX}/aborted"
+"""On a revision's ControllerRevision: why it was aborted (absent when not aborted)."""
+
+Role = Literal["stable", "canary", "previous"]
+
+
+def revision_hash(template: Mapping[str, Any]) -> str:
+    """A short, stable hash of a pod template: the revision's name.
+
+    Key order does not matter; any change of value does.
+
+    >>> revision_hash({"spec": {"containers": [{"name": "a", "image": "x:1"}]}})
+    '5fd2c6b0bc'
+    """
+    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def iso(t: datetime) -> str:
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(s: str | None) -> datetime | None:
+    if not s:
+        return None
+    return datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class Child:
+    """One observed Deployment labelled as a child of the Rollout."""
+
+    name: str
+    revision: str
+    role: str | None
+    replicas: int
+    """``spec.replicas``."""
+    ready: int
+    """``status.readyReplicas``."""
+    current: int
+    """``status.replicas``: pods that exist."""
+    settled: bool
+    """The Deployment controller has seen the latest spec (observedGeneration)."""
+    created: str = ""
+    """``metadata.creationTimestamp`` (to keep the newest as history)."""
+    owner: str = ""
+    """uid of its controller ownerReference ("" when it has none)."""
+    deleting: bool = False
+    """``metadata.deletionTimestamp`` is set: it is going away."""
+
+    @property
+    def side(self) -> Side:
+        return Side(desired=self.replicas, ready=self.ready)
+
+    @property
+    def serving(self) -> int:
+        """Ready pods that stay: never more than it is asked to run."""
+        return min(self.ready, self.replicas)
+
+    @property
+    def converged(self) -> bool:
+        """All its pods exist, are ready, and no extra pods are left."""
+        return self.settled and self.ready >= self.replicas and self.current == self.replicas
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One revision's ControllerRevision: the template exactly as written, and marks."""
+
+    revision: str
+    number: int
+    template: Mapping[str, Any] | None
+    promoted_at: str | None = None
+    aborted: str | None = None
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Everything :func:`ramp.core.plan.plan` needs, read and measured by the shell."""
+
+    rollout: Any
+    """The :class:`ramp.api.rollout.Rollout`, its status already holding the
+    measurements the shell took for this reconcile."""
+    template: Mapping[str, Any]
+    """``spec.template`` exactly as stored (hashed and copied into the canary)."""
+    generation: int
+    annotations: Mapping[str, str]
+    children: tuple[Child, ...]
+    uid: str = ""
+    deleting: bool = False
+    """The Rollout has a deletionTimestamp: garbage collection takes it from here."""
+    history: tuple[HistoryEntry, ...] = ()
+    services: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
+    """Selector of each Service the strategy pins (None: the Service does not exist;
+    a name not present: not known yet, pin it unconditionally)."""
+    analysis: Mapping[str, ResolvedAnalysis | str] = field(default_factory=dict)
+    """Resolved analysis runs by name (``step-N``, ``background``), or why not."""
+    spec_problem: str | None = None
+    """A problem the shell found (failed to parse, child rejected by the API server)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """A Kubernetes Event to emit on the Rollout."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The state of an analysis gate, computed from the measurements in the status."""
+
+    outcome: Literal["Running", "Passed", "Failed", "Inconclusive", "Error"]
+    message: str
+    next_check_in: float | None = None
+    abort: bool = False
+    """For Inconclusive/Error: the metric's policy asks to abort instead of pausing."""
+
+
+@dataclass(frozen=True)
+class HistoryWrite:
+    """Create a revision's ControllerRevision, or set its marks (None removes one).
+
+    ``template`` None with ``from_child`` set: the shell copies the template recorded
+    on that child Deployment (history written by an older operator version)."""
+
+    revision: str
+    template: Mapping[str, Any] | None
+    annotations: Mapping[str, str | None]
+    from_child: str | None = None
+
+
+@dataclass(frozen=True)
+class ServicePin:
+    """Set the keys Ramp owns in a Service's selector (others are left alone)."""
+
+    service: str
+    selector: Mapping[str, str]
+    revision: str
+
+
+@dataclass
+class Plan:
+    """What the shell should do, in this order: history, creates, status, scales (in
+    the order given), deletes, Service pins, Events. ``replicas`` None: leave children."""
+
+    status: RolloutStatus
+    replicas: dict[str, int] | None = None
+    """Desired ``spec.replicas`` per revision (each live child; absent = leave)."""
+    scales: list[tuple[str, int]] = field(default_factory=list)
+    """(revision, replicas) of the children whose count changes: growing ones first."""
+    roles: dict[str, Role] = field(default_factory=dict)
+    creates: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    """Revision → pod template of a Deployment to create (at ``replicas[revision]``)."""
+    delete: list[str] = field(default_factory=list)
+    """Names of child Deployments to delete (history beyond the limit)."""
+    history: list[HistoryWrite] = field(default_factory=list)
+    delete_history: list[str] = field(default_factory=list)
+    """Revisions whose ControllerRevision goes (beyond ``revisionHistoryLimit``)."""
+    services: list[ServicePin] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    measure: list[str] = field(default_factory=list)
+    """Analysis runs the plan consulted but the shell did not resolve: measure them."""
+    requeue_after: float | None = None
+    write_status: bool = True
+    """False when the Rollout is being deleted: nothing at all is written."""
+
+    @property
+    def create(self) -> str | None:
+        """The first revision to create (most plans create at most one)."""
+        return next(iter(self.creates), None)

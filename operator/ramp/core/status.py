@@ -1,0 +1,208 @@
+"""The end of every path: children to keep, Services to pin, counts, conditions, phase.
+
+:func:`phase` is the one function that derives the phase from the rest of the status
+(Argo's ``CalculateRolloutPhase``). Every list in the status is bounded here by
+construction: analysis runs (the current step's and the background's), measurements
+(the last 64), conditions (a fixed set).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
+from ramp.core.context import PlanContext
+from ramp.core.gating import BACKGROUND, step_run
+from ramp.core.model import REVISION_LABEL, Plan, Role, ServicePin, iso
+
+MAX_MEASUREMENTS = 64
+CONDITION_TYPES = (
+    "Available",
+    "Progressing",
+    "Paused",
+    "Healthy",
+    "Aborted",
+    "InvalidSpec",
+    "StableMissing",
+    "ForeignChildren",
+)
+
+
+class StatusMixin(PlanContext):
+    def finish(self, replicas: dict[str, int] | None) -> Plan:
+        st = self.st
+        result = Plan(status=st, events=self.events)
+        if replicas is not None:
+            full = {c.revision: 0 for c in self.live_children}
+            full.update({k: v for k, v in replicas.items() if k})
+            for revision in self.creates:
+                full.setdefault(revision, 0)
+            result.delete, result.delete_history = self.prune(full)
+            gone = {c.revision for c in self.live_children if c.name in result.delete}
+            for revision in gone:
+                full.pop(revision, None)
+            result.replicas = full
+            for revision in full:
+                role: Role = "previous"
+                if revision == st.stable_revision:
+                    role = "stable"
+                elif revision == st.canary_revision:
+                    role = "canary"
+                result.roles[revision] = role
+            moves = [
+                (rev, n)
+                for rev, n in full.items()
+                if rev in self.children and self.children[rev].replicas != n
+            ]
+            # Grow first, then shrink: pods are added before any are taken away.
+            moves.sort(key=lambda kv: kv[1] < self.children[kv[0]].replicas)
+            result.scales = moves
+            result.creates = {
+                rev: tpl
+                for rev, tpl in self.creates.items()
+                if rev not in self.children and rev not in self.going
+            }
+            result.services = self.service_pins(full)
+        result.history = list(self.history_writes.values())
+        result.measure = list(dict.fromkeys(self.measure))
+        self.bound_lists()
+        self.fill_counts()
+        self.fill_conditions()
+        st.phase = phase(st)
+        result.requeue_after = self.requeue
+        return result
+
+    def bound_lists(self) -> None:
+        st = self.st
+        keep = {BACKGROUND, step_run(st.current_step_index or 0)}
+        runs = [
+            r for r in st.analysis_runs or [] if r.name in keep and r.revision == st.canary_revision
+        ]
+        st.analysis_runs = runs or None
+        if st.measurements:
+            st.measurements = st.measurements[-MAX_MEASUREMENTS:]
+
+    def service_pins(self, replicas: dict[str, int]) -> list[ServicePin]:
+        """Pinned Services never select a revision with no ready pod while another has
+        (counting the pods that stay once ``replicas`` is applied: at weight 100 before
+        promotion the stable Service follows the canary as the stable goes to zero)."""
+        st = self.st
+        strategy = self.spec.canary
+        canary = st.canary_revision if st.aborted_revision != st.canary_revision else None
+        stable = st.stable_revision
+
+        def choose(primary: str | None, fallback: str | None) -> str | None:
+            for revision in (primary, fallback):
+                child = self.child(revision)
+                if child is not None and min(child.ready, replicas.get(revision, 0)) > 0:
+                    return revision
+            return primary or fallback
+
+        wanted = [
+            (strategy.stable_service, choose(stable, canary)),
+            (strategy.canary_service, choose(canary or stable, stable)),
+        ]
+        base = dict(self.spec.selector.match_labels or {})
+        pins = []
+        for service, revision in wanted:
+            if not service or not revision:
+                continue
+            owned = {**base, REVISION_LABEL: revision}
+            seen = self.obs.services.get(service, {"": ""})
+            if seen is None:
+                continue  # absent: nothing to pin (the shell reports it)
+            if all(seen.get(k) == v for k, v in owned.items()):
+                continue
+            pins.append(ServicePin(service, owned, revision))
+        return pins
+
+    def fill_counts(self) -> None:
+        st = self.st
+        canary = self.child(st.canary_revision)
+        stable = self.child(st.stable_revision)
+        st.replicas = sum(c.current for c in self.live_children)
+        st.ready_replicas = sum(min(c.ready, c.current) for c in self.live_children)
+        st.canary_replicas = canary.current if canary else 0
+        st.canary_ready_replicas = canary.ready if canary else 0
+        st.stable_replicas = stable.current if stable else 0
+        st.stable_ready_replicas = stable.ready if stable else 0
+        if st.canary_revision is None or st.weights is None:
+            st.weights = Weights(desired=0, actual=0)
+
+    def fill_conditions(self) -> None:
+        st = self.st
+        floor = self.total - self.limits.unavailable
+        available = (st.ready_replicas or 0) >= floor
+        self.conditions["Available"] = (
+            available,
+            "MinimumReplicasAvailable" if available else "MinimumReplicasUnavailable",
+            f"{st.ready_replicas or 0} ready, {floor} required",
+        )
+        if "Progressing" not in self.conditions:
+            self.conditions["Progressing"] = (True, "RolloutInProgress", st.message or "")
+        if "Aborted" not in self.conditions:
+            self.conditions["Aborted"] = (False, "NotAborted", "")
+        self.conditions.setdefault("InvalidSpec", (False, "SpecValid", ""))
+        self.conditions.setdefault("StableMissing", (False, "StablePresent", ""))
+        foreign = ", ".join(self.foreign[:8])
+        self.conditions["ForeignChildren"] = (
+            bool(self.foreign),
+            "LookAlikeDeployments" if self.foreign else "NoLookAlikes",
+            f"Deployments labelled for this Rollout but not owned by it (never touched): {foreign}"
+            if self.foreign
+            else "",
+        )
+        paused = self.paused_reason is not None
+        self.conditions["Paused"] = (paused, self.paused_reason or "NotPaused", st.message or "")
+        invalid = self.conditions["InvalidSpec"][0] or self.conditions["StableMissing"][0]
+        progressing = self.conditions["Progressing"][0]
+        healthy = (
+            not invalid and not paused and not progressing and not self.conditions["Aborted"][0]
+        )
+        self.conditions["Healthy"] = (
+            healthy,
+            "Healthy" if healthy else "NotHealthy",
+            "" if healthy else (st.message or ""),
+        )
+        old = {c.type: c for c in self.old.conditions or []}
+        prev_foreign = old.get("ForeignChildren")
+        if self.foreign and (
+            prev_foreign is None or prev_foreign.message != self.conditions["ForeignChildren"][2]
+        ):
+            self.event("ForeignChildren", self.conditions["ForeignChildren"][2], warning=True)
+        result = []
+        for ctype in CONDITION_TYPES:
+            value, reason, message = self.conditions[ctype]
+            status: Literal["True", "False"] = "True" if value else "False"
+            prev = old.get(ctype)
+            since = prev.last_transition_time if prev and prev.status == status else None
+            result.append(
+                Condition(
+                    type=ctype,
+                    status=status,
+                    reason=reason,
+                    message=message[:1024],
+                    last_transition_time=since or iso(self.now),
+                )
+            )
+        st.conditions = result
+        if st.message is not None:
+            st.message = st.message[:1024]
+
+
+def phase(status: RolloutStatus) -> Phase:
+    """The phase, derived from the rest of the status (conditions and revisions).
+
+    Order of precedence: Degraded (invalid spec, stable missing) > Aborted > Paused >
+    Progressing > Healthy.
+    """
+    conditions = {c.type: c.status == "True" for c in status.conditions or []}
+    if conditions.get("InvalidSpec") or conditions.get("StableMissing"):
+        return Phase.DEGRADED
+    if status.aborted_revision and status.aborted_revision == status.canary_revision:
+        return Phase.ABORTED
+    if conditions.get("Paused"):
+        return Phase.PAUSED
+    if conditions.get("Progressing") or status.canary_revision:
+        return Phase.PROGRESSING
+    return Phase.HEALTHY
