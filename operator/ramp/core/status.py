@@ -94,7 +94,7 @@ class StatusMixin(PlanContext):
         def choose(primary: str | None, fallback: str | None) -> str | None:
             for revision in (primary, fallback):
                 child = self.child(revision)
-                if child is not None and min(child.ready, replicas.get(revision, 0)) > 0:
+                if child is not None and min(child.ready, replicas.get(child.revision, 0)) > 0:
                     return revision
             return primary or fallback
 
