@@ -50,7 +50,7 @@ def image() -> str:
     if not image_exists():
         import subprocess
 
-        subprocess.run([str(REPO / "tests/image/build.sh")], check=True, timeout=900)
+        subprocess.run([str(REPO / "tests/image/build.sh")], check=True, timeout=280)
     assert image_exists(), f"{IMAGE} is missing: run `make image`"
     return IMAGE
 
