@@ -1,0 +1,253 @@
+"""The shell's own policy, with a recording adapter: the order a plan is executed in,
+the status throttle, the re-plan after a refused create, measurements counted once their
+status is written, write timeouts bounded by the Lease, the bodies cache."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ramp.api.rollout import RolloutStatus
+from ramp.controller import Controller, volatile_only
+from ramp.core.plan import Child, HistoryWrite, Observed, Plan, ServicePin
+from ramp.kube import Conflict, Kube, NotLeader
+from ramp.leader import LeaderElector
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class Recorder(Kube):
+    """A Kube whose writes are recorded instead of sent."""
+
+    def __init__(self) -> None:
+        from kubernetes import client
+
+        super().__init__(client.ApiClient())
+        self.calls: list[tuple[str, Any]] = []
+        self.refuse_create = False
+        self.conflict = False
+
+    def write_history(self, rollout: Any, write: HistoryWrite, *args: Any) -> None:
+        self.calls.append(("history", write.revision))
+
+    def create_child(self, rollout: Any, revision: str, *args: Any) -> None:
+        if self.refuse_create:
+            from kubernetes.client.exceptions import ApiException
+
+            raise ApiException(status=422, reason="Unprocessable Entity")
+        self.calls.append(("create", revision))
+
+    def patch_status(self, rollout: Any, status: dict[str, Any]) -> dict[str, Any] | None:
+        if self.conflict:
+            raise Conflict("x")
+        self.calls.append(("status", status.get("phase")))
+        return None
+
+    def scale_child(self, namespace: str, child: Child, replicas: Any, role: Any) -> None:
+        self.calls.append(("scale", (child.revision, replicas)))
+
+    def delete_child(self, namespace: str, name: str) -> None:
+        self.calls.append(("delete", name))
+
+    def delete_history(self, namespace: str, rollout: str, revision: str) -> None:
+        self.calls.append(("delete-history", revision))
+
+    def pin_service(self, namespace: str, service: str, selector: Any) -> bool:
+        self.calls.append(("pin", service))
+        return True
+
+    def emit(self, rollout: Any, event: Any) -> None:
+        self.calls.append(("event", event.reason))
+
+
+def child(revision: str, replicas: int) -> Child:
+    return Child(f"web-{revision}", revision, None, replicas, replicas, replicas, True)
+
+
+BODY: dict[str, Any] = {
+    "metadata": {"name": "web", "namespace": "ns", "uid": "", "resourceVersion": "1"},
+    "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {}},
+    "status": {},
+}
+
+
+def observed(*children: Child) -> Observed:
+    return Observed(rollout=None, template={}, generation=1, annotations={}, children=children)
+
+
+def test_a_plan_runs_history_creates_status_scales_deletes_pins_events_in_order() -> None:
+    kube = Recorder()
+    plan = Plan(
+        status=RolloutStatus(phase="Progressing"),
+        replicas={"a": 2, "b": 8, "new": 1},
+        scales=[("b", 8), ("a", 2)],
+        creates={"new": {}},
+        delete=["web-old"],
+        history=[HistoryWrite("new", {}, {})],
+        delete_history=["old"],
+        services=[ServicePin("web-stable", {"app": "web"}, "a")],
+    )
+    Controller(kube).apply(BODY, observed(child("a", 5), child("b", 5)), plan)
+    kinds = [k for k, _ in kube.calls]
+    assert kinds == [
+        "history",
+        "create",
+        "status",
+        "scale",
+        "scale",
+        "delete",
+        "delete-history",
+        "pin",
+    ]
+    assert [v for k, v in kube.calls if k == "scale"] == [("b", 8), ("a", 2)]
+
+
+def test_children_not_owned_are_never_scaled_by_the_shell() -> None:
+    kube = Recorder()
+    foreign = Child("web-b", "b", None, 5, 5, 5, True, owner="someone-else")
+    plan = Plan(status=RolloutStatus(), replicas={"b": 0}, scales=[])
+    Controller(kube).apply(BODY, observed(foreign), plan)
+    assert not [c for c in kube.calls if c[0] == "scale"]
+
+
+def test_a_refused_create_replans_with_an_invalid_spec_and_scales_nothing() -> None:
+    from ramp.api.rollout import Rollout
+
+    kube = Recorder()
+    kube.refuse_create = True
+    body = {
+        **BODY,
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {"containers": [{"name": "a", "image": "x"}]},
+            },
+            "strategy": {"canary": {"steps": []}},
+        },
+    }
+    obs = Observed(
+        rollout=Rollout.model_validate(body),
+        template=body["spec"]["template"],
+        generation=1,
+        annotations={},
+        children=(),
+    )
+    plan = Plan(status=RolloutStatus(), replicas={"x": 2}, creates={"x": {}})
+    replacement = Controller(kube).apply(body, obs, plan)
+    assert replacement is not None
+    assert replacement.status.phase == "Degraded"
+    assert ("status", "Degraded") in kube.calls
+    assert not [c for c in kube.calls if c[0] == "scale"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "volatile"),
+    [
+        (
+            {"phase": "Progressing", "readyReplicas": 1},
+            {"phase": "Progressing", "readyReplicas": 2},
+            True,
+        ),
+        ({"phase": "Progressing", "message": "a"}, {"phase": "Progressing", "message": "b"}, True),
+        ({"phase": "Progressing"}, {"phase": "Paused"}, False),
+        ({"progressedAt": "x"}, {"progressedAt": "y"}, False),
+        ({"currentStepIndex": 1}, {"currentStepIndex": 2}, False),
+        ({"a": 1}, {"a": 1}, False),
+    ],
+    ids=["counts", "wording", "phase", "progress-clock", "step", "unchanged"],
+)
+def test_status_throttle_delays_only_counts_and_wording(
+    old: dict[str, Any], new: dict[str, Any], volatile: bool
+) -> None:
+    assert volatile_only(old, new) is volatile
+
+
+def test_measurements_are_reported_only_after_their_status_is_written() -> None:
+    from ramp.api.analysis import Measurement, Verdict
+
+    kube = Recorder()
+    controller = Controller(kube)
+    seen: list[Any] = []
+    controller.gates.observers.append(seen.append)
+    m = Measurement(metric="m", analysis="background", verdict=Verdict.PASS, time="t")
+    kube.conflict = True
+    with pytest.raises(Conflict):
+        controller.apply(BODY, observed(), Plan(status=RolloutStatus(phase="Paused")))
+    assert seen == []  # reconcile() reports only after apply returned
+    controller.gates.report([m])
+    assert seen == [m]
+
+
+def test_writes_are_bounded_by_the_lease_and_refused_without_time_left() -> None:
+    from kubernetes import client
+
+    kube = Kube(client.ApiClient())
+    kube.write_budget = lambda: 7.5
+    assert kube._timeout("x") == (5.0, 7.5)
+    kube.write_budget = lambda: 0.4
+    with pytest.raises(NotLeader):
+        kube._timeout("x")
+    with pytest.raises(NotLeader):
+        kube.delete_child("ns", "web-a")
+    assert kube.counters.writes == 1  # counted, never sent
+
+
+def test_the_lease_write_budget_ends_before_a_standby_could_take_over() -> None:
+    now = [100.0]
+    elector = LeaderElector(
+        store=None,  # type: ignore[arg-type]
+        identity="a",
+        lease_duration=15,
+        renew_deadline=10,
+        renew_period=5,
+        clock=lambda: now[0],
+    )
+    assert elector.write_budget() == 0.0
+    elector._renewed_at = 100.0
+    now[0] = 104.0
+    assert elector.write_budget() == pytest.approx(15 - 2 - 4)
+    now[0] = 111.0  # past the renew deadline: not the leader, nothing to write
+    assert elector.write_budget() == 0.0
+
+
+def test_the_bodies_cache_never_goes_backwards_across_threads() -> None:
+    controller = Controller(Recorder())
+
+    def body(rv: int) -> dict[str, Any]:
+        return {"metadata": {"namespace": "ns", "name": "web", "resourceVersion": str(rv)}}
+
+    threads = [threading.Thread(target=controller.remember, args=(body(rv),)) for rv in range(200)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert controller.bodies[("ns", "web")]["metadata"]["resourceVersion"] == "199"
+    controller.forget(("ns", "web"))
+    assert ("ns", "web") not in controller.bodies
+
+
+def test_unknown_status_fields_are_ignored_after_a_downgrade() -> None:
+    status = RolloutStatus.model_validate({"phase": "Healthy", "fieldFromTheFuture": 1})
+    assert status.phase == "Healthy"
+
+
+def test_the_token_secret_is_read_again_when_due() -> None:
+    from ramp.gates import Gates
+
+    tokens = iter(["one", "two"])
+    gates = Gates(None, lambda ns, n: None, token_source=lambda: next(tokens))
+    gates._token_read_at -= 3600
+    gates.refresh_token()
+    assert gates.config.token == "one"
+    gates.refresh_token()  # not due yet
+    assert gates.config.token == "one"
+    gates._token_read_at -= 3600
+    gates.refresh_token()
+    assert gates.config.token == "two"
+    asyncio.run(gates.close())
