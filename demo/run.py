@@ -6,17 +6,24 @@ What it does, in order:
 1. starts the local control plane (tests/cluster/launcher.py) in ``--dir`` (default
    ``.cluster``), or uses the one already running there, and applies the CRDs;
 2. starts Prometheus (1 s scrapes) and a demo exporter that serves
-   ``http_requests_total{namespace,rollout,revision,code}`` for each revision of the demo
-   app (the pods are simulated by kwok, so the exporter plays their traffic);
+   ``http_requests_total{namespace,rollout,revision,code}``. The pods are simulated by
+   kwok, so the traffic is simulated too, but it follows the real split: a generator
+   (tests/prometheus/traffic.py) spreads requests over the *ready endpoints* of the
+   Service ``checkout`` (its EndpointSlices, as kube-proxy would), and each pod answers
+   with the error ratio of its revision, set in the pod template (annotation
+   ``demo.ramp.dev/error-ratio``);
 3. starts the operator (``python -m ramp --prometheus-allow <that Prometheus>``, log in
-   ``<dir>/operator.log``);
+   ``<dir>/operator.log``) and ``kubectl ramp dashboard`` (its URL is printed; it stays
+   open while the demo runs, and after it with ``--keep``);
 4. creates the Rollout ``checkout`` (10 replicas; steps: 20 %, pause, an ``error-rate``
    analysis on Prometheus, 50 %, pause, 100 %) and its AnalysisTemplate;
 5. rolls out **v2**, whose error rate is 0.4 %: every gate passes, it becomes stable;
 6. rolls out **v3**, whose error rate is 25 %: the analysis fails, the rollout aborts and
    v2 keeps serving;
-7. prints a summary and stops everything it started (``--keep`` leaves the cluster and
-   the operator running to explore with ``kubectl ramp``; ``make demo-down`` stops them).
+7. prints a summary, with the overall error ratio the Service's clients saw while v3 had
+   20 % of the pods (about 0.2 * 25 % = 5 %), and stops everything it started (``--keep``
+   leaves the cluster, the operator and the dashboard running to explore with
+   ``kubectl ramp``; ``make demo-down`` stops them).
 
 On a terminal it shows the live view of ``kubectl ramp get checkout --watch``; with
 ``--plain`` (automatic when stdout is not a terminal, e.g. in CI) it prints progress lines.
@@ -51,6 +58,7 @@ from rich.text import Text  # noqa: E402
 from cluster.launcher import KUBECTL, Cluster, ClusterError, pid_alive, wait_established  # noqa: E402
 from prometheus.exporter import Exporter  # noqa: E402
 from prometheus.fixtures import PrometheusServer  # noqa: E402
+from prometheus.traffic import ERROR_ANNOTATION, ServiceTraffic  # noqa: E402
 from ramp.cli.client import Kube, RolloutWatch  # noqa: E402
 from ramp.cli.preview import load_documents, plan_rollout, render_plan  # noqa: E402
 from ramp.cli.render import outcome, progress_line, recent_events, render, to_text  # noqa: E402
@@ -59,7 +67,7 @@ from ramp.core.plan import revision_hash  # noqa: E402
 NAMESPACE = "ramp-demo"
 ROLLOUT = "checkout"
 STATE = "demo.json"
-RPS = 50.0
+RPS = 200.0
 RELEASES = [
     # (label, image, error ratio of its traffic, the outcome expected)
     ("v2", "demo/checkout:v2", 0.004, "Healthy"),
@@ -96,7 +104,7 @@ def analysis_template(prometheus_url: str) -> dict[str, Any]:
     }
 
 
-def rollout_manifest(image: str) -> dict[str, Any]:
+def rollout_manifest(image: str, error_ratio: float) -> dict[str, Any]:
     return {
         "apiVersion": "ramp.dev/v1alpha1",
         "kind": "Rollout",
@@ -105,7 +113,11 @@ def rollout_manifest(image: str) -> dict[str, Any]:
             "replicas": 10,
             "selector": {"matchLabels": {"app": ROLLOUT}},
             "template": {
-                "metadata": {"labels": {"app": ROLLOUT}},
+                "metadata": {
+                    "labels": {"app": ROLLOUT},
+                    # How the demo app behaves: the share of its answers that are errors.
+                    "annotations": {ERROR_ANNOTATION: str(error_ratio)},
+                },
                 "spec": {"containers": [{"name": "app", "image": image}]},
             },
             "progressDeadlineSeconds": 120,
@@ -127,9 +139,23 @@ def rollout_manifest(image: str) -> dict[str, Any]:
     }
 
 
-def template_for(image: str) -> dict[str, Any]:
-    template: dict[str, Any] = copy.deepcopy(rollout_manifest(image)["spec"]["template"])
+def template_for(image: str, error_ratio: float) -> dict[str, Any]:
+    template: dict[str, Any] = copy.deepcopy(
+        rollout_manifest(image, error_ratio)["spec"]["template"]
+    )
     return template
+
+
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": ROLLOUT},
+    "spec": {"selector": {"app": ROLLOUT}, "ports": [{"port": 80, "targetPort": 8080}]},
+}
+OVERALL_ERROR_RATIO = (
+    f'sum(rate(http_requests_total{{namespace="{NAMESPACE}",rollout="{ROLLOUT}",code=~"5.."}}'
+    f'[4s])) / sum(rate(http_requests_total{{namespace="{NAMESPACE}",rollout="{ROLLOUT}"}}[4s]))'
+)
 
 
 class Demo:
@@ -144,6 +170,10 @@ class Demo:
         self.exporter: Exporter | None = None
         self.prometheus: PrometheusServer | None = None
         self.operator: subprocess.Popen[bytes] | None = None
+        self.dashboard: subprocess.Popen[str] | None = None
+        self.load: ServiceTraffic | None = None
+        self.overall: dict[str, tuple[float, float]] = {}
+        """Per release: (overall error ratio measured at weight 20, the split's own)."""
         self.kube: Kube | None = None
         self.started = time.monotonic()
         self.results: dict[str, dict[str, Any]] = {}
@@ -245,9 +275,44 @@ class Demo:
             time.sleep(0.2)
         self.say(f"operator running (pid {self.operator.pid}, log {log_path})")
 
+    def start_dashboard(self) -> None:
+        """``kubectl ramp dashboard`` on the demo's namespace; its URL is printed."""
+        started = time.monotonic()
+        self.dashboard = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ramp.cli",
+                "--kubeconfig",
+                str(self.cluster.kubeconfig),
+                "-n",
+                NAMESPACE,
+                "dashboard",
+                "--port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            cwd=REPO,
+            start_new_session=True,
+        )
+        self.save_state()
+        assert self.dashboard.stdout is not None
+        line = self.dashboard.stdout.readline().strip()
+        url = line.rpartition(": ")[2]
+        if not url.startswith("http://127.0.0.1:"):
+            raise RuntimeError(f"the dashboard did not start: {line!r}")
+        self.say(
+            f"[bold]dashboard[/bold]: {url}  (ready in {time.monotonic() - started:.1f}s; "
+            "open it to watch the rollouts, plots and buttons)"
+        )
+
     def save_state(self) -> None:
         state = {
             "operator": self.operator.pid if self.operator else None,
+            "dashboard": self.dashboard.pid if self.dashboard else None,
             "owns_cluster": self.owns_cluster,
         }
         (self.dir / STATE).write_text(json.dumps(state))
@@ -259,18 +324,28 @@ class Demo:
         self.kubectl("create", "namespace", NAMESPACE)
         from kubernetes import config
 
-        self.kube = Kube(
-            config.new_client_from_config(config_file=str(self.cluster.kubeconfig)), NAMESPACE
+        api_client = config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
+        self.kube = Kube(api_client, NAMESPACE)
+        self.apply(SERVICE)
+        assert self.exporter is not None
+        self.load = ServiceTraffic(api_client, self.exporter, NAMESPACE, ROLLOUT, ROLLOUT, RPS)
+        self.load.start()
+        self.say(
+            f"traffic: {RPS:.0f} requests/s to Service {ROLLOUT}, spread over its ready "
+            "endpoints; each pod answers with its revision's error ratio"
         )
 
     # -- the story -----------------------------------------------------------------------
 
-    def traffic(self, image: str, error_ratio: float) -> str:
-        """Serve traffic for the revision of ``image`` (known before it exists)."""
-        revision = revision_hash(template_for(image))
-        assert self.exporter is not None
-        self.exporter.set_rate(NAMESPACE, ROLLOUT, revision, rps=RPS, error_ratio=error_ratio)
-        return revision
+    def measure_overall(self, label: str) -> None:
+        """The overall error ratio the Service's clients see now (a 4 s window)."""
+        if self.prometheus is None or self.load is None or label in self.overall:
+            return
+        expected = self.load.expected_error_ratio()
+        with contextlib.suppress(Exception):
+            values = [v for _, v in self.prometheus.query(OVERALL_ERROR_RATIO)]
+            if values and expected is not None:
+                self.overall[label] = (values[0], expected)
 
     def follow(
         self, label: str, revision: str, measured: dict[str, dict[str, Any]]
@@ -312,6 +387,8 @@ class Demo:
                         if key not in seen_events:
                             seen_events.add(key)
                             self.say(f"    event {e.get('reason')}: {e.get('message')}")
+                if status.get("canaryRevision") == revision and status.get("currentStepIndex") == 2:
+                    self.measure_overall(label)  # the 5 s pause at 20 % just ended
                 for m in status.get("measurements") or []:
                     key = f"{m.get('metric')}@{m.get('time')}"
                     if m.get("revision") in (None, revision) and key not in measured:
@@ -339,30 +416,13 @@ class Demo:
         return final
 
     def release(self, label: str, image: str, error_ratio: float, expected: str) -> None:
-        revision = self.traffic(image, error_ratio)
+        revision = revision_hash(template_for(image, error_ratio))
         self.say(
-            f"[bold]{label}[/bold]: {image} (revision {revision}) serves "
-            f"{error_ratio:.1%} errors; the exporter plays its traffic"
+            f"[bold]{label}[/bold]: {image} (revision {revision}), whose pods answer "
+            f"{error_ratio:.1%} of requests with errors ({ERROR_ANNOTATION} in the template)"
         )
-        time.sleep(3)  # a few scrapes, so the canary's rate window has data from the start
-        command = ["set", "image", ROLLOUT, f"app={image}"]
-        self.say(f"$ kubectl ramp -n {NAMESPACE} {' '.join(command)}")
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "ramp.cli",
-                "--kubeconfig",
-                str(self.cluster.kubeconfig),
-                "-n",
-                NAMESPACE,
-                *command,
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        self.say(f"  {out}")
+        self.say(f"$ kubectl apply -n {NAMESPACE} -f checkout-{label}.yaml")
+        self.apply(rollout_manifest(image, error_ratio))
         began = time.monotonic()
         measured: dict[str, dict[str, Any]] = {}
         final = self.follow(label, revision, measured)
@@ -408,6 +468,11 @@ class Demo:
                     f"{status.get('stableReadyReplicas', 0)}/10 again"
                 )
             ok = ok and good
+        for label, (measured, expected) in self.overall.items():
+            lines.append(
+                f"{label} at weight 20: the Service's clients saw {measured:.1%} errors "
+                f"overall (the split's own: {expected:.1%})"
+            )
         title = "Summary" + ("" if ok else " (NOT AS EXPECTED)")
         if self.plain:
             print(f"\n{title}", flush=True)
@@ -425,13 +490,13 @@ class Demo:
         self.save_state()
         url = self.start_prometheus()
         self.start_operator(url)
+        self.start_dashboard()
         self.fresh_namespace()
         self.apply(analysis_template(url))
-        v1 = rollout_manifest(V1[1])
+        v1 = rollout_manifest(V1[1], V1[2])
         rollouts, templates = load_documents([analysis_template(url), v1])
         self.say("the plan of the demo Rollout (kubectl ramp plan -f <file>):")
         self.show(render_plan(plan_rollout(rollouts[0], templates)))
-        self.traffic(V1[1], V1[2])
         self.apply(v1)
         self.say(f"created Rollout {NAMESPACE}/{ROLLOUT} with {V1[1]} (first revision: stable)")
         self.wait_healthy()
@@ -444,6 +509,7 @@ class Demo:
                 f"  export KUBECONFIG={self.cluster.kubeconfig}\n"
                 f"  kubectl ramp -n {NAMESPACE} get {ROLLOUT} --watch   # in another terminal\n"
                 f"  kubectl ramp -n {NAMESPACE} undo {ROLLOUT}    # template back to v2\n"
+                f"  the dashboard stays at the URL above\n"
                 "(Prometheus and the exporter stopped with the demo: a new analysis pauses "
                 "on Error verdicts.)\n",
                 flush=True,
@@ -463,6 +529,12 @@ class Demo:
         raise RuntimeError("the first revision did not become Healthy within 60s")
 
     def stop(self) -> None:
+        if self.load is not None:
+            self.load.stop()
+        if self.dashboard is not None and not self.keep:
+            stop_process(self.dashboard.pid)
+            self.dashboard.wait(timeout=10)
+            self.dashboard = None
         if self.operator is not None and not self.keep:
             stop_process(self.operator.pid)
             self.operator.wait(timeout=10)
@@ -508,6 +580,14 @@ def _is_our_operator(pid: int) -> bool:
     return b"ramp" in cmdline and b"--prometheus-allow" in cmdline
 
 
+def _is_our_dashboard(pid: int) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"ramp.cli" in cmdline and b"dashboard" in cmdline
+
+
 def stop_leftovers(directory: Path, cluster: bool) -> bool:
     """Stop what an earlier demo left (its operator; the cluster too when asked)."""
     state_file = directory / STATE
@@ -517,6 +597,10 @@ def stop_leftovers(directory: Path, cluster: bool) -> bool:
             state = json.loads(state_file.read_text())
             pid = state.get("operator")
             if pid and pid_alive(pid) and _is_our_operator(pid):
+                stop_process(int(pid))
+                stopped = True
+            pid = state.get("dashboard")
+            if pid and pid_alive(pid) and _is_our_dashboard(pid):
                 stop_process(int(pid))
                 stopped = True
         state_file.unlink(missing_ok=True)

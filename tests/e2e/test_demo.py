@@ -66,6 +66,16 @@ def test_make_demo_plain_shows_v2_healthy_and_v3_aborted_with_the_metric_value(
     assert float(match.group(1)) == pytest.approx(0.25, abs=0.01)
     assert "failureCondition `result >= 0.05`" in v3
 
+    # The traffic follows the split: with v3 (25 % errors) on 2 of 10 pods and v2 (0.4 %)
+    # on 8, the Service's clients saw 0.2 * 25 % + 0.8 * 0.4 % = 5.3 % errors overall.
+    overall = next(line for line in summary.splitlines() if "v3 at weight 20" in line)
+    match = re.search(r"saw ([0-9.]+)% errors overall \(the split's own: ([0-9.]+)%\)", overall)
+    assert match, overall
+    assert float(match.group(2)) == pytest.approx(5.3, abs=0.05)
+    assert float(match.group(1)) == pytest.approx(5.3, abs=0.8), overall
+    # The dashboard was there to look at while it ran.
+    assert re.search(r"dashboard: http://127\.0\.0\.1:\d+/\?token=", out), out[:2000]
+
     # Progress lines along the way, not only the end.
     assert "v2 Progressing step 3/6" in out and "v3 Aborted" in out
     # Everything the demo started is stopped: no cluster process, no operator left.
