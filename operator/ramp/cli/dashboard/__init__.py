@@ -9,6 +9,7 @@ import time
 import webbrowser
 from typing import Any
 
+from ramp.cli.client import CliError
 from ramp.cli.dashboard.server import Dashboard, serve
 
 
@@ -38,7 +39,10 @@ def run(
 
         await serve(dashboard, port, ready, stop)
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except OSError as exc:  # the port is taken, say
+        raise CliError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from exc
     return 0
 
 
