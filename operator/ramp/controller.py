@@ -28,7 +28,7 @@ from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
 from ramp.core.plan import Child, Event, HistoryEntry, Observed, Plan, plan
 from ramp.gates import Gates, TemplateReader
-from ramp.kube import Conflict, Kube, child_name, history_entry
+from ramp.kube import Conflict, Kube, child_name, endpoints_by_revision, history_entry
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,8 @@ class WorkQueue:
 ChildSource = Callable[[str, str], list[Child] | None]
 """Children of a Rollout from the watch-fed index; None when the index is not ready."""
 HistorySource = Callable[[str, str], list[dict[str, Any]] | None]
+EndpointSource = Callable[[str, str], list[tuple[str, bool]] | None]
+"""(pod, ready) of a Service's EndpointSlices from the watch-fed index; None: not ready."""
 """ControllerRevisions of a Rollout (summaries) from the watch-fed index; None: not ready."""
 
 Observer = Callable[[str, str, Plan, float], None]
@@ -134,12 +136,14 @@ class Controller:
         prometheus: ProviderConfig | None = None,
         templates: TemplateReader | None = None,
         history: HistorySource | None = None,
+        endpoints: EndpointSource | None = None,
     ) -> None:
         self.kube = kube
         self.templates = templates
         self.gates = Gates(prometheus, self._read_template)
         self.children = children
         self.history = history
+        self.endpoint_source = endpoints
         self.clock = clock
         self.observers = observers or []
         self.queue = WorkQueue(self.reconcile)
@@ -216,8 +220,21 @@ class Controller:
     def _observe(self, body: dict[str, Any], rollout: Rollout, children: list[Child]) -> Observed:
         meta = body["metadata"]
         namespace = meta["namespace"]
-        canary = rollout.spec.strategy.canary
-        names = [n for n in (canary.stable_service, canary.canary_service) if n] if canary else []
+        strategy = rollout.spec.strategy
+        names: list[str] = []
+        if strategy.canary is not None:
+            names = [
+                n for n in (strategy.canary.stable_service, strategy.canary.canary_service) if n
+            ]
+        endpoints: dict[str, dict[str, int]] = {}
+        if strategy.blue_green is not None:
+            bg = strategy.blue_green
+            names = [n for n in (bg.active_service, bg.preview_service) if n]
+            for service in names:
+                pods = self.endpoint_source(namespace, service) if self.endpoint_source else None
+                if pods is None:
+                    pods = self.kube.list_endpoints(namespace, service)
+                endpoints[service] = endpoints_by_revision(pods, children)
         return Observed(
             rollout=rollout,
             template=body["spec"]["template"],
@@ -228,6 +245,7 @@ class Controller:
             deleting=bool(meta.get("deletionTimestamp")),
             history=self._history(namespace, meta["name"], str(meta.get("uid") or "")),
             services=self._services(namespace, names),
+            endpoints=endpoints,
         )
 
     async def reconcile(self, namespace: str, name: str) -> float | None:

@@ -16,7 +16,12 @@ import kopf
 from ramp import GROUP, PREFIX, VERSION
 from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
-from ramp.kube import child_from_deployment, summarize_deployment, summarize_history
+from ramp.kube import (
+    child_from_deployment,
+    endpoint_pods,
+    summarize_deployment,
+    summarize_history,
+)
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +35,7 @@ class State:
     index: Any = None
     templates: Any = None
     history: Any = None
+    endpoints: Any = None
 
 
 def template_of(namespace: str, name: str) -> dict[str, Any] | None:
@@ -53,6 +59,13 @@ def history_of(namespace: str, name: str) -> list[dict[str, Any]] | None:
     if State.history is None:
         return None
     return list(State.history.get((namespace, name), []))
+
+
+def endpoints_of(namespace: str, service: str) -> list[tuple[str, bool]] | None:
+    """(pod name, ready) of a Service's EndpointSlices from the kopf index."""
+    if State.endpoints is None:
+        return None
+    return [e for part in State.endpoints.get((namespace, service), []) for e in part]
 
 
 @kopf.on.startup()
@@ -90,6 +103,19 @@ def rollout_history(
     return {(namespace, labels[ROLLOUT_LABEL]): summarize_history(body)}
 
 
+@kopf.index(
+    "discovery.k8s.io",
+    "v1",
+    "endpointslices",
+    labels={"kubernetes.io/service-name": kopf.PRESENT},
+)
+def service_endpoints(
+    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
+) -> dict[tuple[str | None, str], list[tuple[str, bool]]]:
+    """Index EndpointSlices by (namespace, Service): which pods kube-proxy programs."""
+    return {(namespace, labels["kubernetes.io/service-name"]): endpoint_pods(body)}
+
+
 @kopf.index(GROUP, VERSION, "analysistemplates")
 def analysis_templates(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
@@ -120,12 +146,14 @@ async def rollout_changed(
     rollout_children: kopf.Index[Any, Any] | None = None,
     analysis_templates: kopf.Index[Any, Any] | None = None,
     rollout_history: kopf.Index[Any, Any] | None = None,
+    service_endpoints: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
     """A Rollout changed (or was listed at start-up): reconcile it; forget it when deleted."""
     State.index = rollout_children
     State.templates = analysis_templates
     State.history = rollout_history
+    State.endpoints = service_endpoints
     if State.controller is None or not namespace:
         return
     if type == "DELETED":

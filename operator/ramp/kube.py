@@ -192,6 +192,31 @@ def decode_template(raw: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def endpoint_pods(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(pod name, ready) of each endpoint of an EndpointSlice."""
+    out = []
+    for endpoint in body.get("endpoints") or []:
+        ref = endpoint.get("targetRef") or {}
+        if ref.get("kind") == "Pod" and ref.get("name"):
+            ready = (endpoint.get("conditions") or {}).get("ready")
+            out.append((str(ref["name"]), ready is not False))
+    return out
+
+
+def endpoints_by_revision(pods: list[tuple[str, bool]], children: list[Child]) -> dict[str, int]:
+    """Ready endpoints per revision, the pods told apart by their Deployment's name."""
+    counts: dict[str, int] = {}
+    prefixes = sorted(((f"{c.name}-", c.revision) for c in children), reverse=True)
+    for pod, ready in pods:
+        if not ready:
+            continue
+        for prefix, revision in prefixes:
+            if pod.startswith(prefix):
+                counts[revision] = counts.get(revision, 0) + 1
+                break
+    return counts
+
+
 def history_entry(body: Mapping[str, Any], owner: str) -> HistoryEntry | None:
     """A ControllerRevision as a history entry; None when the Rollout does not own it."""
     meta = body.get("metadata") or {}
@@ -402,6 +427,22 @@ class Kube:
         return True
 
     # -- history ---------------------------------------------------------------------
+
+    def list_endpoints(self, namespace: str, service: str) -> list[tuple[str, bool]]:
+        self.counters.reads += 1
+        items = (
+            client.DiscoveryV1Api(self.api_client)
+            .list_namespaced_endpoint_slice(
+                namespace,
+                label_selector=f"kubernetes.io/service-name={service}",
+                _request_timeout=TIMEOUT,
+            )
+            .items
+        )
+        pods: list[tuple[str, bool]] = []
+        for item in items:
+            pods.extend(endpoint_pods(self.api_client.sanitize_for_serialization(item)))
+        return pods
 
     def list_history(self, namespace: str, rollout: str) -> list[dict[str, Any]]:
         self.counters.reads += 1

@@ -74,6 +74,7 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         prometheus=prometheus,
         templates=handlers.template_of,
         history=handlers.history_of,
+        endpoints=handlers.endpoints_of,
     )
     if args.prometheus_token_secret:
         from ramp.analysis.prometheus import parse_secret_ref, token_from_secret_data

@@ -123,6 +123,10 @@ Events about Rollouts, and Services only when rbac.services is set. Nothing else
 - apiGroups: ["apps"]
   resources: ["deployments"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
+# Blue-green switches on what the Services really serve (read only).
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["list", "watch"]
 # The revision history: one ControllerRevision per revision, owned by its Rollout.
 - apiGroups: ["apps"]
   resources: ["controllerrevisions"]

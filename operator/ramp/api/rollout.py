@@ -144,16 +144,68 @@ class CanaryStrategy(ApiModel):
         return 0 if self.max_unavailable is None else self.max_unavailable
 
 
-class Strategy(ApiModel):
-    """How a new revision is rolled out. Today: ``canary``."""
+class BlueGreenStrategy(ApiModel):
+    """Run green beside blue, verify it, flip the active Service at once, keep blue warm."""
 
     model_config = {
         "json_schema_extra": _cel(
-            ("has(self.canary)", "exactly one strategy must be set: canary"),
+            (
+                "!has(self.previewService) || self.previewService != self.activeService",
+                "activeService and previewService must name different Services",
+            ),
+        )
+    }
+
+    active_service: str = Field(pattern=_NAME, max_length=63)
+    """Its selector is pinned to the active revision."""
+    preview_service: str | None = Field(default=None, pattern=_NAME, max_length=63)
+    """Selects the green revision once it has ready pods (the active one otherwise)."""
+    preview_replica_count: int | None = Field(default=None, ge=1, le=10000)
+    """Green runs this many until promotion starts (default: full size)."""
+    auto_promotion_enabled: bool | None = None
+    """False: wait for a promote (default true)."""
+    auto_promotion_seconds: int | None = Field(default=None, ge=0, le=86400)
+    """Promote by itself this long after green is ready and verified (default 0)."""
+    scale_down_delay_seconds: int | None = Field(default=None, ge=0, le=86400)
+    """Blue stays warm at least this long after the switch (default 30)."""
+    abort_scale_down_delay_seconds: int | None = Field(default=None, ge=0, le=86400)
+    """Green stays this long after an abort (default 30; 0 = at once)."""
+    pre_promotion_analysis: AnalysisRef | None = None
+    """Gates the switch."""
+    post_promotion_analysis: AnalysisRef | None = None
+    """Runs after the switch while blue is warm; a failure flips back."""
+
+    @property
+    def auto_promotion(self) -> bool:
+        return self.auto_promotion_enabled is not False
+
+    @property
+    def scale_down_delay(self) -> int:
+        return 30 if self.scale_down_delay_seconds is None else self.scale_down_delay_seconds
+
+    @property
+    def abort_scale_down_delay(self) -> int:
+        return (
+            30
+            if self.abort_scale_down_delay_seconds is None
+            else self.abort_scale_down_delay_seconds
+        )
+
+
+class Strategy(ApiModel):
+    """How a new revision is rolled out: exactly one of ``canary`` or ``blueGreen``."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            (
+                "has(self.canary) != has(self.blueGreen)",
+                "exactly one strategy must be set: canary or blueGreen",
+            ),
         )
     }
 
     canary: CanaryStrategy | None = None
+    blue_green: BlueGreenStrategy | None = None
 
 
 class RolloutSpec(ApiModel):
@@ -170,6 +222,12 @@ class RolloutSpec(ApiModel):
             (
                 "has(self.selector.matchLabels) || has(self.selector.matchExpressions)",
                 "selector must not be empty",
+            ),
+            (
+                "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.previewReplicaCount)"
+                " || !has(self.replicas) || self.strategy.blueGreen.previewReplicaCount"
+                " <= self.replicas",
+                "strategy.blueGreen.previewReplicaCount must not exceed replicas",
             ),
         )
     }
@@ -194,9 +252,16 @@ class RolloutSpec(ApiModel):
 
     @property
     def canary(self) -> CanaryStrategy:
-        """The canary strategy (the schema guarantees it is set)."""
-        assert self.strategy.canary is not None
-        return self.strategy.canary
+        """The canary strategy; for a blue-green Rollout an empty one (no steps, no
+        Services), so that code common to both strategies reads one shape."""
+        return self.strategy.canary or _NO_CANARY
+
+    @property
+    def blue_green(self) -> BlueGreenStrategy | None:
+        return self.strategy.blue_green
+
+
+_NO_CANARY = CanaryStrategy()
 
 
 class Phase(StrEnum):
@@ -238,6 +303,7 @@ class HandledTokens(ApiModel):
     promote_full: str | None = None
     abort: str | None = None
     retry: str | None = None
+    rollback: str | None = None
 
 
 class AnalysisRun(ApiModel):
@@ -250,6 +316,29 @@ class AnalysisRun(ApiModel):
     started_at: str = Field(max_length=40)
     metrics: list[MetricResult] = Field(default_factory=list, max_length=16)
     """Counters per metric: what the verdict accounting reads."""
+
+
+class BlueGreenStatus(ApiModel):
+    """Where a blue-green release stands."""
+
+    active_revision: str | None = Field(default=None, max_length=63)
+    preview_revision: str | None = Field(default=None, max_length=63)
+    """The revision the preview Service selects."""
+    promoted: bool | None = None
+    """The switch was granted (auto-promotion or a promote): green goes to full size."""
+    skip_analysis: bool | None = None
+    """promote-full: the switch skips the pre-promotion analysis."""
+    verified_at: str | None = Field(default=None, max_length=40)
+    """When green was first ready and verified (auto-promotion counts from here)."""
+    switched_at: str | None = Field(default=None, max_length=40)
+    """When the active Service moved to green."""
+    warm_revision: str | None = Field(default=None, max_length=63)
+    """After a completed release: the previous active revision, still at full size."""
+    warm_until: str | None = Field(default=None, max_length=40)
+    """The rollback window: blue stays warm (and a rollback flips back) until then."""
+    aborted_at: str | None = Field(default=None, max_length=40)
+    waiting_for: str | None = Field(default=None, max_length=256)
+    """Why the switch has not happened yet."""
 
 
 class RolloutStatus(ApiModel):
@@ -287,6 +376,7 @@ class RolloutStatus(ApiModel):
     measurements: list[Measurement] | None = Field(default=None, max_length=64)
     """The most recent gate measurements of this rollout (newest last)."""
     handled_tokens: HandledTokens | None = None
+    blue_green: BlueGreenStatus | None = None
 
 
 class Rollout(ApiModel):

@@ -50,14 +50,41 @@ class AbortMixin(PlanContext):
         st = self.st
         for verb in ("promote", "promote-full"):
             self.token_not_applicable(verb, "the rollout is aborted (retry it first)")
+        self.token_not_applicable("rollback", "the rollout is aborted already")
+        if self.spec.blue_green is not None:
+            return self.bg_aborted()
         immediate = self.spec.canary.abort_scale_down == "Immediate"
         canary, stable = self.side(st.canary_revision), self.side(st.stable_revision)
+        # Other revisions still running (a replaced canary) shrink with the canary, as the
+        # stable's pods become ready: their ready pods may be all that serves.
+        keep = {st.stable_revision, st.canary_revision}
+        canary_rev = st.canary_revision if st.canary_revision in self.children else None
+        others = sorted(
+            (o for o in self.live_children if o.revision not in keep and o.replicas > 0),
+            key=lambda o: o.created,
+            reverse=True,
+        )
+        going = Side(
+            canary.desired + sum(o.replicas for o in others),
+            canary.counted_ready + sum(o.serving for o in others),
+        )
         if immediate:
-            c, s = 0, self.total
+            left, s = 0, self.total
         else:
-            c, s = next_replicas(
-                self.limits, split_replicas(self.total, 0), canary, stable, stable_first=True
+            left, s = next_replicas(
+                self.limits, split_replicas(self.total, 0), going, stable, stable_first=True
             )
+        # What is left keeps ready pods first (the canary's too), then others' pods.
+        going_children = [*others, *([self.children[canary_rev]] if canary_rev else [])]
+        kept = {g.revision: 0 for g in going_children}
+        for g in going_children:
+            kept[g.revision] = min(g.serving, left)
+            left -= kept[g.revision]
+        for g in others:
+            more = min(g.replicas - kept[g.revision], left)
+            kept[g.revision] += more
+            left -= more
+        c = kept.pop(canary_rev, 0) + left if canary_rev else 0
         ready = self.serving(st.stable_revision)
         st.message = (
             f"aborted: {st.abort_message}; stable {st.stable_revision} {ready}/{self.total} ready"
@@ -69,6 +96,7 @@ class AbortMixin(PlanContext):
         replicas = {st.stable_revision or "": s}
         if st.canary_revision:
             replicas[st.canary_revision] = c
+        replicas.update(kept)
         return self.finish(replicas)
 
     def drain_others(self, stable_target: int) -> Plan | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ramp.api.analysis import AnalysisRef
 from ramp.api.rollout import HandledTokens, RolloutSpec, RolloutStatus, Step
 from ramp.core.model import (
     PREFIX,
@@ -20,6 +21,7 @@ from ramp.core.model import (
     HistoryWrite,
     Observed,
     Plan,
+    ServicePin,
     revision_hash,
 )
 from ramp.core.split import Limits, Side
@@ -167,6 +169,23 @@ class PlanContext:
         raise NotImplementedError
 
     def warn_weight(self, index: int) -> None:
+        raise NotImplementedError
+
+    def progress_deadline(self) -> datetime:
+        raise NotImplementedError
+
+    def gate_outcome(
+        self, run: str, ref: AnalysisRef, what: str, replicas: dict[str, int]
+    ) -> Plan | None:
+        raise NotImplementedError
+
+    def bg_aborted(self) -> Plan:
+        raise NotImplementedError
+
+    def bg_pins(self) -> list[ServicePin]:
+        raise NotImplementedError
+
+    def bg_counts(self) -> None:
         raise NotImplementedError
 
     def prune(self, replicas: dict[str, int]) -> tuple[list[str], list[str]]:

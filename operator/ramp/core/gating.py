@@ -17,6 +17,7 @@ from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.verdicts import GateAction, analysis_state, metric_state, parse_time
 
 BACKGROUND = "background"
+PRE, POST = "pre-promotion", "post-promotion"
 
 _OUTCOME: dict[MetricPhase, Any] = {
     MetricPhase.PASSED: "Passed",
@@ -36,10 +37,18 @@ def runs_in_play(rollout: Rollout) -> dict[str, AnalysisRef]:
     """The analysis runs the next plan will consult, from the status: the current step's
     analysis and the background analysis, while a canary is live."""
     status = rollout.status or RolloutStatus()
-    canary = rollout.spec.strategy.canary
-    if canary is None or not status.canary_revision:
+    if not status.canary_revision or status.aborted_revision == status.canary_revision:
         return {}
-    if status.aborted_revision == status.canary_revision:
+    bg = rollout.spec.strategy.blue_green
+    if bg is not None:
+        release = status.blue_green
+        if release is not None and release.skip_analysis:
+            return {}
+        switched = release is not None and release.switched_at is not None
+        ref = bg.post_promotion_analysis if switched else bg.pre_promotion_analysis
+        return {(POST if switched else PRE): ref} if ref is not None else {}
+    canary = rollout.spec.strategy.canary
+    if canary is None:
         return {}
     index = status.current_step_index or 0
     runs: dict[str, AnalysisRef] = {}

@@ -128,6 +128,10 @@ class HistoryMixin(PlanContext):
         st.abort_message = None
         st.measurements = None
         st.analysis_runs = None
+        if st.blue_green is not None:
+            release = st.blue_green
+            release.promoted = release.skip_analysis = release.verified_at = None
+            release.switched_at = release.aborted_at = release.waiting_for = None
         if self.entry(self.revision) is not None or self.revision in self.history_writes:
             self.mark(self.revision, aborted=None)
         self.event(reason, message)

@@ -21,7 +21,7 @@ from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.split import Side
 
 PREFIX = "ramp.dev"
-TOKEN_VERBS = ("promote", "promote-full", "abort", "retry")
+TOKEN_VERBS = ("promote", "promote-full", "abort", "retry", "rollback")
 REVISION_LABEL = f"{PREFIX}/revision"
 ROLLOUT_LABEL = f"{PREFIX}/rollout"
 ROLE_LABEL = f"{PREFIX}/role"
@@ -50,6 +50,14 @@ def revision_hash(template: Mapping[str, Any]) -> str:
 
 def iso(t: datetime) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_ceil(t: datetime) -> str:
+    """``t`` rounded up to the second: for the start or end of a window that must not be
+    shorter than asked (the status keeps whole seconds)."""
+    from datetime import timedelta
+
+    return iso(t + timedelta(seconds=1) if t.microsecond else t)
 
 
 def parse_iso(s: str | None) -> datetime | None:
@@ -125,6 +133,9 @@ class Observed:
     services: Mapping[str, Mapping[str, str] | None] = field(default_factory=dict)
     """Selector of each Service the strategy pins (None: the Service does not exist;
     a name not present: not known yet, pin it unconditionally)."""
+    endpoints: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """Ready endpoints by revision in each pinned Service's EndpointSlices (what
+    kube-proxy programs); a Service not present: not known."""
     analysis: Mapping[str, ResolvedAnalysis | str] = field(default_factory=dict)
     """Resolved analysis runs by name (``step-N``, ``background``), or why not."""
     spec_problem: str | None = None

@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from ramp.core.abort import AbortMixin
+from ramp.core.bluegreen import BlueGreenMixin
 from ramp.core.checks import selector_string, spec_problems
 from ramp.core.history import HistoryMixin
 from ramp.core.model import (
@@ -45,7 +46,7 @@ from ramp.core.status import StatusMixin, phase
 from ramp.core.steps import StepsMixin, describe_step, step_weight
 
 
-class _Planner(HistoryMixin, AbortMixin, StepsMixin, StatusMixin):
+class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin):
     """One planning pass."""
 
     def run(self) -> Plan:
@@ -63,7 +64,7 @@ class _Planner(HistoryMixin, AbortMixin, StepsMixin, StatusMixin):
         if missing is not None:
             return missing
         if self.revision == st.stable_revision:
-            return self.steady()
+            return self.bg_steady() if self.spec.blue_green else self.steady()
         self.ensure_canary_identity()
         self.abort_and_retry_tokens()
         if st.aborted_revision == self.revision:
@@ -71,6 +72,9 @@ class _Planner(HistoryMixin, AbortMixin, StepsMixin, StatusMixin):
         drain = self.drain_others(stable_target=self.total - self.canary_share())
         if drain is not None:
             return drain
+        if self.spec.blue_green:
+            return self.blue_green()
+        self.token_not_applicable("rollback", "rollback flips back a blue-green release")
         if self.spec.paused:
             return self.walk_steps(hold="SpecPaused")
         if st.held_by_spec_paused:
@@ -114,6 +118,8 @@ class _Planner(HistoryMixin, AbortMixin, StepsMixin, StatusMixin):
         if self.revision == self.st.stable_revision:
             for verb in ("promote", "promote-full", "abort", "retry"):
                 self.token_not_applicable(verb, "no rollout is in progress")
+            if not self.spec.blue_green:
+                self.token_not_applicable("rollback", "rollback flips back a blue-green release")
 
     def steady(self) -> Plan:
         """The template is the stable one: steady state, or a rollback."""

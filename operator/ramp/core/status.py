@@ -12,7 +12,7 @@ from typing import Literal
 
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.context import PlanContext
-from ramp.core.gating import BACKGROUND, step_run
+from ramp.core.gating import BACKGROUND, POST, PRE, step_run
 from ramp.core.model import REVISION_LABEL, Plan, Role, ServicePin, iso
 
 MAX_MEASUREMENTS = 64
@@ -62,11 +62,13 @@ class StatusMixin(PlanContext):
                 for rev, tpl in self.creates.items()
                 if rev not in self.children and rev not in self.going
             }
-            result.services = self.service_pins(full)
+            result.services = self.bg_pins() if self.spec.blue_green else self.service_pins(full)
         result.history = list(self.history_writes.values())
         result.measure = list(dict.fromkeys(self.measure))
         self.bound_lists()
         self.fill_counts()
+        if self.spec.blue_green:
+            self.bg_counts()
         self.fill_conditions()
         st.phase = phase(st)
         result.requeue_after = self.requeue
@@ -74,7 +76,7 @@ class StatusMixin(PlanContext):
 
     def bound_lists(self) -> None:
         st = self.st
-        keep = {BACKGROUND, step_run(st.current_step_index or 0)}
+        keep = {BACKGROUND, step_run(st.current_step_index or 0), PRE, POST}
         runs = [
             r for r in st.analysis_runs or [] if r.name in keep and r.revision == st.canary_revision
         ]
@@ -91,8 +93,14 @@ class StatusMixin(PlanContext):
         canary = st.canary_revision if st.aborted_revision != st.canary_revision else None
         stable = st.stable_revision
 
+        # Any other revision with ready pods comes last (e.g. a drained canary while the
+        # stable it was rolled back to has none ready yet): never an empty Service.
+        others = sorted(
+            self.children, key=lambda r: -min(self.children[r].ready, replicas.get(r, 0))
+        )
+
         def choose(primary: str | None, fallback: str | None) -> str | None:
-            for revision in (primary, fallback):
+            for revision in (primary, fallback, *others):
                 child = self.child(revision)
                 if child is not None and min(child.ready, replicas.get(child.revision, 0)) > 0:
                     return revision

@@ -9,7 +9,7 @@ aborting a rollout that is not stuck.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ramp.api.analysis import AnalysisRef
 from ramp.api.rollout import HandledTokens, Step, Weights
@@ -177,17 +177,7 @@ class StepsMixin(PlanContext):
         canary, stable = self.child(st.canary_revision), self.child(st.stable_revision)
         c_ready = canary.ready if canary else 0
         s_ready = stable.ready if stable else 0
-        moved = (
-            c_ready != (self.old.canary_ready_replicas or 0)
-            or s_ready != (self.old.stable_ready_replicas or 0)
-            or (canary.current if canary else 0) != (self.old.canary_replicas or 0)
-            or (stable.current if stable else 0) != (self.old.stable_replicas or 0)
-        )
-        since = parse_iso(st.progressed_at)
-        if since is None or moved:
-            since = self.now
-            st.progressed_at = iso(self.now)
-        deadline = since + timedelta(seconds=self.spec.deadline_seconds)
+        deadline = self.progress_deadline()
         where = (
             f"step {index + 1}/{len(steps)} ({describe_step(steps[index])})"
             if index < len(steps)
@@ -210,6 +200,24 @@ class StepsMixin(PlanContext):
         if canary_rev == self.revision and canary_rev not in self.children:
             self.creates[canary_rev] = self.obs.template
         return self.finish(replicas)
+
+    def progress_deadline(self) -> datetime:
+        """When the progress deadline ends: ``progressDeadlineSeconds`` after the last
+        progress (a ready or existing pod more or less on either side since the last
+        written status, or the start of the wait)."""
+        st = self.st
+        canary, stable = self.child(st.canary_revision), self.child(st.stable_revision)
+        moved = (
+            (canary.ready if canary else 0) != (self.old.canary_ready_replicas or 0)
+            or (stable.ready if stable else 0) != (self.old.stable_ready_replicas or 0)
+            or (canary.current if canary else 0) != (self.old.canary_replicas or 0)
+            or (stable.current if stable else 0) != (self.old.stable_replicas or 0)
+        )
+        since = parse_iso(st.progressed_at)
+        if since is None or moved:
+            since = self.now
+            st.progressed_at = iso(self.now)
+        return since + timedelta(seconds=self.spec.deadline_seconds)
 
     def background_gate(self, index: int, replicas: dict[str, int]) -> Plan | None:
         background = self.spec.canary.analysis
