@@ -226,7 +226,7 @@ def test_dashboard_live_list_plots_and_abort(
         assert current.text == "pause (until promoted)", current.text
         screenshot(browser, "dashboard-detail.png")
 
-        # Abort with the keyboard-reachable button: the real rollout aborts.
+        # Abort by a click on the button: the real rollout aborts.
         button = browser.find_element("id", "verb-abort")
         button.click()
         wait_for(
@@ -285,7 +285,10 @@ def test_dashboard_shows_the_api_refusal_when_rbac_forbids(
         browser.get(dash.url.replace("/?", f"/rollouts/{ns}/{name}?"))
         wait_for("the detail page", lambda: text(browser, "#phase") == "Healthy", timeout=15)
         wait_for("the live stream", lambda: text(browser, "#live") == "live", timeout=10)
-        browser.find_element("id", "verb-pause").click()
+        # From the keyboard this time: focus the button and press Space.
+        from selenium.webdriver.common.keys import Keys
+
+        browser.find_element("id", "verb-pause").send_keys(Keys.SPACE)
         wait_for(
             "the refusal",
             lambda: "Refused" in text(browser, "#action-result"),
