@@ -47,6 +47,8 @@ from ramp.core.durations import parse_duration
 from ramp.core.plan import REVISION_LABEL, revision_hash
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2
+EXIT_LOSSY = 3
+"""``convert``: converted, but some fields had no Ramp equivalent (each one warned)."""
 WATCH_REDRAW_SECONDS = 5.0
 """Without a change, the live view is redrawn this often (for its ages; no API call)."""
 
@@ -444,6 +446,35 @@ class Commands:
         a = self.args
         return run(self.kube.api_client, self.kube.namespace, a.all_namespaces, a.port, a.open)
 
+    # convert (offline, or read-only from a live Deployment) -------------------------------
+
+    def convert(self) -> int:
+        """Exit 0: lossless; 3: converted, with a warning per field that did not carry over."""
+        from ramp.cli.convert import convert_documents, dump, rollout_for_deployment
+
+        a = self.args
+        if a.source:
+            kind, _, name = a.source.partition("/")
+            if kind not in ("deployment", "deployments", "deploy", "deployment.apps") or not name:
+                fail(f"expected deployment/NAME, got {a.source!r}")
+            dep = self.kube.apps.read_namespaced_deployment(name, self.kube.namespace)
+            print(dump([rollout_for_deployment(self.kube._dict(dep))]), end="")
+            return EXIT_OK
+        if not a.filename:
+            fail("give -f FILE (Argo Rollouts manifests) or deployment/NAME")
+        try:
+            text = sys.stdin.read() if a.filename == "-" else Path(a.filename).read_text()
+            docs = list(yaml.safe_load_all(text))
+        except (OSError, yaml.YAMLError) as exc:
+            fail(f"cannot read {a.filename}: {exc}")
+        result = convert_documents(docs)
+        print(dump(result.documents), end="")
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        return EXIT_OK if result.lossless else EXIT_LOSSY
+
     # plan (offline) --------------------------------------------------------------------
 
     def plan(self) -> int:
@@ -602,6 +633,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--replicas", type=int, help="plan for this many replicas instead")
     _output_option(p)
     p.set_defaults(func=Commands.plan)
+
+    p = command(
+        "convert",
+        "Argo Rollouts manifests to Ramp (exit 3 when something did not carry over)",
+        "Convert Argo Rollouts manifests (Rollout, AnalysisTemplate, ClusterAnalysisTemplate) "
+        "to Ramp's, offline; other documents pass through. Each field without a Ramp "
+        "equivalent is warned on stderr, naming it; exit 0 when the conversion is lossless, "
+        "3 when not. `convert deployment/NAME` reads a live Deployment (read-only) and "
+        "prints a Rollout that adopts it through spec.workloadRef.",
+    )
+    p.add_argument("source", nargs="?", metavar="deployment/NAME")
+    p.add_argument("-f", "--filename", help="YAML file of Argo manifests ('-' for stdin)")
+    p.set_defaults(func=Commands.convert)
 
     p = command(
         "dashboard",
