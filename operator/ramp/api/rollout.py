@@ -208,20 +208,56 @@ class Strategy(ApiModel):
     blue_green: BlueGreenStrategy | None = None
 
 
+class WorkloadRef(ApiModel):
+    """An existing Deployment that the Rollout adopts instead of an inline template."""
+
+    model_config = {
+        "json_schema_extra": _cel(
+            (
+                "self.name == oldSelf.name",
+                "workloadRef.name is immutable: remove workloadRef (the Deployment is given "
+                "back) before referring to another one",
+            ),
+        )
+    }
+
+    api_version: Literal["apps/v1"] = "apps/v1"
+    kind: Literal["Deployment"]
+    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
+    scale_down: Literal["never", "onsuccess", "progressively"] | None = None
+    """What happens to the Deployment's own pods (default ``progressively``): scaled down
+    as Ramp's become ready, at once when Ramp's stable is ready, or never (both run)."""
+
+    @property
+    def mode(self) -> str:
+        return self.scale_down or "progressively"
+
+
 class RolloutSpec(ApiModel):
     """The desired state of a Rollout."""
 
     model_config = {
         "json_schema_extra": _cel(
             (
-                "!has(self.selector.matchLabels) || self.selector.matchLabels.all(k,"
+                "!has(self.template) || !has(self.selector) || !has(self.selector.matchLabels)"
+                " || self.selector.matchLabels.all(k,"
                 " has(self.template.metadata.labels) && k in self.template.metadata.labels"
                 " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
                 "selector.matchLabels must match template.metadata.labels",
             ),
             (
-                "has(self.selector.matchLabels) || has(self.selector.matchExpressions)",
+                "!has(self.selector) || has(self.selector.matchLabels)"
+                " || has(self.selector.matchExpressions)",
                 "selector must not be empty",
+            ),
+            (
+                "has(self.template) != has(self.workloadRef)",
+                "exactly one of template or workloadRef must be set",
+            ),
+            (
+                "has(self.selector) || has(self.workloadRef)",
+                "selector is required with template (with workloadRef it defaults to the "
+                "Deployment's)",
             ),
             (
                 "!has(self.strategy.blueGreen) || !has(self.strategy.blueGreen.previewReplicaCount)"
@@ -233,8 +269,10 @@ class RolloutSpec(ApiModel):
     }
 
     replicas: int = Field(default=1, ge=0, le=10000)
-    selector: LabelSelector
-    template: PodTemplate
+    selector: LabelSelector = Field(default_factory=LabelSelector)
+    template: PodTemplate | None = None
+    workload_ref: WorkloadRef | None = None
+    """Adopt this Deployment: its pod template is rolled out (see docs/workloadref.md)."""
     progress_deadline_seconds: int | None = Field(default=None, ge=1, le=86400)
     paused: bool | None = None
     revision_history_limit: int | None = Field(default=None, ge=0, le=10)
@@ -341,6 +379,23 @@ class BlueGreenStatus(ApiModel):
     """Why the switch has not happened yet."""
 
 
+class WorkloadStatus(ApiModel):
+    """The adopted Deployment: where adoption or give-back stands, and any fight over it."""
+
+    name: str = Field(max_length=253)
+    state: Literal["Adopting", "Adopted", "GivingBack"]
+    replicas: int | None = None
+    """The Deployment's ``spec.replicas`` as last seen."""
+    ready_replicas: int | None = None
+    conflict_field: str | None = Field(default=None, max_length=64)
+    """A field of the Deployment someone else keeps setting (``spec.replicas``)."""
+    conflict_manager: str | None = Field(default=None, max_length=128)
+    conflicts: int | None = None
+    retry_at: str | None = Field(default=None, max_length=40)
+    """Ramp leaves the fought-over field alone until then (backing off, never flapping)."""
+    asserted_at: str | None = Field(default=None, max_length=40)
+
+
 class RolloutStatus(ApiModel):
     """The observed state of a Rollout, written only by the operator.
 
@@ -377,6 +432,9 @@ class RolloutStatus(ApiModel):
     """The most recent gate measurements of this rollout (newest last)."""
     handled_tokens: HandledTokens | None = None
     blue_green: BlueGreenStatus | None = None
+    workload_observed_generation: int | None = None
+    """The generation of the referenced Deployment whose template was consumed."""
+    workload: WorkloadStatus | None = None
 
 
 class Rollout(ApiModel):
