@@ -130,8 +130,12 @@ def scenario(cluster: ClusterHandle, crds: None) -> Iterator[SimpleNamespace]:
         quiet["metadata"]["annotations"] = {"ramp.dev/notify": "none"}
         rollouts.create(rollout_manifest("loud", replicas=4, steps=STEPS))
         rollouts.create(quiet)
+        held = rollout_manifest("held", replicas=2, steps=[{"setWeight": 50}, {"pause": {}}])
+        rollouts.create(held)
         rollouts.wait_healthy("loud", 4)
         rollouts.wait_healthy("quiet", 4)
+        rollouts.wait_healthy("held", 2)
+        rollouts.set_image("held", "ramp-test/app:v2")
         start = time.monotonic()
         rollouts.set_image("loud", "ramp-test/app:v2")
         rollouts.set_image("quiet", "ramp-test/app:v2")
@@ -153,6 +157,7 @@ def scenario(cluster: ClusterHandle, crds: None) -> Iterator[SimpleNamespace]:
             return len(done) == 2
 
         wait_for("both rollouts to complete", both, timeout=60)
+        rollouts.wait_phase("held", "Paused", timeout=30)
         canary = rollouts.status("loud")["stableRevision"]
 
         rollouts.set_image("loud", "ramp-test/app:v3")
@@ -197,6 +202,11 @@ def test_notifications_delivered_retried_refused_and_secret(scenario: SimpleName
     wait_for("the aborted notification", lambda: "aborted" in triggers(), timeout=15)
     assert triggers()[:2] == ["started", "completed"], triggers()
     assert sink.events("quiet") == []
+    wait_for("the paused notification", lambda: sink.events("held"), timeout=10)
+    paused = [e["data"] for e in sink.events("held") if e["data"]["trigger"] == "paused"]
+    assert len(paused) == 1, sink.events("held")
+    assert paused[0]["why"] == "PauseStep" and "until promoted" in paused[0]["message"]
+    assert paused[0]["phase"] == "Paused" and paused[0]["weights"]["desired"] == 50
     started, completed, aborted = (
         next(e for e in sink.events("loud") if e["data"]["trigger"] == t)
         for t in ("started", "completed", "aborted")

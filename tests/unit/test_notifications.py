@@ -247,3 +247,50 @@ def test_a_full_queue_drops_and_counts() -> None:
     labels = {"sink": "s", "trigger": "aborted", "outcome": "dropped"}
     assert registry.get_sample_value("ramp_notifications_total", labels) == 3
     assert registry.get_sample_value("ramp_notification_queue_length") == 2
+
+
+def test_attach_notifies_events_and_a_phase_that_becomes_paused() -> None:
+    from ramp.core.plan import Event
+
+    class FakeKube:
+        def __init__(self) -> None:
+            self.posted: list[str] = []
+
+        def may_write(self) -> bool:
+            return True
+
+        def emit(self, rollout: Any, event: Any) -> None:
+            self.posted.append(event.reason)
+
+        def patch_status(self, rollout: Any, status: dict[str, Any]) -> dict[str, Any]:
+            return {"status": status}
+
+    async def scenario() -> list[Any]:
+        kube = FakeKube()
+        sink = Sink(
+            "s", "webhook", "http://127.0.0.1:9/", triggers=frozenset({"paused", "started"})
+        )
+        notifier = Notifier(Settings((sink,), (), Delivery()))
+        notifier.loop = asyncio.get_running_loop()
+        notifier.attach(kube)
+        kube.emit(ROLLOUT, Event("Normal", "RolloutStarted", "rolling out bbb"))
+        kube.emit(ROLLOUT, Event("Normal", "Paused", "spec.paused is true"))  # seen as status
+        paused = {
+            **ROLLOUT["status"],
+            "phase": "Paused",
+            "message": "paused: analysis is inconclusive",
+            "conditions": [{"type": "Paused", "status": "True", "reason": "AnalysisInconclusive"}],
+        }
+        kube.patch_status(ROLLOUT, paused)
+        kube.patch_status({**ROLLOUT, "status": paused}, paused)  # still paused: nothing new
+        assert kube.posted == ["RolloutStarted", "Paused"]
+        items = []
+        while not notifier.queue.empty():
+            items.append(notifier.queue.get_nowait().note)
+        return items
+
+    started, paused = asyncio.run(scenario())
+    assert started.trigger == "started"
+    assert paused.trigger == "paused" and paused.type == "Warning"
+    assert paused.data()["why"] == "AnalysisInconclusive"
+    assert paused.message == "paused: analysis is inconclusive"

@@ -28,12 +28,15 @@ from ramp.notify.config import Sink
 NOTIFY_ANNOTATION = f"{PREFIX}/notify"
 TRIGGERS_ANNOTATION = f"{PREFIX}/notify-triggers"
 CLOUDEVENTS_TYPE = "dev.ramp.rollout"
+PAUSED_REASON = "RolloutPaused"
 
 REASON_TRIGGER = {
     "RolloutStarted": "started",
     "CanaryReplaced": "started",
     "Retried": "started",
-    "Paused": "paused",
+    # Not the "Paused" Event (spec.paused only): a pause of any cause is seen as the phase
+    # becoming Paused in the status the operator writes (see Notifier.attach).
+    PAUSED_REASON: "paused",
     "Resumed": "resumed",
     "Aborted": "aborted",
     "RolloutCompleted": "completed",
@@ -134,7 +137,9 @@ def notification(
     elif trigger == "aborted" and analysis:
         details["analysis"] = dict(analysis)
     if trigger == "paused":
-        details["why"] = message
+        conditions = status.get("conditions") or []
+        paused: Mapping[str, Any] = next((c for c in conditions if c.get("type") == "Paused"), {})
+        details["why"] = paused.get("reason")  # PauseStep, SpecPaused, AnalysisInconclusive...
     return Notification(
         trigger=trigger,
         reason=reason,

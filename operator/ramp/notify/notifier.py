@@ -27,7 +27,14 @@ import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ramp.notify.config import Settings, Sink
-from ramp.notify.messages import Notification, analysis_of, notification, payload, wants
+from ramp.notify.messages import (
+    PAUSED_REASON,
+    Notification,
+    analysis_of,
+    notification,
+    payload,
+    wants,
+)
 
 log = logging.getLogger("ramp.notify")
 FAILED_REASON = "NotificationFailed"
@@ -35,6 +42,15 @@ WORKERS = 2
 
 Report = Callable[[Notification, str], None]
 """Say on the Rollout that a notification failed (``message`` without URL or token)."""
+
+
+@dataclass(frozen=True)
+class _Event:
+    """What ``emit`` reads of an Event (the core's own type is not needed here)."""
+
+    type: str
+    reason: str
+    message: str
 
 
 @dataclass
@@ -132,14 +148,43 @@ class Notifier:
                 self.publish(rollout, event.reason, event.type, event.message)
 
         def report(note: Notification, message: str) -> None:
-            from ramp.core.plan import Event
-
             meta = {"name": note.name, "namespace": note.namespace, "uid": note.uid}
-            original({"metadata": meta}, Event("Warning", FAILED_REASON, message))
+            original({"metadata": meta}, _Event("Warning", FAILED_REASON, message))
 
         kube.emit = emit
         if self.report is None:
             self.report = report
+        original_patch = getattr(kube, "patch_status", None)
+        if original_patch is None:
+            return
+
+        def patch_status(
+            rollout: Mapping[str, Any], status: dict[str, Any], *args: Any, **kwargs: Any
+        ) -> Any:
+            result = original_patch(rollout, status, *args, **kwargs)
+            if result is not None:
+                self.status_written(rollout, status)
+            return result
+
+        kube.patch_status = patch_status
+
+    def status_written(self, rollout: Mapping[str, Any], status: Mapping[str, Any]) -> None:
+        """The operator wrote ``status`` over the Rollout's old one: a phase that became
+        Paused (a pause step, spec.paused, an analysis that cannot decide) is notified with
+        why, from the status itself."""
+        try:
+            before = (rollout.get("status") or {}).get("phase")
+            if status.get("phase") != "Paused" or before == "Paused":
+                return
+            paused: Mapping[str, Any] = next(
+                (c for c in status.get("conditions") or [] if c.get("type") == "Paused"), {}
+            )
+            why = str(paused.get("reason") or "")
+            kind = "Warning" if why.startswith("Analysis") else "Normal"
+            message = str(status.get("message") or why or "paused")
+            self.publish({**rollout, "status": status}, PAUSED_REASON, kind, message)
+        except Exception:
+            log.exception("notifications: could not read a status for a pause")
 
     def publish(self, rollout: Mapping[str, Any], reason: str, type_: str, message: str) -> None:
         """Queue the notifications of an Event (any thread; never blocks, never raises)."""
