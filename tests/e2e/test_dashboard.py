@@ -176,6 +176,12 @@ def test_dashboard_live_list_plots_and_abort(
             "const n = performance.getEntriesByType('navigation')[0];"
             "return n.loadEventEnd - n.startTime;",
         )
+        page_bytes = js(
+            browser,
+            "return [...performance.getEntriesByType('navigation'),"
+            " ...performance.getEntriesByType('resource')]"
+            ".reduce((sum, e) => sum + (e.encodedBodySize || 0), 0);",
+        )
         assert text(browser, f"{row} [data-col=phase]") == "Healthy"
         wait_for("the live stream", lambda: text(browser, "#live") == "live", timeout=10)
         js(browser, "window.__noReload = 'still here';")
@@ -241,7 +247,8 @@ def test_dashboard_live_list_plots_and_abort(
         assert rollouts.get(name)["metadata"]["annotations"]["ramp.dev/abort"]
         print(
             f"\ndashboard: start-up {dash.startup_seconds * 1000:.0f} ms, list page load "
-            f"{load_ms:.0f} ms, rollout followed live for {list_seconds:.1f}s"
+            f"{load_ms:.0f} ms ({page_bytes / 1024:.0f} KiB with scripts and styles), "
+            f"rollout followed live for {list_seconds:.1f}s"
         )
     finally:
         dash.stop()
