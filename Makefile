@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CLUSTER_DIR := .cluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 
-.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua clean
+.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -62,6 +62,11 @@ test: venv lint crds-check cluster-build prometheus-install browser-install imag
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit
+
+# The model-based adversarial test of the planner with a long, random budget (CI runs
+# tests/model with a fixed seed and a short one). RAMP_MODEL_EXAMPLES=N overrides it.
+fuzz: venv
+	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
 
 test-e2e: venv cluster-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e

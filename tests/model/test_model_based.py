@@ -9,6 +9,7 @@ through the lying cluster of :mod:`model.sim`; every reconcile checks the invari
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 from hypothesis import HealthCheck, settings
@@ -16,7 +17,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
-    precondition,
     rule,
 )
 
@@ -36,7 +36,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "fuzz",
-    max_examples=int(os.environ.get("RAMP_MODEL_EXAMPLES", "30000")),
+    max_examples=int(os.environ.get("RAMP_MODEL_EXAMPLES", "20000")),
     stateful_step_count=60,
     derandomize=False,
     deadline=None,
@@ -75,7 +75,7 @@ def configs(draw: st.DrawFn) -> Config:
         replicas=draw(st.integers(1, 6)),
         max_surge=surge,
         max_unavailable=unavailable,
-        steps=draw(st.lists(STEP, min_size=0, max_size=5)),
+        steps=draw(st.lists(STEP, min_size=0, max_size=5)) or draw(st.lists(STEP, max_size=4)),
         background=background,
         abort_scale_down=draw(st.sampled_from([None, None, "Immediate"])),
         deadline=draw(st.sampled_from([30, 60])),
@@ -87,12 +87,23 @@ def configs(draw: st.DrawFn) -> Config:
 CUTS = st.sampled_from([len(PARTS)] * 8 + list(range(len(PARTS))))
 
 
+VERDICTS = st.sampled_from([Verdict.PASS] * 3 + list(Verdict))
+DELAYS = st.sampled_from([2.0, 2.0, 2.0, 15.0, None])
+
+
 class RolloutMachine(RuleBasedStateMachine):
     cluster: Cluster
     tokens: int
 
-    @initialize(cfg=configs(), start_rollout=st.sampled_from([True, True, True, False]))
-    def start(self, cfg: Config, start_rollout: bool) -> None:
+    @initialize(
+        cfg=configs(),
+        start_rollout=st.sampled_from([True, True, True, False]),
+        verdict=VERDICTS,
+        delay=DELAYS,
+    )
+    def start(
+        self, cfg: Config, start_rollout: bool, verdict: Verdict, delay: float | None
+    ) -> None:
         self.cluster = Cluster(cfg)
         self.tokens = 0
         self.cfg = cfg
@@ -100,6 +111,8 @@ class RolloutMachine(RuleBasedStateMachine):
         for _ in range(3):
             self.cluster.reconcile()
             self.cluster.advance(3, controller_acts=True)
+        self.cluster.verdicts[revision_hash(template(2))] = verdict
+        self.cluster.ready_delay[revision_hash(template(2))] = delay
         if start_rollout:
             self.set_template(2, False)
 
@@ -112,86 +125,120 @@ class RolloutMachine(RuleBasedStateMachine):
         cut=CUTS,
     )
     def reconcile(self, lag_children: bool, lag_history: bool, stale_body: bool, cut: int) -> None:
+        """A reconcile through a lagging index / a stale body, or cut by a restart."""
         self.cluster.reconcile(
             lag_children=lag_children, lag_history=lag_history, stale_body=stale_body, cut=cut
         )
 
-    @rule(rounds=st.integers(1, 8), seconds=st.sampled_from([1, 2, 5, 10]))
+    @rule(rounds=st.integers(1, 10), seconds=st.sampled_from([1, 2, 5, 10]))
     def drive(self, rounds: int, seconds: int) -> None:
         """A well-behaved stretch: the cluster settles and the operator reconciles."""
         for _ in range(rounds):
             self.cluster.advance(seconds, controller_acts=True)
             self.cluster.reconcile()
 
-    @rule(rounds=st.integers(1, 8), seconds=st.sampled_from([1, 2, 5, 10]))
+    @rule(rounds=st.integers(1, 10), seconds=st.sampled_from([1, 2, 5, 10]))
     def drive_more(self, rounds: int, seconds: int) -> None:
         self.drive(rounds, seconds)  # the same, drawn twice as often
 
     @rule(seconds=st.sampled_from([1, 3, 10, 30, 70]), acts=st.booleans())
     def advance(self, seconds: int, acts: bool) -> None:
+        """Time passes; the Deployment controller may not act (observedGeneration lags)."""
         self.cluster.advance(seconds, controller_acts=acts)
 
-    # -- users and other actors ------------------------------------------------------
+    # -- users -----------------------------------------------------------------------
 
     @rule(image=st.integers(1, 3), invalid=st.sampled_from([False] * 7 + [True]))
     def set_template(self, image: int, invalid: bool) -> None:
+        """A new template, back to the stable one (rollback), or an invalid one."""
         self.cluster.spec["template"] = template(image, invalid)
         self.cluster.bump(spec=True)
 
-    @rule(verb=st.sampled_from(["promote", "promote-full", "abort", "retry"]))
+    @rule(verb=st.sampled_from(["promote", "promote", "promote-full", "abort", "retry"]))
     def token(self, verb: str) -> None:
         self.tokens += 1
         self.cluster.body["metadata"]["annotations"][f"ramp.dev/{verb}"] = f"t{self.tokens}"
         self.cluster.bump()
 
-    @rule(replicas=st.integers(0, 6))
-    def hpa(self, replicas: int) -> None:
-        self.cluster.spec["replicas"] = replicas
+    @rule(image=st.integers(1, 3), delay=DELAYS, verdict=VERDICTS)
+    def behaviour(self, image: int, delay: float | None, verdict: Verdict) -> None:
+        """How a revision behaves: pods ready after ``delay`` s (or never), its verdicts."""
+        self.cluster.ready_delay[revision_hash(template(image))] = delay
+        self.cluster.verdicts[revision_hash(template(image))] = verdict
+
+    # -- the cluster pushes back -------------------------------------------------------
+
+    @rule(
+        data=st.data(),
+        kind=st.sampled_from(
+            [
+                "hpa",
+                "paused",
+                "bad_surge",
+                "wipe_status",
+                "scale_child",
+                "delete_child",
+                "delete_child_foreground",
+                "lookalike",
+                "pod_unready",
+                "service",
+            ]
+        ),
+    )
+    def chaos(self, data: st.DataObject, kind: str) -> None:
+        getattr(self, f"_{kind}")(data)
+
+    def _hpa(self, data: st.DataObject) -> None:
+        """An HPA or ``kubectl scale`` changes spec.replicas."""
+        self.cluster.spec["replicas"] = data.draw(st.integers(0, 6))
         self.cluster.bump(spec=True)
 
-    @rule()
-    def toggle_paused(self) -> None:
+    def _paused(self, data: st.DataObject) -> None:
         self.cluster.spec["paused"] = not self.cluster.spec.get("paused")
         self.cluster.bump(spec=True)
 
-    @rule()
-    def toggle_bad_surge(self) -> None:
+    def _bad_surge(self, data: st.DataObject) -> None:
+        """An invalid spec (maxSurge above 100 %) that comes and goes."""
         canary = self.cluster.canary_spec
         canary["maxSurge"] = "150%" if canary["maxSurge"] != "150%" else self.cfg.max_surge
         self.cluster.bump(spec=True)
 
-    @rule()
-    def wipe_status(self) -> None:
+    def _wipe_status(self, data: st.DataObject) -> None:
         """Restored from a backup: no status; the ControllerRevisions are still there."""
         self.cluster.status = None
         self.cluster.bump()
 
-    @rule(data=st.data())
-    def scale_child(self, data: st.DataObject) -> None:
+    def _pick_owned(self, data: st.DataObject) -> Dep | None:
         owned = sorted(d.name for d in self.cluster.owned())
-        if not owned:
-            return
-        dep = self.cluster.deps[data.draw(st.sampled_from(owned))]
-        dep.replicas = data.draw(st.integers(0, 7))
-        dep.generation += 1
+        return self.cluster.deps[data.draw(st.sampled_from(owned))] if owned else None
 
-    @rule(data=st.data(), foreground=st.booleans())
-    def delete_child(self, data: st.DataObject, foreground: bool) -> None:
-        owned = sorted(d.name for d in self.cluster.owned())
-        if not owned:
-            return
-        name = data.draw(st.sampled_from(owned))
-        if foreground:
-            self.cluster.deps[name].deleting = True
-        else:
-            del self.cluster.deps[name]
+    def _scale_child(self, data: st.DataObject) -> None:
+        """Someone scales a child Deployment by hand."""
+        dep = self._pick_owned(data)
+        if dep is not None:
+            dep.replicas = data.draw(st.integers(0, 7))
+            dep.generation += 1
 
-    @precondition(lambda self: f"{NAME}-lookalike" not in self.cluster.deps)
-    @rule(data=st.data())
-    def lookalike(self, data: st.DataObject) -> None:
+    def _delete_child(self, data: st.DataObject) -> None:
+        """A GitOps prune or a ``kubectl delete`` of a child (gone at once)."""
+        dep = self._pick_owned(data)
+        if dep is not None:
+            del self.cluster.deps[dep.name]
+
+    def _delete_child_foreground(self, data: st.DataObject) -> None:
+        """A foreground delete: the child has a deletionTimestamp until GC finishes."""
+        dep = self._pick_owned(data)
+        if dep is not None:
+            dep.deleting = True
+
+    def _lookalike(self, data: st.DataObject) -> None:
+        """A Deployment with the Rollout's label but another owner."""
+        name = f"{NAME}-lookalike"
+        if name in self.cluster.deps:
+            return
         revisions = sorted({d.revision for d in self.cluster.deps.values()} | {"x"})
-        self.cluster.deps[f"{NAME}-lookalike"] = Dep(
-            name=f"{NAME}-lookalike",
+        self.cluster.deps[name] = Dep(
+            name=name,
             revision=data.draw(st.sampled_from(revisions)),
             role="stable",
             owner=FOREIGN_UID,
@@ -200,38 +247,29 @@ class RolloutMachine(RuleBasedStateMachine):
             created="000000",
         )
 
-    @rule(data=st.data())
-    def pod_unready(self, data: st.DataObject) -> None:
+    def _pod_unready(self, data: st.DataObject) -> None:
+        """A pod goes unready for a while (a failing probe)."""
         deps = sorted(d.name for d in self.cluster.owned() if d.pods)
         if not deps:
             return
         dep = self.cluster.deps[data.draw(st.sampled_from(deps))]
         pod = dep.pods[data.draw(st.integers(0, len(dep.pods) - 1))]
-        from datetime import timedelta
+        seconds = data.draw(st.sampled_from([5, 40]))
+        pod.unready_until = self.cluster.now + timedelta(seconds=seconds)
 
-        pod.unready_until = self.cluster.now + timedelta(
-            seconds=data.draw(st.sampled_from([5, 40]))
-        )
-
-    @rule(image=st.integers(1, 3), delay=st.sampled_from([2.0, 2.0, 15.0, None]))
-    def fault(self, image: int, delay: float | None) -> None:
-        """Pods of a revision become ready after ``delay`` seconds, or never."""
-        self.cluster.ready_delay[revision_hash(template(image))] = delay
-
-    @rule(image=st.integers(1, 3), verdict=st.sampled_from(list(Verdict)))
-    def verdict(self, image: int, verdict: Verdict) -> None:
-        self.cluster.verdicts[revision_hash(template(image))] = verdict
-
-    @precondition(lambda self: bool(self.cluster.services))
-    @rule(data=st.data(), action=st.sampled_from(["edit", "delete", "create"]))
-    def service(self, data: st.DataObject, action: str) -> None:
+    def _service(self, data: st.DataObject) -> None:
+        """A pinned Service is edited (a key Ramp does not own), deleted or recreated."""
+        if not self.cluster.services:
+            return
         name = data.draw(st.sampled_from(sorted(self.cluster.services)))
+        action = data.draw(st.sampled_from(["edit", "delete", "create"]))
+        selector = self.cluster.services[name]
         if action == "delete":
             self.cluster.services[name] = None
         elif action == "create":
-            self.cluster.services[name] = self.cluster.services[name] or {"app": NAME}
-        elif self.cluster.services[name] is not None:
-            self.cluster.services[name]["tier"] = "web"  # a key Ramp does not own
+            self.cluster.services[name] = selector or {"app": NAME}
+        elif selector is not None:
+            selector["tier"] = "web"
 
 
 RolloutMachine.TestCase.settings = settings.get_profile(PROFILE)

@@ -1,0 +1,272 @@
+"""Named regressions: the bugs of issue 9 that live in the planner, and the invariant
+violations the model-based test found, each replayed through the simulated cluster
+(:mod:`model.sim`, whose oracle checks the invariants (a)-(g) on every reconcile).
+
+Not here (not planner-level): 11 (the shell's per-Rollout dicts, token Secret, status
+model downgrade, measurements counted twice), 12 (refused by the CRD's CEL rule) and 13
+(Lease-bounded writes) — see tests/unit for the shell's policy.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from model.sim import FOREIGN_UID, NAME, Cluster, Config, Dep, metric, template
+from ramp.api.analysis import Verdict
+from ramp.core.model import REVISION_LABEL, Plan, revision_hash
+
+V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
+
+
+def steady(cfg: Config) -> Cluster:
+    """A cluster whose first revision runs ready at full count."""
+    c = Cluster(cfg)
+    for _ in range(4):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None and c.status["stableRevision"] == V1
+    return c
+
+
+def drive(c: Cluster, rounds: int, seconds: float = 3) -> list[Plan]:
+    plans = []
+    for _ in range(rounds):
+        c.advance(seconds, controller_acts=True)
+        result = c.reconcile()
+        assert result is not None
+        plans.append(result)
+    return plans
+
+
+def roll_to(c: Cluster, image: int) -> None:
+    c.spec["template"] = template(image)
+    c.bump(spec=True)
+
+
+def token(c: Cluster, verb: str, value: str) -> None:
+    c.body["metadata"]["annotations"][f"ramp.dev/{verb}"] = value
+    c.bump()
+
+
+def reasons(plans: list[Plan]) -> list[str]:
+    return [e.reason for p in plans for e in p.events]
+
+
+def replicas(c: Cluster) -> dict[str, int]:
+    return {d.revision: d.replicas for d in c.owned()}
+
+
+def test_bug1_stable_deleted_after_abort_is_recreated_not_replaced_by_the_canary() -> None:
+    c = steady(Config(replicas=4, steps=[{"setWeight": 50}, {"pause": {}}]))
+    roll_to(c, 2)
+    drive(c, 4)
+    token(c, "abort", "a1")
+    drive(c, 4)
+    assert c.status is not None and c.status["abortedRevision"] == V2
+    del c.deps[f"{NAME}-{V1}"]  # a GitOps prune
+    plans = drive(c, 6)
+    assert "StableRecreated" in reasons(plans)
+    assert c.status["stableRevision"] == V1
+    assert replicas(c) == {V1: 4, V2: 0}
+
+
+def test_bug2_scale_during_a_long_pause_is_not_a_progress_deadline() -> None:
+    c = steady(Config(replicas=4, deadline=30, steps=[{"setWeight": 50}, {"pause": {}}]))
+    roll_to(c, 2)
+    drive(c, 4)
+    drive(c, 20, seconds=5)  # paused at step 2 far past the deadline
+    c.spec["replicas"] = 6  # an HPA
+    c.bump(spec=True)
+    c.ready_delay[V1] = c.ready_delay[V2] = 15.0
+    plans = drive(c, 12, seconds=2)
+    assert c.status is not None and c.status.get("abortedRevision") is None, reasons(plans)
+
+
+def test_bug3_weight_100_then_pause_keeps_the_stable_service_on_ready_pods() -> None:
+    c = steady(Config(replicas=2, steps=[{"setWeight": 100}, {"pause": {}}], services=True))
+    roll_to(c, 2)
+    drive(c, 8)
+    assert replicas(c) == {V1: 0, V2: 2}
+    assert c.services[f"{NAME}-stable"] == {"app": NAME, REVISION_LABEL: V2}
+
+
+def test_bug4_promote_past_paused_analysis_steps_keeps_the_status_writable() -> None:
+    analysis = {"analysis": {"metrics": [metric("step")]}}
+    c = steady(Config(replicas=2, steps=[analysis] * 8))
+    c.verdicts[V2] = Verdict.ERROR
+    roll_to(c, 2)
+    for i in range(8):
+        drive(c, 3)  # the step's analysis errors and pauses; the oracle validates the status
+        token(c, "promote", f"p{i}")
+    drive(c, 6)
+    assert c.status is not None and c.status["stableRevision"] == V2
+    assert len(c.status.get("analysisRuns") or []) <= 4
+
+
+@pytest.mark.parametrize("invalid", ["template", "maxSurge"])
+def test_bug5_abort_while_the_spec_is_invalid_is_carried_out(invalid: str) -> None:
+    c = steady(Config(replicas=4, steps=[{"setWeight": 50}, {"pause": {}}]))
+    roll_to(c, 2)
+    drive(c, 4)
+    if invalid == "template":
+        c.spec["template"] = template(2, invalid=True)
+    else:
+        c.canary_spec["maxSurge"] = "150%"
+    c.bump(spec=True)
+    token(c, "abort", "a1")
+    plans = drive(c, 6)
+    assert "Aborted" in reasons(plans)
+    assert replicas(c) == {V1: 4, V2: 0}
+
+
+def test_bug6_lost_status_after_promotion_keeps_the_promoted_stable() -> None:
+    c = steady(Config(replicas=3, steps=[{"setWeight": 50}]))
+    roll_to(c, 2)
+    drive(c, 12)
+    assert c.status is not None and c.status["stableRevision"] == V2
+    c.deps[f"{NAME}-{V1}"].role = "stable"  # a label left behind
+    c.status = None  # restored from a backup
+    c.bump()
+    plans = drive(c, 4)
+    assert "StatusRecovered" in reasons(plans)
+    assert c.status is not None and c.status["stableRevision"] == V2
+    assert replicas(c)[V2] == 3
+
+
+def test_bug7_spec_paused_still_aborts_on_background_analysis_and_follows_scale() -> None:
+    c = steady(
+        Config(
+            replicas=4,
+            steps=[{"setWeight": 50}, {"pause": {}}],
+            background={"metrics": [metric("bg")]},
+        )
+    )
+    roll_to(c, 2)
+    drive(c, 4)
+    c.spec["paused"] = True
+    c.spec["replicas"] = 6
+    c.bump(spec=True)
+    drive(c, 4)
+    assert replicas(c) == {V1: 3, V2: 3}  # the scale is applied while paused
+    c.verdicts[V2] = Verdict.FAIL
+    plans = drive(c, 6)
+    assert c.status is not None and c.status["abortReason"] == "AnalysisFailed", reasons(plans)
+
+
+@pytest.mark.parametrize("to", [3, 1], ids=["replace-canary", "rollback"])
+def test_bug8_replacing_the_canary_or_rolling_back_stays_within_max_surge(to: int) -> None:
+    # The oracle's (c) check: specified pods never above R + maxSurge outside an abort.
+    c = steady(Config(replicas=10, max_surge=3, steps=[{"setWeight": 50}, {"pause": {}}]))
+    roll_to(c, 2)
+    drive(c, 6)
+    roll_to(c, to)
+    drive(c, 12)
+    assert sum(replicas(c).values()) == 10
+
+
+def test_bug9_a_service_with_other_keys_is_patched_once() -> None:
+    c = steady(Config(replicas=2, services=True))
+    for selector in c.services.values():
+        assert selector is not None
+        selector["tier"] = "web"  # a key Ramp does not own
+    plans = drive(c, 3)
+    assert not any(p.services for p in plans)
+
+
+def test_bug10_a_lookalike_and_a_deleting_child_are_never_used() -> None:
+    c = steady(Config(replicas=2, steps=[{"setWeight": 50}, {"pause": {}}]))
+    c.deps[f"{NAME}-lookalike"] = Dep(
+        name=f"{NAME}-lookalike",
+        revision=V1,
+        role="stable",
+        owner=FOREIGN_UID,
+        template=template(9),
+        replicas=2,
+        created="000000",
+    )
+    c.deps[f"{NAME}-{V1}"].deleting = True  # a foreground delete in progress
+    plans = [c.reconcile() for _ in range(2)]  # the controller has not finished deleting it
+    assert c.deps[f"{NAME}-lookalike"].replicas == 2  # the oracle fails any write to it
+    assert "StableRecreated" not in reasons(plans)
+    drive(c, 3)  # deleted: now recreated from the history
+    assert replicas(c) == {V1: 2}
+    assert c.deps[f"{NAME}-lookalike"].replicas == 2
+
+
+# -- found by the model-based test ---------------------------------------------------
+
+
+def test_found_promote_during_spec_paused_is_kept_until_resumed() -> None:
+    c = steady(Config(replicas=2, steps=[{"pause": {}}]))
+    c.spec["paused"] = True
+    roll_to(c, 2)
+    drive(c, 4)
+    token(c, "promote", "p1")
+    drive(c, 2)
+    assert c.status is not None and c.status["stableRevision"] == V1
+    c.spec["paused"] = False
+    c.bump(spec=True)
+    plans = drive(c, 6)
+    assert "Promoted" in reasons(plans)
+    assert c.status["stableRevision"] == V2
+
+
+def test_found_promote_while_aborted_is_reported_not_swallowed() -> None:
+    c = steady(Config(replicas=2, steps=[{"pause": {}}]))
+    roll_to(c, 2)
+    drive(c, 3)
+    token(c, "abort", "a1")
+    drive(c, 3)
+    token(c, "promote", "p1")
+    plans = drive(c, 2)
+    assert "PromoteIgnored" in reasons(plans)
+
+
+def test_found_tokens_present_when_status_is_lost_are_not_applied_again() -> None:
+    c = steady(Config(replicas=2, steps=[{"pause": {}}, {"pause": {}}]))
+    roll_to(c, 2)
+    drive(c, 3)
+    token(c, "promote", "p1")
+    drive(c, 3)
+    assert c.status is not None and c.status["currentStepIndex"] == 1
+    c.status = None
+    c.bump()
+    plans = drive(c, 3)
+    assert "PromoteIgnored" in reasons(plans) and "Promoted" not in reasons(plans)
+    assert c.status is not None and c.status["currentStepIndex"] == 0
+
+
+def test_found_abort_after_a_replaced_canary_keeps_the_serving_pods() -> None:
+    # R=1, no steps: at weight 100 the old stable is at 0 and the canary serves; it is
+    # replaced and aborted at once: its ready pod stays until the stable's is ready.
+    c = steady(Config(replicas=1, services=False))
+    roll_to(c, 2)
+    drive(c, 3, seconds=2)
+    token(c, "abort", "a1")
+    roll_to(c, 3)
+    drive(c, 1, seconds=1)  # the oracle's (b) check failed here: V2 went to 0 at once
+    assert (replicas(c)[V1], replicas(c)[V2]) == (1, 1)
+    drive(c, 4, seconds=2)
+    assert (replicas(c)[V1], replicas(c).get(V2, 0)) == (1, 0)
+
+
+def test_found_service_falls_back_to_any_revision_with_ready_pods() -> None:
+    c = steady(Config(replicas=1, services=True))
+    roll_to(c, 2)
+    c.deps[f"{NAME}-{V1}"].replicas = 0
+    c.deps[f"{NAME}-{V1}"].generation += 1
+    drive(c, 1, seconds=1)
+    roll_to(c, 1)  # rollback while the stable has no ready pod
+    drive(c, 3, seconds=2)  # the oracle's (f) check
+
+
+def test_found_service_follows_ready_pods_while_the_spec_is_invalid() -> None:
+    c = steady(Config(replicas=1, services=True))
+    roll_to(c, 2)
+    drive(c, 1, seconds=1)
+    c.ready_delay[V1] = 15.0
+    c.canary_spec["maxSurge"] = "150%"  # invalid: the workload is left as it is
+    c.bump(spec=True)
+    c.status = None  # and the status is lost
+    c.bump()
+    drive(c, 2, seconds=2)  # the oracle's (f) check: the pins still follow ready pods
