@@ -63,6 +63,11 @@ class StatusMixin(PlanContext):
                 if rev not in self.children and rev not in self.going
             }
             result.services = self.bg_pins() if self.spec.blue_green else self.service_pins(full)
+        elif not self.spec.blue_green:
+            # The workload is left as it is (invalid spec, stable missing), but pods come
+            # and go: a pinned Service still follows the ready ones.
+            as_is = {c.revision: c.replicas for c in self.live_children}
+            result.services = self.service_pins(as_is)
         result.history = list(self.history_writes.values())
         result.measure = list(dict.fromkeys(self.measure))
         self.bound_lists()
