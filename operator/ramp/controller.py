@@ -27,8 +27,10 @@ from ramp.api.analysis import Measurement
 from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
 from ramp.core.plan import Child, Event, HistoryEntry, Observed, Plan, plan
+from ramp.core.workload_model import Workload
 from ramp.gates import Gates, TemplateReader
 from ramp.kube import Conflict, Kube, child_name, endpoints_by_revision, history_entry
+from ramp.kube_workload import Workloads
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +141,7 @@ class Controller:
         endpoints: EndpointSource | None = None,
     ) -> None:
         self.kube = kube
+        self.workloads = Workloads(kube)
         self.templates = templates
         self.gates = Gates(prometheus, self._read_template)
         self.children = children
@@ -217,7 +220,13 @@ class Controller:
             out[name] = cached[0]
         return out
 
-    def _observe(self, body: dict[str, Any], rollout: Rollout, children: list[Child]) -> Observed:
+    def _observe(
+        self,
+        body: dict[str, Any],
+        rollout: Rollout,
+        children: list[Child],
+        workload: Workload | None = None,
+    ) -> Observed:
         meta = body["metadata"]
         namespace = meta["namespace"]
         strategy = rollout.spec.strategy
@@ -237,7 +246,7 @@ class Controller:
                 endpoints[service] = endpoints_by_revision(pods, children)
         return Observed(
             rollout=rollout,
-            template=body["spec"]["template"],
+            template=body["spec"].get("template") or (workload and workload.template) or {},
             generation=int(meta.get("generation") or 0),
             annotations=meta.get("annotations") or {},
             children=tuple(children),
@@ -246,6 +255,8 @@ class Controller:
             history=self._history(namespace, meta["name"], str(meta.get("uid") or "")),
             services=self._services(namespace, names),
             endpoints=endpoints,
+            workload=workload,
+            deleted_at=meta.get("deletionTimestamp"),
         )
 
     async def reconcile(self, namespace: str, name: str) -> float | None:
@@ -263,13 +274,14 @@ class Controller:
         children = self.children(namespace, name) if self.children else None
         if children is None:
             children = await self._call(self.kube.list_children, namespace, name)
+        body, workload = await self._call(self.workloads.observe, body)  # spec.workloadRef
         try:
             rollout = Rollout.model_validate(body)
         except ValidationError as exc:
             await self._call(self._report_unparsable, body, validation_problem(exc))
             return None
         now = self.clock()
-        observed = await self._call(self._observe, body, rollout, children)
+        observed = await self._call(self._observe, body, rollout, children, workload)
         gate_events: list[Event] = []
         taken: list[Measurement] = []
         runs = runs_in_play(rollout) if not observed.deleting else {}
@@ -303,7 +315,10 @@ class Controller:
     def apply(self, body: dict[str, Any], observed: Observed, result: Plan) -> Plan | None:
         """Execute a plan, in order: history, creates, status, scales, deletes, Services,
         Events. Returns a replacement plan when the API server refused a child."""
-        if not self.may_write() or not result.write_status:
+        if not self.may_write():
+            return None
+        self.workloads.apply(body, result)  # the adopted Deployment and its finalizer
+        if not result.write_status:
             return None
         meta = body["metadata"]
         namespace = meta["namespace"]

@@ -16,6 +16,7 @@ import kopf
 from ramp import GROUP, PREFIX, VERSION
 from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
+from ramp.core.workload_model import MANAGED_ANNOTATION
 from ramp.kube import (
     child_from_deployment,
     endpoint_pods,
@@ -135,6 +136,13 @@ async def child_changed(
     State.index = rollout_children
     if State.controller is not None and namespace:
         State.controller.queue.kick((namespace, labels[ROLLOUT_LABEL]))
+
+
+@kopf.on.event("apps", "v1", "deployments", annotations={MANAGED_ANNOTATION: kopf.PRESENT})
+async def workload_changed(namespace: str | None, annotations: kopf.Annotations, **_: Any) -> None:
+    """An adopted Deployment (spec.workloadRef) changed: reconcile the Rollout holding it."""
+    if State.controller is not None and namespace:
+        State.controller.queue.kick((namespace, annotations[MANAGED_ANNOTATION]))
 
 
 @kopf.on.event(GROUP, VERSION, "rollouts")

@@ -113,7 +113,8 @@ Events about Rollouts, and Services only when rbac.services is set. Nothing else
 {{- define "ramp.workloadRules" -}}
 - apiGroups: ["ramp.dev"]
   resources: ["rollouts"]
-  verbs: ["get", "list", "watch"]
+  # patch: only the give-back finalizer of a Rollout that adopted a Deployment (workloadRef)
+  verbs: ["get", "list", "watch", "patch"]
 - apiGroups: ["ramp.dev"]
   resources: ["rollouts/status"]
   verbs: ["patch"]

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ramp.api.rollout import RolloutStatus
 from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.split import Side
+from ramp.core.workload_model import Workload, WorkloadPatch
 
 PREFIX = "ramp.dev"
 TOKEN_VERBS = ("promote", "promote-full", "abort", "retry", "rollback")
@@ -140,6 +141,10 @@ class Observed:
     """Resolved analysis runs by name (``step-N``, ``background``), or why not."""
     spec_problem: str | None = None
     """A problem the shell found (failed to parse, child rejected by the API server)."""
+    workload: Workload | None = None
+    """The Deployment of ``spec.workloadRef`` (or the one still held: ``status.workload``)."""
+    deleted_at: str | None = None
+    """The Rollout's ``metadata.deletionTimestamp``."""
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,10 @@ class Plan:
     requeue_after: float | None = None
     write_status: bool = True
     """False when the Rollout is being deleted: nothing at all is written."""
+    workload: WorkloadPatch | None = None
+    """Patch the adopted Deployment (before anything else; executed even when deleting)."""
+    finalizer: bool | None = None
+    """The give-back finalizer: True keep it on the Rollout, False remove it."""
 
     @property
     def create(self) -> str | None:

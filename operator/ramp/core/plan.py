@@ -44,9 +44,10 @@ from ramp.core.model import (
 )
 from ramp.core.status import StatusMixin, phase
 from ramp.core.steps import StepsMixin, describe_step, step_weight
+from ramp.core.workload import WorkloadMixin
 
 
-class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin):
+class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin, WorkloadMixin):
     """One planning pass."""
 
     def run(self) -> Plan:
@@ -55,7 +56,10 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
             return Plan(status=self.old, write_status=False)  # garbage collection's now
         st.observed_generation = self.obs.generation
         st.selector = selector_string(self.spec)
-        problem = self.obs.spec_problem or spec_problems(self.spec, self.obs.template)
+        problem = self.obs.spec_problem or self.workload_problem()
+        problem = problem or spec_problems(self.spec, self.obs.template)
+        if problem and not self.obs.template:
+            return self.invalid(problem)  # no template (workloadRef unresolved): no identity
         self.recover_identities()
         if problem:
             return self.invalid(problem)
@@ -152,7 +156,8 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
 
 def plan(observed: Observed, now: datetime) -> Plan:
     """Decide the next move of a Rollout. Pure: the clock is the ``now`` parameter."""
-    return _Planner(observed, now).run()
+    planner = _Planner(observed, now)
+    return planner.with_workload(planner.run())  # the adopted Deployment, if any
 
 
 __all__ = [
