@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from ramp.adopt import adopt_orphans
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.api.analysis import Measurement
 from ramp.api.rollout import Rollout
@@ -42,6 +43,8 @@ T = TypeVar("T")
 STATUS_THROTTLE = 3.0
 """Seconds between status writes that only update counts and wording."""
 ERROR_BACKOFF = 2.0
+CREATE_RECHECK = 1.0
+"""Seconds until a reconcile that created a child looks again (until the child shows)."""
 
 
 def validation_problem(exc: ValidationError) -> str:
@@ -203,10 +206,14 @@ class Controller:
             "step_latencies": [round(x, 4) for x in self.step_latencies],
         }
 
-    def _history(self, namespace: str, name: str, uid: str) -> tuple[HistoryEntry, ...]:
+    def _history(
+        self, namespace: str, name: str, uid: str, body: dict[str, Any] | None = None
+    ) -> tuple[HistoryEntry, ...]:
         raw = self.history(namespace, name) if self.history else None
         if raw is None:
             raw = self.kube.list_history(namespace, name)
+        if body is not None:  # orphaned entries of this Rollout (orphan-delete, re-apply)
+            _, raw = adopt_orphans(self.kube, body, [], raw)
         entries = (history_entry(b, uid) for b in raw)
         return tuple(e for e in entries if e is not None)
 
@@ -252,7 +259,7 @@ class Controller:
             children=tuple(children),
             uid=str(meta.get("uid") or ""),
             deleting=bool(meta.get("deletionTimestamp")),
-            history=self._history(namespace, meta["name"], str(meta.get("uid") or "")),
+            history=self._history(namespace, meta["name"], str(meta.get("uid") or ""), body),
             services=self._services(namespace, names),
             endpoints=endpoints,
             workload=workload,
@@ -274,6 +281,8 @@ class Controller:
         children = self.children(namespace, name) if self.children else None
         if children is None:
             children = await self._call(self.kube.list_children, namespace, name)
+        if any(not c.owner for c in children):  # orphan-delete and re-apply: adopt them
+            children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
         body, workload = await self._call(self.workloads.observe, body)  # spec.workloadRef
         try:
             rollout = Rollout.model_validate(body)
@@ -327,6 +336,10 @@ class Controller:
             refused = self.create(body, observed, result, revision, template)
             if refused is not None:
                 return refused
+        if result.creates:
+            # Look again until the child shows up: a create skipped as "just created" (the
+            # watch lags) or refused as existing (an old one still going) is retried.
+            result.requeue_after = min(result.requeue_after or CREATE_RECHECK, CREATE_RECHECK)
         self.write_status(body, result)
         existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
         for revision, replicas in result.scales:
