@@ -651,14 +651,14 @@ class Cluster:
             ]
         raise ValueError(name)
 
-    def _spawn(self, name: str, exe: Path, args: list[str]) -> None:
+    def _spawn(self, name: str, exe: Path, args: list[str], append: bool = False) -> None:
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             # kwok would also read ~/.kwok/kwok.yaml: give it a home of its own
             "HOME": str(self.dir / "home" / name),
         }
         Path(env["HOME"]).mkdir(parents=True, exist_ok=True)
-        log = open(self.log_path(name), "wb")  # noqa: SIM115 (the child keeps it)
+        log = open(self.log_path(name), "ab" if append else "wb")  # noqa: SIM115 (child keeps it)
         try:
             log.write(f"--- {time.strftime('%H:%M:%S')} {exe} {' '.join(args)}\n".encode())
             log.flush()
@@ -783,6 +783,41 @@ class Cluster:
         shutil.rmtree(self.dir / "pids", ignore_errors=True)
         self._procs.clear()
         self._state = {}
+
+    def stop_component(self, name: str, timeout: float = 10.0) -> None:
+        """Stop one component (SIGTERM, SIGKILL after `timeout`); its state stays, so
+        :meth:`start_component` brings it back on the same port with the same etcd data."""
+        if name not in COMPONENTS:
+            raise ValueError(f"unknown component {name!r}; one of {COMPONENTS}")
+        self.load_state()
+        pid = self.alive().get(name)
+        if pid is not None and self._terminate({name: pid}, timeout):
+            raise ClusterError(f"could not stop {name} (pid {pid}) in {self.dir}")
+        proc = self._procs.pop(name, None)
+        if proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=1)
+
+    def start_component(self, name: str, timeout: float = 60.0) -> None:
+        """Start a stopped component again with the arguments it had (same ports, same
+        etcd data), its log appended to; returns once the cluster is usable again."""
+        self.load_state()
+        if name in self.alive():
+            raise ClusterError(f"{name} is already running in {self.dir}")
+        exe = Path(self._state.get("exes", {}).get(name) or binary(name, self.bin_dir))
+        with open(self.log_path(name), "ab") as log:
+            log.write(f"--- restart {time.strftime('%H:%M:%S')}\n".encode())
+        self._spawn(name, exe, self._args(name), append=True)
+        self._wait_ready(time.monotonic(), timeout)
+
+    def restart_component(self, name: str, down_seconds: float = 0.0) -> float:
+        """Stop a component, leave it down `down_seconds`, start it again (see
+        :meth:`stop_component`); returns the seconds until the cluster was usable again."""
+        began = time.monotonic()
+        self.stop_component(name)
+        time.sleep(down_seconds)
+        self.start_component(name)
+        return time.monotonic() - began
 
     def _terminate(self, targets: dict[str, int], timeout: float) -> dict[str, int]:
         """SIGTERM, then SIGKILL; returns what is still alive (nothing, normally)."""
