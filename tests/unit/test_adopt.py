@@ -1,0 +1,113 @@
+"""Adoption of orphaned children and history (ramp.adopt): only objects with no owner at
+all, labelled for this Rollout and named as Ramp names them; never while the Rollout is
+being deleted; the ownerReference is patched with the resourceVersion read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from ramp.adopt import adopt_orphans
+from ramp.core.plan import Child, Event
+from ramp.kube import Kube
+
+UID = "new-uid"
+ROLLOUT = {"metadata": {"name": "web", "namespace": "ns", "uid": UID}}
+
+
+def obj(name: str, revision: str, owner: str | None = None, rollout: str = "web") -> Any:
+    refs = [{"uid": owner, "controller": True}] if owner else []
+    return {
+        "metadata": {
+            "name": name,
+            "resourceVersion": "7",
+            "labels": {"ramp.dev/rollout": rollout, "ramp.dev/revision": revision},
+            "ownerReferences": refs,
+        }
+    }
+
+
+class FakeApps:
+    def __init__(self, objects: dict[str, Any]) -> None:
+        self.objects = objects
+        self.patches: list[tuple[str, Any]] = []
+
+    def _read(self, name: str, namespace: str) -> Any:
+        if name not in self.objects:
+            raise ApiException(status=404)
+        return self.objects[name]
+
+    def _patch(self, name: str, namespace: str, body: Any) -> None:
+        self.patches.append((name, body))
+
+    read_namespaced_deployment = read_namespaced_controller_revision = _read
+    patch_namespaced_deployment = patch_namespaced_controller_revision = _patch
+
+
+class FakeKube(Kube):
+    def __init__(self, objects: dict[str, Any]) -> None:
+        super().__init__(client.ApiClient())
+        self.apps = FakeApps(objects)
+        self.events: list[Event] = []
+
+    def emit(self, rollout: Any, event: Event) -> None:
+        self.events.append(event)
+
+
+def child(name: str, revision: str, owner: str = "") -> Child:
+    return Child(name, revision, "stable", 4, 4, 4, True, "", owner=owner)
+
+
+def test_orphans_named_and_labelled_for_the_rollout_are_adopted() -> None:
+    kube = FakeKube({"web-aaa": obj("web-aaa", "aaa"), "web-bbb": obj("web-bbb", "bbb")})
+    children = [child("web-aaa", "aaa"), child("web-bbb", "bbb", owner="someone-else")]
+    kube.apps.objects["web-bbb"] = obj("web-bbb", "bbb", owner="someone-else")
+    history: list[dict[str, Any]] = [
+        {"metadata": {"name": "web-aaa", "labels": {"ramp.dev/revision": "aaa"}}},
+        {
+            "metadata": {
+                "name": "web-bbb",
+                "labels": {"ramp.dev/revision": "bbb"},
+                "ownerReferences": [{"uid": "someone-else", "controller": True}],
+            }
+        },
+    ]
+    got_children, got_history = adopt_orphans(kube, ROLLOUT, children, history)
+    assert [c.owner for c in got_children] == [UID, "someone-else"]
+    owners = [h["metadata"].get("ownerReferences") for h in got_history]
+    assert owners[0] == [{"uid": UID, "controller": True}]
+    assert owners[1] == [{"uid": "someone-else", "controller": True}]
+    assert [name for name, _ in kube.apps.patches] == ["web-aaa", "web-aaa"]
+    ref = kube.apps.patches[0][1]["metadata"]
+    assert ref["resourceVersion"] == "7"
+    assert ref["ownerReferences"][0]["uid"] == UID and ref["ownerReferences"][0]["controller"]
+    assert [e.reason for e in kube.events] == ["Adopted", "Adopted"]
+
+
+def test_look_alikes_and_deleting_rollouts_adopt_nothing() -> None:
+    kube = FakeKube({"look-alike": obj("look-alike", "aaa"), "web-aaa": obj("web-aaa", "aaa")})
+    # Another name than <rollout>-<revision>: a look-alike stays foreign.
+    got, _ = adopt_orphans(kube, ROLLOUT, [child("look-alike", "aaa")], [])
+    assert got[0].owner == "" and not kube.apps.patches
+    # Owned by someone meanwhile (the fresh read decides): not adopted.
+    kube.apps.objects["web-aaa"] = obj("web-aaa", "aaa", owner="other")
+    got, _ = adopt_orphans(kube, ROLLOUT, [child("web-aaa", "aaa")], [])
+    assert got[0].owner == "" and not kube.apps.patches
+    # A Rollout being deleted adopts nothing.
+    kube.apps.objects["web-aaa"] = obj("web-aaa", "aaa")
+    deleting = {"metadata": {**ROLLOUT["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    got, _ = adopt_orphans(kube, deleting, [child("web-aaa", "aaa")], [])
+    assert got[0].owner == "" and not kube.apps.patches
+
+
+def test_a_conflict_leaves_the_orphan_for_the_next_pass() -> None:
+    kube = FakeKube({"web-aaa": obj("web-aaa", "aaa")})
+
+    def conflict(name: str, namespace: str, body: Any) -> None:
+        raise ApiException(status=409)
+
+    kube.apps.patch_namespaced_deployment = conflict
+    got, _ = adopt_orphans(kube, ROLLOUT, [child("web-aaa", "aaa")], [])
+    assert got[0].owner == "" and not kube.events
