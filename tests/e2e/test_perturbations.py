@@ -309,8 +309,10 @@ def test_canary_deleted_mid_step_is_recreated_and_the_rollout_completes(
             timeout=30,
         )
         wait_split(rollouts, "del", {canary: 2, stable: 2})
-    status = rollouts.status("del")
-    assert status["currentStepIndex"] == 1 and status["phase"] == "Paused", status
+    status = rollouts.wait(
+        "del", "paused at step 2 again", lambda s: s.get("phase") == "Paused", timeout=15
+    )
+    assert status["currentStepIndex"] == 1, status
     rollouts.request("del", "promote")
     final = rollouts.wait_healthy("del", 4)
     assert final["stableRevision"] == canary
@@ -333,8 +335,10 @@ def test_hand_edited_child_replicas_are_corrected(rollouts: Rollouts) -> None:
         describe=lambda: str(replicas(rollouts, "edit")),
     )
     wait_split(rollouts, "edit", {canary: 2, stable: 2})
-    status = rollouts.status("edit")
-    assert status["currentStepIndex"] == 1 and status["phase"] == "Paused", status
+    status = rollouts.wait(
+        "edit", "paused at step 2 again", lambda s: s.get("phase") == "Paused", timeout=15
+    )
+    assert status["currentStepIndex"] == 1, status
     assert status["stableRevision"] == stable
 
 
