@@ -640,9 +640,8 @@ class Oracle:
         if key != self.seen_counts or (old.progressed_at is None and old.canary_revision):
             self.progress_at = c.now
         self.seen_counts = key
-        pde = (
-            new.abort_reason == "ProgressDeadlineExceeded"
-            and old.aborted_revision != new.aborted_revision
+        pde = any(  # a new abort (not one the history remembers)
+            e.reason == "Aborted" and "progressDeadlineSeconds" in e.message for e in result.events
         )
         deadline = timedelta(seconds=observed.rollout.spec.deadline_seconds)
         if pde and c.now - self.progress_at < deadline:
@@ -689,7 +688,9 @@ class Oracle:
             self.services(observed, result)
 
     def progress_after(self, result: Plan) -> None:
-        if result.scales or result.creates:
+        """A scale applied, or a Deployment created with pods, is progress."""
+        grown = [r for r in result.creates if (result.replicas or {}).get(r, 0) > 0]
+        if result.scales or grown:
             self.progress_at = self.c.now
 
     def tokens(self, observed: Observed, result: Plan, full: bool) -> None:
@@ -752,7 +753,12 @@ class Oracle:
             return
         steps = _steps_of(observed.rollout)
         start = old.current_step_index or 0
-        if "Retried" in reasons or "RolloutStarted" in reasons or "CanaryReplaced" in reasons:
+        restarted = any(
+            e.reason in ("RolloutStarted", "CanaryReplaced")
+            or (e.reason == "Retried" and "restarts" in e.message)
+            for e in result.events
+        )
+        if restarted:
             start = 0
             started_at = self.c.now
         else:

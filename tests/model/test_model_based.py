@@ -27,7 +27,7 @@ from ramp.core.model import revision_hash
 settings.register_profile(
     "ci",
     max_examples=int(os.environ.get("RAMP_MODEL_EXAMPLES", "2000")),
-    stateful_step_count=25,
+    stateful_step_count=20,
     derandomize=True,
     deadline=None,
     database=None,
@@ -130,14 +130,14 @@ class RolloutMachine(RuleBasedStateMachine):
             lag_children=lag_children, lag_history=lag_history, stale_body=stale_body, cut=cut
         )
 
-    @rule(rounds=st.integers(1, 10), seconds=st.sampled_from([1, 2, 5, 10]))
+    @rule(rounds=st.integers(1, 6), seconds=st.sampled_from([1, 2, 5, 10]))
     def drive(self, rounds: int, seconds: int) -> None:
         """A well-behaved stretch: the cluster settles and the operator reconciles."""
         for _ in range(rounds):
             self.cluster.advance(seconds, controller_acts=True)
             self.cluster.reconcile()
 
-    @rule(rounds=st.integers(1, 10), seconds=st.sampled_from([1, 2, 5, 10]))
+    @rule(rounds=st.integers(1, 6), seconds=st.sampled_from([1, 2, 5, 10]))
     def drive_more(self, rounds: int, seconds: int) -> None:
         self.drive(rounds, seconds)  # the same, drawn twice as often
 
