@@ -89,6 +89,14 @@ def adopt_orphans(
     uid, name = str(meta.get("uid") or ""), meta["name"]
     if not uid or meta.get("deletionTimestamp"):
         return children, history
+    if not rollout.get("status"):
+        # New or re-applied: the watch-fed index may still show the ownerReferences that
+        # garbage collection has just removed. Read afresh: planning without a status
+        # from objects wrongly seen as foreign would take the template as stable.
+        if any(c.owner != uid for c in children):
+            children = kube.list_children(meta["namespace"], name)
+        if any(controller_uid(h.get("metadata") or {}) != uid for h in history):
+            history = kube.list_history(meta["namespace"], name)
     adopted_children = []
     for child in children:
         orphan = (

@@ -281,7 +281,7 @@ class Controller:
         children = self.children(namespace, name) if self.children else None
         if children is None:
             children = await self._call(self.kube.list_children, namespace, name)
-        if any(not c.owner for c in children):  # orphan-delete and re-apply: adopt them
+        if any(c.owner != body["metadata"].get("uid") for c in children):  # orphans?
             children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
         body, workload = await self._call(self.workloads.observe, body)  # spec.workloadRef
         try:

@@ -14,7 +14,10 @@ from ramp.core.plan import Child, Event
 from ramp.kube import Kube
 
 UID = "new-uid"
-ROLLOUT = {"metadata": {"name": "web", "namespace": "ns", "uid": UID}}
+ROLLOUT: dict[str, Any] = {
+    "metadata": {"name": "web", "namespace": "ns", "uid": UID},
+    "status": {"phase": "Aborted"},
+}
 
 
 def obj(name: str, revision: str, owner: str | None = None, rollout: str = "web") -> Any:
@@ -97,7 +100,10 @@ def test_look_alikes_and_deleting_rollouts_adopt_nothing() -> None:
     assert got[0].owner == "" and not kube.apps.patches
     # A Rollout being deleted adopts nothing.
     kube.apps.objects["web-aaa"] = obj("web-aaa", "aaa")
-    deleting = {"metadata": {**ROLLOUT["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"}}
+    deleting = {
+        **ROLLOUT,
+        "metadata": {**ROLLOUT["metadata"], "deletionTimestamp": "2026-01-01T00:00:00Z"},
+    }
     got, _ = adopt_orphans(kube, deleting, [child("web-aaa", "aaa")], [])
     assert got[0].owner == "" and not kube.apps.patches
 
@@ -111,3 +117,31 @@ def test_a_conflict_leaves_the_orphan_for_the_next_pass() -> None:
     kube.apps.patch_namespaced_deployment = conflict
     got, _ = adopt_orphans(kube, ROLLOUT, [child("web-aaa", "aaa")], [])
     assert got[0].owner == "" and not kube.events
+
+
+def test_without_a_status_stale_owners_in_the_index_are_read_afresh() -> None:
+    """Re-applied after an orphan-delete: the index may still show the old owner; the
+    fresh read shows the orphan, which is adopted before anything is planned."""
+    kube = FakeKube({"web-aaa": obj("web-aaa", "aaa")})
+    fresh = [child("web-aaa", "aaa")]
+    fresh_history = [{"metadata": {"name": "web-aaa", "labels": {"ramp.dev/revision": "aaa"}}}]
+    kube.list_children = lambda namespace, rollout: fresh  # type: ignore[method-assign]
+    kube.list_history = lambda namespace, rollout: fresh_history  # type: ignore[method-assign]
+    stale = [child("web-aaa", "aaa", owner="old-uid")]
+    stale_history: list[dict[str, Any]] = [
+        {
+            "metadata": {
+                "name": "web-aaa",
+                "labels": {"ramp.dev/revision": "aaa"},
+                "ownerReferences": [{"uid": "old-uid", "controller": True}],
+            }
+        }
+    ]
+    restored = {"metadata": ROLLOUT["metadata"]}  # no status
+    got, _ = adopt_orphans(kube, restored, stale, [])
+    assert got[0].owner == UID
+    _, history = adopt_orphans(kube, restored, [], stale_history)
+    assert history[0]["metadata"]["ownerReferences"] == [{"uid": UID, "controller": True}]
+    # With a status, the index is trusted: an object of another owner stays foreign.
+    got, _ = adopt_orphans(kube, ROLLOUT, stale, [])
+    assert got[0].owner == "old-uid"
