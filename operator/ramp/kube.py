@@ -499,6 +499,14 @@ class Kube:
         except ApiException as exc:
             if exc.status != 409:
                 raise
+            existing = self.apps.read_namespaced_controller_revision(
+                name, namespace, _request_timeout=TIMEOUT
+            )
+            owner = controller_uid(self.api_client.sanitize_for_serialization(existing)["metadata"])
+            if owner != meta.get("uid"):
+                # Someone else's (or an orphan not adopted yet): never written to.
+                log.warning("ControllerRevision %s/%s is not this Rollout's", namespace, name)
+                return
             self.apps.patch_namespaced_controller_revision(
                 name,
                 namespace,

@@ -145,3 +145,28 @@ def test_without_a_status_stale_owners_in_the_index_are_read_afresh() -> None:
     # With a status, the index is trusted: an object of another owner stays foreign.
     got, _ = adopt_orphans(kube, ROLLOUT, stale, [])
     assert got[0].owner == "old-uid"
+
+
+def test_history_of_another_owner_is_never_written_to() -> None:
+    """A ControllerRevision with this Rollout's name but another owner (a create answered
+    409): its marks are not patched."""
+    from ramp.core.plan import HistoryWrite
+
+    kube = FakeKube({"web-aaa": obj("web-aaa", "aaa", owner="old-uid")})
+
+    def exists(namespace: str, body: Any, **_: Any) -> None:
+        raise ApiException(status=409)
+
+    kube.apps.create_namespaced_controller_revision = exists
+    kube.apps.read_namespaced_controller_revision = lambda name, namespace, **_: kube.apps.objects[
+        name
+    ]
+    kube.apps.patch_namespaced_controller_revision = lambda name, namespace, body, **_: (
+        kube.apps.patches.append((name, body))
+    )
+    write = HistoryWrite("aaa", {"metadata": {}}, {"ramp.dev/promoted-at": "now"})
+    kube.write_history(ROLLOUT, write, {"metadata": {}}, 1, False)
+    assert not kube.apps.patches
+    kube.apps.objects["web-aaa"] = obj("web-aaa", "aaa", owner=UID)
+    kube.write_history(ROLLOUT, write, {"metadata": {}}, 1, False)
+    assert [name for name, _ in kube.apps.patches] == ["web-aaa"]
