@@ -557,7 +557,10 @@ def test_background_analysis_aborts_a_canary_held_by_spec_paused(
         {"pause": {"duration": "1s"}},
         {"setWeight": 100},
     ]
-    background = {"metrics": [error_metric(prom.url, window="4s")], "startingStep": 0}
+    background = {
+        "metrics": [error_metric(prom.url, window="2s", inconclusiveLimit=5)],
+        "startingStep": 0,
+    }
     rollouts.create(rollout_manifest("bgp", replicas=4, steps=steps, analysis=background))
     stable = rollouts.wait_healthy("bgp", 4)["stableRevision"]
     canary = next_revision(rollouts, "bgp", "ramp-test/app:v2")
