@@ -192,6 +192,25 @@ def decode_template(raw: Any) -> Mapping[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) from ``old`` to ``new``: keys that disappeared, at any
+    depth of nested objects, are sent as null (lists are replaced whole).
+
+    >>> merge_patch({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"x": 1}})
+    {'b': None, 'a': {'y': None}}
+    """
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before:
+            patch[key] = value
+    return patch
+
+
 def endpoint_pods(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(pod name, ready) of each endpoint of an EndpointSlice."""
     out = []
@@ -554,8 +573,7 @@ class Kube:
         old = rollout.get("status") or {}
         if old == status:
             return None
-        body: dict[str, Any] = {k: None for k in old if k not in status}
-        body.update(status)
+        body = merge_patch(old, status)
         meta = rollout["metadata"]
         self.counters.write("patch-status")
         try:

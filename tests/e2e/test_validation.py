@@ -28,6 +28,13 @@ def _canary(manifest: dict[str, Any], **fields: Any) -> None:
     manifest["spec"]["strategy"]["canary"].update(fields)
 
 
+def _bg(manifest: dict[str, Any], keep_canary: bool = False, **fields: Any) -> None:
+    strategy = manifest["spec"]["strategy"]
+    if not keep_canary:
+        strategy.pop("canary")
+    strategy["blueGreen"] = {"activeService": "web", **fields}
+
+
 BAD_ROLLOUTS: list[tuple[str, Any, str]] = [
     ("weight 120", lambda m: _step(m, {"setWeight": 120}), "setWeight"),
     ("weight -1", lambda m: _step(m, {"setWeight": -1}), "setWeight"),
@@ -76,6 +83,55 @@ BAD_ROLLOUTS: list[tuple[str, Any, str]] = [
         "abortScaleDown not an option",
         lambda m: _canary(m, abortScaleDown="Later"),
         "abortScaleDown",
+    ),
+    (
+        "maxSurge 0 with maxUnavailable 0",
+        lambda m: _canary(m, maxSurge=0, maxUnavailable="0%"),
+        "maxSurge and maxUnavailable must not both be zero",
+    ),
+    (
+        "maxSurge 0% with the default maxUnavailable",
+        lambda m: _canary(m, maxSurge="0%"),
+        "maxSurge and maxUnavailable must not both be zero",
+    ),
+    ("both strategies", lambda m: _bg(m, keep_canary=True), "exactly one strategy"),
+    ("blue-green without activeService", lambda m: _bg(m, activeService=None), "activeService"),
+    (
+        "same active and preview Service",
+        lambda m: _bg(m, previewService="web"),
+        "activeService and previewService",
+    ),
+    (
+        "negative scaleDownDelaySeconds",
+        lambda m: _bg(m, scaleDownDelaySeconds=-1),
+        "scaleDownDelaySeconds",
+    ),
+    (
+        "negative abortScaleDownDelaySeconds",
+        lambda m: _bg(m, abortScaleDownDelaySeconds=-5),
+        "abortScaleDownDelaySeconds",
+    ),
+    (
+        "previewReplicaCount above replicas",
+        lambda m: _bg(m, previewReplicaCount=5),
+        "previewReplicaCount must not exceed replicas",
+    ),
+    ("previewReplicaCount 0", lambda m: _bg(m, previewReplicaCount=0), "previewReplicaCount"),
+    (
+        "autoPromotionSeconds not a number",
+        lambda m: _bg(m, autoPromotionSeconds="soon"),
+        "autoPromotionSeconds",
+    ),
+    (
+        "activeService not a DNS label",
+        lambda m: _bg(m, activeService="Web_Active"),
+        "activeService",
+    ),
+    ("unknown blue-green field", lambda m: _bg(m, previewReplicas=1), "previewReplicas"),
+    (
+        "steps under blueGreen",
+        lambda m: _bg(m, steps=[{"setWeight": 10}]),
+        "steps",
     ),
 ]
 

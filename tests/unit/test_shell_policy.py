@@ -251,3 +251,12 @@ def test_the_token_secret_is_read_again_when_due() -> None:
     gates.refresh_token()
     assert gates.config.token == "two"
     asyncio.run(gates.close())
+
+
+def test_status_patches_remove_nested_fields_that_disappeared() -> None:
+    from ramp.kube import merge_patch
+
+    old = {"blueGreen": {"activeRevision": "a", "warmRevision": "b"}, "phase": "Healthy"}
+    new = {"blueGreen": {"activeRevision": "c"}, "phase": "Healthy"}
+    assert merge_patch(old, new) == {"blueGreen": {"activeRevision": "c", "warmRevision": None}}
+    assert merge_patch(new, new) == {}

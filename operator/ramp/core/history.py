@@ -46,10 +46,12 @@ class HistoryMixin(PlanContext):
             and entry.aborted
             and self.revision != st.stable_revision
             and st.aborted_revision != self.revision
-            and st.canary_revision in (None, self.revision)
+            and st.canary_revision is None
             and "retry" not in self.tokens
         ):
             # The history remembers an abort the status lost: do not retry by ourselves.
+            # (Only when the status does not know the canary: a retry clears the mark a
+            # moment after the status, and a lagging history must not undo the retry.)
             st.canary_revision = self.revision
             st.current_step_index = 0
             st.aborted_revision = self.revision

@@ -113,7 +113,8 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         if st.aborted_revision == st.canary_revision:
             plan = self.aborted()
         else:
-            plan = self.walk_steps(hold="InvalidSpec")
+            drain = self.drain_others(stable_target=self.total - self.canary_share())
+            plan = drain if drain is not None else self.walk_steps(hold="InvalidSpec")
         st.message = f"{message}; {st.message}"
         self.fill_conditions()
         return plan
