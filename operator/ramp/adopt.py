@@ -25,7 +25,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ramp.core.plan import REVISION_LABEL, ROLLOUT_LABEL, Child, Event
-from ramp.kube import Kube, _owner_ref, child_name, controller_uid
+from ramp.kube import Kube, _owner_ref
+from ramp.kube_objects import child_name, controller_uid
 
 log = logging.getLogger(__name__)
 

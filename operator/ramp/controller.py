@@ -30,7 +30,8 @@ from ramp.core.gating import runs_in_play
 from ramp.core.plan import Child, Event, HistoryEntry, Observed, Plan, plan
 from ramp.core.workload_model import Workload
 from ramp.gates import Gates, TemplateReader
-from ramp.kube import Conflict, Kube, child_name, endpoints_by_revision, history_entry
+from ramp.kube import Conflict, Kube
+from ramp.kube_objects import child_name, endpoints_by_revision, history_entry
 from ramp.kube_workload import Workloads
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ from ramp import GROUP, PREFIX, VERSION
 from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
 from ramp.core.workload_model import MANAGED_ANNOTATION
-from ramp.kube import (
+from ramp.kube_objects import (
     child_from_deployment,
     endpoint_pods,
     summarize_deployment,

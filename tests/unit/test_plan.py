@@ -315,7 +315,7 @@ def test_work_queue_replaces_a_worker_that_ended() -> None:
 
 
 def test_index_summary_keeps_what_the_planner_reads() -> None:
-    from ramp.kube import child_from_deployment, summarize_deployment
+    from ramp.kube_objects import child_from_deployment, summarize_deployment
 
     body = {
         "metadata": {

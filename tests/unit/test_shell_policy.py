@@ -254,7 +254,7 @@ def test_the_token_secret_is_read_again_when_due() -> None:
 
 
 def test_status_patches_remove_nested_fields_that_disappeared() -> None:
-    from ramp.kube import merge_patch
+    from ramp.kube_objects import merge_patch
 
     old = {"blueGreen": {"activeRevision": "a", "warmRevision": "b"}, "phase": "Healthy"}
     new = {"blueGreen": {"activeRevision": "c"}, "phase": "Healthy"}

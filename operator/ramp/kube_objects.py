@@ -1,0 +1,183 @@
+"""What the adapter reads and writes, as plain data: pure conversions of API objects.
+
+Summaries kept in the watch-fed indexes (a child Deployment, a ControllerRevision, an
+EndpointSlice), their conversion into what the planner reads, the child and history
+naming, and the status merge patch. No API calls here: :mod:`ramp.kube` makes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from ramp.core.plan import (
+    ABORTED_ANNOTATION,
+    PROMOTED_ANNOTATION,
+    REVISION_LABEL,
+    ROLE_LABEL,
+    TEMPLATE_ANNOTATION,
+    Child,
+    HistoryEntry,
+)
+
+
+def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The few fields of a child Deployment that the planner reads (kept in the index:
+    a whole Deployment per child would cost a lot of memory at a thousand Rollouts)."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "generation": meta.get("generation"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+            "labels": {k: labels[k] for k in (REVISION_LABEL, ROLE_LABEL) if k in labels},
+            "ownerReferences": [
+                {"uid": o.get("uid"), "controller": True}
+                for o in meta.get("ownerReferences") or []
+                if o.get("controller")
+            ],
+            "deletionTimestamp": meta.get("deletionTimestamp"),
+        },
+        "spec": {"replicas": spec.get("replicas")},
+        "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
+    }
+
+
+def child_name(rollout: str, revision: str) -> str:
+    """The name of a revision's Deployment: ``<rollout>-<hash>``."""
+    return f"{rollout}-{revision}"
+
+
+def child_from_deployment(body: Mapping[str, Any]) -> Child:
+    """Summarise a Deployment (as a dict) into what the planner needs."""
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    status = body.get("status") or {}
+    labels = meta.get("labels") or {}
+    return Child(
+        name=meta.get("name", ""),
+        revision=labels.get(REVISION_LABEL, ""),
+        role=labels.get(ROLE_LABEL),
+        replicas=int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1),
+        ready=int(status.get("readyReplicas") or 0),
+        current=int(status.get("replicas") or 0),
+        settled=int(status.get("observedGeneration") or 0) >= int(meta.get("generation") or 0),
+        created=str(meta.get("creationTimestamp") or ""),
+        owner=controller_uid(meta),
+        deleting=bool(meta.get("deletionTimestamp")),
+    )
+
+
+def controller_uid(meta: Mapping[str, Any]) -> str:
+    """The uid of an object's controller ownerReference ("" when it has none)."""
+    for ref in meta.get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid") or "")
+    return ""
+
+
+def summarize_history(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The parts of a ControllerRevision the planner reads (kept in the index)."""
+    meta = body.get("metadata") or {}
+    labels = meta.get("labels") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "labels": {k: labels[k] for k in (REVISION_LABEL,) if k in labels},
+            "annotations": {
+                k: annotations[k]
+                for k in (PROMOTED_ANNOTATION, ABORTED_ANNOTATION, TEMPLATE_ANNOTATION)
+                if k in annotations
+            },
+            "ownerReferences": [
+                {"uid": o.get("uid"), "controller": True}
+                for o in meta.get("ownerReferences") or []
+                if o.get("controller")
+            ],
+        },
+        "revision": body.get("revision"),
+    }
+
+
+def encode_template(template: Mapping[str, Any]) -> str:
+    """A template as kept on its ControllerRevision: the JSON as written, in the
+    ``ramp.dev/template`` annotation.
+
+    Not in ``data``: ``data`` is immutable, and the API server compares it byte for byte
+    after decoding and re-encoding the object, so an object written with this client's
+    spacing would make every later patch of the revision's marks fail."""
+    return json.dumps(template, sort_keys=True, separators=(",", ":"))
+
+
+def decode_template(raw: Any) -> Mapping[str, Any] | None:
+    """The template kept by :func:`encode_template` (None when unreadable)."""
+    try:
+        value = json.loads(raw) if isinstance(raw, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch (RFC 7386) from ``old`` to ``new``: keys that disappeared, at any
+    depth of nested objects, are sent as null (lists are replaced whole).
+
+    >>> merge_patch({"a": {"x": 1, "y": 2}, "b": 1}, {"a": {"x": 1}})
+    {'b': None, 'a': {'y': None}}
+    """
+    patch: dict[str, Any] = {k: None for k in old if k not in new}
+    for key, value in new.items():
+        before = old.get(key)
+        if isinstance(value, Mapping) and isinstance(before, Mapping):
+            nested = merge_patch(before, value)
+            if nested:
+                patch[key] = nested
+        elif value != before:
+            patch[key] = value
+    return patch
+
+
+def endpoint_pods(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(pod name, ready) of each endpoint of an EndpointSlice."""
+    out = []
+    for endpoint in body.get("endpoints") or []:
+        ref = endpoint.get("targetRef") or {}
+        if ref.get("kind") == "Pod" and ref.get("name"):
+            ready = (endpoint.get("conditions") or {}).get("ready")
+            out.append((str(ref["name"]), ready is not False))
+    return out
+
+
+def endpoints_by_revision(pods: list[tuple[str, bool]], children: list[Child]) -> dict[str, int]:
+    """Ready endpoints per revision, the pods told apart by their Deployment's name."""
+    counts: dict[str, int] = {}
+    prefixes = sorted(((f"{c.name}-", c.revision) for c in children), reverse=True)
+    for pod, ready in pods:
+        if not ready:
+            continue
+        for prefix, revision in prefixes:
+            if pod.startswith(prefix):
+                counts[revision] = counts.get(revision, 0) + 1
+                break
+    return counts
+
+
+def history_entry(body: Mapping[str, Any], owner: str) -> HistoryEntry | None:
+    """A ControllerRevision as a history entry; None when the Rollout does not own it."""
+    meta = body.get("metadata") or {}
+    if controller_uid(meta) != owner:
+        return None
+    annotations = meta.get("annotations") or {}
+    template = decode_template(annotations.get(TEMPLATE_ANNOTATION))
+    return HistoryEntry(
+        revision=(meta.get("labels") or {}).get(REVISION_LABEL, ""),
+        number=int(body.get("revision") or 0),
+        template=template if isinstance(template, Mapping) else None,
+        promoted_at=annotations.get(PROMOTED_ANNOTATION),
+        aborted=annotations.get(ABORTED_ANNOTATION),
+    )
