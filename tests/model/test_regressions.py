@@ -270,3 +270,47 @@ def test_found_service_follows_ready_pods_while_the_spec_is_invalid() -> None:
     c.status = None  # and the status is lost
     c.bump()
     drive(c, 2, seconds=2)  # the oracle's (f) check: the pins still follow ready pods
+
+
+def test_found_invalid_spec_with_a_deleted_stable_recreates_it_from_history() -> None:
+    """Fuzzing found it: with an invalid spec the planner returned before recreating a
+    deleted stable, so a later abort had nothing to return to."""
+    from datetime import UTC, datetime
+
+    from ramp.api.rollout import Rollout
+    from ramp.core.model import HistoryEntry, Observed, revision_hash
+    from ramp.core.plan import plan
+
+    template = {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "a", "image": "x:1"}]},
+    }
+    stable = revision_hash(template)
+    bad = {
+        "metadata": {"labels": {"app": "web", "ramp.dev/x": "y"}},
+        "spec": {"containers": [{"name": "a", "image": "x:2"}]},
+    }
+    body = {
+        "metadata": {"name": "web", "namespace": "ns", "generation": 2},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": bad,
+            "strategy": {"canary": {"steps": [{"setWeight": 50}]}},
+        },
+        "status": {"stableRevision": stable, "phase": "Healthy"},
+    }
+    result = plan(
+        Observed(
+            rollout=Rollout.model_validate(body),
+            template=bad,
+            generation=2,
+            annotations={},
+            children=(),
+            history=(HistoryEntry(stable, 1, template, "2026-01-01T00:00:00Z"),),
+        ),
+        datetime(2026, 1, 2, tzinfo=UTC),
+    )
+    assert result.creates == {stable: template}
+    assert result.replicas == {stable: 3}
+    assert result.status.phase == "Degraded"

@@ -102,10 +102,11 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         live = st.canary_revision and st.canary_revision != st.stable_revision
         for verb in ("promote", "promote-full", "retry"):
             self.token_not_applicable(verb, "the spec is invalid")
+        recreated = self.recreate_stable_from_history()
         if not live:
             self.token_not_applicable("abort", "no rollout is in progress")
             st.message = message
-            return self.finish(None)
+            return self.finish({st.stable_revision or "": self.total} if recreated else None)
         if self.tokens.get("abort") and st.aborted_revision != st.canary_revision:
             self.abort("UserAbort", "aborted by request (ramp.dev/abort)")
             self.tokens.pop("abort")
@@ -118,6 +119,29 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         st.message = f"{message}; {st.message}"
         self.fill_conditions()
         return plan
+
+    def recreate_stable_from_history(self) -> bool:
+        """Even with an invalid spec, a missing stable comes back from its history entry
+        (never from the invalid template): an abort must have a stable to return to."""
+        stable = self.st.stable_revision
+        entry = self.entry(stable)
+        if (
+            not stable
+            or stable in self.children
+            or stable in self.going
+            or stable == self.revision
+            or entry is None
+            or entry.template is None
+        ):
+            return False
+        self.creates[stable] = entry.template
+        self.event(
+            "StableRecreated",
+            f"the Deployment of stable revision {stable} was missing: recreated from the "
+            "revision history",
+            warning=True,
+        )
+        return True
 
     def ignore_tokens_without_rollout(self) -> None:
         if self.revision == self.st.stable_revision:
