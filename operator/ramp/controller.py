@@ -64,8 +64,11 @@ class WorkQueue:
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._kicked_at: dict[Key, float] = {}
         self.enabled = True
+        self.accept: Callable[[Key], bool] = lambda key: True
 
     def kick(self, key: Key) -> None:
+        if not self.accept(key):
+            return  # another shard's
         wakeup = self._wakeups.setdefault(key, asyncio.Event())
         wakeup.set()
         self._kicked_at.setdefault(key, time.monotonic())
@@ -154,6 +157,9 @@ class Controller:
         self.clock = clock
         self.observers = observers or []
         self.queue = WorkQueue(self.reconcile)
+        self.owns: Callable[[str, str], bool] = lambda namespace, name: True
+        """Whether this process handles a Rollout (``--shard``); others are ignored."""
+        self.queue.accept = lambda key: self.owns(*key)
         self.may_write: Callable[[], bool] = lambda: True
         self.reconciles = 0
         self.bodies: dict[Key, dict[str, Any]] = {}
@@ -417,15 +423,21 @@ class Controller:
 
     def write_status(self, body: dict[str, Any], result: Plan) -> None:
         """Patch the status, guarded by resourceVersion (Conflict: nothing else is done).
-        A change of counts and wording only waits up to STATUS_THROTTLE for company."""
+
+        A change of counts and wording only is not written while the Rollout progresses
+        (the next transition — a step, an abort, the promotion — carries the counts of its
+        moment); otherwise it waits up to STATUS_THROTTLE for company."""
         meta = body["metadata"]
         key = (meta["namespace"], meta["name"])
         status = result.status.to_k8s()
-        since = time.monotonic() - self.last_status_write.get(key, 0.0)
-        if volatile_only(body.get("status") or {}, status) and since < STATUS_THROTTLE:
-            wait = STATUS_THROTTLE - since
-            result.requeue_after = min(result.requeue_after or wait, wait)
-            return
+        if volatile_only(body.get("status") or {}, status):
+            if status.get("phase") == "Progressing":
+                return  # a transition is coming (a step, an abort, the promotion)
+            since = time.monotonic() - self.last_status_write.get(key, 0.0)
+            if since < STATUS_THROTTLE:
+                wait = STATUS_THROTTLE - since
+                result.requeue_after = min(result.requeue_after or wait, wait)
+                return
         written = self.kube.patch_status(body, status)
         if written is not None:
             self.last_status_write[key] = time.monotonic()

@@ -438,7 +438,10 @@ class Kube:
         return result
 
     def emit(self, rollout: Mapping[str, Any], event: Event) -> None:
-        """Post an Event about the Rollout (never fails the reconcile)."""
+        """Post an Event about the Rollout (never fails the reconcile). An event marked
+        ``post=False`` (a step completed: the status records it) is not sent."""
+        if not getattr(event, "post", True):
+            return
         meta = rollout["metadata"]
         now = datetime.now(UTC)
         body = {

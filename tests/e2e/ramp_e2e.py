@@ -238,6 +238,12 @@ class Rollouts:
         items.sort(key=lambda e: (e.first_timestamp or e.event_time or 0, e.metadata.name))
         return [(e.type, e.reason, e.message) for e in items]
 
+    def step_history(self, name: str) -> list[int]:
+        """Indices of the steps the Rollout's current (or last) rollout completed by
+        themselves, from ``status.stepHistory`` (no Event is posted per step)."""
+        status = self.get(name).get("status") or {}
+        return [int(h["index"]) for h in status.get("stepHistory") or []]
+
     def wait_events(
         self, name: str, reason: str, count: int, timeout: float = 15
     ) -> list[tuple[str, str, str]]:

@@ -224,7 +224,8 @@ def test_the_image_runs_hardened_as_the_chart_identity(
         done = rollouts.wait_healthy("web", 4, timeout=60)
         assert done["stableRevision"] != first
         reasons = [e[1] for e in rollouts.events("web")]
-        assert reasons.count("StepCompleted") == len(STEPS) and "RolloutCompleted" in reasons
+        assert rollouts.step_history("web") == list(range(len(STEPS)))
+        assert "RolloutCompleted" in reasons
         rollouts.set_template_labels("web", {"ramp.dev/test-fault": "never-ready"})
         aborted = rollouts.wait(
             "web",

@@ -324,6 +324,16 @@ class Weights(ApiModel):
     actual: int = 0
 
 
+class StepRecord(ApiModel):
+    """A step of the current (or last) rollout that completed by itself."""
+
+    index: int
+    completed_at: str
+
+
+MAX_STEP_HISTORY = 64
+
+
 class Condition(ApiModel):
     """A Kubernetes-style condition."""
 
@@ -430,6 +440,9 @@ class RolloutStatus(ApiModel):
     analysis_runs: list[AnalysisRun] | None = Field(default=None, max_length=4)
     measurements: list[Measurement] | None = Field(default=None, max_length=64)
     """The most recent gate measurements of this rollout (newest last)."""
+    step_history: list[StepRecord] | None = Field(default=None, max_length=MAX_STEP_HISTORY)
+    """Steps of the current (or last) rollout that completed by themselves, in order
+    (written with the step's own status patch instead of an Event per step)."""
     handled_tokens: HandledTokens | None = None
     blue_green: BlueGreenStatus | None = None
     workload_observed_generation: int | None = None

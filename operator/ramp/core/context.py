@@ -100,8 +100,8 @@ class PlanContext:
         if self.tokens.pop(verb, None) is not None:
             self.event(f"{_camel(verb)}Ignored", f"{verb} requested but {why}", warning=True)
 
-    def event(self, reason: str, message: str, warning: bool = False) -> None:
-        self.events.append(Event("Warning" if warning else "Normal", reason, message))
+    def event(self, reason: str, message: str, warning: bool = False, post: bool = True) -> None:
+        self.events.append(Event("Warning" if warning else "Normal", reason, message, post))
 
     def wake_in(self, seconds: float) -> None:
         seconds = max(seconds, 0.05)

@@ -130,6 +130,7 @@ class HistoryMixin(PlanContext):
         st.abort_message = None
         st.measurements = None
         st.analysis_runs = None
+        st.step_history = None
         if st.blue_green is not None:
             release = st.blue_green
             release.promoted = release.skip_analysis = release.verified_at = None

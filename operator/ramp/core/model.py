@@ -154,6 +154,9 @@ class Event:
     type: Literal["Normal", "Warning"]
     reason: str
     message: str
+    post: bool = True
+    """False: observed in-process (metrics, notifications) but not posted to the API
+    server — the step history lives in the status (``stepHistory``), not in Events."""
 
 
 @dataclass(frozen=True)

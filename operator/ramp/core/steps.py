@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ramp.api.analysis import AnalysisRef
-from ramp.api.rollout import HandledTokens, Step, Weights
+from ramp.api.rollout import MAX_STEP_HISTORY, HandledTokens, Step, StepRecord, Weights
 from ramp.core.context import PlanContext
 from ramp.core.durations import parse_duration
 from ramp.core.gating import BACKGROUND, evaluate, step_run
@@ -44,6 +44,11 @@ def describe_step(step: Step) -> str:
     if step.pause is not None:
         return f"pause {step.pause.duration}" if step.pause.duration else "pause (until promoted)"
     return "analysis"
+
+
+PROGRESS_GRAIN = 0.1
+"""Fraction of progressDeadlineSeconds within which a further progress is not recorded."""
+PROGRESS_GRAIN_MAX = 30.0
 
 
 class StepsMixin(PlanContext):
@@ -148,7 +153,12 @@ class StepsMixin(PlanContext):
                 "StepCompleted",
                 f"step {index + 1}/{len(steps)} ({describe_step(step)}) complete: "
                 f"canary {target.canary}, stable {target.stable} ready",
+                post=False,  # one write per step saved: the record is stepHistory
             )
+            self.st.step_history = [
+                *(self.st.step_history or [])[-(MAX_STEP_HISTORY - 1) :],
+                StepRecord(index=index, completed_at=iso(self.now)),
+            ]
             index = self.enter(index + 1)
         raise AssertionError("unreachable: the step loop is bounded by the number of steps")
 
@@ -214,10 +224,18 @@ class StepsMixin(PlanContext):
             or (stable.current if stable else 0) != (self.old.stable_replicas or 0)
         )
         since = parse_iso(st.progressed_at)
-        if since is None or moved:
+        deadline = timedelta(seconds=self.spec.deadline_seconds)
+        # Progress is recorded at most once per PROGRESS_GRAIN of the deadline: a pod
+        # more or less within it is not worth a status write of its own (the step's own
+        # write carries the counts). A reconcile at the end of the grain records it, so
+        # the deadline is never early and at most one grain late.
+        grain = min(deadline * PROGRESS_GRAIN, timedelta(seconds=PROGRESS_GRAIN_MAX))
+        if since is None or (moved and self.now - since >= grain):
             since = self.now
             st.progressed_at = iso(self.now)
-        return since + timedelta(seconds=self.spec.deadline_seconds)
+        elif moved:
+            self.wake_in((since + grain - self.now).total_seconds())
+        return since + deadline
 
     def background_gate(self, index: int, replicas: dict[str, int]) -> Plan | None:
         background = self.spec.canary.analysis
