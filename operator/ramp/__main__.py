@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ramp import __version__
+from ramp.shard import parse_shard
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -47,6 +48,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["text", "json"],
         default=os.environ.get("RAMP_LOG_FORMAT", "text"),
         help="log format: text, or one JSON object per line (also RAMP_LOG_FORMAT)",
+    )
+    parser.add_argument(
+        "--shard",
+        type=parse_shard,
+        default=parse_shard(os.environ.get("RAMP_SHARD", "")),
+        metavar="I/N",
+        help="handle only the Rollouts of shard I of N (stable hash of namespace/name); "
+        "the Lease becomes <lease>-shard-I (also RAMP_SHARD)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")

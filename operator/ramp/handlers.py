@@ -164,6 +164,8 @@ async def rollout_changed(
     State.endpoints = service_endpoints
     if State.controller is None or not namespace:
         return
+    if not State.controller.owns(namespace, name):
+        return  # another shard's Rollout: not kept, not reconciled
     if type == "DELETED":
         State.controller.forget((namespace, name))
     else:

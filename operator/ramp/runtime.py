@@ -45,7 +45,9 @@ def build_elector(args: argparse.Namespace, controller: Controller) -> LeaderEle
     store = KubeLeaseStore(
         load_client(args.kubeconfig),
         namespace,
-        args.leader_elect_lease_name,
+        args.shard.lease_name(args.leader_elect_lease_name)
+        if getattr(args, "shard", None)
+        else args.leader_elect_lease_name,
         request_timeout=max(1.0, min(5.0, args.leader_elect_renew_deadline / 2)),
     )
     return LeaderElector(
@@ -87,6 +89,9 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
 
         controller.gates.token_source = read_token
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
+    shard = getattr(args, "shard", None)
+    if shard is not None:
+        controller.owns = shard.owns
     handlers.State.controller = controller
     kube.may_write = lambda: controller.may_write()
 
@@ -141,8 +146,9 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         # Plain namespace names need no namespace or CRD watches (and no RBAC for them).
         settings.scanning.disabled = True
     log.info(
-        "ramp-operator starting, watching %s%s",
+        "ramp-operator starting, watching %s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
+        f"; shard {shard}" if shard else "",
         f"; leader election as {elector.identity}" if elector else "",
     )
     try:
