@@ -13,7 +13,10 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
   next split written, measured inside the operator;
 - Kubernetes API writes and reads per step made by the reconcile loop (watch streams
   excluded);
-- the operator's peak RSS (VmHWM).
+- the operator's peak RSS (VmHWM) and CPU seconds (user + system) over the rollout phase;
+- every write the API server served during the rollout phase (``apiserver_request_total``
+  before and after: POST/PUT/PATCH/DELETE/APPLY), per step and by verb and resource — the
+  operator's own and those it causes (the Deployment and ReplicaSet controllers, kwok).
 
 It prints figures; it is not a test and has no pass/fail threshold.
 """
@@ -55,6 +58,42 @@ def peak_rss_mb(pid: int) -> float:
     text = Path(f"/proc/{pid}/status").read_text()
     match = re.search(r"VmHWM:\s+(\d+) kB", text)
     return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process (``/proc/<pid>/stat``)."""
+    import os
+
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
+_SAMPLE = re.compile(r"^apiserver_request_total\{(.*)\} ([0-9.e+]+)$")
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def apiserver_writes(kubectl: list[str]) -> dict[str, float]:
+    """Writes served by the API server so far, by "VERB resource[/subresource]"."""
+    import subprocess
+
+    text = subprocess.run(
+        [*kubectl, "get", "--raw", "/metrics"], check=True, capture_output=True, text=True
+    ).stdout
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if not match:
+            continue
+        labels = dict(_LABEL.findall(match.group(1)))
+        if labels.get("verb") not in WRITE_VERBS:
+            continue
+        kind = labels.get("resource", "?")
+        if labels.get("subresource"):
+            kind += "/" + labels["subresource"]
+        key = f"{labels['verb']} {kind}"
+        out[key] = out.get(key, 0.0) + float(match.group(2))
+    return out
 
 
 def stats_from_log(text: str) -> dict[str, Any]:
@@ -134,6 +173,8 @@ def main() -> int:
         old = {it["metadata"]["name"]: it["status"]["stableRevision"] for it in items["items"]}
         operator.start()
         time.sleep(3)  # let it list everything before the clock starts
+        writes_before = apiserver_writes(kubectl)
+        cpu_before = cpu_seconds(operator.proc.pid) if operator.proc else 0.0
         t1 = time.monotonic()
         for i in range(args.count):
             custom.patch_namespaced_custom_object(
@@ -159,6 +200,13 @@ def main() -> int:
             done = all_healthy(custom, ns, args.count, old)
         wall = time.monotonic() - t1
         rss = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
+        cpu = cpu_seconds(operator.proc.pid) - cpu_before if operator.proc else float("nan")
+        writes_after = apiserver_writes(kubectl)
+        cluster = {
+            k: int(v - writes_before.get(k, 0.0))
+            for k, v in writes_after.items()
+            if v - writes_before.get(k, 0.0) > 0
+        }
         operator.stop(signal.SIGTERM, timeout=60)
         stats = stats_from_log(operator.log_text())
         steps = done * len(STEPS)
@@ -175,9 +223,15 @@ def main() -> int:
             print(f"step latency mean             {statistics.mean(lat):.0f} ms")
         print(f"API writes per step           {stats['api_writes'] / max(steps, 1):.2f}")
         print(f"API writes by kind            {stats.get('api_writes_by_kind')}")
+        print(f"status patches by reason      {stats.get('status_writes_by_reason')}")
         print(f"API reads per step            {stats['api_reads'] / max(steps, 1):.2f}")
         print(f"reconciles per step           {stats['reconciles'] / max(steps, 1):.2f}")
         print(f"operator peak RSS             {rss:.0f} MB")
+        print(f"operator CPU seconds          {cpu:.1f} s")
+        total = sum(cluster.values())
+        print(f"cluster writes per step       {total / max(steps, 1):.2f} ({total} in all)")
+        for kind, n in sorted(cluster.items(), key=lambda kv: -kv[1]):
+            print(f"    {kind:40s} {n:7d}  {n / max(steps, 1):.2f}/step")
     finally:
         operator.stop()
         try:

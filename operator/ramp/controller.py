@@ -169,6 +169,9 @@ class Controller:
         self._bodies_lock = threading.Lock()
         self.use_cached_bodies = True
         self.last_status_write: dict[Key, float] = {}
+        self.status_writes: dict[str, int] = {}
+        """Status patches sent, by what changed: "transition" (more than counts and the
+        progress clock), "progress" (progressedAt only), "counts" (at rest, throttled)."""
         self.services: dict[Key, tuple[dict[str, str] | None, float]] = {}
         self.executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ramp-api")
         self.step_latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
@@ -210,6 +213,7 @@ class Controller:
             "api_reads": self.kube.counters.reads,
             "api_writes": self.kube.counters.writes,
             "api_writes_by_kind": self.kube.counters.writes_by_kind,
+            "status_writes_by_reason": self.status_writes,
             "step_latencies": [round(x, 4) for x in self.step_latencies],
         }
 
@@ -442,6 +446,8 @@ class Controller:
         if written is not None:
             self.last_status_write[key] = time.monotonic()
             self.remember(written)
+            why = _why(body.get("status") or {}, status)
+            self.status_writes[why] = self.status_writes.get(why, 0) + 1
 
     def _report_unparsable(self, body: dict[str, Any], problem: str) -> None:
         """A Rollout the models cannot read: say so in a condition, touch nothing else."""
@@ -491,6 +497,16 @@ def _significant(status: dict[str, Any]) -> dict[str, Any]:
 def volatile_only(old: dict[str, Any], new: dict[str, Any]) -> bool:
     """True when two statuses differ only in counts, actual weight and wording."""
     return old != new and _significant(old) == _significant(new)
+
+
+def _why(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What a status write changed (for the benchmark's breakdown)."""
+    if volatile_only(old, new):
+        return "counts"
+    a, b = _significant(old), _significant(new)
+    a.pop("progressedAt", None)
+    b.pop("progressedAt", None)
+    return "progress" if a == b else "transition"
 
 
 def _rv(body: dict[str, Any]) -> int:
