@@ -178,6 +178,8 @@ class Config:
     deadline: int = 60
     services: bool = True
     history_limit: int = 1
+    blue_green: dict[str, Any] | None = None
+    """``strategy.blueGreen`` (then the canary fields above are not used)."""
 
 
 def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
@@ -193,6 +195,9 @@ def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
     if cfg.services:
         canary["stableService"] = f"{NAME}-stable"
         canary["canaryService"] = f"{NAME}-canary"
+    strategy: dict[str, Any] = {"canary": canary}
+    if cfg.blue_green is not None:
+        strategy = {"blueGreen": copy.deepcopy(cfg.blue_green)}
     return {
         "apiVersion": "ramp.dev/v1alpha1",
         "kind": "Rollout",
@@ -210,7 +215,7 @@ def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
             "template": template(image),
             "progressDeadlineSeconds": cfg.deadline,
             "revisionHistoryLimit": cfg.history_limit,
-            "strategy": {"canary": canary},
+            "strategy": strategy,
         },
     }
 
@@ -297,6 +302,13 @@ class Cluster:
         self.services: dict[str, dict[str, str] | None] = {}
         if cfg.services:
             self.services = {f"{NAME}-stable": {"app": NAME}, f"{NAME}-canary": {"app": NAME}}
+        if cfg.blue_green is not None:
+            bg = cfg.blue_green
+            names = [n for n in (bg["activeService"], bg.get("previewService")) if n]
+            self.services = {name: {"app": NAME} for name in names}
+        self.endpoints: dict[str, dict[str, int]] = {}
+        """Blue-green: the EndpointSlices of each pinned Service, ready endpoints by
+        revision, as the selectors and the pods were one tick ago (see :meth:`advance`)."""
         self.ready_delay: dict[str, float | None] = {}
         """Per revision: seconds until a new pod is ready (None: never). Default 2 s."""
         self.verdicts: dict[str, Verdict] = {}
@@ -351,7 +363,28 @@ class Cluster:
         delay = self.ready_delay.get(dep.revision, 2.0)
         return delay is not None and self.now >= pod.born + timedelta(seconds=delay)
 
+    def slices(self) -> dict[str, dict[str, int]]:
+        """What the EndpointSlice controller publishes now for each pinned Service: the
+        ready pods its selector matches (template labels plus the revision label)."""
+        slices: dict[str, dict[str, int]] = {}
+        for name, selector in self.services.items():
+            counts: dict[str, int] = {}
+            for dep in self.deps.values():
+                labels = {**dep.template.get("metadata", {}).get("labels", {})}
+                labels[REVISION_LABEL] = dep.revision
+                if selector is None or dep.deleting:
+                    continue
+                if any(labels.get(k) != v for k, v in selector.items()):
+                    continue
+                ready = sum(self.pod_ready(dep, p) for p in dep.pods)
+                if ready:
+                    counts[dep.revision] = counts.get(dep.revision, 0) + ready
+            slices[name] = counts
+        return slices
+
     def advance(self, seconds: float, controller_acts: bool) -> None:
+        if self.cfg.blue_green is not None:
+            self.endpoints = self.slices()  # a tick behind the selectors and the pods
         self.now += timedelta(seconds=seconds)
         if not controller_acts:
             return
@@ -448,6 +481,7 @@ class Cluster:
             uid=UID,
             history=view.history,
             services=view.services,
+            endpoints=copy.deepcopy(self.endpoints),
         )
         rollout, resolved = self.measure(rollout)
         observed = Observed(**{**observed.__dict__, "rollout": rollout, "analysis": resolved})

@@ -123,6 +123,19 @@ class AbortMixin(PlanContext):
             n = min(other.replicas, left)
             replicas[other.revision] = n
             left -= n
+        bg = self.spec.blue_green
+        if bg is not None:
+            # A green replaced after the switch: the active flips back to blue (warm at
+            # full size), and the old green goes only once the active Service's
+            # EndpointSlices list none of its endpoints.
+            release = st.blue_green
+            if release is not None and release.active_revision not in keep:
+                release.active_revision = st.stable_revision
+            listed = self.obs.endpoints.get(bg.active_service) or {}
+            for other in others:
+                if listed.get(other.revision):
+                    replicas[other.revision] = other.replicas
+                    self.wake_in(1.0)
         names = ", ".join(o.revision for o in others)
         st.message = (
             f"scaling down old revision(s) {names} as stable {st.stable_revision} becomes "

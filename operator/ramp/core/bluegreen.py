@@ -186,6 +186,11 @@ class BlueGreenMixin(PlanContext):
         replicas = {active: self.total}
         warm = s.warm_revision if s.warm_revision in self.children else None
         until = parse_iso(s.warm_until)
+        for revision, served in (self.obs.endpoints.get(bg.active_service) or {}).items():
+            child = self.child(revision) if revision not in (active, warm) else None
+            if served and child is not None:  # a release left mid-way, still served
+                replicas[revision] = child.replicas
+                self.wake_in(1.0)
         if self.tokens.get("rollback"):
             if warm and until is not None and self.now < until:
                 self.tokens.pop("rollback")

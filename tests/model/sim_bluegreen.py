@@ -1,0 +1,208 @@
+"""Blue-green in the simulated cluster of :mod:`model.sim`: the release's invariants.
+
+The cluster is the same (lying index, cut reconciles, chaos); ``Config.blue_green``
+makes the Rollout a blue-green one, the simulated EndpointSlices of the active and
+preview Services list the ready pods their selectors matched one tick ago
+(:meth:`model.sim.Cluster.slices`), and Service pins are applied as the shell does.
+
+:class:`BlueGreenOracle` checks, after every reconcile:
+
+* (d) every status is valid against the CRD, (g) no progress-deadline abort with
+  progress, (e) a token has its effect once, (a) a stable revision was promoted
+  (inherited from :class:`model.sim.Oracle`);
+* (h) the active Service never selects a revision with no ready pod while another
+  eligible revision (verified, not aborted) has ready pods;
+* (i) the active Service never selects an aborted or unverified revision — unverified:
+  green before the switch was decided (pre-promotion analysis not passed, or not
+  promoted: no auto-promotion due and no promote token), or a switch not gated on the
+  preview Service's EndpointSlices listing green at full size;
+* (j) a revision is never scaled to zero (nor deleted) by the planner while the active
+  Service's EndpointSlices still list endpoints of it (an aborted revision excepted:
+  ``abortScaleDownDelaySeconds: 0`` removes it at once by request).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from model.sim import UID, Cluster, Config, Oracle, View
+from ramp.api.rollout import RolloutStatus
+from ramp.core.gating import PRE
+from ramp.core.model import REVISION_LABEL, Observed, Plan
+from ramp.core.steps import PROGRESS_GRAIN, PROGRESS_GRAIN_MAX
+from ramp.core.verdicts import parse_time
+
+ACTIVE = "web-active"
+PREVIEW = "web-preview"
+
+
+def bg_cluster(cfg: Config) -> Cluster:
+    """A cluster whose Rollout is blue-green (``cfg.blue_green`` set), checked by
+    :class:`BlueGreenOracle`."""
+    assert cfg.blue_green is not None
+    c = Cluster(cfg)
+    c.oracle = BlueGreenOracle(c)
+    return c
+
+
+def bg_config(**fields: Any) -> dict[str, Any]:
+    return {"activeService": ACTIVE, "previewService": PREVIEW, **fields}
+
+
+class BlueGreenOracle(Oracle):
+    def __init__(self, cluster: Cluster) -> None:
+        super().__init__(cluster)
+        self.verified: set[str] = set()
+        """Greens whose switch was decided properly (the active Service may select them)."""
+
+    @property
+    def bg(self) -> dict[str, Any]:
+        bg: dict[str, Any] = self.c.body["spec"]["strategy"]["blueGreen"]
+        return bg
+
+    def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
+        # KNOWN (test_regressions_bluegreen.py::test_progress_within_the_grain_is_lost,
+        # xfail): a pod more within PROGRESS_GRAIN of the last recorded progress is
+        # written as a count but never recorded as progress, so the deadline can come up
+        # to one grain early. Tolerated here until the shared progress_deadline is fixed.
+        deadline = timedelta(seconds=observed.rollout.spec.deadline_seconds)
+        grain = min(deadline * PROGRESS_GRAIN, timedelta(seconds=PROGRESS_GRAIN_MAX))
+        self.progress_at -= grain
+        super().before_apply(observed, view, result)
+        if self.progress_at != self.c.now:
+            self.progress_at += grain
+
+    def after_apply(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
+        c = self.c
+        self.checked += 1
+        if c.foreign_writes:
+            self.fail(f"a foreign Deployment was touched: {c.foreign_writes}")
+        old = observed.rollout.status or RolloutStatus()
+        new = result.status
+        events = [e.reason for e in result.events]
+        full = "events" in done
+        applied_status = "status" in done and c.status == new.to_k8s()
+        if "Initialized" in events and not self.ever_promoted and not self.history_had_promoted:
+            self.promoted.add(new.stable_revision or "")  # the very first revision
+        if applied_status and new.stable_revision:
+            self.ever_promoted = True
+        if full or applied_status:
+            self.tokens(observed, result, full)
+        if full:
+            for e in result.events:
+                if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
+                    self.verified.discard(new.canary_revision or "")
+        if "Switched" in events:  # decided by this plan (whether or not applied in full)
+            self.switch(observed, result)
+        if full:
+            for e in result.events:
+                if e.reason == "Aborted":
+                    self.aborted.add(new.aborted_revision or old.canary_revision or "")
+                if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
+                    self.aborted.discard(new.canary_revision or "")
+        if "RolloutCompleted" in events and (full or applied_status):
+            rev = new.stable_revision or ""
+            if rev in self.aborted:
+                self.fail(f"(a) aborted revision {rev} promoted")
+            if rev not in self.verified:
+                self.fail(f"(i) revision {rev} completed without a verified switch")
+            self.promoted.add(rev)
+        if applied_status and new.stable_revision not in self.promoted:
+            self.fail(
+                f"(a) revision {new.stable_revision} is stable but was never promoted "
+                f"(promoted: {sorted(self.promoted)}; events {events})"
+            )
+        if "scales" in done:
+            self.scale_downs(observed)
+        if "services" in done:
+            self.active_service()
+
+    # -- (i) the switch is decided, verified and gated on the data plane ---------------
+
+    def switch(self, observed: Observed, result: Plan) -> None:
+        c = self.c
+        old = observed.rollout.status or RolloutStatus()
+        new = result.status
+        switched = next(e for e in result.events if e.reason == "Switched")
+        green = switched.message.rsplit(" ", 1)[-1]
+        release = old.blue_green
+        s = new.blue_green
+        assert s is not None
+        annotations = observed.annotations
+        bg = observed.rollout.spec.strategy.blue_green
+        assert bg is not None
+        full_token = bool(s.skip_analysis)
+        if full_token and not annotations.get("ramp.dev/promote-full"):
+            self.fail(f"(i) {green} switched skipping analysis without a promote-full token")
+        if bg.pre_promotion_analysis is not None and not full_token:
+            measured = observed.rollout.status or RolloutStatus()
+            run = next(
+                (r for r in measured.analysis_runs or [] if r.name == PRE and r.revision == green),
+                None,
+            )
+            if run is None or not run.metrics or any(m.phase != "Passed" for m in run.metrics):
+                self.fail(f"(i) {green} switched without a Passed pre-promotion analysis: {run}")
+        tokens = annotations.get("ramp.dev/promote") or annotations.get("ramp.dev/promote-full")
+        if not tokens:
+            if not bg.auto_promotion:
+                self.fail(f"(i) {green} switched without a promote (auto-promotion disabled)")
+            verified = parse_time(release.verified_at) if release and release.verified_at else None
+            due = timedelta(seconds=bg.auto_promotion_seconds or 0)
+            if bg.auto_promotion_seconds and (verified is None or c.now < verified + due):
+                self.fail(f"(i) {green} auto-promoted before {due} after {verified}")
+        total = observed.rollout.spec.replicas
+        if bg.preview_service and bg.preview_service in observed.endpoints:
+            listed = observed.endpoints[bg.preview_service].get(green, 0)
+            if listed < total:
+                self.fail(
+                    f"(i) switched to {green} with {listed}/{total} ready endpoints listed in "
+                    f"the preview Service"
+                )
+        self.verified.add(green)
+
+    # -- (h), (i) what the active Service selects --------------------------------------
+
+    def active_service(self) -> None:
+        c = self.c
+        selector = c.services.get(self.bg["activeService"])
+        if selector is None or REVISION_LABEL not in selector:
+            return
+        active = selector[REVISION_LABEL]
+        if active in self.aborted:
+            self.fail(f"(i) the active Service selects the aborted revision {active}")
+        if active not in self.promoted | self.verified:
+            self.fail(
+                f"(i) the active Service selects the unverified revision {active} "
+                f"(promoted {sorted(self.promoted)}, verified {sorted(self.verified)})"
+            )
+        serving = {
+            d.revision: min(d.ready, d.replicas) for d in c.owned() if min(d.ready, d.replicas)
+        }
+        eligible = {r for r in serving if r in self.promoted | self.verified} - self.aborted
+        if active not in serving and eligible:
+            self.fail(
+                f"(h) the active Service selects {active} with no ready pod while "
+                f"{sorted(eligible)} serve"
+            )
+
+    # -- (j) nothing still listed by the active Service is scaled away -----------------
+
+    def scale_downs(self, observed: Observed) -> None:
+        c = self.c
+        listed = c.endpoints.get(self.bg["activeService"], {})
+        if observed.rollout.spec.replicas == 0:
+            return  # scaled to zero by request (an HPA, kubectl scale)
+        after = {d.name: d for d in c.deps.values() if d.owner == UID and not d.deleting}
+        for name, (replicas, _) in self.before.items():
+            dep = after.get(name)
+            if replicas == 0 or (dep is not None and dep.replicas > 0):
+                continue
+            revision = name.removeprefix("web-")
+            if revision in self.aborted:
+                continue
+            if listed.get(revision, 0) > 0:
+                self.fail(
+                    f"(j) {revision} scaled to zero while the active Service's EndpointSlices "
+                    f"list {listed[revision]} endpoints of it ({listed})"
+                )

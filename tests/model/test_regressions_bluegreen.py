@@ -1,0 +1,84 @@
+"""Named regressions of the blue-green planner found by the model-based test
+(:mod:`model.test_model_bluegreen`), replayed through the simulated cluster."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.sim import Cluster, Config, Oracle, View, Violation, template
+from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
+from ramp.core.model import REVISION_LABEL, Observed, Plan, revision_hash
+
+V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
+POST = {"metrics": [{"name": "post", "interval": "5s", "count": 2, "consecutiveErrorLimit": 1,
+                     "prometheus": {"address": "http://p:9090", "query": "up"},
+                     "successCondition": "result > 0"}]}  # fmt: skip
+
+
+class StrictOracle(BlueGreenOracle):
+    """(g) without the one-grain tolerance."""
+
+    def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
+        Oracle.before_apply(self, observed, view, result)
+
+
+def released(strict: bool = False, **bg: object) -> Cluster:
+    cfg = Config(
+        replicas=1,
+        services=False,
+        history_limit=0,
+        blue_green={"activeService": ACTIVE, "previewService": PREVIEW, **bg},
+    )
+    c = bg_cluster(cfg)
+    if strict:
+        c.oracle = StrictOracle(c)
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    return c
+
+
+def drive(c: Cluster, rounds: int, seconds: float) -> None:
+    for _ in range(rounds):
+        c.advance(seconds, controller_acts=True)
+        c.reconcile()
+
+
+def test_template_back_to_blue_after_the_switch_keeps_green_while_it_is_listed() -> None:
+    """bg_steady scaled the active green to zero while the active Service's
+    EndpointSlices still listed it (the selector had just flipped back to blue)."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0, postPromotionAnalysis=POST)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2  # switched, post-promotion running
+    c.spec["template"] = template(1)
+    c.bump(spec=True)
+    drive(c, 3, 1)  # the oracle's (j) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+
+
+def test_third_template_after_the_switch_flips_back_and_drains_green_once_unlisted() -> None:
+    """drain_others scaled the active green to zero at once when a third template
+    replaced it after the switch (post-promotion analysis running)."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0, postPromotionAnalysis=POST)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    c.spec["template"] = template(3)
+    c.bump(spec=True)
+    drive(c, 3, 1)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+    assert all(d.revision != V2 or d.replicas == 0 for d in c.owned())
+
+
+@pytest.mark.xfail(strict=True, raises=Violation, reason="progress within the grain is lost")
+def test_progress_within_the_grain_is_lost() -> None:
+    """progress_deadline: a pod more within PROGRESS_GRAIN of the last recorded progress
+    is written as a count (status write) but not as progress; the next reconcile sees no
+    movement, so the deadline counts from the earlier progress: an abort up to one grain
+    early (here at 74 s, progress at 19 s, deadline 60 s)."""
+    c = released(strict=True, scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0)
+    c.ready_delay[V2] = None
+    drive(c, 6, 5)
+    c.advance(30, controller_acts=False)
+    drive(c, 1, 5)
