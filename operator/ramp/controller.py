@@ -333,8 +333,8 @@ class Controller:
         return result.requeue_after
 
     def apply(self, body: dict[str, Any], observed: Observed, result: Plan) -> Plan | None:
-        """Execute a plan, in order: history, creates, status, scales, deletes, Services,
-        Events. Returns a replacement plan when the API server refused a child."""
+        """Execute a plan, in order: history, creates, status, Service pins, scales,
+        deletes, Events. Returns a replacement plan when the API server refused a child."""
         if not self.may_write():
             return None
         self.workloads.apply(body, result)  # the adopted Deployment and its finalizer
@@ -352,6 +352,16 @@ class Controller:
             # watch lags) or refused as existing (an old one still going) is retried.
             result.requeue_after = min(result.requeue_after or CREATE_RECHECK, CREATE_RECHECK)
         self.write_status(body, result)
+        # Services before scales: a pin only ever moves to pods that are ready and stay,
+        # so the Service has left a revision before that revision shrinks.
+        for pin in result.services:
+            if self.kube.pin_service(namespace, pin.service, pin.selector):
+                self.services[(namespace, pin.service)] = (
+                    {**(observed.services.get(pin.service) or {}), **pin.selector},
+                    time.monotonic(),
+                )
+            else:
+                self.services[(namespace, pin.service)] = (None, time.monotonic())
         existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
         for revision, replicas in result.scales:
             self.kube.scale_child(
@@ -365,14 +375,6 @@ class Controller:
             self.kube.delete_child(namespace, name)
         for revision in result.delete_history:
             self.kube.delete_history(namespace, meta["name"], revision)
-        for pin in result.services:
-            if self.kube.pin_service(namespace, pin.service, pin.selector):
-                self.services[(namespace, pin.service)] = (
-                    {**(observed.services.get(pin.service) or {}), **pin.selector},
-                    time.monotonic(),
-                )
-            else:
-                self.services[(namespace, pin.service)] = (None, time.monotonic())
         for event in result.events:
             self.kube.emit(body, event)
         return None

@@ -251,6 +251,7 @@ def canary_then_abort(rollouts: Rollouts, name: str, services: bool = False) -> 
     rollouts.request(name, "promote")
     done = rollouts.wait_healthy(name, 4, timeout=60)
     assert done["stableRevision"] != first
+    rollouts.wait_events(name, "RolloutCompleted", 1)  # posted just after the status
     reasons = [e[1] for e in rollouts.events(name)]
     # Three steps completed by themselves; the indefinite pause was promoted.
     assert len(rollouts.step_history(name)) == len(STEPS) - 1, done

@@ -46,10 +46,14 @@ BAD_ROLLOUTS: list[tuple[str, Any, str]] = [
         lambda m: m["spec"]["selector"].update(matchLabels={"app": "other"}),
         "selector.matchLabels",
     ),
-    ("missing template", lambda m: m["spec"].pop("template"), "spec.template"),
+    (
+        "missing template",
+        lambda m: m["spec"].pop("template"),
+        "exactly one of template or workloadRef must be set",
+    ),
     ("negative replicas", lambda m: m["spec"].update(replicas=-3), "spec.replicas"),
     ("replicas not a number", lambda m: m["spec"].update(replicas="ten"), "spec.replicas"),
-    ("missing selector", lambda m: m["spec"].pop("selector"), "spec.selector"),
+    ("missing selector", lambda m: m["spec"].pop("selector"), "selector is required with template"),
     ("empty selector", lambda m: m["spec"].update(selector={}), "selector"),
     ("no strategy", lambda m: m["spec"].update(strategy={}), "spec.strategy"),
     (

@@ -11,7 +11,7 @@ The REAL planner (:func:`ramp.core.plan.plan`) is driven through this cluster:
   Deployment, an HPA scaling ``spec.replicas``, a status restored from a backup (None),
   Service selectors edited, tokens and template / spec changes at any time;
 * the shell's execution order of :meth:`ramp.controller.Controller.apply` (history,
-  creates, status, scales and role labels, deletes, Service pins, Events), which an
+  creates, status, Service pins, scales and role labels, deletes, Events), which an
   operator restart can cut after any part, and its status throttle;
 * the shell's analysis measurement folding (``Gates.measure``) with verdicts of all four
   kinds chosen by the test.
@@ -60,7 +60,7 @@ NAME = "web"
 UID = "uid-web"
 FOREIGN_UID = "uid-someone-else"
 STATUS_THROTTLE = 3.0
-PARTS = ("history", "creates", "status", "scales", "deletes", "services", "events")
+PARTS = ("history", "creates", "status", "services", "scales", "deletes", "events")
 """The parts of Controller.apply, in order; a restart may cut after any of them."""
 
 

@@ -30,7 +30,6 @@ from model.sim import UID, Cluster, Config, Oracle, View
 from ramp.api.rollout import RolloutStatus
 from ramp.core.gating import PRE
 from ramp.core.model import REVISION_LABEL, Observed, Plan
-from ramp.core.steps import PROGRESS_GRAIN, PROGRESS_GRAIN_MAX
 from ramp.core.verdicts import parse_time
 
 ACTIVE = "web-active"
@@ -60,18 +59,6 @@ class BlueGreenOracle(Oracle):
     def bg(self) -> dict[str, Any]:
         bg: dict[str, Any] = self.c.body["spec"]["strategy"]["blueGreen"]
         return bg
-
-    def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
-        # KNOWN (test_regressions_bluegreen.py::test_progress_within_the_grain_is_lost,
-        # xfail): a pod more within PROGRESS_GRAIN of the last recorded progress is
-        # written as a count but never recorded as progress, so the deadline can come up
-        # to one grain early. Tolerated here until the shared progress_deadline is fixed.
-        deadline = timedelta(seconds=observed.rollout.spec.deadline_seconds)
-        grain = min(deadline * PROGRESS_GRAIN, timedelta(seconds=PROGRESS_GRAIN_MAX))
-        self.progress_at -= grain
-        super().before_apply(observed, view, result)
-        if self.progress_at != self.c.now:
-            self.progress_at += grain
 
     def after_apply(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
         c = self.c

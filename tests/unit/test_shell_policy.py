@@ -79,7 +79,7 @@ def observed(*children: Child) -> Observed:
     return Observed(rollout=None, template={}, generation=1, annotations={}, children=children)
 
 
-def test_a_plan_runs_history_creates_status_scales_deletes_pins_events_in_order() -> None:
+def test_a_plan_runs_history_creates_status_pins_scales_deletes_events_in_order() -> None:
     kube = Recorder()
     plan = Plan(
         status=RolloutStatus(phase="Progressing"),
@@ -97,11 +97,11 @@ def test_a_plan_runs_history_creates_status_scales_deletes_pins_events_in_order(
         "history",
         "create",
         "status",
+        "pin",
         "scale",
         "scale",
         "delete",
         "delete-history",
-        "pin",
     ]
     assert [v for k, v in kube.calls if k == "scale"] == [("b", 8), ("a", 2)]
 

@@ -35,6 +35,10 @@ ABORTED_ANNOTATION = f"{PREFIX}/aborted"
 """On a revision's ControllerRevision: why it was aborted (absent when not aborted)."""
 
 Role = Literal["stable", "canary", "previous"]
+PROGRESS_GRAIN = 0.1
+"""Fraction of progressDeadlineSeconds within which a further progress is not recorded
+(the deadline counts from the end of the grain: an abort is never early and at most 10 %
+late)."""
 
 
 def revision_hash(template: Mapping[str, Any]) -> str:
@@ -194,14 +198,19 @@ class ServicePin:
 
 @dataclass
 class Plan:
-    """What the shell should do, in this order: history, creates, status, scales (in
-    the order given), deletes, Service pins, Events. ``replicas`` None: leave children."""
+    """What the shell should do, in this order: history, creates, status, Service pins,
+    scales (in the order given), deletes, Events. ``replicas`` None: leave children."""
 
     status: RolloutStatus
     replicas: dict[str, int] | None = None
     """Desired ``spec.replicas`` per revision (each live child; absent = leave)."""
     scales: list[tuple[str, int]] = field(default_factory=list)
-    """(revision, replicas) of the children whose count changes: growing ones first."""
+    """(revision, replicas) of the children whose count changes: shrinking ones first.
+
+    A shrink is only ever planned against pods of the other side that are *already*
+    ready, so it is safe before the grow; a grow is planned within ``maxSurge`` of the
+    counts after the shrink, so doing it second keeps the surge even if the operator
+    stops in between."""
     roles: dict[str, Role] = field(default_factory=dict)
     creates: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     """Revision → pod template of a Deployment to create (at ``replicas[revision]``)."""

@@ -8,12 +8,13 @@ construction: analysis runs (the current step's and the background's), measureme
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Literal
 
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.context import PlanContext
 from ramp.core.gating import BACKGROUND, POST, PRE, step_run
-from ramp.core.model import REVISION_LABEL, Plan, Role, ServicePin, iso
+from ramp.core.model import PROGRESS_GRAIN, REVISION_LABEL, Plan, Role, ServicePin, iso, parse_iso
 
 MAX_MEASUREMENTS = 64
 CONDITION_TYPES = (
@@ -54,14 +55,15 @@ class StatusMixin(PlanContext):
                 for rev, n in full.items()
                 if rev in self.children and self.children[rev].replicas != n
             ]
-            # Grow first, then shrink: pods are added before any are taken away.
-            moves.sort(key=lambda kv: kv[1] < self.children[kv[0]].replicas)
+            # Shrink first, then grow (see Plan.scales): both limits hold in between.
+            moves.sort(key=lambda kv: kv[1] > self.children[kv[0]].replicas)
             result.scales = moves
             result.creates = {
                 rev: tpl
                 for rev, tpl in self.creates.items()
                 if rev not in self.children and rev not in self.going
             }
+            self.scaled_is_progress(bool(moves or result.creates))
             result.services = self.bg_pins() if self.spec.blue_green else self.service_pins(full)
         elif not self.spec.blue_green:
             # The workload is left as it is (invalid spec, stable missing), but pods come
@@ -78,6 +80,17 @@ class StatusMixin(PlanContext):
         st.phase = phase(st)
         result.requeue_after = self.requeue
         return result
+
+    def scaled_is_progress(self, scaled: bool) -> None:
+        """A scale or a create applied is progress too (a stable recreated with the same
+        counts as before it was deleted shows no other change), recorded once per grain
+        like the rest (see ``progress_deadline``)."""
+        since = parse_iso(self.st.progressed_at)
+        if not scaled or since is None:
+            return
+        grain = timedelta(seconds=self.spec.deadline_seconds) * PROGRESS_GRAIN
+        if self.now - since >= grain:
+            self.st.progressed_at = iso(self.now)
 
     def bound_lists(self) -> None:
         st = self.st

@@ -16,7 +16,7 @@ from ramp.api.rollout import MAX_STEP_HISTORY, HandledTokens, Step, StepRecord, 
 from ramp.core.context import PlanContext
 from ramp.core.durations import parse_duration
 from ramp.core.gating import BACKGROUND, evaluate, step_run
-from ramp.core.model import Plan, iso, parse_iso
+from ramp.core.model import PROGRESS_GRAIN, Plan, iso, parse_iso
 from ramp.core.split import Split, next_replicas, split_replicas
 
 
@@ -44,11 +44,6 @@ def describe_step(step: Step) -> str:
     if step.pause is not None:
         return f"pause {step.pause.duration}" if step.pause.duration else "pause (until promoted)"
     return "analysis"
-
-
-PROGRESS_GRAIN = 0.1
-"""Fraction of progressDeadlineSeconds within which a further progress is not recorded
-(so a ProgressDeadlineExceeded abort is never early and at most 10 % late)."""
 
 
 class StepsMixin(PlanContext):
@@ -226,16 +221,17 @@ class StepsMixin(PlanContext):
         since = parse_iso(st.progressed_at)
         deadline = timedelta(seconds=self.spec.deadline_seconds)
         # Progress is recorded at most once per PROGRESS_GRAIN of the deadline: a pod
-        # more or less within it is not worth a status write of its own (the step's own
-        # write carries the counts). A reconcile at the end of the grain records it, so
-        # the deadline is never early and at most one grain late.
+        # more or less within it is not worth a status write of its own. Such a move may
+        # then be written with other counts and never recorded, so it happened before
+        # ``since + grain`` at the latest: the deadline counts from there. It is never
+        # early, and at most one grain late.
         grain = deadline * PROGRESS_GRAIN
         if since is None or (moved and self.now - since >= grain):
             since = self.now
             st.progressed_at = iso(self.now)
         elif moved:
             self.wake_in((since + grain - self.now).total_seconds())
-        return since + deadline
+        return since + grain + deadline
 
     def background_gate(self, index: int, replicas: dict[str, int]) -> Plan | None:
         background = self.spec.canary.analysis
