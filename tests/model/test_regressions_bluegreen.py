@@ -80,3 +80,15 @@ def test_progress_within_the_grain_is_not_lost() -> None:
     drive(c, 6, 5)
     c.advance(30, controller_acts=False)
     drive(c, 1, 5)
+
+
+def test_an_invalid_spec_mid_release_holds_and_never_scales_the_active_blue_down() -> None:
+    """invalid() held a blue-green release with the canary's step walk: with no steps the
+    weight was 100, so blue (still active, listed by the active Service) went to zero."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0)
+    c.reconcile()
+    c.spec["template"] = template(1, True)  # invalid: a reserved label
+    c.bump(spec=True)
+    drive(c, 2, 2)  # the oracle's (j) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+    assert any(d.revision == V1 and d.replicas == 1 for d in c.owned())

@@ -113,6 +113,10 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         self.token_not_applicable("abort", "the rollout is already aborted")
         if st.aborted_revision == st.canary_revision:
             plan = self.aborted()
+        elif self.spec.blue_green:
+            # A blue-green release holds as it is: nothing switches, nothing scales down.
+            self.paused_reason = "InvalidSpec"
+            plan = self.finish({c.revision: c.replicas for c in self.live_children})
         else:
             drain = self.drain_others(stable_target=self.total - self.canary_share())
             plan = drain if drain is not None else self.walk_steps(hold="InvalidSpec")
