@@ -319,6 +319,8 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
                 ("list", "rollouts.ramp.dev", None, None),
                 ("watch", "deployments.apps", None, None),
                 ("patch", "rollouts.ramp.dev", app_ns, "status"),
+                # The give-back finalizer of workloadRef (docs/workloadref.md).
+                ("patch", "rollouts.ramp.dev", app_ns, None),
                 ("create", "deployments.apps", other_ns, None),
                 ("delete", "deployments.apps", app_ns, None),
                 ("create", "events", app_ns, None),
@@ -332,7 +334,6 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
                 ("delete", "namespaces", None, None),
                 ("create", "namespaces", None, None),
                 ("update", "rollouts.ramp.dev", app_ns, None),
-                ("patch", "rollouts.ramp.dev", app_ns, None),
                 ("delete", "rollouts.ramp.dev", app_ns, None),
                 ("create", "pods", app_ns, None),
                 ("delete", "pods", app_ns, None),

@@ -167,7 +167,10 @@ class BlueGreenOracle(Oracle):
             d.revision: min(d.ready, d.replicas) for d in c.owned() if min(d.ready, d.replicas)
         }
         eligible = {r for r in serving if r in self.promoted | self.verified} - self.aborted
-        if active not in serving and eligible:
+        # With spec.replicas 0 the user asked for no pods: the revisions still draining
+        # may serve, but the active one rightly has none.
+        wanted = int(c.spec.get("replicas", 1) or 0)
+        if active not in serving and eligible and wanted > 0:
             self.fail(
                 f"(h) the active Service selects {active} with no ready pod while "
                 f"{sorted(eligible)} serve"
