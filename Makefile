@@ -58,7 +58,7 @@ argocd-lua:
 	tests/gopherlua/build.sh
 
 test: venv lint crds-check cluster-build prometheus-install browser-install image argocd-lua
-	$(VENV)/bin/pytest tests
+	PYTHONHASHSEED=0 $(VENV)/bin/pytest tests
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit

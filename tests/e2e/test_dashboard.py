@@ -150,7 +150,11 @@ def test_dashboard_live_list_plots_and_abort(
     ns, name = rollouts.ns, "shop"
     steps = [
         {"setWeight": 25},
-        {"analysis": {"metrics": [error_metric(prom.url, interval="1s", count=4)]}},
+        {
+            "analysis": {
+                "metrics": [error_metric(prom.url, interval="1s", count=4, inconclusiveLimit=5)]
+            }
+        },
         {"setWeight": 50},
         {"pause": {}},
     ]

@@ -273,6 +273,12 @@ class BlueGreenMixin(PlanContext):
             other = st.stable_revision if active != st.stable_revision else s.warm_revision
             if other and self.serving(other) > 0 and other != st.aborted_revision:
                 active = other
+        if self.serving(active) == 0:
+            # Nothing ready to move to yet (a rolled-back blue still coming up): the active
+            # Service stays where it is while that revision serves and was not aborted.
+            current = (self.obs.services.get(bg.active_service) or {}).get(REVISION_LABEL)
+            if current and current != st.aborted_revision and self.serving(current) > 0:
+                active = current
         green = st.canary_revision if st.aborted_revision != st.canary_revision else None
         preview = green if green and self.serving(green) > 0 else active
         if preview == green:
