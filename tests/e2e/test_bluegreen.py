@@ -210,7 +210,13 @@ def test_a_failed_post_promotion_analysis_flips_back_to_the_warm_blue(
 ) -> None:
     name = "bgpost"
     services(rollouts, name)
-    post = {"metrics": [error_metric(prom.url, window="2s", interval="1s", count=30)]}
+    # The ratio passes through the band between pass and fail while Prometheus' window
+    # fills: a few Inconclusive measurements there are tolerated, a Fail is not.
+    post = {
+        "metrics": [
+            error_metric(prom.url, window="2s", interval="1s", count=30, inconclusiveLimit=5)
+        ]
+    }
     rollouts.create(bg_manifest(name, postPromotionAnalysis=post, scaleDownDelaySeconds=60))
     blue = rollouts.wait_healthy(name, 4)["stableRevision"]
     green = next_revision(rollouts, name, "ramp-test/app:v2")
@@ -226,9 +232,11 @@ def test_a_failed_post_promotion_analysis_flips_back_to_the_warm_blue(
         )
         time.sleep(2)  # a couple of passing measurements
         prom.exporter.set_rate(rollouts.ns, name, green, rps=100, error_ratio=0.3)
+        # "Seen": Prometheus' own ratio meets the failure condition (>= 0.05).
         prom.wait_for(
-            f'sum(rate(http_requests_total{{revision="{green}",code=~"5.."}}[2s]))',
-            lambda samples: bool(samples) and samples[0][1] > 0,
+            f'sum(rate(http_requests_total{{revision="{green}",code=~"5.."}}[2s])) / '
+            f'sum(rate(http_requests_total{{revision="{green}"}}[2s]))',
+            lambda samples: bool(samples) and samples[0][1] >= 0.05,
         )
         seen = time.monotonic()
         wait_for(
