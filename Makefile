@@ -66,7 +66,7 @@ test-unit: venv
 # The model-based adversarial test of the planner with a long, random budget (CI runs
 # tests/model with a fixed seed and a short one). RAMP_MODEL_EXAMPLES=N overrides it.
 fuzz: venv
-	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
+	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model tests/model/fuzz_model_bluegreen.py
 
 test-e2e: venv cluster-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e

@@ -138,8 +138,15 @@ def test_progressive_adoption_no_bypass_abort_and_give_back_on_delete(rollouts: 
         d = dep(rollouts, name)
         assert d.spec.paused is True and d.spec.replicas == 0
         assert d.metadata.annotations[MANAGED] == name
+        wait_for(  # the status catches up with the Deployment's last generation
+            "workloadObservedGeneration follows the Deployment",
+            lambda: (
+                rollouts.status(name).get("workloadObservedGeneration")
+                == dep(rollouts, name).metadata.generation
+            ),
+            timeout=30,
+        )
         status = rollouts.status(name)
-        assert status["workloadObservedGeneration"] == d.metadata.generation
         assert status["selector"] == f"app={name}"
 
         # A template change of the Deployment goes through the canary, never around it.
