@@ -286,17 +286,7 @@ class BlueGreenMixin(PlanContext):
         elif s.preview_revision not in (None, active) and self.serving(s.preview_revision) > 0:
             preview = s.preview_revision if s.preview_revision != st.aborted_revision else active
         s.preview_revision = preview
-        base = dict(self.spec.selector.match_labels or {})
-        pins = []
-        for service, revision in ((bg.active_service, active), (bg.preview_service, preview)):
-            if not service or not revision:
-                continue
-            owned = {**base, REVISION_LABEL: revision}
-            seen = self.obs.services.get(service, {"": ""})
-            if seen is None or all(seen.get(k) == v for k, v in owned.items()):
-                continue
-            pins.append(ServicePin(service, owned, revision))
-        return pins
+        return self.pins([(bg.active_service, active), (bg.preview_service, preview)])
 
     def bg_counts(self) -> None:
         """The HPA sees only the active side: its pods and a selector narrowed to it."""

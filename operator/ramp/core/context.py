@@ -14,6 +14,7 @@ from ramp.api.analysis import AnalysisRef
 from ramp.api.rollout import HandledTokens, RolloutSpec, RolloutStatus, Step
 from ramp.core.model import (
     PREFIX,
+    REVISION_LABEL,
     TOKEN_VERBS,
     Child,
     Event,
@@ -150,6 +151,22 @@ class PlanContext:
             )
             return
         self.history_writes[revision] = HistoryWrite(revision, template, wanted)
+
+    def pins(self, wanted: list[tuple[str | None, str | None]]) -> list[ServicePin]:
+        """Pins for (Service, revision) pairs: the selector keys Ramp owns (the Rollout's
+        matchLabels and the revision), only where the observed Service differs; a Service
+        known to be absent gets none (the shell reports it)."""
+        base = dict(self.spec.selector.match_labels or {})
+        pins = []
+        for service, revision in wanted:
+            if not service or not revision:
+                continue
+            owned = {**base, REVISION_LABEL: revision}
+            seen = self.obs.services.get(service, {"": ""})
+            if seen is None or all(seen.get(k) == v for k, v in owned.items()):
+                continue
+            pins.append(ServicePin(service, owned, revision))
+        return pins
 
     # -- implemented by the concerns -----------------------------------------------
 

@@ -14,7 +14,7 @@ from typing import Literal
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.context import PlanContext
 from ramp.core.gating import BACKGROUND, POST, PRE, step_run
-from ramp.core.model import PROGRESS_GRAIN, REVISION_LABEL, Plan, Role, ServicePin, iso, parse_iso
+from ramp.core.model import PROGRESS_GRAIN, Plan, Role, ServicePin, iso, parse_iso
 
 MAX_MEASUREMENTS = 64
 CONDITION_TYPES = (
@@ -128,19 +128,7 @@ class StatusMixin(PlanContext):
             (strategy.stable_service, choose(stable, canary)),
             (strategy.canary_service, choose(canary or stable, stable)),
         ]
-        base = dict(self.spec.selector.match_labels or {})
-        pins = []
-        for service, revision in wanted:
-            if not service or not revision:
-                continue
-            owned = {**base, REVISION_LABEL: revision}
-            seen = self.obs.services.get(service, {"": ""})
-            if seen is None:
-                continue  # absent: nothing to pin (the shell reports it)
-            if all(seen.get(k) == v for k, v in owned.items()):
-                continue
-            pins.append(ServicePin(service, owned, revision))
-        return pins
+        return self.pins(wanted)
 
     def fill_counts(self) -> None:
         st = self.st
