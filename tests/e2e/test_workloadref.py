@@ -242,25 +242,63 @@ def test_onsuccess_gitops_loop_and_removing_workload_ref(rollouts: Rollouts) -> 
     template = dep(rollouts, name).spec.template
     inline = rollouts.apps.api_client.sanitize_for_serialization(template)
     inline["metadata"].pop("creationTimestamp", None)
-    rollouts.custom.patch_namespaced_custom_object(
-        GROUP,
-        VERSION,
-        rollouts.ns,
-        PLURAL,
-        name,
-        {
-            "spec": {
-                "workloadRef": None,
-                "template": inline,
-                "selector": {"matchLabels": {"app": name}},
-            }
-        },
-    )
-    rollouts.wait(name, "given back", lambda s: not s.get("workload"), timeout=60)
+    with Sampler(rollouts, name) as sampler:
+        removed = time.monotonic()
+        rollouts.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            rollouts.ns,
+            PLURAL,
+            name,
+            {
+                "spec": {
+                    "workloadRef": None,
+                    "template": inline,
+                    "selector": {"matchLabels": {"app": name}},
+                }
+            },
+        )
+        rollouts.wait(name, "given back", lambda s: not s.get("workload"), timeout=60)
+        wait_for(
+            "the Deployment's pods ready again",
+            lambda: (dep(rollouts, name).status.ready_replicas or 0) == r,
+            timeout=60,
+        )
+        time.sleep(1)  # a few more samples after the give-back
+        give_back_min = sampler.min_ready(removed)
+    print(f"\nworkloadRef removed: give-back min ready {give_back_min} (R={r})")
+    assert give_back_min >= r, sampler.samples
     d = dep(rollouts, name)
     assert not d.spec.paused and d.spec.replicas == r and (d.status.ready_replicas or 0) == r
     assert MANAGED not in (d.metadata.annotations or {})
     assert "ramp.dev/give-back" not in (rollouts.get(name)["metadata"].get("finalizers") or [])
+
+
+def test_never_keeps_both_sets_running_with_the_deployment_paused(rollouts: Rollouts) -> None:
+    """``scaleDown: never``: the documented count is twice the pods, the Deployment held
+    (paused) at its replicas for as long as the Rollout exists."""
+    name, r = "both-run", 3
+    rollouts.apps.create_namespaced_deployment(rollouts.ns, deployment(name, r))
+    wait_for("the Deployment ready", lambda: (dep(rollouts, name).status.ready_replicas or 0) == r)
+    with Sampler(rollouts, name) as sampler:
+        started = time.monotonic()
+        rollouts.create(ref_rollout(name, r, "never"))
+        rollouts.wait(
+            name,
+            "adopted",
+            lambda s: (
+                (s.get("workload") or {}).get("state") == "Adopted" and s.get("readyReplicas") == r
+            ),
+            timeout=60,
+        )
+        time.sleep(2)  # the Deployment is not touched later either
+        lowest = sampler.min_ready(started)
+        last = sampler.samples[-1]
+    d = dep(rollouts, name)
+    assert d.spec.paused is True and d.spec.replicas == r, (d.spec.paused, d.spec.replicas)
+    assert (d.status.ready_replicas or 0) == r
+    assert last[1] == 2 * r and last[2] == r, last  # both sets serve: twice the pods
+    assert lowest >= r, sampler.samples
 
 
 def test_bad_workload_refs_are_refused_or_reported(rollouts: Rollouts) -> None:
