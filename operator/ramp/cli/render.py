@@ -156,7 +156,10 @@ def rollouts_table(rollouts: Sequence[Obj], *, namespaces: bool = False) -> Tabl
 # -- the detailed view --------------------------------------------------------------------
 
 
-def _header(rollout: Obj, steps: list[Step]) -> Table:
+def _header(
+    rollout: Obj, steps: list[Step], rows: list[tuple[str, RenderableType]] | None = None
+) -> Table:
+    """The header grid; ``rows`` (blue-green) replace the canary's Step to Revisions."""
     meta, spec = rollout.get("metadata") or {}, rollout.get("spec") or {}
     status = rollout.get("status") or {}
     grid = Table.grid(padding=(0, 2))
@@ -168,6 +171,11 @@ def _header(rollout: Obj, steps: list[Step]) -> Table:
     grid.add_row("Rollout", f"{meta.get('namespace', '')}/{meta.get('name', '')}")
     grid.add_row("Phase", phase)
     grid.add_row("Message", status.get("message") or "")
+    if rows is not None:
+        for label, value in rows:
+            grid.add_row(label, value)
+        _aborted_row(grid, status)
+        return grid
     position = step_position(status, len(steps))
     index = status.get("currentStepIndex")
     if position == "-":
@@ -192,12 +200,16 @@ def _header(rollout: Obj, steps: list[Step]) -> Table:
     if status.get("canaryRevision"):
         revisions += f"  canary {status['canaryRevision']}"
     grid.add_row("Revisions", revisions)
+    _aborted_row(grid, status)
+    return grid
+
+
+def _aborted_row(grid: Table, status: Obj) -> None:
     if status.get("abortReason"):
         grid.add_row(
             Text("Aborted", style="bold red"),
             Text(f"{status['abortReason']}: {status.get('abortMessage') or ''}", style="red"),
         )
-    return grid
 
 
 def _steps(status: Obj, steps: list[Step]) -> Table:
@@ -376,12 +388,17 @@ def render(
     """
     status = rollout.get("status") or {}
     steps = parse_steps(rollout)
-    parts: list[RenderableType] = [
-        _header(rollout, steps),
-        _section("Steps"),
-        _steps(status, steps),
-    ]
-    parts += [_section("Revisions"), _revisions(status, deployments)]
+    parts: list[RenderableType]
+    if ((rollout.get("spec") or {}).get("strategy") or {}).get("blueGreen"):
+        from ramp.cli import render_bluegreen as bg
+
+        sides = bg.Sides(rollout, deployments)
+        parts = [_header(rollout, steps, bg.bluegreen_header(rollout, sides))]
+        parts += [_section("Blue/green"), bg.bluegreen_panel(sides, now)]
+        parts += [_section("Revisions"), bg.bluegreen_revisions(sides, deployments)]
+    else:
+        parts = [_header(rollout, steps), _section("Steps"), _steps(status, steps)]
+        parts += [_section("Revisions"), _revisions(status, deployments)]
     if status.get("measurements"):
         parts += [_section("Analysis (latest measurements)"), _measurements(status, now)]
     if status.get("conditions"):
@@ -433,6 +450,9 @@ def progress_line(rollout: Obj) -> str:
         parts.append(f"step {position}")
         parts.append(f"weight {weights_text(status)}")
     parts.append(f"ready {status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}")
+    active = (status.get("blueGreen") or {}).get("activeRevision")
+    if active:
+        parts.append(f"active {active}")
     message = status.get("message")
     return " ".join(parts) + (f": {message}" if message else "")
 
