@@ -15,6 +15,14 @@ Series (``namespace`` and ``rollout`` label every per-Rollout series):
 ``ramp_aborts_total{namespace,rollout,reason}``
     Aborts, by ``status.abortReason`` (``UserAbort``, ``ProgressDeadlineExceeded``,
     ``AnalysisFailed``, ...). ``sum by (reason)`` gives the operator-wide view.
+``ramp_bluegreen_info{namespace,rollout,active_revision,preview_revision}``
+    Blue-green Rollouts only, always 1: the revision the active Service selects and the
+    one the preview Service selects (empty when it selects none).
+``ramp_bluegreen_switches_total{namespace,rollout}``
+    Switches of the active Service to a new revision (``Switched`` Events).
+``ramp_bluegreen_flipbacks_total{namespace,rollout}``
+    Flips of the active Service back to the warm revision: a failed post-promotion
+    analysis, an abort after the switch or a ``rollback``.
 ``ramp_gate_measurements_total{verdict}``
     Analysis measurements by verdict (Pass, Fail, Inconclusive, Error), counted by
     :func:`record_measurement`.
@@ -71,6 +79,9 @@ class RolloutSeries:
     canary_revision: str
     desired_weight: int
     actual_weight: int
+    active_revision: str | None = None
+    """Blue-green only: the revision the active Service selects."""
+    preview_revision: str = ""
 
 
 class _RolloutGauges(Collector):
@@ -95,13 +106,21 @@ class _RolloutGauges(Collector):
             "Canary weight in percent: desired (the step's) and actual (ready pods).",
             labels=["namespace", "rollout", "kind"],
         )
+        bluegreen = GaugeMetricFamily(
+            "ramp_bluegreen_info",
+            "Blue-green: the revisions the active and preview Services select (always 1).",
+            labels=["namespace", "rollout", "active_revision", "preview_revision"],
+        )
         for (namespace, name), s in sorted(self.owner.rollouts().items()):
             info.add_metric([namespace, name, s.stable_revision, s.canary_revision], 1)
+            if s.active_revision is not None:
+                bluegreen.add_metric([namespace, name, s.active_revision, s.preview_revision], 1)
             for p in Phase:
                 phase.add_metric([namespace, name, p.value], 1 if s.phase == p.value else 0)
             weight.add_metric([namespace, name, "desired"], s.desired_weight)
             weight.add_metric([namespace, name, "actual"], s.actual_weight)
         yield info
+        yield bluegreen
         yield phase
         yield weight
         leader = GaugeMetricFamily(
@@ -153,6 +172,18 @@ class OperatorMetrics:
             ["namespace", "rollout", "reason"],
             registry=self.registry,
         )
+        self.switches = Counter(
+            "ramp_bluegreen_switches",
+            "Blue-green: switches of the active Service to a new revision.",
+            ["namespace", "rollout"],
+            registry=self.registry,
+        )
+        self.flipbacks = Counter(
+            "ramp_bluegreen_flipbacks",
+            "Blue-green: flips of the active Service back to the warm revision.",
+            ["namespace", "rollout"],
+            registry=self.registry,
+        )
         self.measurements = Counter(
             "ramp_gate_measurements",
             "Analysis measurements by verdict.",
@@ -175,6 +206,11 @@ class OperatorMetrics:
         """Controller observer: called after each applied plan."""
         self.reconcile_duration.observe(seconds)
         status = plan.status
+        bg = status.blue_green
+        with self._lock:
+            before = self._rollouts.get((namespace, name))
+        was_active = before.active_revision if before is not None else None
+        now_active = bg.active_revision if bg is not None else None
         for event in plan.events:
             if event.reason == "StepCompleted":
                 self.step_transitions.labels(namespace, name).inc()
@@ -185,6 +221,15 @@ class OperatorMetrics:
                     self._abort_reasons.setdefault((namespace, name), set()).add(reason)
             elif event.reason == "RolloutCompleted":
                 self.completions.labels(namespace, name).inc()
+            elif event.reason == "Switched":
+                self.switches.labels(namespace, name).inc()
+        if (
+            was_active
+            and now_active
+            and was_active != now_active
+            and not any(e.reason == "Switched" for e in plan.events)
+        ):
+            self.flipbacks.labels(namespace, name).inc()
         weights = status.weights
         series = RolloutSeries(
             phase=str(status.phase.value if status.phase else ""),
@@ -192,6 +237,8 @@ class OperatorMetrics:
             canary_revision=status.canary_revision or "",
             desired_weight=weights.desired if weights else 0,
             actual_weight=weights.actual if weights else 0,
+            active_revision=now_active if bg is not None else None,
+            preview_revision=(bg.preview_revision or "") if bg is not None else "",
         )
         with self._lock:
             self._rollouts[(namespace, name)] = series
@@ -205,7 +252,7 @@ class OperatorMetrics:
         with self._lock:
             self._rollouts.pop((namespace, name), None)
             reasons = self._abort_reasons.pop((namespace, name), set())
-        for counter in (self.step_transitions, self.completions):
+        for counter in (self.step_transitions, self.completions, self.switches, self.flipbacks):
             with contextlib.suppress(KeyError):
                 counter.remove(namespace, name)
         for reason in reasons:

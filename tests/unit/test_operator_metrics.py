@@ -148,3 +148,31 @@ def test_json_log_lines() -> None:
         record = logging.LogRecord("ramp", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
     line = json.loads(formatter.format(record))
     assert "RuntimeError: boom" in line["exception"]
+
+
+def bg_plan(active: str, preview: str | None, events: list[tuple[str, str]] = ()) -> Plan:  # type: ignore[assignment]
+    from ramp.api.rollout import BlueGreenStatus
+
+    p = plan(Phase.PROGRESSING, events, stable_revision="a", canary_revision="b")
+    p.status.blue_green = BlueGreenStatus(active_revision=active, preview_revision=preview)
+    return p
+
+
+def test_blue_green_switches_and_flip_backs_are_counted() -> None:
+    m = OperatorMetrics()
+    m.observe("shop", "web", bg_plan("a", None), 0.01)
+    labels = {"namespace": "shop", "rollout": "web"}
+    assert value(m, "ramp_bluegreen_info", active_revision="a", preview_revision="", **labels)
+    m.observe("shop", "web", bg_plan("a", "b"), 0.01)
+    m.observe("shop", "web", bg_plan("b", "b", [("Switched", "")]), 0.01)
+    assert value(m, "ramp_bluegreen_switches_total", **labels) == 1
+    assert not value(m, "ramp_bluegreen_flipbacks_total", **labels)
+    m.observe("shop", "web", bg_plan("a", "b", [("Aborted", "")]), 0.01)  # flipped back
+    m.observe("shop", "web", bg_plan("a", "b"), 0.01)  # nothing new
+    assert value(m, "ramp_bluegreen_flipbacks_total", **labels) == 1
+    assert value(m, "ramp_bluegreen_info", active_revision="a", preview_revision="b", **labels)
+    # a canary Rollout has no blue-green series
+    m.observe("shop", "can", plan(Phase.HEALTHY, stable_revision="x"), 0.01)
+    assert not any(
+        dict(k[1]).get("rollout") == "can" for k in samples(m) if k[0] == "ramp_bluegreen_info"
+    )
