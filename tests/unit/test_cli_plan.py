@@ -31,6 +31,9 @@ CASES = [
     ("unrepresentable-3.json", "unrepresentable-3.yaml", ["-o", "json"]),
     ("analysis.txt", "analysis.yaml", []),
     ("no-steps.txt", "no-steps.yaml", []),
+    ("bluegreen.txt", "bluegreen.yaml", []),
+    ("bluegreen--replicas-1.json", "bluegreen.yaml", ["--replicas", "1", "-o", "json"]),
+    ("bluegreen-manual.txt", "bluegreen-manual.yaml", []),
 ]
 
 

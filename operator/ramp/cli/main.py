@@ -32,7 +32,7 @@ from ramp.cli.client import (
     api_error,
     connect,
 )
-from ramp.cli.preview import load_documents, plan_rollout, plans_data, render_plan
+from ramp.cli.preview import load_documents, plan_rollout, render_plan
 from ramp.cli.render import (
     images,
     outcome,
@@ -490,15 +490,30 @@ class Commands:
             fail(str(exc))
         if not rollouts:
             fail(f"{path} holds no Rollout (kind: Rollout, apiVersion: ramp.dev/v1alpha1)")
-        plans = [plan_rollout(r, templates, self.args.replicas) for r in rollouts]
+        from ramp.cli.preview_bluegreen import (
+            BlueGreenPlan,
+            plan_blue_green,
+            render_blue_green_plan,
+        )
+
+        replicas = self.args.replicas
+        plans = [
+            plan_blue_green(r, templates, replicas)
+            if r.spec.blue_green is not None
+            else plan_rollout(r, templates, replicas)
+            for r in rollouts
+        ]
         if self.args.output:
-            data = plans_data(plans)
+            data = [p.to_data() for p in plans]
             self.out.data(data[0] if len(data) == 1 else data, self.args.output)
         else:
             for i, p in enumerate(plans):
                 if i:
                     print()
-                self.out.show(render_plan(p))
+                if isinstance(p, BlueGreenPlan):
+                    self.out.show(render_blue_green_plan(p))
+                else:
+                    self.out.show(render_plan(p))
         return EXIT_OK
 
 

@@ -1,0 +1,277 @@
+"""``kubectl ramp plan`` for a blue-green Rollout: the release's sequence, offline.
+
+The sequence is the one :mod:`ramp.core.bluegreen` walks: green up at
+``previewReplicaCount``, the preview Service pinned to green once it has ready pods, the
+pre-promotion analysis, the wait for a promote or ``autoPromotionSeconds``, green to full
+size, the switch (once every green pod is a ready endpoint of the preview Service), the
+post-promotion analysis while blue stays at full size, blue warm until
+``scaleDownDelaySeconds`` after the switch, then blue scaled down. Least times come from
+the file's values, analysis times as for canary (:func:`analysis_least_seconds`); the
+time pods take to become ready is not known offline and counts as zero.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec
+from ramp.api.rollout import BlueGreenStrategy, Rollout
+from ramp.cli.preview import analysis_least_seconds, format_seconds
+from ramp.cli.render import make_table
+
+
+@dataclass(frozen=True)
+class BlueGreenStepPlan:
+    """One row: what runs (blue, green), what each Service selects, the least time."""
+
+    index: int
+    step: str
+    blue: int
+    green: int
+    active: str
+    """``blue`` or ``green``: the revision the active Service selects."""
+    preview: str
+    """What the preview Service selects (``-`` without a previewService)."""
+    least_seconds: float | None
+    """None when it waits for a promote or is unknown."""
+    waits_for_promote: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class BlueGreenPlan:
+    name: str
+    replicas: int
+    active_service: str
+    preview_service: str | None
+    strategy: str = "blueGreen"
+    steps: list[BlueGreenStepPlan] = field(default_factory=list)
+    least_seconds: float = 0.0
+    """Sum of the steps' least times (readiness not counted)."""
+    switch_after_seconds: float = 0.0
+    """Least time from the start to the switch."""
+    switch_step: int = 0
+    rollback_window_seconds: int = 0
+    """After the switch, blue stays warm (a rollback flips back) at least this long."""
+    waits_for_promote: list[int] = field(default_factory=list)
+    unknown: list[int] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    on_abort: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        def camel(key: str) -> str:
+            head, *rest = key.split("_")
+            return head + "".join(part.capitalize() for part in rest)
+
+        def convert(value: Any) -> Any:
+            if isinstance(value, dict):
+                return {camel(k): convert(v) for k, v in value.items()}
+            if isinstance(value, list):
+                return [convert(v) for v in value]
+            return value
+
+        data: dict[str, Any] = convert(asdict(self))
+        return data
+
+
+def _analysis_name(ref: AnalysisRef) -> str:
+    names = [t.template_name for t in ref.templates] + [m.name for m in ref.metrics]
+    return ", ".join(names)
+
+
+def plan_blue_green(
+    rollout: Rollout,
+    templates: Mapping[str, AnalysisTemplateSpec] | None = None,
+    replicas: int | None = None,
+) -> BlueGreenPlan:
+    """The blue-green sequence of ``rollout`` for ``replicas`` (default ``spec.replicas``)."""
+    templates = templates or {}
+    bg: BlueGreenStrategy | None = rollout.spec.blue_green
+    assert bg is not None
+    total = rollout.spec.replicas if replicas is None else replicas
+    preview_size = min(bg.preview_replica_count or total, total)
+    has_preview = bg.preview_service is not None
+    rows: list[BlueGreenStepPlan] = []
+    waits: list[int] = []
+    unknown: list[int] = []
+    warnings: list[str] = []
+
+    def row(
+        step: str,
+        green: int,
+        active: str,
+        preview: str,
+        seconds: float | None,
+        note: str = "",
+        *,
+        blue: int = total,
+        waits_here: bool = False,
+    ) -> None:
+        index = len(rows) + 1
+        if waits_here:
+            waits.append(index)
+        elif seconds is None:
+            unknown.append(index)
+        rows.append(
+            BlueGreenStepPlan(
+                index, step, blue, green, active, preview if has_preview else "-", seconds,
+                waits_here, note,
+            )
+        )  # fmt: skip
+
+    if bg.preview_replica_count is not None and bg.preview_replica_count > total:
+        warnings.append(
+            f"previewReplicaCount {bg.preview_replica_count} is more than {total} replicas: "
+            f"green runs {total}"
+        )
+    size = "full size" if preview_size == total else f"previewReplicaCount {preview_size}"
+    row(f"green up at {size}", preview_size, "blue", "blue", 0.0, "when green's pods are ready")
+    if has_preview:
+        row(
+            "preview pinned to green",
+            preview_size,
+            "blue",
+            "green",
+            0.0,
+            "once green has ready pods (never empty)",
+        )
+    if bg.pre_promotion_analysis is not None:
+        seconds, note = analysis_least_seconds(bg.pre_promotion_analysis, templates)
+        name = _analysis_name(bg.pre_promotion_analysis)
+        row(f"pre-promotion analysis {name}", preview_size, "blue", "green", seconds, note)
+    if not bg.auto_promotion:
+        row(
+            "wait for promote",
+            preview_size,
+            "blue",
+            "green",
+            None,
+            "autoPromotionEnabled: false",
+            waits_here=True,
+        )
+    else:
+        delay = bg.auto_promotion_seconds or 0
+        step = f"auto-promotion after {format_seconds(delay)}" if delay else "auto-promotion"
+        row(step, preview_size, "blue", "green", float(delay), "counted from ready and verified")
+    if preview_size < total:
+        row("green to full size", total, "blue", "green", 0.0, "when the pods are ready")
+    gate = (
+        f"gated on {bg.preview_service}'s EndpointSlices"
+        if has_preview
+        else "once every green pod is ready"
+    )
+    row(f"switch {bg.active_service} to green", total, "green", "green", 0.0, gate)
+    switch_index = len(rows)
+    post = 0.0
+    if bg.post_promotion_analysis is not None:
+        seconds, note = analysis_least_seconds(bg.post_promotion_analysis, templates)
+        name = _analysis_name(bg.post_promotion_analysis)
+        post = seconds or 0.0
+        row(
+            f"post-promotion analysis {name}",
+            total,
+            "green",
+            "green",
+            seconds,
+            f"{note}; a failure flips back to blue" if note else "a failure flips back to blue",
+        )
+    delay = bg.scale_down_delay
+    row(
+        f"blue warm {format_seconds(delay)}",
+        total,
+        "green",
+        "green",
+        max(0.0, delay - post),
+        "scaleDownDelaySeconds after the switch; undo flips back",
+    )
+    row(
+        "blue scaled down",
+        total,
+        "green",
+        "green",
+        0.0,
+        f"once {bg.active_service} lists no blue endpoint",
+        blue=0,
+    )
+    abort_delay = bg.abort_scale_down_delay
+    gone = f"after {format_seconds(abort_delay)}" if abort_delay else "at once"
+    return BlueGreenPlan(
+        name=str(rollout.metadata.get("name", "")),
+        replicas=total,
+        active_service=bg.active_service,
+        preview_service=bg.preview_service,
+        steps=rows,
+        least_seconds=sum(r.least_seconds or 0.0 for r in rows),
+        switch_after_seconds=sum(r.least_seconds or 0.0 for r in rows[:switch_index]),
+        switch_step=switch_index,
+        rollback_window_seconds=delay,
+        waits_for_promote=waits,
+        unknown=unknown,
+        warnings=warnings,
+        on_abort=(
+            f"before the switch the active Service never moves; after it, it flips back to "
+            f"blue at once; green is removed {gone} (abortScaleDownDelaySeconds)"
+        ),
+    )
+
+
+def render_blue_green_plan(plan: BlueGreenPlan) -> RenderableType:
+    services = f"active Service {plan.active_service}"
+    if plan.preview_service:
+        services += f", preview Service {plan.preview_service}"
+    title = Text.assemble(
+        ("Rollout ", "bold"),
+        (plan.name or "(unnamed)", "bold cyan"),
+        f": blue-green, {plan.replicas} replicas, {services}",
+    )
+    table: Table = make_table(
+        "#", "STEP", "BLUE", "GREEN", "ACTIVE", "PREVIEW", "LEAST TIME", "NOTE"
+    )
+    for row in plan.steps:
+        if row.waits_for_promote:
+            least = Text("waits for promote", style="yellow")
+        elif row.least_seconds is None:
+            least = Text("unknown", style="yellow")
+        else:
+            least = Text(format_seconds(row.least_seconds))
+        table.add_row(
+            str(row.index),
+            row.step,
+            str(row.blue),
+            str(row.green),
+            row.active,
+            row.preview,
+            least,
+            Text(row.note, style="dim"),
+        )
+    text = (
+        f"at least {format_seconds(plan.least_seconds)} plus the time pods take to be ready; "
+        f"the switch (step {plan.switch_step}) at least "
+        f"{format_seconds(plan.switch_after_seconds)} after the start"
+    )
+    if any(i < plan.switch_step for i in plan.waits_for_promote):
+        text += " and a promote"
+    if plan.waits_for_promote:
+        text += f"; waits for promote at step {', '.join(map(str, plan.waits_for_promote))}"
+    if plan.unknown:
+        text += f"; analysis time unknown at step {', '.join(map(str, plan.unknown))}"
+    parts: list[RenderableType] = [
+        title,
+        table,
+        Text(f"Least time: {text}"),
+        Text(
+            f"Rollback window: blue stays warm {format_seconds(plan.rollback_window_seconds)} "
+            "after the switch (at least until the post-promotion analysis passes)"
+        ),
+        Text(f"On abort: {plan.on_abort}"),
+    ]
+    if plan.warnings:
+        parts.append(Text("Warnings:", style="bold yellow"))
+        parts += [Text(f"  ! {w}", style="yellow") for w in plan.warnings]
+    return Group(*parts)
