@@ -161,3 +161,39 @@ def test_health_and_readiness_endpoints(operator: OperatorProcess) -> None:
         assert exc.code == 404
     else:
         raise AssertionError("an unknown path answered")
+
+
+def test_blue_green_series_count_the_switch_and_the_rollback(
+    rollouts: Rollouts, operator: OperatorProcess
+) -> None:
+    from test_bluegreen import bg_manifest, services
+
+    ns, name = rollouts.ns, "bgm"
+    services(rollouts, name)
+    rollouts.create(bg_manifest(name, scaleDownDelaySeconds=30))
+    blue = rollouts.wait_healthy(name, 4)["stableRevision"]
+    labels = {"namespace": ns, "rollout": name}
+    wait_for(
+        "the blue-green info series",
+        lambda: series(scrape(operator), "ramp_bluegreen_info", active_revision=blue, **labels),
+    )
+    rollouts.set_image(name, "ramp-test/app:v2")
+    green = rollouts.wait(name, "switched", lambda s: s.get("stableRevision") not in (None, blue))[
+        "stableRevision"
+    ]
+    wait_for(
+        "one switch counted",
+        lambda: value(scrape(operator), "ramp_bluegreen_switches_total", **labels) == 1,
+    )
+    m = scrape(operator)
+    assert series(m, "ramp_bluegreen_info", active_revision=green, **labels), m
+    assert not value(m, "ramp_bluegreen_flipbacks_total", **labels)
+    rollouts.request(name, "rollback")  # blue is warm for 30 s
+    rollouts.wait(
+        name, "back on blue", lambda s: (s.get("blueGreen") or {}).get("activeRevision") == blue
+    )
+    wait_for(
+        "one flip-back counted",
+        lambda: value(scrape(operator), "ramp_bluegreen_flipbacks_total", **labels) == 1,
+    )
+    assert value(scrape(operator), "ramp_bluegreen_switches_total", **labels) == 1
