@@ -15,7 +15,7 @@ import pytest
 from test_cli_render import EVENTS, check_golden, condition, deployment, event, template
 
 from ramp.cli.render import progress_line, render_text
-from ramp.cli.render_bluegreen import in_window
+from ramp.cli.render_bluegreen import in_window, rollback_refusal
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)
 BLUE, GREEN = "5ab1e00c0f", "c0ffee1234"
@@ -257,3 +257,20 @@ def test_live_view_of_a_blue_green_rollout_fits_80_columns() -> None:
     text = render_text(PRE_PROMOTION, RELEASE_DEPLOYMENTS, BG_EVENTS, NOW, width=80, compact=80)
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "Blue/green" in text
+
+
+# -- undo: the rollback token only inside the window ------------------------------------------
+
+
+def test_undo_may_flip_back_only_inside_the_rollback_window() -> None:
+    assert rollback_refusal(WARM, NOW) is None
+    over = rollback_refusal(WARM, NOW + timedelta(minutes=5))
+    assert over is not None and "the rollback window closed at 2025-03-01T12:04:30Z" in over
+    done = copy.deepcopy(WARM)
+    done["status"]["blueGreen"] = {"activeRevision": GREEN, "previewRevision": GREEN}
+    gone = rollback_refusal(done, NOW)
+    assert gone is not None and "no warm previous revision" in gone
+    mid = rollback_refusal(PRE_PROMOTION, NOW)
+    assert mid is not None and "has not moved" in mid and "kubectl ramp abort checkout" in mid
+    after = rollback_refusal(SWITCHED, NOW)
+    assert after is not None and "is on green" in after

@@ -38,10 +38,12 @@ from ramp.cli.render import (
     outcome,
     parse_steps,
     progress_line,
+    recent_events,
     render,
     rollouts_table,
     to_text,
 )
+from ramp.cli.render_bluegreen import is_blue_green, rollback_refusal
 from ramp.cli.templates import original_template, recorded_template
 from ramp.core.durations import parse_duration
 from ramp.core.plan import REVISION_LABEL, revision_hash
@@ -57,6 +59,7 @@ TOKEN_VERB_ATTR = {
     "promote-full": "promoteFull",
     "abort": "abort",
     "retry": "retry",
+    "rollback": "rollback",
 }
 
 
@@ -386,6 +389,9 @@ class Commands:
         name = self.args.name
         rollout = self.kube.get(name)
         status = rollout.get("status") or {}
+        aborted = status.get("abortedRevision") == status.get("canaryRevision")
+        if is_blue_green(rollout) and not self.args.to_revision and not aborted:
+            return self._rollback_blue_green(name, rollout)
         stable = status.get("stableRevision")
         current = revision_hash(rollout["spec"]["template"])
         children = {
@@ -437,6 +443,41 @@ class Commands:
             f"{self._ref(name)}: template set back to revision {target} ({images(template)}): {how}"
         )
         return EXIT_OK
+
+    def _rollback_blue_green(self, name: str, rollout: Obj) -> int:
+        """Blue-green: flip the active Service back to the warm previous revision with a
+        ``ramp.dev/rollback`` token, inside the rollback window only."""
+        refusal = rollback_refusal(rollout, datetime.now(UTC))
+        if refusal is not None:
+            fail(f"{self._ref(name)}: cannot roll back: {refusal}")
+        bg = (rollout.get("status") or {}).get("blueGreen") or {}
+        warm = bg.get("warmRevision")
+        token = self.kube.request(name, "rollback")
+        self.out.line(
+            f"{self._ref(name)}: rollback requested (ramp.dev/rollback={token}): the active "
+            f"Service flips back to the warm revision {warm} (warm until {bg.get('warmUntil')})"
+        )
+        if not getattr(self.args, "wait", False):
+            return EXIT_OK
+        done = self._wait_for(
+            name,
+            lambda o: ((o.get("status") or {}).get("handledTokens") or {}).get("rollback") == token,
+            self.args.timeout,
+        )
+        if done is None:
+            fail(f"the operator did not act on the request within {self.args.timeout:g}s")
+        status = done.get("status") or {}
+        if status.get("stableRevision") == warm and status.get("abortReason") == "UserRollback":
+            self.out.line(f"  flipped back: {progress_line(done)}")
+            self.out.line(
+                f"  the template is still the rolled-back one: `kubectl ramp undo {name}` sets "
+                f"it back to {warm}, `kubectl ramp retry {name}` releases it again"
+            )
+            return EXIT_OK
+        uid = done["metadata"].get("uid")
+        refused = [e for e in self.kube.events(name, uid) if e.get("reason") == "RollbackIgnored"]
+        why = recent_events(refused, 1)[0].get("message") if refused else progress_line(done)
+        fail(f"the operator refused the rollback: {why}")
 
     # dashboard ------------------------------------------------------------------------
 
@@ -607,9 +648,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.description = (
         "Set spec.template back to the previous revision: during a rollout, the stable one "
         "(a rollback without steps); after a rollout, the one before (kept at zero replicas "
-        "per revisionHistoryLimit), which rolls out through the steps."
+        "per revisionHistoryLimit), which rolls out through the steps. Blue-green: flip "
+        "the active Service back to the warm previous revision (ramp.dev/rollback), inside "
+        "the rollback window only (--wait: print the operator's answer)."
     )
     p.add_argument("--to-revision", metavar="REV", help="a revision hash to go back to")
+    p.add_argument("--wait", action="store_true", help="blue-green: wait for the operator's answer")
+    p.add_argument("--timeout", type=duration_arg, default=30.0, help="with --wait (default 30s)")
 
     p = command("set", "change a Rollout's template")
     set_sub = p.add_subparsers(dest="what", metavar="WHAT", required=True)

@@ -232,3 +232,30 @@ def bluegreen_revisions(sides: Sides, deployments: Sequence[Obj]) -> Table:
             Text(str(ready), style="green" if ready >= desired else "yellow"),
         )
     return table
+
+
+def rollback_refusal(rollout: Obj, now: datetime) -> str | None:
+    """Why ``kubectl ramp undo`` cannot flip a blue-green Rollout back to its warm previous
+    revision at ``now`` (the operator's own rules, :meth:`bg_steady` and :meth:`bg_tokens`),
+    or None when it can."""
+    sides = Sides(rollout, ())
+    name = sides.name
+    if sides.releasing:
+        where = "is on green" if sides.bg.get("switchedAt") else "has not moved"
+        return (
+            f"a release of {sides.green} is in progress (the active Service {where}): "
+            f"`kubectl ramp abort {name}` keeps or flips back to blue {sides.blue}"
+        )
+    if not sides.warm:
+        return (
+            "no warm previous revision to flip back to: the rollback window of the last "
+            "release is over and its blue was scaled down (or there was no release); "
+            f"`kubectl ramp undo {name} --to-revision REV` releases an old revision again"
+        )
+    if not in_window(rollout, now):
+        return (
+            f"the rollback window closed at {sides.bg.get('warmUntil')}: {sides.warm} is "
+            "scaling down; `kubectl ramp undo "
+            f"{name} --to-revision {sides.warm}` releases it again"
+        )
+    return None
