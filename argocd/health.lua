@@ -4,6 +4,9 @@
 --   Healthy -> Healthy, Progressing -> Progressing, Paused -> Suspended,
 --   Aborted -> Degraded, Degraded (invalid spec) -> Degraded.
 -- A spec the operator has not observed yet is Progressing, never the old verdict.
+-- Blue-green (spec.strategy.blueGreen) says where the release stands from status.blueGreen:
+-- which revision the active Service serves, what the switch waits for, that a pause is a
+-- wait for promote, and how long the previous revision stays warm for a rollback.
 local hs = {}
 
 local function condition(status, ctype)
@@ -41,6 +44,29 @@ if invalid ~= nil and invalid.status == "True" then
 end
 
 local phase = status.phase
+local strategy = obj.spec and obj.spec.strategy or {}
+local bg = status.blueGreen
+if strategy.blueGreen ~= nil and bg ~= nil then
+  local active = bg.activeRevision or status.stableRevision or "?"
+  local green = status.canaryRevision
+  local paused = condition(status, "Paused")
+  if phase == "Paused" and paused ~= nil and paused.reason == "WaitingForPromote" then
+    message = "Waiting for promote: green " .. (green or "?") .. " is ready and verified; "
+      .. "the active Service still serves " .. active
+      .. " (run the promote action, or kubectl ramp promote)"
+  elseif phase == "Progressing" and green ~= nil and green ~= "" then
+    if bg.switchedAt ~= nil then
+      message = "Active Service switched to " .. green .. "; post-promotion analysis runs while "
+        .. (status.stableRevision or "blue") .. " stays warm: " .. message
+    else
+      message = "Green " .. green .. " is not active yet (the active Service serves " .. active
+        .. "): " .. message
+    end
+  elseif phase == "Healthy" and bg.warmRevision ~= nil and bg.warmRevision ~= "" then
+    message = "Revision " .. active .. " is active; " .. bg.warmRevision .. " stays warm until "
+      .. (bg.warmUntil or "?") .. " (the rollback action flips back to it until then)"
+  end
+end
 if phase == "Healthy" then
   hs.status = "Healthy"
 elseif phase == "Paused" then

@@ -14,7 +14,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "argocd-cm.yaml"
 KEY = "ramp.dev_Rollout"
-VERBS = ("promote", "promote-full", "abort", "retry", "pause", "resume")
+VERBS = ("promote", "promote-full", "abort", "retry", "pause", "resume", "rollback")
 
 
 def block(text: str, indent: int) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from ramp_e2e import REPO
 
 ARGOCD = REPO / "argocd"
-VERBS = ("promote", "promote-full", "abort", "retry", "pause", "resume")
+VERBS = ("promote", "promote-full", "abort", "retry", "pause", "resume", "rollback")
 
 
 def _runtime() -> Any:

@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import copy
 import re
+import time
 from typing import Any
 
 import argocd_lua
 import yaml
-from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, condition, rollout_manifest
+from kubernetes import client
+from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, condition, rollout_manifest, wait_for
+from test_analysis import error_metric, next_revision
+from test_bluegreen import bg_manifest, services
+
+from prometheus.fixtures import PrometheusServer
 
 PAUSES: list[dict[str, Any]] = [
     {"setWeight": 25},
@@ -111,7 +117,7 @@ def test_health_of_real_rollouts_in_every_phase(rollouts: Rollouts) -> None:
 
 
 TOKEN = re.compile(r"argocd-\d+-\d+")
-ANNOTATED = {"promote", "promote-full", "abort", "retry"}
+ANNOTATED = {"promote", "promote-full", "abort", "retry", "rollback"}
 OFFERED = {
     # phase: verbs discovery enables (the captured objects are not spec.paused)
     "Healthy": {"pause"},
@@ -132,14 +138,16 @@ def normalized(patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def every_action_in_gopher_lua(captured: dict[str, dict[str, Any]]) -> None:
-    """Discovery and all six actions over every captured phase in gopher-lua: what Argo CD
+def every_action_in_gopher_lua(
+    captured: dict[str, dict[str, Any]], offered_by_state: dict[str, set[str]] = OFFERED
+) -> None:
+    """Discovery and every action over every captured phase in gopher-lua: what Argo CD
     offers, and the merge patch each action makes, as lupa computes them too."""
     for phase, live in captured.items():
         offered = argocd_lua.gopher_discovery(live)
         assert offered == argocd_lua.discovery(live), phase
         enabled = {v for v, d in offered.items() if not d.get("disabled")}
-        assert enabled == OFFERED[phase], (phase, enabled)
+        assert enabled == offered_by_state[phase], (phase, enabled)
         for verb in argocd_lua.VERBS:
             result = argocd_lua.gopher_action(verb, live)
             patch = normalized(argocd_lua.merge_patch(live, result))
@@ -216,14 +224,25 @@ def disabled(rollouts: Rollouts, name: str) -> set[str]:
 def test_each_action_makes_the_operator_carry_out_its_verb(rollouts: Rollouts) -> None:
     rollouts.create(rollout_manifest("app", replicas=4, steps=PAUSES))
     first = rollouts.wait_healthy("app", 4)["stableRevision"]
-    assert disabled(rollouts, "app") == {"promote", "promote-full", "abort", "retry", "resume"}
+    bg_only = {"rollback"}  # a blue-green verb: never offered for a canary
+    assert (
+        disabled(rollouts, "app")
+        == {
+            "promote",
+            "promote-full",
+            "abort",
+            "retry",
+            "resume",
+        }
+        | bg_only
+    )
     rollouts.set_image("app", "ramp-test/app:v2")
     rollouts.wait(
         "app",
         "paused at step 2",
         lambda s: s.get("phase") == "Paused" and s.get("currentStepIndex") == 1,
     )
-    assert disabled(rollouts, "app") == {"retry", "resume"}
+    assert disabled(rollouts, "app") == {"retry", "resume"} | bg_only
 
     patch = run_action(rollouts, "app", "promote")
     token = patch["metadata"]["annotations"]["ramp.dev/promote"]
@@ -239,7 +258,7 @@ def test_each_action_makes_the_operator_carry_out_its_verb(rollouts: Rollouts) -
     rollouts.wait(
         "app", "held by spec.paused", lambda s: condition(s, "Paused").get("reason") == "SpecPaused"
     )
-    assert disabled(rollouts, "app") == {"retry", "pause"}
+    assert disabled(rollouts, "app") == {"retry", "pause"} | bg_only
     # While paused, a promote waits for the resume (it is not consumed).
     run_action(rollouts, "app", "promote")
     run_action(rollouts, "app", "resume")
@@ -253,7 +272,7 @@ def test_each_action_makes_the_operator_carry_out_its_verb(rollouts: Rollouts) -
     run_action(rollouts, "app", "abort")
     aborted = rollouts.wait_phase("app", "Aborted")
     assert aborted["abortReason"] == "UserAbort" and aborted["stableRevision"] == first
-    assert disabled(rollouts, "app") == {"promote", "promote-full", "abort", "resume"}
+    assert disabled(rollouts, "app") == {"promote", "promote-full", "abort", "resume"} | bg_only
 
     run_action(rollouts, "app", "retry")
     rollouts.wait(
@@ -268,3 +287,148 @@ def test_each_action_makes_the_operator_carry_out_its_verb(rollouts: Rollouts) -
     assert done["stableRevision"] != first
     assert rollouts.wait_events("app", "PromotedFull", 1)
     assert argocd_lua.health(rollouts.get("app"))["status"] == "Healthy"
+
+
+# -- blue-green ------------------------------------------------------------------------------
+
+BG_EXPECTED = {
+    # captured state: (phase, Argo CD health, words the message must hold)
+    "green coming up": ("Progressing", "Progressing", "waiting for green 0/2 ready"),
+    "pre-promotion analysis": ("Progressing", "Progressing", "pre-promotion: metric"),
+    "waiting for promote": ("Paused", "Suspended", "Waiting for promote"),
+    "post-promotion analysis": ("Progressing", "Progressing", "post-promotion analysis runs"),
+    "complete, blue warm": ("Healthy", "Healthy", "stays warm until"),
+    "aborted before the switch": ("Aborted", "Degraded", "UserAbort: "),
+    "rolled back": ("Aborted", "Degraded", "UserRollback: "),
+}
+BG_OFFERED = {
+    "green coming up": {"promote", "promote-full", "abort", "pause"},
+    "pre-promotion analysis": {"promote", "promote-full", "abort", "pause"},
+    "waiting for promote": {"promote", "promote-full", "abort", "pause"},
+    "post-promotion analysis": {"promote", "promote-full", "abort", "pause"},
+    "complete, blue warm": {"rollback", "pause"},
+    "aborted before the switch": {"retry", "pause"},
+    "rolled back": {"retry", "pause"},
+}
+
+
+def bg_status(rollouts: Rollouts, name: str) -> dict[str, Any]:
+    return dict(rollouts.status(name).get("blueGreen") or {})
+
+
+def test_blue_green_health_in_every_phase_and_the_rollback_action(
+    rollouts: Rollouts, prom: PrometheusServer
+) -> None:
+    """Four blue-green Rollouts released at once, captured in each state of a release; the
+    Argo CD rollback action, applied as Argo CD applies it, makes the operator flip the
+    active Service back to the warm blue."""
+    ok = {"metrics": [error_metric(prom.url, count=40)]}  # runs ~40 s: long enough to see
+    post = {"metrics": [error_metric(prom.url, count=3)]}
+    manifests = {
+        "bgup": bg_manifest("bgup", deadline=120),
+        "bgana": bg_manifest("bgana", prePromotionAnalysis=ok),
+        "bghold": bg_manifest("bghold", autoPromotionEnabled=False),
+        "bgdone": bg_manifest("bgdone", postPromotionAnalysis=post, scaleDownDelaySeconds=120),
+    }
+    for name, manifest in manifests.items():
+        services(rollouts, name)
+        rollouts.create(manifest)
+    blue = {name: rollouts.wait_healthy(name, 4)["stableRevision"] for name in manifests}
+    fresh = rollouts.get("bghold")  # first revision, nothing warm: no rollback offered
+    assert "rollback" in {v for v, d in argocd_lua.discovery(fresh).items() if d.get("disabled")}
+    assert argocd_lua.gopher_health(fresh)["status"] == "Healthy"
+    for name in ("bgana", "bgdone"):
+        green = next_revision(rollouts, name, "ramp-test/app:v2")
+        prom.exporter.set_rate(rollouts.ns, name, green, rps=100, error_ratio=0.0)
+    time.sleep(3)  # a rate window of data for the analyses
+    rollouts.set_template_labels("bgup", {"ramp.dev/test-fault": "never-ready"})
+    for name in ("bgana", "bghold", "bgdone"):
+        rollouts.set_image(name, "ramp-test/app:v2")
+
+    captured: dict[str, dict[str, Any]] = {}
+    rollouts.wait(
+        "bgdone",
+        "switched, post-promotion analysis running",
+        lambda s: (
+            (s.get("blueGreen") or {}).get("switchedAt") is not None
+            and s.get("phase") == "Progressing"
+        ),
+    )
+    captured["post-promotion analysis"] = rollouts.get("bgdone")
+    rollouts.wait(
+        "bgup",
+        "green not ready",
+        lambda s: (
+            s.get("phase") == "Progressing"
+            and str((s.get("blueGreen") or {}).get("waitingFor", "")).startswith("green 0/2")
+        ),
+    )
+    captured["green coming up"] = rollouts.get("bgup")
+    rollouts.wait(
+        "bgana",
+        "pre-promotion analysis measuring",
+        lambda s: s.get("phase") == "Progressing" and bool(s.get("measurements")),
+    )
+    captured["pre-promotion analysis"] = rollouts.get("bgana")
+    captured["waiting for promote"] = obj = rollouts.get("bghold")
+    if obj["status"].get("phase") != "Paused":
+        rollouts.wait_phase("bghold", "Paused")
+        captured["waiting for promote"] = rollouts.get("bghold")
+    done = rollouts.wait(
+        "bgdone",
+        "complete with blue warm",
+        lambda s: (
+            s.get("phase") == "Healthy" and bool((s.get("blueGreen") or {}).get("warmRevision"))
+        ),
+    )
+    assert done["blueGreen"]["warmRevision"] == blue["bgdone"]
+    green = done["stableRevision"]
+    captured["complete, blue warm"] = warm = rollouts.get("bgdone")
+
+    # The window's end decides: the same object a second after warmUntil offers no rollback.
+    late = copy.deepcopy(warm)
+    late["status"]["blueGreen"]["warmUntil"] = "2000-01-01T00:00:00Z"
+    for run in (argocd_lua.discovery, argocd_lua.gopher_discovery):
+        assert run(late)["rollback"]["disabled"] is True
+        assert run(warm)["rollback"]["disabled"] is False
+
+    # Argo CD's rollback: the operator flips the active Service back to the warm blue.
+    run_action(rollouts, "bgdone", "rollback")
+    core = client.CoreV1Api(rollouts.custom.api_client)
+    wait_for(
+        "the active Service selects blue again",
+        lambda: (
+            (core.read_namespaced_service("bgdone-active", rollouts.ns).spec.selector or {}).get(
+                "ramp.dev/revision"
+            )
+            == blue["bgdone"]
+        ),
+        timeout=20,
+    )
+    rolled = rollouts.wait_phase("bgdone", "Aborted", timeout=20)
+    assert rolled["abortReason"] == "UserRollback"
+    assert rolled["stableRevision"] == blue["bgdone"] and rolled["canaryRevision"] == green
+    assert rolled["blueGreen"]["activeRevision"] == blue["bgdone"]
+    assert rollouts.wait_events("bgdone", "RolledBack", 1)
+    captured["rolled back"] = rollouts.get("bgdone")
+
+    run_action(rollouts, "bghold", "abort")
+    rollouts.wait_phase("bghold", "Aborted", timeout=20)
+    captured["aborted before the switch"] = rollouts.get("bghold")
+
+    for state, live in captured.items():
+        phase, health, words = BG_EXPECTED[state]
+        assert live["status"]["phase"] == phase, (state, live["status"].get("message"))
+        hs = argocd_lua.gopher_health(live)
+        assert hs == argocd_lua.health(live), (state, "lupa differs")
+        assert hs["status"] == health, (state, hs)
+        assert words in hs["message"], (state, hs)
+        offered = argocd_lua.gopher_discovery(live)
+        assert offered == argocd_lua.discovery(live), state
+        enabled = {v for v, d in offered.items() if not d.get("disabled")}
+        assert enabled == BG_OFFERED[state], (state, enabled)
+        print(f"\n{state}: {hs['status']}: {hs['message']}")
+    waiting = argocd_lua.gopher_health(captured["waiting for promote"])["message"]
+    assert blue["bghold"] in waiting  # names what the active Service still serves
+    assert blue["bgdone"] in argocd_lua.gopher_health(captured["complete, blue warm"])["message"]
+    every_action_in_gopher_lua({f"{state}": live for state, live in captured.items()}, BG_OFFERED)
