@@ -6,7 +6,9 @@ every request.
 - a reconcile whose only news is a count (a pod became ready) writes nothing;
 - a step transition writes at most one status patch and one scale per moving side;
 - Events only for start, completion, pause, abort and verdict changes (the step history
-  is in the status: ``currentStepIndex``, ``stepStartedAt``).
+  is in the status: ``currentStepIndex``, ``stepStartedAt``);
+- a whole 5-step rollout writes 20 times (3 per step + 5 per rollout), and role labels
+  travel with scales (no label patch of their own while a rollout moves).
 """
 
 from __future__ import annotations
@@ -278,25 +280,67 @@ def test_a_reconcile_whose_only_news_is_a_count_writes_nothing() -> None:
     assert quiet > 0
 
 
-def test_writes_per_step_over_a_whole_rollout_stay_within_three() -> None:
-    """Three per step (the step's status patch, one scale per side), plus the start
-    (history, create, status, Event) and the completion (history mark, status, two role
-    labels, Event)."""
+def test_a_whole_five_step_rollout_writes_twenty_times() -> None:
+    """The budget of the benchmark's rollout (5 replicas, 20/40/60/80/100), pinned by
+    kind: per step the step's status patch and one scale per side (the canary's first
+    "scale" is its create, at the first step's count); per rollout the start (its
+    ControllerRevision, status, Event) and the promotion (history mark, status, Event).
+    Role labels travel with the last scales: no label patch of their own."""
     cluster = healthy_cluster()
     cluster.set_image("app:2")
     log = cluster.settle()
-    operator_writes = sum(len(w) for w in log)
-    assert operator_writes <= 3 * len(STEPS) + 9, [w for w in log if w]
+    kinds: dict[str, int] = {}
+    for writes in log:
+        for kind, _ in writes:
+            kinds[kind] = kinds.get(kind, 0) + 1
+    assert kinds == {"status": 6, "scale": 9, "create": 1, "history": 2, "event": 2}, kinds
+    assert sum(kinds.values()) == 3 * len(STEPS) + 5 == 20
     assert not [w for w in log if ("event", "StepCompleted") in w]
     history = cluster.body["status"]["stepHistory"]
     assert [h["index"] for h in history] == list(range(len(STEPS)))
 
 
-def test_role_labels_change_only_at_promotion_once_per_child() -> None:
+def _roles(cluster: Cluster) -> dict[str, str | None]:
+    return {
+        name: d["metadata"]["labels"].get(ROLE_LABEL) for name, d in cluster.deployments.items()
+    }
+
+
+def test_role_labels_travel_with_the_last_scales_and_end_right() -> None:
     cluster = healthy_cluster()
     for n in range(2):
         cluster.set_image(f"app:{n + 2}")
-        labels = [v for writes in cluster.settle() for k, v in writes if k == "label"]
-        assert len(labels) == len(set(labels)) <= 2, labels
-    roles = {d["metadata"]["labels"].get(ROLE_LABEL) for d in cluster.deployments.values()}
-    assert "stable" in roles
+        log = cluster.settle()
+        assert [w for w in log if any(k == "label" for k, _ in w)] == [], log
+        status = cluster.body["status"]
+        stable = next(d for d in cluster.deployments.values() if d["spec"]["replicas"] == 5)
+        assert stable["metadata"]["labels"]["ramp.dev/revision"] == status["stableRevision"]
+        roles = _roles(cluster)
+        assert roles[stable["metadata"]["name"]] == "stable", roles
+        assert sorted(roles.values()) == sorted(["stable"] + ["previous"] * (len(roles) - 1))
+
+
+def test_a_wrong_role_label_is_corrected_at_rest_on_its_own() -> None:
+    cluster = healthy_cluster()
+    (name,) = cluster.deployments
+    cluster.deployments[name]["metadata"]["labels"][ROLE_LABEL] = "canary"
+    assert cluster.reconcile() == [("label", name)]
+    assert cluster.reconcile() == []
+
+
+def test_an_abort_at_weight_100_puts_the_roles_back() -> None:
+    cluster = healthy_cluster(steps=[{"setWeight": 100}, {"pause": {}}])
+    old = next(iter(cluster.deployments))
+    cluster.set_image("app:2")
+    log = cluster.settle()
+    assert cluster.body["status"]["phase"] == "Paused"
+    roles = _roles(cluster)
+    assert roles[old] == "previous" and sorted(roles.values()) == ["previous", "stable"], roles
+    cluster.body["metadata"]["annotations"]["ramp.dev/abort"] = "t1"
+    log = cluster.settle()
+    assert cluster.body["status"]["phase"] == "Aborted", cluster.body["status"]
+    # Aborted is not Progressing: the canary's label is put back at once, on its own.
+    labels = [v for w in log for k, v in w if k == "label"]
+    assert labels == [n for n in cluster.deployments if n != old], log
+    roles = _roles(cluster)
+    assert roles[old] == "stable" and sorted(roles.values()) == ["canary", "stable"], roles

@@ -61,6 +61,10 @@ class PlanContext:
         self.tokens = self._new_tokens()
         self.conditions: dict[str, tuple[bool, str, str]] = {}
         self.paused_reason: str | None = None
+        self.full_weight = False
+        """The canary's step is at weight 100: its role labels say where the rollout
+        heads (canary ``stable``, stable ``previous``), so that they travel with the last
+        scale of each and the promotion writes none (see ``StatusMixin.role_of``)."""
 
     # -- helpers -------------------------------------------------------------------
 

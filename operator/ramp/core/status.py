@@ -44,12 +44,7 @@ class StatusMixin(PlanContext):
                 full.pop(revision, None)
             result.replicas = full
             for revision in full:
-                role: Role = "previous"
-                if revision == st.stable_revision:
-                    role = "stable"
-                elif revision == st.canary_revision:
-                    role = "canary"
-                result.roles[revision] = role
+                result.roles[revision] = self.role_of(revision)
             moves = [
                 (rev, n)
                 for rev, n in full.items()
@@ -78,8 +73,28 @@ class StatusMixin(PlanContext):
             self.bg_counts()
         self.fill_conditions()
         st.phase = phase(st)
+        st.clip_strings()
+        if st.phase == Phase.PROGRESSING:
+            # While a rollout moves, a role label changes only with a scale of its child
+            # (one patch); at rest (Healthy, Paused, Aborted) it is corrected on its own.
+            moving = {revision for revision, _ in result.scales}
+            for revision in [r for r in result.roles if r in self.children and r not in moving]:
+                del result.roles[revision]
         result.requeue_after = self.requeue
         return result
+
+    def role_of(self, revision: str) -> Role:
+        """The role label of a revision's Deployment. At weight 100 it is where the rollout
+        heads (the canary ``stable``, the stable ``previous``): written with the canary's
+        last scale up and the stable's last scale down, so the promotion patches no label.
+        The status, not the label, says which revision is stable."""
+        st = self.st
+        heading = self.full_weight and st.canary_revision != st.aborted_revision
+        if revision == st.stable_revision:
+            return "previous" if heading else "stable"
+        if revision == st.canary_revision:
+            return "stable" if heading else "canary"
+        return "previous"
 
     def scaled_is_progress(self, scaled: bool) -> None:
         """A scale or a create applied is progress too (a stable recreated with the same

@@ -99,6 +99,7 @@ class StepsMixin(PlanContext):
             st.current_step_index = index
             weight = step_weight(steps, index)
             target = split_replicas(self.total, weight)
+            self.full_weight = weight >= 100
             canary, stable = self.child(canary_rev), self.child(stable_rev)
             c, s = next_replicas(self.limits, target, self.side(canary_rev), self.side(stable_rev))
             replicas = {canary_rev: c, stable_rev: s}
