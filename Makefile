@@ -34,6 +34,7 @@ crds-check: venv
 cluster-build:
 	tests/cluster/prereqs.sh
 	tests/cluster/build.sh
+	tests/cluster/adapter/build.sh
 
 cluster-up: venv cluster-build
 	$(VPY) tests/cluster/launcher.py up --dir $(CLUSTER_DIR)
