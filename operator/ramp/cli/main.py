@@ -272,8 +272,23 @@ class Commands:
         """A new template is being (or waits to be) rolled out."""
         status = rollout.get("status") or {}
         stable = status.get("stableRevision")
-        template_rev = revision_hash(rollout["spec"]["template"])
+        template = (rollout.get("spec") or {}).get("template")
+        if template is None:  # workloadRef: the operator reads the Deployment's template
+            return bool(status.get("canaryRevision"))
+        template_rev = revision_hash(template)
         return bool(status.get("canaryRevision")) or (stable is not None and stable != template_rev)
+
+    def _adopted(self, name: str, rollout: Obj, what: str) -> None:
+        """Fail for a Rollout that adopts a Deployment: its template is the Deployment's."""
+        spec = rollout.get("spec") or {}
+        ref = spec.get("workloadRef")
+        if "template" not in spec and ref:
+            dep = ref.get("name")
+            fail(
+                f"{self._ref(name)} rolls out the template of deployment/{dep} "
+                f"(spec.workloadRef): {what} the Deployment instead (kubectl set image "
+                f"deployment/{dep} ..., kubectl rollout undo deployment/{dep})"
+            )
 
     def _request(self, verb: str, describe: str) -> int:
         name = self.args.name
@@ -316,15 +331,27 @@ class Commands:
         finally:
             watcher.stop()
 
+    def _blue_green(self) -> bool:
+        return is_blue_green(self.kube.get(self.args.name))
+
     def promote(self) -> int:
+        bg = self._blue_green()
         if self.args.full:
-            return self._request("promote-full", "full promotion (skip every remaining step)")
-        return self._request("promote", "promotion to the next step")
+            what = (
+                "full promotion (switch once green is ready, no analysis)"
+                if bg
+                else "full promotion (skip every remaining step)"
+            )
+            return self._request("promote-full", what)
+        what = "promotion (switch once green is ready and verified)" if bg else None
+        return self._request("promote", what or "promotion to the next step")
 
     def abort(self) -> int:
         return self._request("abort", "abort (back to the stable revision)")
 
     def retry(self) -> int:
+        if self._blue_green():
+            return self._request("retry", "retry (the blue-green release restarts)")
         return self._request("retry", "retry (the canary restarts at step 1)")
 
     def pause(self) -> int:
@@ -360,6 +387,7 @@ class Commands:
             pairs.append((container, image))
 
         def change(obj: Obj) -> bool:
+            self._adopted(name, obj, "set the image of")
             pod = obj["spec"]["template"].setdefault("spec", {})
             containers = [*(pod.get("initContainers") or []), *(pod.get("containers") or [])]
             changed = False
@@ -389,10 +417,14 @@ class Commands:
         name = self.args.name
         rollout = self.kube.get(name)
         status = rollout.get("status") or {}
-        aborted = status.get("abortedRevision") == status.get("canaryRevision")
+        green = status.get("canaryRevision")
+        aborted = green is not None and status.get("abortedRevision") == green
+        # Blue-green: a flip back to the warm revision; after an aborted release (or with
+        # --to-revision), the template goes back as for canary.
         if is_blue_green(rollout) and not self.args.to_revision and not aborted:
             return self._rollback_blue_green(name, rollout)
         stable = status.get("stableRevision")
+        self._adopted(name, rollout, "undo on")
         current = revision_hash(rollout["spec"]["template"])
         children = {
             (d["metadata"].get("labels") or {}).get(REVISION_LABEL, ""): d

@@ -446,7 +446,7 @@ def progress_line(rollout: Obj) -> str:
     steps = parse_steps(rollout)
     parts = [str(status.get("phase") or "Unknown")]
     position = step_position(status, len(steps))
-    if position != "-":
+    if position != "-" and not ((spec.get("strategy") or {}).get("blueGreen")):
         parts.append(f"step {position}")
         parts.append(f"weight {weights_text(status)}")
     parts.append(f"ready {status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}")
