@@ -7,6 +7,7 @@ fixed. Regenerate after an intended change with ``RAMP_UPDATE_GOLDEN=1`` and rev
 
 from __future__ import annotations
 
+import argparse
 import copy
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from test_cli_render import EVENTS, check_golden, condition, deployment, event, template
 
+from ramp.cli.client import CliError
+from ramp.cli.main import Commands
 from ramp.cli.render import progress_line, render_text
 from ramp.cli.render_bluegreen import in_window, rollback_refusal
 
@@ -274,3 +277,59 @@ def test_undo_may_flip_back_only_inside_the_rollback_window() -> None:
     assert mid is not None and "has not moved" in mid and "kubectl ramp abort checkout" in mid
     after = rollback_refusal(SWITCHED, NOW)
     assert after is not None and "is on green" in after
+
+
+class FakeKube:
+    """The three calls ``undo`` of a blue-green Rollout makes; the operator's answer is
+    ``answer`` (the Rollout after it handled the token) and its Events."""
+
+    namespace = "shop"
+
+    def __init__(self, rollout: dict[str, Any], events: list[dict[str, Any]]) -> None:
+        self.rollout, self.events_list, self.tokens = rollout, events, []
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.rollout
+
+    def request(self, name: str, verb: str) -> str:
+        self.tokens.append(verb)
+        return "t-1"
+
+    def events(self, name: str, uid: str | None) -> list[dict[str, Any]]:
+        return self.events_list
+
+
+def undo_with_answer(
+    monkeypatch: pytest.MonkeyPatch, answer: dict[str, Any], events: list[dict[str, Any]]
+) -> tuple[FakeKube, Commands]:
+    rollout = copy.deepcopy(WARM)
+    rollout["status"]["blueGreen"]["warmUntil"] = "2999-01-01T00:00:00Z"  # open, by our clock
+    kube = FakeKube(rollout, events)
+    args = argparse.Namespace(name="checkout", to_revision=None, wait=True, timeout=5.0)
+    commands = Commands(args)
+    commands._kube = kube  # type: ignore[assignment]
+    monkeypatch.setattr(Commands, "_wait_for", lambda self, name, predicate, timeout: answer)
+    return kube, commands
+
+
+def test_undo_prints_the_operators_refusal(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reason = "rollback requested but no warm previous revision to flip back to (its window is over)"
+    refused = event(9, "2025-03-01T12:00:01Z", "RollbackIgnored", reason, kind="Warning")
+    kube, commands = undo_with_answer(monkeypatch, WARM, [refused])
+    with pytest.raises(CliError, match=r"the operator refused the rollback: rollback requested"):
+        commands.undo()
+    assert kube.tokens == ["rollback"]
+    assert "rollback requested (ramp.dev/rollback=t-1)" in capsys.readouterr().out
+
+
+def test_undo_reports_the_flip_back(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    flipped = copy.deepcopy(ABORTED)
+    flipped["status"]["stableRevision"] = BLUE
+    _, commands = undo_with_answer(monkeypatch, flipped, [])
+    assert commands.undo() == 0
+    out = capsys.readouterr().out
+    assert "flipped back: Aborted ready 4/4 active 5ab1e00c0f" in out
