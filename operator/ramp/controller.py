@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import dataclasses
 import logging
 import threading
@@ -46,6 +47,19 @@ STATUS_THROTTLE = 3.0
 ERROR_BACKOFF = 2.0
 CREATE_RECHECK = 1.0
 """Seconds until a reconcile that created a child looks again (until the child shows)."""
+
+
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+
+
+def compact_rollout(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of a Rollout without what no reconcile reads: ``managedFields`` (one
+    entry per writer, as large as the spec) and kubectl's copy of the last applied spec."""
+    meta = {k: v for k, v in (body.get("metadata") or {}).items() if k != "managedFields"}
+    annotations = meta.get("annotations")
+    if annotations and LAST_APPLIED in annotations:
+        meta["annotations"] = {k: v for k, v in annotations.items() if k != LAST_APPLIED}
+    return copy.deepcopy({**body, "metadata": meta})
 
 
 def validation_problem(exc: ValidationError) -> str:
@@ -187,9 +201,11 @@ class Controller:
         """Run a blocking API call on the controller's own thread pool."""
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
 
-    def remember(self, body: dict[str, Any]) -> None:
-        """Keep the newest body of a Rollout (by resourceVersion) for its next reconcile.
-        Called from the event loop and from API threads: the compare-and-set is locked."""
+    def remember(self, body: Mapping[str, Any]) -> None:
+        """Keep the newest body of a Rollout (by resourceVersion) for its next reconcile,
+        as a compact copy (:func:`compact_rollout`). Called from the event loop and from
+        API threads: the compare-and-set is locked."""
+        body = compact_rollout(body)
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         with self._bodies_lock:

@@ -27,6 +27,7 @@ from ramp.kube_objects import (
 log = logging.getLogger(__name__)
 
 CHILD_LABELS = {ROLLOUT_LABEL: kopf.PRESENT}
+SERVICE_NAME = "kubernetes.io/service-name"
 
 
 class State:
@@ -81,6 +82,11 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 10
     settings.watching.inactivity_timeout = 330
+    # Server-side label selectors: the API server streams only what the indexes keep
+    # (kopf's handler filters are client-side: everything else would be decoded too).
+    # Deployments have none: an adopted one (spec.workloadRef) is known by annotation.
+    settings.watching.label_selectors["apps", "controllerrevisions"] = ROLLOUT_LABEL
+    settings.watching.label_selectors["discovery.k8s.io", "endpointslices"] = SERVICE_NAME
     settings.posting.level = logging.WARNING
     settings.networking.request_timeout = 30
     if not logging.getLogger("ramp").isEnabledFor(logging.DEBUG):
@@ -108,13 +114,13 @@ def rollout_history(
     "discovery.k8s.io",
     "v1",
     "endpointslices",
-    labels={"kubernetes.io/service-name": kopf.PRESENT},
+    labels={SERVICE_NAME: kopf.PRESENT},
 )
 def service_endpoints(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], list[tuple[str, bool]]]:
     """Index EndpointSlices by (namespace, Service): which pods kube-proxy programs."""
-    return {(namespace, labels["kubernetes.io/service-name"]): endpoint_pods(body)}
+    return {(namespace, labels[SERVICE_NAME]): endpoint_pods(body)}
 
 
 @kopf.index(GROUP, VERSION, "analysistemplates")
@@ -169,7 +175,7 @@ async def rollout_changed(
     if type == "DELETED":
         State.controller.forget((namespace, name))
     else:
-        State.controller.remember(copy.deepcopy(dict(body)))
+        State.controller.remember(dict(body))  # kept compact (see compact_rollout)
         State.controller.queue.kick((namespace, name))
 
 

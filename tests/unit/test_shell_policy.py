@@ -232,6 +232,32 @@ def test_the_bodies_cache_never_goes_backwards_across_threads() -> None:
     assert ("ns", "web") not in controller.bodies
 
 
+def test_kept_bodies_are_compact_copies() -> None:
+    controller = Controller(Recorder())
+    last = "kubectl.kubernetes.io/last-applied-configuration"
+    body = {
+        "metadata": {
+            "namespace": "ns",
+            "name": "web",
+            "resourceVersion": "7",
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}],
+            "annotations": {last: "{...}", "ramp.dev/promote": "t1"},
+        },
+        "spec": {"replicas": 3},
+    }
+    controller.remember(body)
+    kept = controller.bodies[("ns", "web")]
+    assert kept["metadata"] == {
+        "namespace": "ns",
+        "name": "web",
+        "resourceVersion": "7",
+        "annotations": {"ramp.dev/promote": "t1"},
+    }
+    assert kept["spec"] == {"replicas": 3}
+    kept["spec"]["replicas"] = 4  # a copy: the event's body is left as it was
+    assert body["spec"] == {"replicas": 3} and last in body["metadata"]["annotations"]
+
+
 def test_unknown_status_fields_are_ignored_after_a_downgrade() -> None:
     status = RolloutStatus.model_validate({"phase": "Healthy", "fieldFromTheFuture": 1})
     assert status.phase == "Healthy"
