@@ -110,8 +110,10 @@ class BlueGreenMixin(PlanContext):
         st = self.st
         verified = parse_iso(s.verified_at)
         if verified is None:
+            # Recorded rounded up: the status keeps whole seconds, and a wait counted from
+            # a rounded-down moment promoted up to a second early after the first pass.
             verified = self.now
-            s.verified_at = iso(self.now)
+            s.verified_at = iso_ceil(self.now)
         if bg.auto_promotion:
             at = verified + timedelta(seconds=bg.auto_promotion_seconds or 0)
             if self.now >= at:
