@@ -343,8 +343,9 @@ class Commands:
                 else "full promotion (skip every remaining step)"
             )
             return self._request("promote-full", what)
-        what = "promotion (switch once green is ready and verified)" if bg else None
-        return self._request("promote", what or "promotion to the next step")
+        if bg:
+            return self._request("promote", "promotion (switch once green is ready and verified)")
+        return self._request("promote", "promotion to the next step")
 
     def abort(self) -> int:
         return self._request("abort", "abort (back to the stable revision)")
@@ -638,7 +639,8 @@ def build_parser() -> argparse.ArgumentParser:
         "list Rollouts, or show one (--watch: a live view)",
         "Without NAME: a table of the Rollouts (phase, desired/actual weight, step, ready). "
         "With NAME: its steps (the current one highlighted), weights, ready pods per "
-        "revision, latest gate measurements, conditions and recent Events. --watch keeps "
+        "revision, latest gate measurements, conditions and recent Events (blue-green: the "
+        "active and preview revisions, why no switch yet, the rollback window). --watch keeps "
         "the view live, redrawn when the Rollout, its Deployments or its Events change.",
     )
     p.add_argument("name", nargs="?", metavar="NAME")
@@ -719,7 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
         "For each step of the Rollout(s) in the file: the canary and stable replicas, the "
         "actual weight (with a warning when a weight is not representable), and the least "
         "time the steps take. No cluster is needed; AnalysisTemplates in the same file are "
-        "used for the time of analysis steps.",
+        "used for the time of analysis steps. For a blue-green Rollout: the release's "
+        "sequence (green up, preview, analyses, promotion, switch, blue warm, scale-down).",
     )
     p.add_argument("-f", "--filename", required=True, help="YAML file ('-' for stdin)")
     p.add_argument("--replicas", type=int, help="plan for this many replicas instead")
