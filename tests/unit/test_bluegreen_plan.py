@@ -281,3 +281,33 @@ def test_a_scale_follows_on_the_active_side_and_green_at_full_size() -> None:
     sim.annotate("promote", "p1")
     sim.run_until(lambda s: s.selectors["web"][REVISION_LABEL] == green)
     assert sim.replicas()[green] == 6
+
+
+def test_status_strings_are_clipped_to_the_schema() -> None:
+    """Found by the e2e compare test: a long analysis message copied into
+    ``status.blueGreen.waitingFor`` (max 256) got every status patch refused with a 422."""
+    from ramp.api.rollout import BlueGreenStatus, RolloutStatus
+
+    st = RolloutStatus(message="m" * 5000, blue_green=BlueGreenStatus())
+    assert st.blue_green is not None
+    st.blue_green.waiting_for = "w" * 1000  # as the planner assigns it: not validated
+    st.blue_green.preview_revision = "≥" * 30  # 90 bytes in UTF-8 for a 63-byte field
+    st.clip_strings()
+    assert st.blue_green is not None and st.blue_green.waiting_for is not None
+    assert len(st.blue_green.waiting_for.encode()) == 256
+    assert st.blue_green.waiting_for.endswith("…")
+    assert len((st.blue_green.preview_revision or "").encode()) <= 63
+    RolloutStatus.model_validate(st.model_dump())  # inside the schema again
+
+
+def test_a_long_pre_promotion_message_stays_inside_the_schema() -> None:
+    """Found by the e2e compare test: the held pre-promotion analysis's message was copied
+    into ``status.blueGreen.waitingFor`` (max 256 bytes) after the plan was finished; the
+    API server refused every status patch (422) and the release stood still."""
+    sim, _ = started(bg_body(prePromotionAnalysis={"templates": [{"templateName": "missing"}]}))
+    sim.analysis["pre-promotion"] = "analysis pre-promotion: " + "é" * 400
+    sim.set_image("app:2")
+    sim.run_until(lambda s: s.status().get("phase") == "Paused")
+    waiting = sim.bg()["waitingFor"]
+    assert waiting.endswith("…") and len(waiting.encode()) <= 256, waiting
+    Rollout.model_validate({**sim.body, "status": sim.status()})  # the schema holds

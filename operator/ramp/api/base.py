@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
@@ -23,3 +24,32 @@ class ApiModel(BaseModel):
     def to_k8s(self) -> dict[str, object]:
         """The object as the API server stores it: camelCase keys, no unset fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+    def clip_strings(self) -> None:
+        """Cut every string longer than its field's ``max_length`` in bytes (ending in "…"),
+        here and in nested models: a status the operator writes stays inside the CRD's schema (a
+        long analysis message must not get the whole status patch refused with a 422)."""
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if isinstance(value, ApiModel):
+                value.clip_strings()
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ApiModel):
+                        item.clip_strings()
+            elif isinstance(value, str):
+                limit = next(
+                    (m.max_length for m in info.metadata if isinstance(m, annotated_types.MaxLen)),
+                    None,
+                )
+                if limit is not None and len(value.encode()) > limit:
+                    setattr(self, name, clip(value, limit))
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` UTF-8 bytes, ending in "…" when cut (the API
+    server counts a string's length in bytes for some fields)."""
+    if len(text.encode()) <= limit:
+        return text
+    cut = text.encode()[: max(0, limit - 3)].decode(errors="ignore")
+    return cut + "…"

@@ -186,7 +186,9 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
 def plan(observed: Observed, now: datetime) -> Plan:
     """Decide the next move of a Rollout. Pure: the clock is the ``now`` parameter."""
     planner = _Planner(observed, now)
-    return planner.with_workload(planner.run())  # the adopted Deployment, if any
+    result = planner.with_workload(planner.run())  # the adopted Deployment, if any
+    result.status.clip_strings()  # whatever a branch wrote last stays inside the schema
+    return result
 
 
 __all__ = [

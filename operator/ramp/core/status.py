@@ -73,7 +73,6 @@ class StatusMixin(PlanContext):
             self.bg_counts()
         self.fill_conditions()
         st.phase = phase(st)
-        st.clip_strings()
         if st.phase == Phase.PROGRESSING:
             # While a rollout moves, a role label changes only with a scale of its child
             # (one patch); at rest (Healthy, Paused, Aborted) it is corrected on its own.
