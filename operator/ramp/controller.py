@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ramp.adopt import adopt_orphans
@@ -183,6 +184,7 @@ class Controller:
         self._bodies_lock = threading.Lock()
         self.use_cached_bodies = True
         self.last_status_write: dict[Key, float] = {}
+        self.refused_status: dict[Key, str] = {}
         self.status_writes: dict[str, int] = {}
         """Status patches sent, by what changed: "transition" (more than counts and the
         progress clock), "progress" (progressedAt only), "counts" (at rest, throttled)."""
@@ -419,8 +421,6 @@ class Controller:
     ) -> Plan | None:
         """Create a child; when the API server refuses it, plan again with the problem
         as an invalid spec (the workload keeps running as it was) and apply that."""
-        from kubernetes.client.exceptions import ApiException
-
         replicas = (result.replicas or {}).get(revision, 0)
         try:
             self.kube.create_child(
@@ -460,12 +460,28 @@ class Controller:
                 wait = STATUS_THROTTLE - since
                 result.requeue_after = min(result.requeue_after or wait, wait)
                 return
-        written = self.kube.patch_status(body, status)
+        try:
+            written = self.kube.patch_status(body, status)
+        except ApiException as exc:
+            if exc.status == 422:  # refused by the schema: say so where users look
+                self._report_refused_status(body, str(exc.body or exc.reason))
+            raise
         if written is not None:
             self.last_status_write[key] = time.monotonic()
             self.remember(written)
             why = _why(body.get("status") or {}, status)
             self.status_writes[why] = self.status_writes.get(why, 0) + 1
+
+    def _report_refused_status(self, body: dict[str, Any], why: str) -> None:
+        """A status the API server refuses (422) stops the reconcile (nothing moves without
+        its intent recorded): a Warning Event names the refusal, once per message."""
+        meta = body["metadata"]
+        key = (meta["namespace"], meta["name"])
+        if self.refused_status.get(key) == why:
+            return
+        self.refused_status[key] = why
+        message = f"the API server refused the status patch; nothing moves until it is fixed: {why}"
+        self.kube.emit(body, Event("Warning", "StatusRefused", message[:1000]))
 
     def _report_unparsable(self, body: dict[str, Any], problem: str) -> None:
         """A Rollout the models cannot read: say so in a condition, touch nothing else."""

@@ -29,6 +29,7 @@ class Recorder(Kube):
         super().__init__(client.ApiClient())
         self.calls: list[tuple[str, Any]] = []
         self.refuse_create = False
+        self.refuse_status = False
         self.conflict = False
 
     def write_history(self, rollout: Any, write: HistoryWrite, *args: Any) -> None:
@@ -44,6 +45,10 @@ class Recorder(Kube):
     def patch_status(self, rollout: Any, status: dict[str, Any]) -> dict[str, Any] | None:
         if self.conflict:
             raise Conflict("x")
+        if self.refuse_status:
+            from kubernetes.client.exceptions import ApiException
+
+            raise ApiException(status=422, reason="status.x: Too long")
         self.calls.append(("status", status.get("phase")))
         return None
 
@@ -144,6 +149,22 @@ def test_a_refused_create_replans_with_an_invalid_spec_and_scales_nothing() -> N
     assert replacement.status.phase == "Degraded"
     assert ("status", "Degraded") in kube.calls
     assert not [c for c in kube.calls if c[0] == "scale"]
+
+
+def test_a_refused_status_moves_nothing_and_says_so_once() -> None:
+    """Nothing moves without its intent recorded: a 422 on the status stops the apply
+    before any pin or scale, and a Warning Event names the refusal (once per message)."""
+    from kubernetes.client.exceptions import ApiException
+
+    kube = Recorder()
+    kube.refuse_status = True
+    controller = Controller(kube)
+    plan = Plan(status=RolloutStatus(phase="Progressing"), replicas={"a": 2}, scales=[("a", 2)])
+    for _ in range(3):
+        with pytest.raises(ApiException):
+            controller.apply(BODY, observed(child("a", 5)), plan)
+    assert [k for k, _ in kube.calls] == ["event"]
+    assert kube.calls[0] == ("event", "StatusRefused")
 
 
 @pytest.mark.parametrize(
