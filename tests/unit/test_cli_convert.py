@@ -18,7 +18,7 @@ from ramp.analysis.cel import check_condition
 from ramp.api.analysis import AnalysisTemplateSpec
 from ramp.api.rollout import Rollout
 from ramp.cli import main
-from ramp.cli.convert import convert_condition, rollout_for_deployment
+from ramp.cli.convert import NotConvertible, convert_condition, rollout_for_deployment
 
 GOLDEN = Path(__file__).parent / "golden" / "convert"
 UPDATE = bool(os.environ.get("RAMP_UPDATE_GOLDEN"))
@@ -137,3 +137,40 @@ def test_rollout_for_a_live_deployment_adopts_it() -> None:
         "scaleDown": "progressively",
     }
     assert rollout["spec"]["replicas"] == 6
+
+
+@pytest.mark.parametrize(
+    ("meta", "words"),
+    [
+        (
+            {"labels": {"ramp.dev/rollout": "shop", "ramp.dev/revision": "abc"}},
+            "is a revision of Rollout shop",
+        ),
+        (
+            {
+                "ownerReferences": [
+                    {"apiVersion": "ramp.dev/v1alpha1", "kind": "Rollout", "name": "shop"}
+                ]
+            },
+            "is a revision of Rollout shop",
+        ),
+        ({"annotations": {"ramp.dev/workload-of": "shop"}}, "already adopted by Rollout shop"),
+    ],
+    ids=["child-label", "child-owner", "adopted"],
+)
+def test_a_deployment_ramp_runs_already_is_not_converted(
+    meta: dict[str, object], words: str
+) -> None:
+    dep = {"metadata": {"name": "shop-abc", "namespace": "shop", **meta}, "spec": {"replicas": 0}}
+    with pytest.raises(NotConvertible, match=words):
+        rollout_for_deployment(dep)
+    other = {
+        "metadata": {
+            "name": "web",
+            "ownerReferences": [
+                {"kind": "Rollout", "apiVersion": "argoproj.io/v1alpha1", "name": "x"}
+            ],
+        },
+        "spec": {"replicas": 2},
+    }
+    assert rollout_for_deployment(other)["spec"]["replicas"] == 2  # not Ramp's

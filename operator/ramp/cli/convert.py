@@ -29,6 +29,8 @@ from typing import Any
 
 import yaml
 
+from ramp.cli.convert_live import NotConvertible, rollout_for_deployment
+
 ARGO_GROUP = "argoproj.io"
 RAMP_API = "ramp.dev/v1alpha1"
 Obj = dict[str, Any]
@@ -401,38 +403,9 @@ def dump(documents: Iterable[Any]) -> str:
     return yaml.dump_all(list(documents), Dumper=_Dumper, sort_keys=False)
 
 
-def rollout_for_deployment(deployment: Mapping[str, Any]) -> Obj:
-    """A Rollout that adopts a live Deployment (``convert deployment/NAME``)."""
-    meta = deployment.get("metadata") or {}
-    spec = deployment.get("spec") or {}
-    return {
-        "apiVersion": RAMP_API,
-        "kind": "Rollout",
-        "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace")},
-        "spec": {
-            "replicas": spec.get("replicas", 1),
-            "workloadRef": {
-                "apiVersion": "apps/v1",
-                "kind": "Deployment",
-                "name": meta.get("name"),
-                "scaleDown": "progressively",
-            },
-            "strategy": {
-                "canary": {
-                    "steps": [
-                        {"setWeight": 20},
-                        {"pause": {"duration": "1m"}},
-                        {"setWeight": 50},
-                        {"pause": {}},
-                    ]
-                }
-            },
-        },
-    }
-
-
 __all__ = [
     "Conversion",
+    "NotConvertible",
     "convert_condition",
     "convert_documents",
     "dump",
