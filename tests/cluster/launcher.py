@@ -51,6 +51,7 @@ SERVICE_IP = "10.0.0.1"
 NODE_PREFIX = "kwok-node-"
 HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
+FRONT_PROXY_CLIENT = "front-proxy-client"
 
 __all__ = [
     "BIN_DIR",
@@ -546,6 +547,21 @@ class Cluster:
             "req", *common, *leaf, "-keyout", "admin.key", "-out", "admin.crt",
             "-subj", "/O=system:masters/CN=ramp-admin", "-addext", "extendedKeyUsage=clientAuth",
         )  # fmt: skip
+        # The API aggregation layer: kube-apiserver proxies aggregated APIs (e.g. the
+        # External metrics API of prometheus-adapter) with this client certificate, and
+        # the aggregated servers trust the user it names only if signed by this CA.
+        self._openssl(
+            "req", "-x509", *common, "-keyout", "front-proxy-ca.key", "-out", "front-proxy-ca.crt",
+            "-subj", "/CN=ramp-front-proxy-ca",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign,digitalSignature",
+            "-addext", "subjectKeyIdentifier=hash",
+        )  # fmt: skip
+        self._openssl(
+            "req", *common, *leaf[4:], "-CA", "front-proxy-ca.crt", "-CAkey", "front-proxy-ca.key",
+            "-keyout", "front-proxy-client.key", "-out", "front-proxy-client.crt",
+            "-subj", f"/CN={FRONT_PROXY_CLIENT}", "-addext", "extendedKeyUsage=clientAuth",
+        )  # fmt: skip
         self._openssl(
             "genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", "sa.key"
         )
@@ -617,6 +633,14 @@ class Cluster:
                 "--authorization-mode=RBAC",
                 "--endpoint-reconciler-type=none",
                 "--allow-privileged=true",
+                # the aggregation layer (APIService objects): see _make_pki
+                f"--requestheader-client-ca-file={pki / 'front-proxy-ca.crt'}",
+                f"--requestheader-allowed-names={FRONT_PROXY_CLIENT}",
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
+                f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
                 v,
             ]
         common = [
@@ -640,6 +664,9 @@ class Cluster:
                 f"--cluster-signing-key-file={pki / 'ca.key'}",
                 "--use-service-account-credentials=false",
                 f"--service-cluster-ip-range={SERVICE_CIDR}",
+                # HPAs are evaluated every 2 s instead of 15 s, so that the HPA test reacts
+                # in seconds; no other test has an HPA (tests/e2e/test_hpa.py)
+                "--horizontal-pod-autoscaler-sync-period=2s",
             ]
         if name == "kube-scheduler":
             return [*common, f"--cert-dir={pki / 'scheduler'}"]
