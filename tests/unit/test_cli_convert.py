@@ -18,7 +18,12 @@ from ramp.analysis.cel import check_condition
 from ramp.api.analysis import AnalysisTemplateSpec
 from ramp.api.rollout import Rollout
 from ramp.cli import main
-from ramp.cli.convert import NotConvertible, convert_condition, rollout_for_deployment
+from ramp.cli.convert import (
+    NotConvertible,
+    convert_condition,
+    convert_documents,
+    rollout_for_deployment,
+)
 
 GOLDEN = Path(__file__).parent / "golden" / "convert"
 UPDATE = bool(os.environ.get("RAMP_UPDATE_GOLDEN"))
@@ -174,3 +179,51 @@ def test_a_deployment_ramp_runs_already_is_not_converted(
         "spec": {"replicas": 2},
     }
     assert rollout_for_deployment(other)["spec"]["replicas"] == 2  # not Ramp's
+
+
+ADDRESS_CASE = """
+apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web}
+spec:
+  selector: {matchLabels: {app: web}}
+  template: {metadata: {labels: {app: web}}, spec: {containers: [{name: web, image: web:1}]}}
+  strategy:
+    canary:
+      steps:
+      - analysis:
+          templates: [{templateName: up}]
+          args: [{name: prom-ns, value: monitoring}]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: AnalysisTemplate
+metadata: {name: up}
+spec:
+  args: [{name: prom-ns}, {name: prom-port, value: "9090"}, {name: host}]
+  metrics:
+  - name: bound
+    successCondition: result[0] == 1
+    provider:
+      prometheus:
+        address: "http://prometheus.{{args.prom-ns}}:{{ args.prom-port }}"
+        query: up
+  - name: unbound
+    successCondition: result[0] == 1
+    provider:
+      prometheus: {address: "http://{{args.host}}:9090", query: up}
+"""
+
+
+def test_argument_placeholders_in_the_address_are_resolved_or_warned() -> None:
+    """Ramp's Prometheus address is literal (Argo's is templated): a placeholder left in
+    it would be queried as is, so it is resolved from the Rollout's value (or the
+    template's default) or named in a warning."""
+    result = convert_documents(yaml.safe_load_all(ADDRESS_CASE))
+    metrics = result.documents[1]["spec"]["metrics"]
+    assert metrics[0]["prometheus"]["address"] == "http://prometheus.monitoring:9090"
+    assert metrics[1]["prometheus"]["address"] == "http://{{args.host}}:9090"
+    assert result.warnings == [
+        "AnalysisTemplate/up: spec.metrics[1].provider.prometheus.address: "
+        "http://{{args.host}}:9090: placeholders in the address are not supported"
+    ]
+    assert any("resolved to http://prometheus.monitoring:9090" in n for n in result.notes)

@@ -16,6 +16,8 @@ so the exit status can say whether the conversion was lossless. What it maps:
   literals → doubles: CEL compares strictly typed values), ``{{args.x}}`` kept (names
   made identifiers), and arguments taken from ``podTemplateHashValue`` (``Latest`` /
   ``Stable``) replaced in the queries by ``{{canaryRevision}}`` / ``{{stableRevision}}``.
+  Ramp's Prometheus ``address`` is literal: ``{{args.x}}`` in Argo's is replaced by the
+  value a Rollout gives (or the template's default), or warned on.
 - Everything else (Services, Deployments, ...) is passed through unchanged.
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 
 import yaml
 
+from ramp.cli.convert_expr import argo_duration, convert_condition, ident
 from ramp.cli.convert_live import NotConvertible, rollout_for_deployment
 
 ARGO_GROUP = "argoproj.io"
@@ -64,9 +67,7 @@ _METRIC_KEYS = {
 }
 _HASH_PLACEHOLDER = {"Latest": "{{canaryRevision}}", "Stable": "{{stableRevision}}"}
 _FIELD_PLACEHOLDER = {"metadata.name": "{{rollout}}", "metadata.namespace": "{{namespace}}"}
-_UNSUPPORTED_EXPR = re.compile(
-    r"\b(len|all|any|none|filter|map|isNaN|isInf|default|asInt|asFloat)\("
-)
+_ARG = re.compile(r"\{\{\s*args\.([^}\s]+)\s*\}\}")
 
 
 @dataclass
@@ -83,46 +84,14 @@ class Conversion:
         return not self.warnings
 
 
-def _ident(name: str) -> str:
-    """An Argo argument name as a Ramp identifier (``service-name`` → ``service_name``)."""
-    out = re.sub(r"[^A-Za-z0-9_]", "_", name)
-    return out if re.match(r"^[A-Za-z_]", out) else f"_{out}"
-
-
-def _duration(value: Any) -> str:
-    """Argo durations are strings (``30s``, ``1h``) or integer seconds."""
-    if isinstance(value, int | float):
-        return f"{int(value)}s"
-    return str(value)
-
-
-def convert_condition(expr: str) -> tuple[str, list[str]]:
-    """An Argo (expr-lang) condition as CEL over a scalar ``result``, and problems.
-
-    >>> convert_condition("result[0] >= 0.95 and result[0] < 1")
-    ('result >= 0.95 && result < 1.0', [])
-    >>> convert_condition("len(result) == 0 || result[0] < 5")[1]
-    ['uses len(): no CEL equivalent (Ramp never passes missing data to a condition)']
-    """
-    problems = []
-    for fn in sorted(set(_UNSUPPORTED_EXPR.findall(expr))):
-        problems.append(
-            f"uses {fn}(): no CEL equivalent (Ramp never passes missing data to a condition)"
-        )
-    out = re.sub(r"\bresult\[0\]", "result", expr)
-    out = re.sub(r"\band\b", "&&", out)
-    out = re.sub(r"\bor\b", "||", out)
-    out = re.sub(r"\bnot\s+", "!", out)
-    out = re.sub(r"(?<![\w.\]])(\d+)(?![\w.])", r"\1.0", out)
-    return out.strip(), problems
-
-
 class _Converter:
     def __init__(self, docs: Iterable[Any]) -> None:
         self.docs = [d for d in docs if isinstance(d, dict)]
         self.out = Conversion()
         self.hash_args: dict[str, dict[str, str]] = {}
         """Template name → {argument: placeholder} for podTemplateHashValue arguments."""
+        self.values: dict[str, dict[str, str]] = {}
+        """Template name → {argument: value} the Rollouts give (the first binding)."""
         self.cluster_ns: dict[str, str] = {}
         """ClusterAnalysisTemplate name → namespace of the first Rollout that uses it."""
         self.namespace: str | None = None
@@ -210,7 +179,9 @@ class _Converter:
         if "pause" in step:
             pause = step["pause"] or {}
             return {
-                "pause": {"duration": _duration(pause["duration"])} if "duration" in pause else {}
+                "pause": {"duration": argo_duration(pause["duration"])}
+                if "duration" in pause
+                else {}
             }
         if "analysis" in step:
             return {"analysis": self.analysis_ref(where, f"{path}.analysis", step["analysis"])}
@@ -238,7 +209,7 @@ class _Converter:
             name = str(arg.get("name"))
             source = arg.get("valueFrom") or {}
             if "value" in arg:
-                args.append({"name": _ident(name), "value": str(arg["value"])})
+                args.append({"name": ident(name), "value": str(arg["value"])})
             elif source.get("podTemplateHashValue") in _HASH_PLACEHOLDER:
                 hashes[name] = _HASH_PLACEHOLDER[source["podTemplateHashValue"]]
             elif (source.get("fieldRef") or {}).get("fieldPath") in _FIELD_PLACEHOLDER:
@@ -255,6 +226,11 @@ class _Converter:
                     "converted to a namespaced AnalysisTemplate"
                 )
             templates.append({"templateName": name})
+            for arg in ref.get("args") or []:
+                if "value" in arg:
+                    self.values.setdefault(str(name), {}).setdefault(
+                        str(arg.get("name")), str(arg["value"])
+                    )
             if hashes:
                 known = self.hash_args.setdefault(str(name), {})
                 for arg, placeholder in hashes.items():
@@ -282,7 +258,7 @@ class _Converter:
         spec = doc.get("spec") or {}
         bound = self.hash_args.get(name, {})
         args = [
-            {"name": _ident(str(a["name"])), **({"value": str(a["value"])} if "value" in a else {})}
+            {"name": ident(str(a["name"])), **({"value": str(a["value"])} if "value" in a else {})}
             for a in spec.get("args") or []
             if a.get("name") not in bound
         ]
@@ -293,7 +269,11 @@ class _Converter:
                 )
         metrics = []
         for i, metric in enumerate(spec.get("metrics") or []):
-            converted = self.metric(where, f"spec.metrics[{i}]", metric, bound)
+            values = {
+                **{str(a["name"]): str(a["value"]) for a in spec.get("args") or [] if "value" in a},
+                **self.values.get(name, {}),
+            }
+            converted = self.metric(where, f"spec.metrics[{i}]", metric, bound, values)
             if converted is not None:
                 metrics.append(converted)
         for key in sorted(set(spec) - {"args", "metrics"}):
@@ -312,7 +292,14 @@ class _Converter:
             "spec": new_spec,
         }
 
-    def metric(self, where: str, path: str, metric: Obj, bound: Mapping[str, str]) -> Obj | None:
+    def metric(
+        self,
+        where: str,
+        path: str,
+        metric: Obj,
+        bound: Mapping[str, str],
+        values: Mapping[str, str],
+    ) -> Obj | None:
         provider = metric.get("provider") or {}
         prom = provider.get("prometheus")
         if not prom:
@@ -351,7 +338,7 @@ class _Converter:
         for arg, placeholder in bound.items():
             query = query.replace("{{args." + arg + "}}", placeholder)
         query = re.sub(
-            r"\{\{\s*args\.([^}\s]+)\s*\}\}", lambda m: "{{args." + _ident(m[1]) + "}}", query
+            r"\{\{\s*args\.([^}\s]+)\s*\}\}", lambda m: "{{args." + ident(m[1]) + "}}", query
         )
         if "pod_template_hash" in query or "pod-template-hash" in query:
             self.warn(
@@ -360,9 +347,10 @@ class _Converter:
                 "selects on the pod-template-hash label: Ramp's revision is the pod label "
                 "ramp.dev/revision (relabel it to `revision`)",
             )
-        source: Obj = {"address": prom.get("address"), "query": query}
+        source: Obj = {"address": self.address(where, path, prom.get("address"), values)}
+        source["query"] = query
         if "timeout" in prom:
-            source["timeout"] = _duration(prom["timeout"])
+            source["timeout"] = argo_duration(prom["timeout"])
         for key in sorted(set(prom) - {"address", "query", "timeout"}):
             self.warn(
                 where,
@@ -374,6 +362,20 @@ class _Converter:
             set(metric) - _METRIC_KEYS - {"provider", "successCondition", "failureCondition"}
         ):
             self.warn(where, f"{path}.{key}", "no Ramp equivalent: dropped")
+        return out
+
+    def address(self, where: str, path: str, address: Any, values: Mapping[str, str]) -> Any:
+        """Ramp's address is literal: ``{{args.x}}`` in Argo's is replaced by the value
+        the Rollout (or the template's default) gives, or warned on when there is none."""
+        text = str(address or "")
+        if "{{" not in text:
+            return address
+        out = _ARG.sub(lambda m: values.get(m[1], m[0]), text)
+        at = f"{path}.provider.prometheus.address"
+        if "{{" in out:
+            self.warn(where, at, f"{text}: placeholders in the address are not supported")
+        else:
+            self.out.notes.append(f"{where}: {at}: {text} resolved to {out}")
         return out
 
 
