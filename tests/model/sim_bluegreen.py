@@ -32,6 +32,8 @@ from ramp.core.gating import PRE
 from ramp.core.model import REVISION_LABEL, Observed, Plan
 from ramp.core.verdicts import parse_time
 
+GRANTS = ("Promoted", "PromotedFull", "AutoPromoted")
+"""The Events of a plan that grants promotion to green."""
 ACTIVE = "web-active"
 PREVIEW = "web-preview"
 
@@ -80,6 +82,7 @@ class BlueGreenOracle(Oracle):
             for e in result.events:
                 if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
                     self.verified.discard(new.canary_revision or "")
+        self.promotion_grants(observed, result)
         if "Switched" in events:  # decided by this plan (whether or not applied in full)
             self.switch(observed, result)
         if full:
@@ -108,7 +111,6 @@ class BlueGreenOracle(Oracle):
     # -- (i) the switch is decided, verified and gated on the data plane ---------------
 
     def switch(self, observed: Observed, result: Plan) -> None:
-        c = self.c
         old = observed.rollout.status or RolloutStatus()
         new = result.status
         switched = next(e for e in result.events if e.reason == "Switched")
@@ -117,9 +119,15 @@ class BlueGreenOracle(Oracle):
         s = new.blue_green
         assert s is not None
         annotations = observed.annotations
+        events = [e.reason for e in result.events]
         bg = observed.rollout.spec.strategy.blue_green
         assert bg is not None
-        full_token = bool(s.skip_analysis)
+        # promote-full: "switch now, skip analysis, say so in an Event" (issue 10, Verbs).
+        # The operator's explicit verb verifies green; the release may also complete in
+        # the same plan (no post-promotion analysis), which clears skip_analysis again.
+        full_token = bool(release and release.skip_analysis) or any(
+            e.reason == "PromotedFull" for e in result.events
+        )
         if full_token and not annotations.get("ramp.dev/promote-full"):
             self.fail(f"(i) {green} switched skipping analysis without a promote-full token")
         if bg.pre_promotion_analysis is not None and not full_token:
@@ -130,15 +138,20 @@ class BlueGreenOracle(Oracle):
             )
             if run is None or not run.metrics or any(m.phase != "Passed" for m in run.metrics):
                 self.fail(f"(i) {green} switched without a Passed pre-promotion analysis: {run}")
-        tokens = annotations.get("ramp.dev/promote") or annotations.get("ramp.dev/promote-full")
-        if not tokens:
-            if not bg.auto_promotion:
-                self.fail(f"(i) {green} switched without a promote (auto-promotion disabled)")
-            verified = parse_time(release.verified_at) if release and release.verified_at else None
-            due = timedelta(seconds=bg.auto_promotion_seconds or 0)
-            if bg.auto_promotion_seconds and (verified is None or c.now < verified + due):
-                self.fail(f"(i) {green} auto-promoted before {due} after {verified}")
+        # Promotion was granted for this green: in this plan (an Event, checked by
+        # promotion_grants and by (e) for the tokens) or by an earlier plan whose status
+        # carries it (a restart of the release clears it).
+        granted = bool(release and release.promoted) or any(
+            e.reason in GRANTS for e in result.events
+        )
+        if not granted:
+            self.fail(f"(i) {green} switched without promotion (events {events})")
+        if observed.rollout.spec.paused:
+            self.fail(f"(i) switched to {green} while spec.paused is true")
         total = observed.rollout.spec.replicas
+        child = next((ch for ch in observed.children if ch.revision == green), None)
+        if child is None or not child.settled or min(child.ready, child.current) < total:
+            self.fail(f"(i) switched to {green} before it ran {total} ready pods: {child}")
         if bg.preview_service and bg.preview_service in observed.endpoints:
             listed = observed.endpoints[bg.preview_service].get(green, 0)
             if listed < total:
@@ -147,6 +160,21 @@ class BlueGreenOracle(Oracle):
                     f"the preview Service"
                 )
         self.verified.add(green)
+
+    def promotion_grants(self, observed: Observed, result: Plan) -> None:
+        """(i) auto-promotion only when enabled and ``autoPromotionSeconds`` after green
+        was ready and verified; promote / promote-full only with a fresh token ((e))."""
+        if not any(e.reason == "AutoPromoted" for e in result.events):
+            return
+        bg = observed.rollout.spec.strategy.blue_green
+        assert bg is not None
+        s = result.status.blue_green
+        if not bg.auto_promotion:
+            self.fail("(i) auto-promoted with autoPromotionEnabled: false")
+        verified = parse_time(s.verified_at) if s and s.verified_at else None
+        due = timedelta(seconds=bg.auto_promotion_seconds or 0)
+        if verified is None or self.c.now < verified + due:
+            self.fail(f"(i) auto-promoted before {due} after {verified}")
 
     # -- (h), (i) what the active Service selects --------------------------------------
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from model.sim import Cluster, Config, Oracle, View, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
 from ramp.core.model import REVISION_LABEL, Observed, Plan, revision_hash
@@ -92,3 +94,47 @@ def test_an_invalid_spec_mid_release_holds_and_never_scales_the_active_blue_down
     drive(c, 2, 2)  # the oracle's (j) holds on every reconcile
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
     assert any(d.revision == V1 and d.replicas == 1 for d in c.owned())
+
+
+def test_stable_recreated_under_an_invalid_spec_keeps_the_warm_revision_it_serves_from() -> None:
+    """invalid() with no release in play recreated a deleted stable (blue) from the
+    history and scaled every other child to zero -- the warm green too, although the
+    active Service had flipped to it (blue had no pod) and its EndpointSlices listed it."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0)
+    c.body["metadata"]["annotations"]["ramp.dev/promote-full"] = "t1"
+    c.bump()
+    drive(c, 4, 2)
+    assert c.status is not None and c.status["stableRevision"] == V2
+    c.spec["template"] = template(1)  # back to V1 (in the history): a release, V2 warm
+    c.bump(spec=True)
+    for _ in range(10):  # up to the switch back to V1 (V2 still listed: a tick behind)
+        drive(c, 1, 2)
+        if c.status["stableRevision"] == V1:
+            break
+    assert c.status["stableRevision"] == V1 and c.endpoints[ACTIVE].get(V2)
+    del c.deps[f"web-{V1}"]
+    c.spec["template"] = template(1, True)  # invalid: a reserved label
+    c.bump(spec=True)
+    c.reconcile()  # the oracle's (j) holds
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    assert any(d.revision == V2 and d.replicas == 1 for d in c.owned())
+    assert any(d.revision == V1 for d in c.owned())  # recreated from the history
+
+
+def test_the_active_service_stays_where_it_serves_while_a_rolled_back_blue_comes_up() -> None:
+    """The template went back to blue after the switch while blue had no ready pod (its
+    pod restarting): blue is stable again, and bg_pins moved the active Service to it at
+    once, leaving no ready endpoint while green still served. The Service now stays on
+    green until blue serves again."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0, postPromotionAnalysis=POST)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2  # switched, post-promotion running
+    blue = next(d for d in c.owned() if d.revision == V1)
+    assert blue.replicas == 1 and blue.pods
+    blue.pods[0].unready_until = c.now + timedelta(seconds=5)
+    c.spec["template"] = template(1)
+    c.bump(spec=True)
+    drive(c, 2, 1)  # the oracle's (h) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    drive(c, 5, 1)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1

@@ -106,7 +106,14 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         if not live:
             self.token_not_applicable("abort", "no rollout is in progress")
             st.message = message
-            return self.finish({st.stable_revision or "": self.total} if recreated else None)
+            if not recreated:
+                return self.finish(None)
+            replicas = {st.stable_revision or "": self.total}
+            if self.spec.blue_green:
+                # Nothing else scales down meanwhile: the warm revision may be all the
+                # active Service lists (issue 10: blue stays while its endpoints are).
+                replicas = {**{c.revision: c.replicas for c in self.live_children}, **replicas}
+            return self.finish(replicas)
         if self.tokens.get("abort") and st.aborted_revision != st.canary_revision:
             self.abort("UserAbort", "aborted by request (ramp.dev/abort)")
             self.tokens.pop("abort")
