@@ -26,7 +26,7 @@ import pytest
 from ramp_e2e import Rollouts, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
-from prometheus.adapter import METRIC, MetricsAdapter
+from prometheus.adapter import METRIC, MetricsAdapter, parse_quantity
 from prometheus.fixtures import PrometheusServer
 from ramp.core.split import split_replicas
 
@@ -168,8 +168,6 @@ def hpa_status(cluster: ClusterHandle, namespace: str, name: str) -> dict[str, A
 
 def hpa_metric(cluster: ClusterHandle, namespace: str, name: str) -> float | None:
     """The External metric's current average value as the HPA reports it."""
-    from prometheus.adapter import parse_quantity
-
     for m in hpa_status(cluster, namespace, name).get("currentMetrics") or []:
         current = (m.get("external") or {}).get("current") or {}
         if "averageValue" in current:
@@ -213,8 +211,14 @@ def test_hpa_scales_a_paused_canary_and_the_split_follows(
     )
     # status.selector (the scale subresource's labelSelectorPath) selects what serves:
     # both revisions' pods, so the HPA counts 4 and not only the canary's 1
-    selected = rollouts.core.list_namespaced_pod(ns, label_selector=paused["selector"]).items
-    assert len(selected) == 4, paused["selector"]
+    scale = rollouts.custom.get_namespaced_custom_object_scale(
+        "ramp.dev", "v1alpha1", ns, "rollouts", name
+    )
+    assert (scale["spec"]["replicas"], scale["status"]["replicas"]) == (4, 4), scale
+    selector = scale["status"]["selector"]
+    selected = rollouts.core.list_namespaced_pod(ns, label_selector=selector).items
+    revisions = {p.metadata.labels["ramp.dev/revision"] for p in selected}
+    assert len(selected) == 4 and revisions == {stable, paused["canaryRevision"]}, selector
 
     # the metric flows Prometheus → adapter → kube-apiserver's aggregation layer
     wait_for(
