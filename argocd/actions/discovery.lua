@@ -39,7 +39,10 @@ end
 local blueGreen = obj.spec ~= nil and obj.spec.strategy ~= nil and obj.spec.strategy.blueGreen ~= nil
 local canRollback = blueGreen and warm and not inProgress and not aborted
 
-actions["promote"] = {["disabled"] = (not inProgress) or aborted, ["iconClass"] = "fa fa-fw fa-forward"}
+-- After a blue-green switch a promote has nothing left to skip (the operator ignores it);
+-- promote-full still skips the post-promotion analysis.
+local switched = bg.switchedAt ~= nil and bg.switchedAt ~= ""
+actions["promote"] = {["disabled"] = (not inProgress) or aborted or switched, ["iconClass"] = "fa fa-fw fa-forward"}
 actions["promote-full"] = {["disabled"] = (not inProgress) or aborted, ["iconClass"] = "fa fa-fw fa-fast-forward"}
 actions["abort"] = {["disabled"] = (not inProgress) or aborted, ["iconClass"] = "fa fa-fw fa-times-circle"}
 actions["retry"] = {["disabled"] = not aborted, ["iconClass"] = "fa fa-fw fa-redo-alt"}

@@ -305,7 +305,7 @@ BG_OFFERED = {
     "green coming up": {"promote", "promote-full", "abort", "pause"},
     "pre-promotion analysis": {"promote", "promote-full", "abort", "pause"},
     "waiting for promote": {"promote", "promote-full", "abort", "pause"},
-    "post-promotion analysis": {"promote", "promote-full", "abort", "pause"},
+    "post-promotion analysis": {"promote-full", "abort", "pause"},  # promote: nothing to skip
     "complete, blue warm": {"rollback", "pause"},
     "aborted before the switch": {"retry", "pause"},
     "rolled back": {"retry", "pause"},
