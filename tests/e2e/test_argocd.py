@@ -299,6 +299,7 @@ BG_EXPECTED = {
     "post-promotion analysis": ("Progressing", "Progressing", "post-promotion analysis runs"),
     "complete, blue warm": ("Healthy", "Healthy", "stays warm until"),
     "aborted before the switch": ("Aborted", "Degraded", "UserAbort: "),
+    "green never ready": ("Aborted", "Degraded", "ProgressDeadlineExceeded: "),
     "rolled back": ("Aborted", "Degraded", "UserRollback: "),
 }
 BG_OFFERED = {
@@ -308,6 +309,7 @@ BG_OFFERED = {
     "post-promotion analysis": {"promote-full", "abort", "pause"},  # promote: nothing to skip
     "complete, blue warm": {"rollback", "pause"},
     "aborted before the switch": {"retry", "pause"},
+    "green never ready": {"retry", "pause"},
     "rolled back": {"retry", "pause"},
 }
 
@@ -325,7 +327,7 @@ def test_blue_green_health_in_every_phase_and_the_rollback_action(
     ok = {"metrics": [error_metric(prom.url, count=40)]}  # runs ~40 s: long enough to see
     post = {"metrics": [error_metric(prom.url, count=3)]}
     manifests = {
-        "bgup": bg_manifest("bgup", deadline=120),
+        "bgup": bg_manifest("bgup", deadline=8),
         "bgana": bg_manifest("bgana", prePromotionAnalysis=ok),
         "bghold": bg_manifest("bghold", autoPromotionEnabled=False),
         "bgdone": bg_manifest("bgdone", postPromotionAnalysis=post, scaleDownDelaySeconds=120),
@@ -347,15 +349,6 @@ def test_blue_green_health_in_every_phase_and_the_rollback_action(
 
     captured: dict[str, dict[str, Any]] = {}
     rollouts.wait(
-        "bgdone",
-        "switched, post-promotion analysis running",
-        lambda s: (
-            (s.get("blueGreen") or {}).get("switchedAt") is not None
-            and s.get("phase") == "Progressing"
-        ),
-    )
-    captured["post-promotion analysis"] = rollouts.get("bgdone")
-    rollouts.wait(
         "bgup",
         "green not ready",
         lambda s: (
@@ -364,6 +357,15 @@ def test_blue_green_health_in_every_phase_and_the_rollback_action(
         ),
     )
     captured["green coming up"] = rollouts.get("bgup")
+    rollouts.wait(
+        "bgdone",
+        "switched, post-promotion analysis running",
+        lambda s: (
+            (s.get("blueGreen") or {}).get("switchedAt") is not None
+            and s.get("phase") == "Progressing"
+        ),
+    )
+    captured["post-promotion analysis"] = rollouts.get("bgdone")
     rollouts.wait(
         "bgana",
         "pre-promotion analysis measuring",
@@ -411,6 +413,9 @@ def test_blue_green_health_in_every_phase_and_the_rollback_action(
     assert rolled["blueGreen"]["activeRevision"] == blue["bgdone"]
     assert rollouts.wait_events("bgdone", "RolledBack", 1)
     captured["rolled back"] = rollouts.get("bgdone")
+
+    rollouts.wait_phase("bgup", "Aborted", timeout=30)  # progressDeadlineSeconds=8
+    captured["green never ready"] = rollouts.get("bgup")
 
     run_action(rollouts, "bghold", "abort")
     rollouts.wait_phase("bghold", "Aborted", timeout=20)
