@@ -297,5 +297,6 @@ def test_hpa_scales_a_paused_canary_and_the_split_follows(
         f"\nHPA reaction (metric change → new split ready, sync period 2 s, rate window 4 s):"
         f" up {up_spec.at - raised:.1f}s to spec 8, {up_split.at - raised:.1f}s to 2+6 ready;"
         f" down {down_spec.at - lowered:.1f}s to spec 4, {down_split.at - lowered:.1f}s to 1+3;"
-        f" spec.replicas went {' → '.join(map(str, steps_seen))}"
+        f" spec.replicas went {' → '.join(map(str, steps_seen))};"
+        f" adapter Available {adapter.startup_seconds or 0:.1f}s after start"
     )

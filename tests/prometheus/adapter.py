@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -121,9 +122,12 @@ class MetricsAdapter:
         self.port = free_port()
         self.log_file = workdir / "prometheus-adapter.log"
         self._process: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: float | None = None
 
     def start(self, timeout: float = 60.0) -> MetricsAdapter:
-        """Start the adapter, register its APIService and wait until it is Available."""
+        """Start the adapter, register its APIService and wait until it is Available
+        (``startup_seconds``)."""
+        began = time.monotonic()
         exe = binary("prometheus-adapter", BIN_DIR)
         ca, cert, key = serving_certificate(self.workdir / "pki", f"{SERVICE}.{NAMESPACE}.svc")
         config = self.workdir / "adapter.yaml"
@@ -163,6 +167,7 @@ class MetricsAdapter:
         except BaseException:
             self.stop()
             raise
+        self.startup_seconds = time.monotonic() - began
         return self
 
     def _available(self) -> bool:
