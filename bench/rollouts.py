@@ -13,10 +13,15 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
   next split written, measured inside the operator;
 - Kubernetes API writes and reads per step made by the reconcile loop (watch streams
   excluded);
-- the operator's peak RSS (VmHWM) and CPU seconds (user + system) over the rollout phase;
+- the operator's peak RSS (VmHWM) and CPU seconds (user + system) over the rollout phase,
+  and its RSS idle (no Rollouts yet) and at rest (all Rollouts listed, before the rollout);
 - every write the API server served during the rollout phase (``apiserver_request_total``
   before and after: POST/PUT/PATCH/DELETE/APPLY), per step and by verb and resource — the
   operator's own and those it causes (the Deployment and ReplicaSet controllers, kwok).
+
+``--soak SECONDS`` then keeps rolling every Rollout out again (a new image each cycle)
+for that long and prints the operator's RSS at the start, after the first cycle and at the
+end (growth after warm-up); the per-step figures then cover the soak too.
 
 It prints figures; it is not a test and has no pass/fail threshold.
 """
@@ -54,10 +59,15 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """Peak (``VmHWM``) or current (``VmRSS``) resident memory of a process, in MB."""
     text = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmHWM:\s+(\d+) kB", text)
+    match = re.search(rf"{field}:\s+(\d+) kB", text)
     return int(match.group(1)) / 1024 if match else float("nan")
+
+
+def rss_mb(operator: OperatorProcess) -> float:
+    return peak_rss_mb(operator.proc.pid, "VmRSS") if operator.proc else float("nan")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -119,11 +129,70 @@ def all_healthy(custom: Any, ns: str, count: int, not_revision: dict[str, str] |
     return done
 
 
+def set_image(custom: Any, ns: str, count: int, image: str) -> None:
+    for i in range(count):
+        custom.patch_namespaced_custom_object(
+            "ramp.dev",
+            "v1alpha1",
+            ns,
+            "rollouts",
+            f"r{i}",
+            {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}},
+        )
+
+
+def stable_revisions(custom: Any, ns: str) -> dict[str, str]:
+    items = custom.list_namespaced_custom_object("ramp.dev", "v1alpha1", ns, "rollouts")
+    return {it["metadata"]["name"]: it["status"]["stableRevision"] for it in items["items"]}
+
+
+def soak(
+    custom: Any, ns: str, count: int, seconds: float, timeout: float, operator: OperatorProcess
+) -> int:
+    """Roll every Rollout out again and again for ``seconds``; print the operator's RSS
+    at the start, after the first cycle (warm) and at the end. Returns rollouts done."""
+    start = rss_mb(operator)
+    warm = float("nan")
+    t0 = time.monotonic()
+    cycles = done = 0
+    while time.monotonic() - t0 < seconds:
+        old = stable_revisions(custom, ns)
+        set_image(custom, ns, count, f"ramp-test/app:soak{cycles}")
+        t1 = time.monotonic()
+        while all_healthy(custom, ns, count, old) < count:
+            if time.monotonic() - t1 > timeout:
+                raise SystemExit(f"soak cycle {cycles} did not complete in time")
+            time.sleep(1)
+        cycles += 1
+        done += count
+        now = rss_mb(operator)
+        warm = now if cycles == 1 else warm
+        print(
+            f"soak cycle {cycles}: {time.monotonic() - t1:.1f} s, RSS {now:.1f} MB, "
+            f"{done} rollouts",
+            flush=True,
+        )
+    end = rss_mb(operator)
+    print()
+    print(f"soak                          {time.monotonic() - t0:.0f} s, {cycles} cycles, {done}")
+    print(f"soak RSS start / warm / end   {start:.1f} / {warm:.1f} / {end:.1f} MB")
+    print(f"soak RSS growth after warm-up {100 * (end - warm) / warm:+.1f} %")
+    return done
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
+    parser.add_argument(
+        "--soak",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="after the measured rollout, keep rolling all Rollouts out again in a loop "
+        "for SECONDS and report the operator's RSS growth",
+    )
     args = parser.parse_args()
     # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: cluster and operator stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -142,9 +211,11 @@ def main() -> int:
 
     kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
     subprocess.run([*kubectl, "apply", "--server-side", "-f", str(CRDS)], check=True)
-    subprocess.run(
-        [*kubectl, "wait", "--for=condition=Established", "crd/rollouts.ramp.dev"], check=True
-    )
+    for attempt in range(10):  # right after the apply the CRD may have no conditions yet
+        wait = [*kubectl, "wait", "--for=condition=Established", "crd/rollouts.ramp.dev"]
+        if subprocess.run(wait, check=attempt == 9).returncode == 0:
+            break
+        time.sleep(1)
     api = config.new_client_from_config(config_file=str(kubeconfig))
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     ns = f"bench-{int(time.time())}"
@@ -152,6 +223,8 @@ def main() -> int:
     operator = OperatorProcess(kubeconfig, workdir / "operator.log", ["--namespace", ns])
     try:
         operator.start()
+        time.sleep(3)
+        rss_empty = rss_mb(operator)
         print(f"creating {args.count} Rollouts of {REPLICAS} replicas in {ns} ...", flush=True)
         for i in range(args.count):
             custom.create_namespaced_custom_object(
@@ -173,24 +246,11 @@ def main() -> int:
         old = {it["metadata"]["name"]: it["status"]["stableRevision"] for it in items["items"]}
         operator.start()
         time.sleep(3)  # let it list everything before the clock starts
+        rss_rest = rss_mb(operator)
         writes_before = apiserver_writes(kubectl)
         cpu_before = cpu_seconds(operator.proc.pid) if operator.proc else 0.0
         t1 = time.monotonic()
-        for i in range(args.count):
-            custom.patch_namespaced_custom_object(
-                "ramp.dev",
-                "v1alpha1",
-                ns,
-                "rollouts",
-                f"r{i}",
-                {
-                    "spec": {
-                        "template": {
-                            "spec": {"containers": [{"name": "app", "image": "ramp-test/app:v2"}]}
-                        }
-                    }
-                },
-            )
+        set_image(custom, ns, args.count, "ramp-test/app:v2")
         done = 0
         while done < args.count:
             if time.monotonic() - t1 > args.timeout:
@@ -207,9 +267,12 @@ def main() -> int:
             for k, v in writes_after.items()
             if v - writes_before.get(k, 0.0) > 0
         }
+        soaked = 0
+        if args.soak:
+            soaked = soak(custom, ns, args.count, args.soak, args.timeout, operator)
         operator.stop(signal.SIGTERM, timeout=60)
         stats = stats_from_log(operator.log_text())
-        steps = done * len(STEPS)
+        steps = (done + soaked) * len(STEPS)  # the operator's counters include the soak
         lat = [x * 1000 for x in stats["step_latencies"]]
         print()
         print(f"Rollouts                      {args.count} ({done} completed)")
@@ -226,6 +289,7 @@ def main() -> int:
         print(f"status patches by reason      {stats.get('status_writes_by_reason')}")
         print(f"API reads per step            {stats['api_reads'] / max(steps, 1):.2f}")
         print(f"reconciles per step           {stats['reconciles'] / max(steps, 1):.2f}")
+        print(f"operator RSS idle / at rest   {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"operator peak RSS             {rss:.0f} MB")
         print(f"operator CPU seconds          {cpu:.1f} s")
         total = sum(cluster.values())
