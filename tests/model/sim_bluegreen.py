@@ -90,7 +90,9 @@ class BlueGreenOracle(Oracle):
                 if e.reason == "Aborted":
                     self.aborted.add(new.aborted_revision or old.canary_revision or "")
                 if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
-                    self.aborted.discard(new.canary_revision or "")
+                    # A retry may complete in the same plan (spec.replicas 0: nothing to
+                    # wait for), which clears the canary from the status.
+                    self.aborted.discard(new.canary_revision or old.canary_revision or "")
         if "RolloutCompleted" in events and (full or applied_status):
             rev = new.stable_revision or ""
             if rev in self.aborted:
@@ -195,6 +197,18 @@ class BlueGreenOracle(Oracle):
             d.revision: min(d.ready, d.replicas) for d in c.owned() if min(d.ready, d.replicas)
         }
         eligible = {r for r in serving if r in self.promoted | self.verified} - self.aborted
+        # The alternatives the issue names: blue (the stable), the warm revision ("keep
+        # the old one ready as a fallback") and green once switched to. A green not
+        # switched to -- even one that was the stable once, or one replaced mid-release --
+        # is unverified in its release ("Before the active Service flips: ... pre-promotion
+        # analysis passed", issue 10): (i) forbids it, so it is no alternative.
+        if c.status is not None:
+            status = RolloutStatus.model_validate(c.status)
+            release = status.blue_green
+            fallbacks = {status.stable_revision, release.warm_revision if release else None}
+            if release is not None and release.switched_at:
+                fallbacks.add(status.canary_revision)
+            eligible &= {r for r in fallbacks if r}
         # With spec.replicas 0 the user asked for no pods: the revisions still draining
         # may serve, but the active one rightly has none.
         wanted = int(c.spec.get("replicas", 1) or 0)
