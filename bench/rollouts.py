@@ -261,15 +261,15 @@ def main() -> int:
         wall = time.monotonic() - t1
         rss = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
         cpu = cpu_seconds(operator.proc.pid) - cpu_before if operator.proc else float("nan")
+        soaked = 0
+        if args.soak:
+            soaked = soak(custom, ns, args.count, args.soak, args.timeout, operator)
         writes_after = apiserver_writes(kubectl)
         cluster = {
             k: int(v - writes_before.get(k, 0.0))
             for k, v in writes_after.items()
             if v - writes_before.get(k, 0.0) > 0
         }
-        soaked = 0
-        if args.soak:
-            soaked = soak(custom, ns, args.count, args.soak, args.timeout, operator)
         operator.stop(signal.SIGTERM, timeout=60)
         stats = stats_from_log(operator.log_text())
         steps = (done + soaked) * len(STEPS)  # the operator's counters include the soak
