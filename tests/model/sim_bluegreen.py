@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from model.sim import UID, Cluster, Config, Oracle, View
+from model.sim import UID, Cluster, Config, Oracle, View, Violation
 from ramp.api.rollout import RolloutStatus
 from ramp.core.gating import PRE
 from ramp.core.model import REVISION_LABEL, Observed, Plan
@@ -62,6 +62,29 @@ class BlueGreenOracle(Oracle):
         bg: dict[str, Any] = self.c.body["spec"]["strategy"]["blueGreen"]
         return bg
 
+    def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
+        seen, progress_at = self.seen_counts, self.progress_at
+        try:
+            super().before_apply(observed, view, result)
+        except Violation as violation:
+            # (g) judges what is carried out: a plan made from a stale body cannot write its
+            # status (Conflict; the shell plans again from a fresh read). Blue-green clears
+            # progressedAt once green is ready, so a stale status can still count the
+            # deadline from an earlier moment (a known residue: the abort's history mark,
+            # written before the status, stays on the ControllerRevision).
+            stale = view.body["metadata"]["resourceVersion"] != str(self.c.rv)
+            if not str(violation).startswith("(g)") or not (stale or self.lost(seen)):
+                raise
+        if self.lost(seen):
+            self.progress_at = progress_at
+
+    def lost(self, seen: tuple[int, ...] | None) -> bool:
+        """Only fewer pods than at the last reconcile (a green deleted): no progress."""
+        new = self.seen_counts
+        if seen is None or new is None or new == seen or new[4:] != seen[4:]:
+            return False
+        return all(n <= s for n, s in zip(new[:4], seen[:4], strict=True))
+
     def after_apply(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
         c = self.c
         self.checked += 1
@@ -78,14 +101,17 @@ class BlueGreenOracle(Oracle):
             self.ever_promoted = True
         if full or applied_status:
             self.tokens(observed, result, full)
-        if full:
+        # What a plan decided holds once its status is written, even if a restart cut its
+        # Events (the shell writes them last).
+        recorded = full or applied_status
+        if recorded:
             for e in result.events:
                 if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
                     self.verified.discard(new.canary_revision or "")
         self.promotion_grants(observed, result)
         if "Switched" in events:  # decided by this plan (whether or not applied in full)
             self.switch(observed, result)
-        if full:
+        if recorded:
             for e in result.events:
                 if e.reason == "Aborted":
                     self.aborted.add(new.aborted_revision or old.canary_revision or "")
@@ -93,7 +119,7 @@ class BlueGreenOracle(Oracle):
                     # A retry may complete in the same plan (spec.replicas 0: nothing to
                     # wait for), which clears the canary from the status.
                     self.aborted.discard(new.canary_revision or old.canary_revision or "")
-        if "RolloutCompleted" in events and (full or applied_status):
+        if "RolloutCompleted" in events and recorded:
             rev = new.stable_revision or ""
             if rev in self.aborted:
                 self.fail(f"(a) aborted revision {rev} promoted")
@@ -151,7 +177,14 @@ class BlueGreenOracle(Oracle):
         if observed.rollout.spec.paused:
             self.fail(f"(i) switched to {green} while spec.paused is true")
         total = observed.rollout.spec.replicas
-        child = next((ch for ch in observed.children if ch.revision == green), None)
+        child = next(
+            (
+                ch
+                for ch in observed.children
+                if ch.revision == green and ch.owner == UID and not ch.deleting
+            ),
+            None,
+        )
         if child is None or not child.settled or min(child.ready, child.current) < total:
             self.fail(f"(i) switched to {green} before it ran {total} ready pods: {child}")
         if bg.preview_service and bg.preview_service in observed.endpoints:

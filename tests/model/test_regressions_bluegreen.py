@@ -22,11 +22,11 @@ class StrictOracle(BlueGreenOracle):
         Oracle.before_apply(self, observed, view, result)
 
 
-def released(strict: bool = False, **bg: object) -> Cluster:
+def released(strict: bool = False, history_limit: int = 0, **bg: object) -> Cluster:
     cfg = Config(
         replicas=1,
         services=False,
-        history_limit=0,
+        history_limit=history_limit,
         blue_green={"activeService": ACTIVE, "previewService": PREVIEW, **bg},
     )
     c = bg_cluster(cfg)
@@ -138,3 +138,41 @@ def test_the_active_service_stays_where_it_serves_while_a_rolled_back_blue_comes
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
     drive(c, 5, 1)
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+
+
+def test_promote_full_switches_and_completes_without_the_pre_promotion_analysis() -> None:
+    """By design (issue 10: "promote-full (switch now, skip analysis, say so in an
+    Event)"): green switches with its pre-promotion analysis still running and, with no
+    post-promotion analysis, completes in the same plan. The oracle once took that for an
+    unverified switch (it read skip_analysis from the completed status)."""
+    pre = {"metrics": [{**POST["metrics"][0], "name": "pre"}]}
+    c = released(scaleDownDelaySeconds=0, prePromotionAnalysis=pre)
+    drive(c, 3, 2)  # green ready, one of two passes measured
+    assert c.status is not None and c.status["stableRevision"] == V1
+    c.body["metadata"]["annotations"]["ramp.dev/promote-full"] = "t1"
+    c.bump()
+    drive(c, 1, 1)
+    assert c.status["stableRevision"] == V2
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    reasons = [reason for _, reason, _ in c.events]
+    assert reasons[-3:] == ["PromotedFull", "Switched", "RolloutCompleted"]
+
+
+def test_an_old_green_scaled_up_by_someone_drains_without_taking_blue_down() -> None:
+    """drain_others took the stable's target as R minus green's share, as for a canary:
+    an aborted green scaled up by someone was drained by scaling blue (active, listed by
+    the active Service's EndpointSlices) to zero. Blue stays at full size beside green."""
+    c = released(history_limit=1, scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0)
+    drive(c, 1, 1)  # green created
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "t1"
+    c.bump()
+    drive(c, 2, 1)
+    assert c.status is not None and c.status["abortedRevision"] == V2
+    c.spec["template"] = template(3)
+    c.bump(spec=True)
+    drive(c, 1, 1)
+    old_green = c.deps[f"web-{V2}"]
+    old_green.replicas, old_green.generation = 6, old_green.generation + 1
+    drive(c, 2, 1)  # the oracle's (j) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+    assert c.deps[f"web-{V1}"].replicas == 1 and old_green.replicas == 0

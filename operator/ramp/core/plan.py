@@ -73,7 +73,10 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         self.abort_and_retry_tokens()
         if st.aborted_revision == self.revision:
             return self.aborted()
-        drain = self.drain_others(stable_target=self.total - self.canary_share())
+        # Blue-green: blue stays at full size beside green (it is what the active Service
+        # lists); a canary's pods count toward the stable's share.
+        share = 0 if self.spec.blue_green else self.canary_share()
+        drain = self.drain_others(stable_target=self.total - share)
         if drain is not None:
             return drain
         if self.spec.blue_green:
