@@ -73,17 +73,27 @@ class BlueGreenOracle(Oracle):
             # deadline from an earlier moment (a known residue: the abort's history mark,
             # written before the status, stays on the ControllerRevision).
             stale = view.body["metadata"]["resourceVersion"] != str(self.c.rv)
-            if not str(violation).startswith("(g)") or not (stale or self.lost(seen)):
+            if not str(violation).startswith("(g)") or not (stale or self.no_gain(seen)):
                 raise
-        if self.lost(seen):
+        if self.no_gain(seen):
             self.progress_at = progress_at
+        new = self.seen_counts or ()
+        if self.high[4:] != new[4:]:
+            self.high = new
+        else:
+            self.high = (*(max(a, b) for a, b in zip(self.high[:4], new[:4], strict=True)),)
+            self.high += new[4:]
 
-    def lost(self, seen: tuple[int, ...] | None) -> bool:
-        """Only fewer pods than at the last reconcile (a green deleted): no progress."""
+    high: tuple[int, ...] = ()
+    """The most pods seen (ready, current; green, blue) since the release's identity."""
+
+    def no_gain(self, seen: tuple[int, ...] | None) -> bool:
+        """Fewer pods, or back to counts seen before (a green deleted and recreated): no
+        progress, although the counts changed."""
         new = self.seen_counts
-        if seen is None or new is None or new == seen or new[4:] != seen[4:]:
+        if seen is None or new is None or new == seen or new[4:] != self.high[4:]:
             return False
-        return all(n <= s for n, s in zip(new[:4], seen[:4], strict=True))
+        return all(n <= h for n, h in zip(new[:4], self.high[:4], strict=True))
 
     def after_apply(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
         c = self.c

@@ -176,3 +176,16 @@ def test_an_old_green_scaled_up_by_someone_drains_without_taking_blue_down() -> 
     drive(c, 2, 1)  # the oracle's (j) holds on every reconcile
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
     assert c.deps[f"web-{V1}"].replicas == 1 and old_green.replicas == 0
+
+
+def test_active_falls_back_to_the_warm_blue_when_every_green_pod_goes_unready() -> None:
+    """Not a bug found, the (h) fallback pinned in CI (the derandomized machine's budget
+    rarely knocks every active pod out while blue is warm): green switched to, blue warm
+    for 30 s, all of green's pods unready -- the active Service selects blue meanwhile."""
+    c = released(scaleDownDelaySeconds=30)
+    drive(c, 6, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    for pod in c.deps[f"web-{V2}"].pods:
+        pod.unready_until = c.now + timedelta(seconds=40)
+    drive(c, 3, 2)  # the oracle's (h) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
