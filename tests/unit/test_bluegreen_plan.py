@@ -311,3 +311,27 @@ def test_a_long_pre_promotion_message_stays_inside_the_schema() -> None:
     waiting = sim.bg()["waitingFor"]
     assert waiting.endswith("…") and len(waiting.encode()) <= 256, waiting
     Rollout.model_validate({**sim.body, "status": sim.status()})  # the schema holds
+
+
+def test_an_existing_service_is_narrowed_only_once_the_first_revision_is_fully_available() -> None:
+    """Adopting a Service that serves what ran before Ramp: its selector keeps serving
+    those pods until every pod of the first revision is ready."""
+    sim = Sim(bg_body())
+    blue = revision_hash(sim.body["spec"]["template"])
+    narrowed_at = None
+    for _ in range(20):
+        ready = sim.serving(blue)  # what the plan of this tick sees
+        sim.tick()
+        if REVISION_LABEL in sim.selectors["web"] and narrowed_at is None:
+            narrowed_at = ready
+    assert sim.selectors["web"][REVISION_LABEL] == blue
+    assert narrowed_at == 4, narrowed_at  # not before all 4 were ready
+
+
+def test_a_slow_first_revision_leaves_the_existing_service_alone() -> None:
+    sim = Sim(bg_body())
+    sim.never_ready.add(revision_hash(sim.body["spec"]["template"]))
+    for _ in range(10):
+        sim.tick()
+    assert sim.selectors["web"] == {"app": "web"}
+    assert sim.selectors["web-preview"] == {"app": "web"}

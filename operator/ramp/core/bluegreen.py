@@ -288,7 +288,17 @@ class BlueGreenMixin(PlanContext):
         elif s.preview_revision not in (None, active) and self.serving(s.preview_revision) > 0:
             preview = s.preview_revision if s.preview_revision != st.aborted_revision else active
         s.preview_revision = preview
-        return self.pins([(bg.active_service, active), (bg.preview_service, preview)])
+        wanted = [(bg.active_service, active), (bg.preview_service, preview)]
+        return self.pins([(svc, rev) for svc, rev in wanted if not self.adopting(svc, rev)])
+
+    def adopting(self, service: str | None, revision: str | None) -> bool:
+        """A Service Ramp has not pinned yet (no revision key in its selector: it may serve
+        pods of what ran before Ramp) is narrowed only once ``revision`` is fully
+        available — never to fewer pods than it serves now."""
+        seen = self.obs.services.get(service or "")
+        if not seen or REVISION_LABEL in seen:
+            return False
+        return self.serving(revision) < self.total
 
     def bg_counts(self) -> None:
         """The HPA sees only the active side: its pods and a selector narrowed to it."""
