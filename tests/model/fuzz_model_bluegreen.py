@@ -5,6 +5,11 @@ blue-green Rollout, simulated EndpointSlices a tick behind the Service selectors
 the release's own invariants (:class:`model.sim_bluegreen.BlueGreenOracle`): the active
 Service never selects a revision without ready pods while a verified one has them, never
 an aborted or unverified one, and nothing it still lists is scaled away.
+
+Runs under ``make fuzz`` only (``RAMP_FUZZ=1``: long and random; ``RAMP_MODEL_BG_EXAMPLES=N``
+sets the budget) until several explorations of >= 3000 examples are clean; then it
+becomes ``test_model_bluegreen.py`` with the ``bg-ci`` profile (derandomized, sized for
+about 15 s). The bugs it found are named in :mod:`model.test_regressions_bluegreen`.
 """
 
 from __future__ import annotations
@@ -24,8 +29,8 @@ from ramp.core.model import revision_hash
 
 settings.register_profile(
     "bg-ci",
-    max_examples=int(os.environ.get("RAMP_MODEL_BG_EXAMPLES", "500")),
-    stateful_step_count=20,
+    max_examples=int(os.environ.get("RAMP_MODEL_BG_EXAMPLES", "250")),
+    stateful_step_count=40,
     derandomize=True,
     deadline=None,
     database=None,
