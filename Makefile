@@ -65,11 +65,10 @@ test-unit: venv
 	$(VENV)/bin/pytest tests/unit
 
 # The model-based adversarial tests of the planner (canary and blue-green) with a long,
-# random budget (CI runs tests/model with a fixed seed and a short one; the blue-green
-# machine, fuzz_model_bluegreen.py, runs only here until its explorations are clean).
+# random budget (CI runs tests/model with a fixed seed and a short one).
 # RAMP_MODEL_EXAMPLES=N (canary) and RAMP_MODEL_BG_EXAMPLES=N (blue-green) override it.
 fuzz: venv
-	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model tests/model/fuzz_model_bluegreen.py
+	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
 
 test-e2e: venv cluster-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e

@@ -1,5 +1,5 @@
 """Named regressions of the blue-green planner found by the model-based test
-(:mod:`model.fuzz_model_bluegreen`), replayed through the simulated cluster."""
+(:mod:`model.test_model_bluegreen`), replayed through the simulated cluster."""
 
 from __future__ import annotations
 
