@@ -59,6 +59,32 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[k]
 
 
+PARTS = [
+    ("queue", "queue wait (event -> reconcile start)"),
+    ("observe", "observe"),
+    ("observe_pool", "  of which API-pool wait"),
+    ("observe_api", "  of which API requests"),
+    ("plan", "plan"),
+    ("apply", "apply"),
+    ("apply_pool", "  of which API-pool wait"),
+    ("apply_api", "  of which API requests"),
+    ("total", "total (event -> split written)"),
+]
+
+
+def print_breakdown(timings: list[dict[str, float]]) -> None:
+    """Where the step transitions' latency went (the operator's ``step_timings``)."""
+    print(f"where a step waits ({len(timings)} transitions; ms: mean / p50 / p99, share of mean)")
+    total = statistics.mean(t["total"] for t in timings) or float("nan")
+    for key, label in PARTS:
+        ms = [t.get(key, 0.0) * 1000 for t in timings]
+        mean = statistics.mean(ms)
+        print(
+            f"    {label:38s} {mean:7.1f} / {percentile(ms, 0.5):6.1f} / "
+            f"{percentile(ms, 0.99):7.1f}  {mean / 1000 / total:6.1%}"
+        )
+
+
 def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
     """Peak (``VmHWM``) or current (``VmRSS``) resident memory of a process, in MB."""
     text = Path(f"/proc/{pid}/status").read_text()
@@ -289,6 +315,9 @@ def main() -> int:
         print(f"status patches by reason      {stats.get('status_writes_by_reason')}")
         print(f"API reads per step            {stats['api_reads'] / max(steps, 1):.2f}")
         print(f"reconciles per step           {stats['reconciles'] / max(steps, 1):.2f}")
+        print(f"writes held back (expected)   {stats.get('expectations')}")
+        if stats.get("step_timings"):
+            print_breakdown(stats["step_timings"])
         print(f"operator RSS idle / at rest   {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"operator peak RSS             {rss:.0f} MB")
         print(f"operator CPU seconds          {cpu:.1f} s")

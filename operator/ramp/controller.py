@@ -35,6 +35,8 @@ from ramp.gates import Gates, TemplateReader
 from ramp.kube import Conflict, Kube
 from ramp.kube_objects import child_name, endpoints_by_revision, history_entry
 from ramp.kube_workload import Workloads
+from ramp.timing import CURRENT as TIMING
+from ramp.timing import StepTiming
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,7 @@ STATUS_THROTTLE = 3.0
 ERROR_BACKOFF = 2.0
 CREATE_RECHECK = 1.0
 """Seconds until a reconcile that created a child looks again (until the child shows)."""
+TIMING_SAMPLES = 10_000
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -193,6 +196,8 @@ class Controller:
         self.step_latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
         """Seconds from the event that woke a reconcile to the next split written, for
         reconciles that completed a step (the benchmark reads them)."""
+        self.step_timings: deque[dict[str, float]] = deque(maxlen=TIMING_SAMPLES)
+        """Where those seconds went (:meth:`StepTiming.parts`), one entry per step."""
 
     def _read_template(self, namespace: str, name: str) -> dict[str, Any] | None:
         """An AnalysisTemplate from the watch-fed index, else (just created) from the API."""
@@ -200,8 +205,15 @@ class Controller:
         return found if found is not None else self.kube.get_analysis_template(namespace, name)
 
     async def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run a blocking API call on the controller's own thread pool."""
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """Run a blocking API call on the controller's own thread pool (timed into the
+        reconcile's :class:`StepTiming` when one is being taken)."""
+        loop = asyncio.get_running_loop()
+        timing = TIMING.get()
+        if timing is None:
+            return await loop.run_in_executor(self.executor, fn, *args)
+        return await loop.run_in_executor(
+            self.executor, timing.timed(fn, self.kube.api_clock), *args
+        )
 
     def remember(self, body: Mapping[str, Any]) -> None:
         """Keep the newest body of a Rollout (by resourceVersion) for its next reconcile,
@@ -233,6 +245,11 @@ class Controller:
             "api_writes_by_kind": self.kube.counters.writes_by_kind,
             "status_writes_by_reason": self.status_writes,
             "step_latencies": [round(x, 4) for x in self.step_latencies],
+            "step_timings": list(self.step_timings),
+            "expectations": {
+                "held_back": self.kube.expectations.held_back,
+                "expired": self.kube.expectations.expired,
+            },
         }
 
     def _history(
@@ -298,6 +315,15 @@ class Controller:
     async def reconcile(self, namespace: str, name: str) -> float | None:
         started = time.monotonic()
         kicked = self.queue.take_kick_time((namespace, name))
+        timing = StepTiming(kicked, started)
+        token = TIMING.set(timing)
+        try:
+            return await self._reconcile(namespace, name, timing)
+        finally:
+            TIMING.reset(token)
+
+    async def _reconcile(self, namespace: str, name: str, timing: StepTiming) -> float | None:
+        started, kicked = timing.started, timing.kicked
         if not self.may_write():
             return None
         key = (namespace, name)
@@ -310,6 +336,7 @@ class Controller:
         children = self.children(namespace, name) if self.children else None
         if children is None:
             children = await self._call(self.kube.list_children, namespace, name)
+        self.kube.expectations.observe(namespace, children)  # writes the watch now shows
         if any(c.owner != body["metadata"].get("uid") for c in children):  # orphans?
             children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
         body, workload = await self._call(self.workloads.observe, body)  # spec.workloadRef
@@ -330,10 +357,12 @@ class Controller:
             status, gate_events, taken = await self.gates.measure(resolved, rollout, namespace, now)
             rollout = rollout.model_copy(update={"status": status})
             observed = dataclasses.replace(observed, rollout=rollout, analysis=resolved)
+        timing.mark("observe")
         result = plan(observed, now)
         result.events[:0] = gate_events
         if result.measure:
             result.requeue_after = 0.0
+        timing.mark("plan")
         try:
             applied = await self._call(self.apply, body, observed, result)
         except Conflict:
@@ -346,6 +375,8 @@ class Controller:
         self.reconciles += 1
         if kicked is not None and any(e.reason == "StepCompleted" for e in result.events):
             self.step_latencies.append(time.monotonic() - kicked)
+            timing.mark("apply")
+            self.step_timings.append(timing.parts())
         for observer in self.observers:
             observer(namespace, name, result, time.monotonic() - started)
         return result.requeue_after

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -32,6 +31,7 @@ from ramp.core.plan import (
     HistoryWrite,
     Role,
 )
+from ramp.expectations import Expectations
 from ramp.kube_objects import (
     child_from_deployment,
     child_name,
@@ -41,6 +41,7 @@ from ramp.kube_objects import (
     merge_patch,
     summarize_history,
 )
+from ramp.timing import ApiClock
 
 log = logging.getLogger(__name__)
 client: Any = _client
@@ -76,11 +77,27 @@ class ApiCounters:
         self.writes_by_kind[kind] = self.writes_by_kind.get(kind, 0) + 1
 
 
-WRITE_MEMORY_SECONDS = 5.0
-"""How long a write of ours explains a stale index (see :meth:`Kube._recent`)."""
 POOL_SIZE = 32
 """HTTP connections kept to the API server: as many as the controller's API threads, so
 that no call pays for a new TLS handshake."""
+
+
+def _answer_version(response: Any) -> int:
+    """The ``resourceVersion`` in a write's undecoded answer (0 when there is none),
+    read with ``json`` alone (a fraction of what the client's models cost), then the
+    connection is given back like :func:`_discard` does."""
+    data = getattr(response, "data", None)
+    version = 0
+    if isinstance(data, bytes | str) and data:
+        try:
+            meta = json.loads(data).get("metadata") or {}
+            version = int(meta.get("resourceVersion") or 0)
+        except (ValueError, AttributeError):
+            version = 0
+    release = getattr(response, "release_conn", None)
+    if release is not None:
+        release()
+    return version
 
 
 def _discard(response: Any) -> None:
@@ -117,9 +134,11 @@ class Kube:
         self.core: Any = client.CoreV1Api(api_client)
         self.component = component
         self.counters = ApiCounters()
-        self._created: dict[tuple[str, str], tuple[Any, float]] = {}
-        self._scaled: dict[tuple[str, str], tuple[Any, float]] = {}
-        self._roles: dict[tuple[str, str], tuple[Any, float]] = {}
+        self.expectations = Expectations()
+        self.api_clock = ApiClock()
+        """Seconds per thread spent in API requests (the benchmark's breakdown)."""
+        self.api_clock.wrap(api_client)
+        """What our creates and scales must make the watch show (see ramp.expectations)."""
         self.write_budget: Callable[[], float] = lambda: float(TIMEOUT[1])
         """Seconds this process may still write for (the Lease's remaining time)."""
 
@@ -201,11 +220,12 @@ class Kube:
             },
         }
         key = (namespace, child_name(name, revision))
-        if self._recent(self._created, key, None):
-            return  # created a moment ago; the watch has not shown it yet
+        if self.expectations.pending(key) is not None:
+            self.expectations.held_back += 1
+            return  # created already; the watch has not shown it yet
         self.counters.write("create-deployment")
         try:
-            _discard(
+            version = _answer_version(
                 self.apps.create_namespaced_deployment(
                     namespace,
                     body,
@@ -216,7 +236,8 @@ class Kube:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-        self._created[key] = (None, time.monotonic())
+            version = 0  # it exists: any object of that name the watch shows will do
+        self.expectations.expect(key, version)  # met once the watch shows it (this new)
 
     def scale_child(
         self, namespace: str, child: Child, replicas: int | None, role: Role | None
@@ -224,18 +245,22 @@ class Kube:
         """Patch a child's replicas and role label, sending only what differs."""
         patch: dict[str, Any] = {}
         key = (namespace, child.name)
-        if (
-            replicas is not None
-            and replicas != child.replicas
-            and not self._recent(self._scaled, key, replicas)
-        ):
-            patch["spec"] = {"replicas": replicas}
-        if role is not None and role != child.role and not self._recent(self._roles, key, role):
-            patch["metadata"] = {"labels": {ROLE_LABEL: role}}
+        # A write the watch has not caught up with explains a stale child: not sent again.
+        exp = self.expectations.pending(key, child)
+        if replicas is not None and replicas != child.replicas:
+            if exp is not None and exp.replicas == replicas:
+                self.expectations.held_back += 1
+            else:
+                patch["spec"] = {"replicas": replicas}
+        if role is not None and role != child.role:
+            if exp is not None and exp.role == role:
+                self.expectations.held_back += 1
+            else:
+                patch["metadata"] = {"labels": {ROLE_LABEL: role}}
         if not patch:
             return
         self.counters.write("scale-deployment")
-        _discard(
+        version = _answer_version(
             self.apps.patch_namespaced_deployment(
                 child.name,
                 namespace,
@@ -244,34 +269,13 @@ class Kube:
                 _preload_content=False,
             )
         )
-        now = time.monotonic()
-        if len(self._scaled) > 4096:  # forget what can no longer matter
-            for memory in (self._scaled, self._roles, self._created):
-                for old in [k for k, (_, at) in list(memory.items()) if now - at > 60]:
-                    memory.pop(old, None)
-        if "spec" in patch:
-            self._scaled[key] = (replicas, now)
-        if "metadata" in patch:
-            self._roles[key] = (role, now)
-
-    @staticmethod
-    def _recent(
-        memory: dict[tuple[str, str], tuple[Any, float]], key: tuple[str, str], value: Any
-    ) -> bool:
-        """Whether ``value`` was written to ``key`` within the last few seconds.
-
-        The index of children is fed by a watch and lags behind our own writes; within
-        this window a difference between it and what we wrote is that lag, not a change,
-        so the same write is not sent again. After it, the index is trusted again (and a
-        change made by someone else is corrected)."""
-        seen = memory.get(key)
-        if seen is None:
-            return False
-        written, at = seen
-        if time.monotonic() - at > WRITE_MEMORY_SECONDS:
-            memory.pop(key, None)
-            return False
-        return bool(written == value)
+        # What the object holds now: this write, and a still-pending earlier one of ours.
+        self.expectations.expect(
+            key,
+            version,
+            replicas if "spec" in patch else (exp.replicas if exp else None),
+            role if "metadata" in patch else (exp.role if exp else None),
+        )
 
     def delete_child(self, namespace: str, name: str) -> None:
         self.counters.write("delete-deployment")

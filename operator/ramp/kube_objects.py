@@ -32,6 +32,7 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "metadata": {
             "name": meta.get("name"),
+            "resourceVersion": meta.get("resourceVersion"),
             "generation": meta.get("generation"),
             "creationTimestamp": meta.get("creationTimestamp"),
             "labels": {k: labels[k] for k in (REVISION_LABEL, ROLE_LABEL) if k in labels},
@@ -69,7 +70,16 @@ def child_from_deployment(body: Mapping[str, Any]) -> Child:
         created=str(meta.get("creationTimestamp") or ""),
         owner=controller_uid(meta),
         deleting=bool(meta.get("deletionTimestamp")),
+        version=_version(meta.get("resourceVersion")),
     )
+
+
+def _version(raw: Any) -> int:
+    """A resourceVersion as a number (etcd's are integers; 0 when it is not one)."""
+    try:
+        return int(raw or 0)
+    except (TypeError, ValueError):
+        return 0
 
 
 def controller_uid(meta: Mapping[str, Any]) -> str:

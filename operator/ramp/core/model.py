@@ -92,6 +92,9 @@ class Child:
     """uid of its controller ownerReference ("" when it has none)."""
     deleting: bool = False
     """``metadata.deletionTimestamp`` is set: it is going away."""
+    version: int = 0
+    """``metadata.resourceVersion`` as a number (0: unknown); the planner never reads it,
+    the shell compares it with its own writes' answers (``ramp.expectations``)."""
 
     @property
     def side(self) -> Side:

@@ -1,0 +1,98 @@
+"""Where a reconcile's time goes: cheap monotonic timestamps, no locks on the hot path.
+
+A :class:`StepTiming` follows one reconcile from the event that woke it: the wait in the
+work queue, observe, plan and apply, and within observe and apply the wait for a thread
+of the API pool and the time spent in API requests (:class:`ApiClock`). The controller
+keeps these for reconciles that completed a step; the benchmark prints them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+NEXT = {"observe": "plan", "plan": "apply", "apply": "done"}
+
+
+class ApiClock:
+    """Seconds each thread has spent in API requests (wraps ``ApiClient.call_api``;
+    with ``_preload_content=False`` the answer's body is read after it, not counted)."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+
+    def seconds(self) -> float:
+        return float(getattr(self._local, "seconds", 0.0))
+
+    def wrap(self, api_client: Any) -> None:
+        call = getattr(api_client, "call_api", None)
+        if call is None:
+            return
+
+        def timed_call(*args: Any, **kwargs: Any) -> Any:
+            began = time.monotonic()
+            try:
+                return call(*args, **kwargs)
+            finally:
+                self._local.seconds = self.seconds() + time.monotonic() - began
+
+        api_client.call_api = timed_call
+
+
+class StepTiming:
+    """The timestamps of one reconcile (phases: observe, plan, apply)."""
+
+    def __init__(self, kicked: float | None, started: float) -> None:
+        self.kicked = kicked
+        self.started = started
+        self._last = started
+        self.phase = "observe"
+        self.phases: dict[str, float] = {}
+        self.pool: dict[str, float] = {"observe": 0.0, "apply": 0.0}
+        self.api: dict[str, float] = {"observe": 0.0, "apply": 0.0}
+
+    def mark(self, phase: str) -> None:
+        """``phase`` ends now; the next one begins."""
+        now = time.monotonic()
+        self.phases[phase] = now - self._last
+        self._last = now
+        self.phase = NEXT.get(phase, "done")
+
+    def timed(self, fn: Callable[..., T], clock: ApiClock) -> Callable[..., T]:
+        """``fn`` for the thread pool, adding its wait for a thread and its API time."""
+        submitted = time.monotonic()
+        phase = self.phase
+
+        def run(*args: Any) -> T:
+            began = time.monotonic()
+            api_before = clock.seconds()
+            try:
+                return fn(*args)
+            finally:
+                self.pool[phase] = self.pool.get(phase, 0.0) + began - submitted
+                self.api[phase] = self.api.get(phase, 0.0) + clock.seconds() - api_before
+
+        return run
+
+    def parts(self) -> dict[str, float]:
+        """Seconds by part (rounded to 0.1 ms): queue (wake-up event to reconcile start),
+        observe, plan, apply, their pool waits and API time, and the total."""
+        out = {"queue": self.started - self.kicked if self.kicked is not None else 0.0}
+        for phase in ("observe", "plan", "apply"):
+            out[phase] = self.phases.get(phase, 0.0)
+        for phase in ("observe", "apply"):
+            out[f"{phase}_pool"] = self.pool.get(phase, 0.0)
+            out[f"{phase}_api"] = self.api.get(phase, 0.0)
+        out["total"] = self._last - (self.kicked if self.kicked is not None else self.started)
+        return {k: round(v, 4) for k, v in out.items()}
+
+
+CURRENT: contextvars.ContextVar[StepTiming | None] = contextvars.ContextVar(
+    "ramp_step_timing", default=None
+)
+"""The timing of the reconcile running in this task (each worker is its own task)."""
