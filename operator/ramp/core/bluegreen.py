@@ -298,7 +298,7 @@ class BlueGreenMixin(PlanContext):
         seen = self.obs.services.get(service or "")
         if not seen or REVISION_LABEL in seen:
             return False
-        return self.serving(revision) < self.total
+        return self.serving(revision) < int(self.total)
 
     def bg_counts(self) -> None:
         """The HPA sees only the active side: its pods and a selector narrowed to it."""
