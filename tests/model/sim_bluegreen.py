@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from model.sim import UID, Cluster, Config, Oracle, View, Violation
+from model.sim import UID, Cluster, Config, Dep, Oracle, View, Violation
 from ramp.api.rollout import RolloutStatus
 from ramp.core.gating import PRE
 from ramp.core.model import REVISION_LABEL, Observed, Plan
@@ -236,9 +236,12 @@ class BlueGreenOracle(Oracle):
                 f"(i) the active Service selects the unverified revision {active} "
                 f"(promoted {sorted(self.promoted)}, verified {sorted(self.verified)})"
             )
-        serving = {
-            d.revision: min(d.ready, d.replicas) for d in c.owned() if min(d.ready, d.replicas)
-        }
+        # "the active Service never selects a revision with zero ready pods while another
+        # revision has ready pods" (issue 10, acceptance 1): ready pods, not replicas asked
+        # for. A Deployment scaled down by someone else keeps its ready pods until its
+        # controller acts (the planner may not even have seen the scale yet); one the
+        # planner scaled down in this reconcile counts as gone at once.
+        serving = {d.revision: n for d in c.owned() if (n := self.ready_pods(d))}
         eligible = {r for r in serving if r in self.promoted | self.verified} - self.aborted
         # The alternatives the issue names: blue (the stable), the warm revision ("keep
         # the old one ready as a fallback") and green once switched to. A green not
@@ -260,6 +263,12 @@ class BlueGreenOracle(Oracle):
                 f"(h) the active Service selects {active} with no ready pod while "
                 f"{sorted(eligible)} serve"
             )
+
+    def ready_pods(self, dep: Dep) -> int:
+        """``dep``'s ready pods as the data plane has them; capped at its replicas when the
+        planner lowered them in this reconcile (it takes them away itself)."""
+        asked, _ = self.before.get(dep.name, (dep.replicas, 0))
+        return min(dep.ready, dep.replicas) if dep.replicas < asked else dep.ready
 
     # -- (j) nothing still listed by the active Service is scaled away -----------------
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from model.sim import Cluster, Config, Oracle, View, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
-from ramp.core.model import REVISION_LABEL, Observed, Plan, revision_hash
+from ramp.core.model import PROMOTED_ANNOTATION, REVISION_LABEL, Observed, Plan, revision_hash
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
 POST = {"metrics": [{"name": "post", "interval": "5s", "count": 2, "consecutiveErrorLimit": 1,
@@ -188,4 +188,57 @@ def test_active_falls_back_to_the_warm_blue_when_every_green_pod_goes_unready() 
     for pod in c.deps[f"web-{V2}"].pods:
         pod.unready_until = c.now + timedelta(seconds=40)
     drive(c, 3, 2)  # the oracle's (h) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+
+
+def test_the_active_revision_scaled_to_zero_by_someone_still_serves_until_its_pods_go() -> None:
+    """Oracle too strict (fuzz run16): someone scaled the active green to 0 and the next
+    reconcile saw the children a tick behind. (h) counted min(ready, replicas) and failed,
+    but the Deployment controller had not acted: green's pod was still ready, the Service
+    still served. Once the scale is seen, green is brought back to full size."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0)
+    drive(c, 4, 2)
+    green = c.deps[f"web-{V2}"]
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2 and green.ready == 1
+    green.replicas, green.generation = 0, green.generation + 1  # kubectl scale --replicas 0
+    c.reconcile(lag_children=True)  # the oracle's (h) holds: green's pod is still ready
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2 and green.pods
+    drive(c, 4, 1)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    assert green.replicas == 1 and green.ready == 1
+
+
+def test_a_lost_status_does_not_recover_an_aborted_revision_as_stable() -> None:
+    """Planner bug (fuzz run17): a plan made from a stale body completed the release of
+    blue again and, blue's previous green having no history entry (pruned), re-marked it
+    promoted in the same second. That green was released again and aborted; the status
+    was then lost. recover_identities took the newest promotion, ties broken by entry
+    number: the aborted green (recreated last) became stable and the active Service
+    selected it. Of two promotions in the same second, the one aborted since loses."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0)
+    drive(c, 5, 1)
+    assert c.status is not None and c.status["stableRevision"] == V2
+    c.spec["template"] = template(1)  # back to blue: a release of V1
+    c.bump(spec=True)
+    for _ in range(10):
+        drive(c, 1, 1)
+        if c.status["stableRevision"] == V1:
+            break
+    assert c.status["stableRevision"] == V1 and V2 not in c.history  # pruned (limit 0)
+    c.reconcile(stale_body=True)  # completes again; its status write conflicts
+    assert (
+        c.history[V2].annotations[PROMOTED_ANNOTATION]
+        == c.history[V1].annotations[PROMOTED_ANNOTATION]
+    )
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "t1"
+    c.spec["replicas"] = 0  # an HPA
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    c.reconcile()
+    assert c.status is not None and c.status["abortedRevision"] == V2
+    c.status = None  # restored from a backup without status
+    c.bump()
+    drive(c, 2, 1)  # the oracle's (i) holds on every reconcile
+    assert c.status is not None and c.status["stableRevision"] == V1
+    assert c.status["abortedRevision"] == V2
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1

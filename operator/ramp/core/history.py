@@ -21,7 +21,11 @@ class HistoryMixin(PlanContext):
         if st.stable_revision is None:
             promoted = [h for h in self.history.values() if h.promoted_at]
             if promoted:
-                last = max(promoted, key=lambda h: (h.promoted_at or "", h.number))
+                # The newest promotion; of two marked in the same second, not one aborted
+                # since (a promotion clears the abort mark, so that abort came after it):
+                # a plan that completes a release also re-marks the previous stable when
+                # its entry is missing, both at the same moment.
+                last = max(promoted, key=lambda h: (h.promoted_at or "", not h.aborted, h.number))
                 st.stable_revision = last.revision
                 self.event(
                     "StatusRecovered",
