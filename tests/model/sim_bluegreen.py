@@ -144,7 +144,7 @@ class BlueGreenOracle(Oracle):
         if "scales" in done:
             self.scale_downs(observed)
         if "services" in done:
-            self.active_service()
+            self.active_service(observed)
 
     # -- (i) the switch is decided, verified and gated on the data plane ---------------
 
@@ -223,7 +223,7 @@ class BlueGreenOracle(Oracle):
 
     # -- (h), (i) what the active Service selects --------------------------------------
 
-    def active_service(self) -> None:
+    def active_service(self, observed: Observed) -> None:
         c = self.c
         selector = c.services.get(self.bg["activeService"])
         if selector is None or REVISION_LABEL not in selector:
@@ -258,7 +258,16 @@ class BlueGreenOracle(Oracle):
         # With spec.replicas 0 the user asked for no pods: the revisions still draining
         # may serve, but the active one rightly has none.
         wanted = int(c.spec.get("replicas", 1) or 0)
-        if active not in serving and eligible and wanted > 0:
+        # A Deployment someone deleted that this reconcile still saw (a lagging watch):
+        # the planner cannot move away from what it does not know is gone; the next
+        # reconcile that sees the deletion is judged (h).
+        unseen_deletion = any(
+            ch.owner == UID
+            and not ch.deleting
+            and (ch.name not in c.deps or c.deps[ch.name].deleting)
+            for ch in observed.children
+        )
+        if active not in serving and eligible and wanted > 0 and not unseen_deletion:
             self.fail(
                 f"(h) the active Service selects {active} with no ready pod while "
                 f"{sorted(eligible)} serve"

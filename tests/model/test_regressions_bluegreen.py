@@ -242,3 +242,17 @@ def test_a_lost_status_does_not_recover_an_aborted_revision_as_stable() -> None:
     assert c.status is not None and c.status["stableRevision"] == V1
     assert c.status["abortedRevision"] == V2
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+
+
+def test_a_deleted_active_green_unseen_by_a_lagging_watch_is_left_on_the_next_fresh_view() -> None:
+    """Found by the fuzz machine after the (h) oracle counted the data plane's pods: the
+    active green's Deployment deleted by someone, the next reconcile's children lagging
+    (green still listed as ready). That plan cannot know; (h) judges the next reconcile
+    that sees the deletion, and it must move the active Service to the warm blue."""
+    c = released(scaleDownDelaySeconds=30, abortScaleDownDelaySeconds=0)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    del c.deps[f"web-{V2}"]  # someone deletes the active green
+    c.reconcile(lag_children=True)  # still sees green: not judged by (h)
+    c.reconcile()  # sees the deletion: the active Service goes to blue, which serves
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
