@@ -125,7 +125,11 @@ class BlueGreenOracle(Oracle):
             for e in result.events:
                 if e.reason == "Aborted":
                     self.aborted.add(new.aborted_revision or old.canary_revision or "")
-                if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
+                if e.reason in ("RolloutStarted", "CanaryReplaced"):
+                    # A new release of a revision aborted before runs again; the aborted
+                    # green it replaces stays aborted (its scale-down is by request).
+                    self.aborted.discard(new.canary_revision or "")
+                if e.reason == "Retried":
                     # A retry may complete in the same plan (spec.replicas 0: nothing to
                     # wait for), which clears the canary from the status.
                     self.aborted.discard(new.canary_revision or old.canary_revision or "")

@@ -256,3 +256,24 @@ def test_a_deleted_active_green_unseen_by_a_lagging_watch_is_left_on_the_next_fr
     c.reconcile(lag_children=True)  # still sees green: not judged by (h)
     c.reconcile()  # sees the deletion: the active Service goes to blue, which serves
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+
+
+def test_a_switched_green_replaced_and_aborted_in_one_plan_goes_only_once_unlisted() -> None:
+    """Found by the fuzz machine: a switched green (V3, post-promotion analysis running)
+    replaced by a new template and an abort in the same plan. bg_aborted flipped the
+    active Service back to blue and scaled every other revision to zero at once,
+    including V3, which the active Service's EndpointSlices still listed; now V3 goes only
+    once it is unlisted (and the oracle no longer forgets an aborted green when a new
+    release starts)."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0, postPromotionAnalysis=POST)
+    c.spec["template"] = template(3)
+    c.bump(spec=True)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V3  # switched, post-promotion runs
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "a1"
+    c.bump()
+    c.spec["template"] = template(2)  # a new release right after the abort
+    c.bump(spec=True)
+    drive(c, 3, 1)  # (j) holds on every reconcile
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+    assert all(d.revision != V3 or d.replicas == 0 for d in c.owned())

@@ -264,7 +264,15 @@ class BlueGreenMixin(PlanContext):
             f"{f', green {green} removed at {iso(until)}' if keep else ''}"
             "; retry with ramp.dev/retry or change the template"
         )
-        return self.finish({blue: self.total, green: keep})
+        replicas = {blue: self.total, green: keep}
+        # An older green the active Service still lists (replaced after the switch and
+        # aborted in the same plan): it goes only once no endpoint of it is listed.
+        listed = self.obs.endpoints.get(bg.active_service) or {}
+        for other in self.live_children:
+            if other.revision not in replicas and listed.get(other.revision):
+                replicas[other.revision] = other.replicas
+                self.wake_in(1.0)
+        return self.finish(replicas)
 
     def bg_pins(self) -> list[ServicePin]:
         """The active Service never selects an aborted or unverified revision, nor one with
