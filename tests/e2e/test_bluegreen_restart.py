@@ -289,5 +289,6 @@ def test_auto_promotion_seconds_promotes_that_long_after_green_is_ready(
     # green grows to full size and its endpoints are listed, then the switch.
     assert promoted_at - ready_at >= wait_s - 0.3
     assert switch_at - ready_at >= wait_s - 0.3
-    assert promoted_at - ready_at <= wait_s + 2.5
-    assert switch_at - ready_at <= wait_s + 6
+    # Never early (above); not much later — with room for a loaded 2-core CI machine.
+    assert promoted_at - ready_at <= wait_s + 4
+    assert switch_at - ready_at <= wait_s + 8

@@ -277,3 +277,20 @@ def test_a_switched_green_replaced_and_aborted_in_one_plan_goes_only_once_unlist
     drive(c, 3, 1)  # (j) holds on every reconcile
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
     assert all(d.revision != V3 or d.replicas == 0 for d in c.owned())
+
+
+def test_abort_and_retry_in_one_plan_flip_back_and_switch_again_only_when_verified() -> None:
+    """Found by the fuzz machine: ``abort`` and ``retry`` seen by the same reconcile after
+    the switch. The retry restarted the release with ``activeRevision`` still green and
+    no switch recorded, so the active Service stayed on green, unverified in the new
+    release. Now it flips back to blue and the retried release switches again."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0, postPromotionAnalysis=POST)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "a1"
+    c.body["metadata"]["annotations"]["ramp.dev/retry"] = "r1"
+    c.bump()
+    c.reconcile()  # (i) holds: the active Service is on blue again
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+    drive(c, 6, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2  # switched again, verified

@@ -47,7 +47,9 @@ class BlueGreenMixin(PlanContext):
         """A release in progress (template ≠ stable, not aborted)."""
         st, bg, s = self.st, self.bg(), self.bg_status()
         blue, green = st.stable_revision or "", st.canary_revision or ""
-        if s.preview_revision is None or s.active_revision is None:
+        if s.preview_revision is None or s.active_revision is None or s.switched_at is None:
+            # Before this release's switch the active side is blue — also when an abort
+            # (which flipped back) and a retry come in the same plan.
             s.active_revision = blue
         full, preview = self.total, min(bg.preview_replica_count or self.total, self.total)
         self.bg_tokens(s)
