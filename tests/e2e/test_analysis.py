@@ -203,7 +203,13 @@ def test_bad_canary_aborts_at_its_first_analysis(
     assert len(fails) == 1 and len(status["measurements"]) == 1, status["measurements"]
     assert "error-ratio" in status["message"] and "0.2" in status["message"], status["message"]
     assert "result < 0.01" in status["message"] or "result >= 0.05" in status["message"]
-    assert rollouts.ready_pods("bad") == {stable: 4}
+    # The canary's Deployment is at zero; its pod goes once the ReplicaSet controller acts.
+    wait_for(
+        "only the stable's 4 pods ready",
+        lambda: rollouts.ready_pods("bad") == {stable: 4},
+        timeout=15,
+        describe=lambda: str(rollouts.ready_pods("bad")),
+    )
     assert rollouts.wait_events("bad", "AnalysisFail", 1)
 
 
