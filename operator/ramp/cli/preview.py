@@ -71,19 +71,25 @@ class RolloutPlan:
     def to_data(self) -> dict[str, Any]:
         """The plan as JSON-ready data (camelCase keys, like the API)."""
 
-        def camel(key: str) -> str:
-            head, *rest = key.split("_")
-            return head + "".join(part.capitalize() for part in rest)
+        return camel_data(self)
 
-        def convert(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {camel(k): convert(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [convert(v) for v in value]
-            return value
 
-        data: dict[str, Any] = convert(asdict(self))
-        return data
+def camel_data(plan: Any) -> dict[str, Any]:
+    """A plan dataclass as JSON-ready data with camelCase keys (like the API)."""
+
+    def camel(key: str) -> str:
+        head, *rest = key.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {camel(k): convert(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [convert(v) for v in value]
+        return value
+
+    data: dict[str, Any] = convert(asdict(plan))
+    return data
 
 
 def format_seconds(seconds: float) -> str:

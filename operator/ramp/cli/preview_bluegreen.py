@@ -13,7 +13,7 @@ time pods take to become ready is not known offline and counts as zero.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -22,7 +22,7 @@ from rich.text import Text
 
 from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec
 from ramp.api.rollout import BlueGreenStrategy, Rollout
-from ramp.cli.preview import analysis_least_seconds, format_seconds
+from ramp.cli.preview import analysis_least_seconds, camel_data, format_seconds
 from ramp.cli.render import make_table
 
 
@@ -65,19 +65,7 @@ class BlueGreenPlan:
     on_abort: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        def camel(key: str) -> str:
-            head, *rest = key.split("_")
-            return head + "".join(part.capitalize() for part in rest)
-
-        def convert(value: Any) -> Any:
-            if isinstance(value, dict):
-                return {camel(k): convert(v) for k, v in value.items()}
-            if isinstance(value, list):
-                return [convert(v) for v in value]
-            return value
-
-        data: dict[str, Any] = convert(asdict(self))
-        return data
+        return camel_data(self)
 
 
 def _analysis_name(ref: AnalysisRef) -> str:
