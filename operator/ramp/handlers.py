@@ -7,6 +7,7 @@ index of child Deployments and translate events into kicks.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 from typing import Any
@@ -38,6 +39,39 @@ class State:
     templates: Any = None
     history: Any = None
     endpoints: Any = None
+    seen: dict[tuple[str, str], Child] = {}
+    """The last planner-relevant view of each child Deployment (see :func:`relevant`)."""
+
+
+def owned(namespace: str | None, rollout: str) -> bool:
+    """Whether this process's shard handles the Rollout (every Rollout without shards).
+    Another shard's children and history are neither indexed nor kicked: the memory and
+    the event handling of a shard scale with its own Rollouts."""
+    controller = State.controller
+    return controller is None or not namespace or controller.owns(namespace, rollout)
+
+
+def _owned_child(namespace: str | None, labels: kopf.Labels, **_: Any) -> bool:
+    return owned(namespace, labels.get(ROLLOUT_LABEL, ""))
+
+
+def relevant(type: str | None, namespace: str, body: kopf.Body) -> bool:
+    """Whether a child Deployment's event changes anything the planner reads.
+
+    The Deployment controller writes status fields the planner never reads
+    (``updatedReplicas``, ``availableReplicas``, conditions' timestamps): such an event
+    would wake a reconcile that plans exactly what the last one did. The resourceVersion
+    is left out of the comparison (the expectations read it from the index when the next
+    reconcile runs); a deletion always counts."""
+    key = (namespace, str(body.get("metadata", {}).get("name", "")))
+    if type == "DELETED":
+        State.seen.pop(key, None)
+        return True
+    view = dataclasses.replace(child_from_deployment(body), version=0)
+    if State.seen.get(key) == view:
+        return False
+    State.seen[key] = view
+    return True
 
 
 def template_of(namespace: str, name: str) -> dict[str, Any] | None:
@@ -94,7 +128,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
-@kopf.index("apps", "v1", "deployments", labels=CHILD_LABELS)
+@kopf.index("apps", "v1", "deployments", labels=CHILD_LABELS, when=_owned_child)
 def rollout_children(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
@@ -102,7 +136,7 @@ def rollout_children(
     return {(namespace, labels[ROLLOUT_LABEL]): summarize_deployment(body)}
 
 
-@kopf.index("apps", "v1", "controllerrevisions", labels=CHILD_LABELS)
+@kopf.index("apps", "v1", "controllerrevisions", labels=CHILD_LABELS, when=_owned_child)
 def rollout_history(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
@@ -131,16 +165,18 @@ def analysis_templates(
     return {(namespace, name): copy.deepcopy(dict(spec))}
 
 
-@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
+@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS, when=_owned_child)
 async def child_changed(
+    type: str | None,
     namespace: str | None,
     labels: kopf.Labels,
+    body: kopf.Body,
     rollout_children: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
-    """A child Deployment changed: reconcile its Rollout."""
+    """A child Deployment changed in a way the planner reads: reconcile its Rollout."""
     State.index = rollout_children
-    if State.controller is not None and namespace:
+    if State.controller is not None and namespace and relevant(type, namespace, body):
         State.controller.queue.kick((namespace, labels[ROLLOUT_LABEL]))
 
 

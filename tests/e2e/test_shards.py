@@ -34,7 +34,7 @@ from cluster.fixtures import ClusterHandle
 from ramp.shard import shard_of
 
 SHARDS = 3
-COUNT = 30
+COUNT = 60
 REPLICAS = 2
 LEASE, RENEW_DEADLINE, RENEW, RETRY = 6.0, 4.0, 2.0, 1.0
 STEPS: list[dict[str, Any]] = [
@@ -170,7 +170,7 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
     wait_for(
         f"{COUNT} Rollouts Healthy",
         lambda: all((r.get(n).get("status") or {}).get("phase") == "Healthy" for n in owner),
-        timeout=120,
+        timeout=180,
     )
     first = {n: r.get(n)["status"]["stableRevision"] for n in owner}
 
@@ -209,7 +209,7 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
                     return False
             return True
 
-        wait_for("every Rollout on v2", lambda: done(set(owner)), timeout=90)
+        wait_for("every Rollout on v2", lambda: done(set(owner)), timeout=150)
         finished = time.monotonic()
         gap_others = seen.longest_gap(others, killed, min(finished, killed + LEASE))
     print(

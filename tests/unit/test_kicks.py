@@ -1,0 +1,113 @@
+"""Which watch events wake a reconcile (``ramp.handlers``): a child Deployment's event
+kicks its Rollout only when it changes something the planner reads, and another shard's
+children are neither indexed nor kicked."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from ramp import handlers
+from ramp.shard import Shard
+
+
+def deployment(**status: Any) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": "web-abc",
+            "namespace": "ns",
+            "resourceVersion": "10",
+            "generation": 2,
+            "labels": {"ramp.dev/rollout": "web", "ramp.dev/revision": "abc"},
+            "ownerReferences": [{"uid": "u1", "controller": True}],
+        },
+        "spec": {"replicas": 3},
+        "status": {"replicas": 3, "readyReplicas": 1, "observedGeneration": 2, **status},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _fresh_state() -> Any:
+    handlers.State.seen = {}
+    yield
+    handlers.State.seen = {}
+
+
+def later(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    new = copy.deepcopy(body)
+    new["metadata"]["resourceVersion"] = str(int(new["metadata"]["resourceVersion"]) + 1)
+    for path, value in changes.items():
+        section, field = path.split("__")
+        new[section][field] = value
+    return new
+
+
+IRRELEVANT = [
+    ("updatedReplicas", {"status__updatedReplicas": 3}),
+    ("availableReplicas", {"status__availableReplicas": 1}),
+    ("conditions", {"status__conditions": [{"type": "Progressing", "status": "True"}]}),
+    ("resourceVersion only", {}),
+]
+RELEVANT = [
+    ("readyReplicas", {"status__readyReplicas": 2}),
+    ("status.replicas", {"status__replicas": 4}),
+    ("spec.replicas", {"spec__replicas": 5}),
+    ("observedGeneration", {"status__observedGeneration": 1}),
+]
+
+
+@pytest.mark.parametrize("changes", [c for _, c in IRRELEVANT], ids=[i for i, _ in IRRELEVANT])
+def test_an_event_the_planner_cannot_see_wakes_nothing(changes: dict[str, Any]) -> None:
+    first = deployment()
+    assert handlers.relevant("ADDED", "ns", first)  # the first sight always counts
+    assert not handlers.relevant("MODIFIED", "ns", later(first, **changes))
+
+
+@pytest.mark.parametrize("changes", [c for _, c in RELEVANT], ids=[i for i, _ in RELEVANT])
+def test_an_event_the_planner_reads_wakes_the_rollout(changes: dict[str, Any]) -> None:
+    first = deployment()
+    assert handlers.relevant("ADDED", "ns", first)
+    assert handlers.relevant("MODIFIED", "ns", later(first, **changes))
+
+
+def test_a_deletion_always_wakes_and_is_forgotten() -> None:
+    first = deployment()
+    assert handlers.relevant(None, "ns", first)  # listed at start-up
+    assert handlers.relevant("DELETED", "ns", first)
+    assert handlers.State.seen == {}
+    assert handlers.relevant("ADDED", "ns", first)  # re-created with the same name
+
+
+def test_labels_and_deletion_marks_count() -> None:
+    first = deployment()
+    handlers.relevant("ADDED", "ns", first)
+    relabelled = later(first)
+    relabelled["metadata"]["labels"]["ramp.dev/role"] = "stable"
+    assert handlers.relevant("MODIFIED", "ns", relabelled)
+    deleting = later(relabelled)
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert handlers.relevant("MODIFIED", "ns", deleting)
+
+
+class _Controller:
+    def __init__(self, shard: Shard) -> None:
+        self.owns = shard.owns
+
+
+def test_another_shards_children_are_not_indexed() -> None:
+    shard = Shard(0, 3)
+    names = [f"r{i}" for i in range(12)]
+    mine = {n for n in names if shard.owns("ns", n)}
+    assert mine and mine != set(names)
+    saved = handlers.State.controller
+    handlers.State.controller = _Controller(shard)  # type: ignore[assignment]
+    try:
+        for n in names:
+            labels = {"ramp.dev/rollout": n}
+            assert handlers._owned_child(namespace="ns", labels=labels) == (n in mine)
+    finally:
+        handlers.State.controller = saved
+    # Without a controller (or without shards) everything is indexed.
+    assert handlers._owned_child(namespace="ns", labels={"ramp.dev/rollout": "r1"})
