@@ -15,7 +15,6 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from ramp.kube import Conflict, Kube
 from ramp.kube_objects import child_name, endpoints_by_revision, history_entry
 from ramp.kube_workload import Workloads
 from ramp.timing import CURRENT as TIMING
-from ramp.timing import StepTiming
+from ramp.timing import PARTS, Samples, StepTiming
 
 log = logging.getLogger(__name__)
 
@@ -193,10 +192,10 @@ class Controller:
         progress clock), "progress" (progressedAt only), "counts" (at rest, throttled)."""
         self.services: dict[Key, tuple[dict[str, str] | None, float]] = {}
         self.executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ramp-api")
-        self.step_latencies: deque[float] = deque(maxlen=LATENCY_SAMPLES)
+        self.step_latencies = Samples(LATENCY_SAMPLES)
         """Seconds from the event that woke a reconcile to the next split written, for
         reconciles that completed a step (the benchmark reads them)."""
-        self.step_timings: deque[dict[str, float]] = deque(maxlen=TIMING_SAMPLES)
+        self.step_timings = Samples(TIMING_SAMPLES, PARTS)
         """Where those seconds went (:meth:`StepTiming.parts`), one entry per step."""
 
     def _read_template(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -244,8 +243,8 @@ class Controller:
             "api_writes": self.kube.counters.writes,
             "api_writes_by_kind": self.kube.counters.writes_by_kind,
             "status_writes_by_reason": self.status_writes,
-            "step_latencies": [round(x, 4) for x in self.step_latencies],
-            "step_timings": list(self.step_timings),
+            "step_latencies": [round(x, 4) for x in self.step_latencies.values()],
+            "step_timings": self.step_timings.dicts(),
             "expectations": {
                 "held_back": self.kube.expectations.held_back,
                 "expired": self.kube.expectations.expired,
@@ -374,9 +373,9 @@ class Controller:
         self.gates.report(taken)  # counted once the status holding them is written
         self.reconciles += 1
         if kicked is not None and any(e.reason == "StepCompleted" for e in result.events):
-            self.step_latencies.append(time.monotonic() - kicked)
+            self.step_latencies.append((time.monotonic() - kicked,))
             timing.mark("apply")
-            self.step_timings.append(timing.parts())
+            self.step_timings.append(list(timing.parts().values()))
         for observer in self.observers:
             observer(namespace, name, result, time.monotonic() - started)
         return result.requeue_after

@@ -11,12 +11,66 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 T = TypeVar("T")
 
 NEXT = {"observe": "plan", "plan": "apply", "apply": "done"}
+PARTS = (
+    "queue",
+    "observe",
+    "plan",
+    "apply",
+    "observe_pool",
+    "observe_api",
+    "apply_pool",
+    "apply_api",
+    "total",
+)
+"""The parts of a step's time (:meth:`StepTiming.parts`), in the order samples keep them."""
+
+
+class Samples:
+    """The last ``capacity`` samples of ``names`` (floats), in one array allocated up
+    front: a long-running operator's memory does not grow as samples arrive (a deque of
+    dicts of floats took about 5 MB at 10,000 samples, grown over the first hours)."""
+
+    def __init__(self, capacity: int, names: Sequence[str] = ("value",)) -> None:
+        self.names = tuple(names)
+        self.capacity = capacity
+        self._data = array("d", bytes(8 * capacity * len(self.names)))
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def append(self, values: Sequence[float]) -> None:
+        width = len(self.names)
+        with self._lock:
+            at = (self._count % self.capacity) * width
+            self._data[at : at + width] = array("d", values)
+            self._count += 1
+
+    def __len__(self) -> int:
+        return min(self._count, self.capacity)
+
+    def rows(self) -> list[tuple[float, ...]]:
+        """The samples kept, oldest first."""
+        width, n = len(self.names), len(self)
+        first = self._count - n
+        return [
+            tuple(self._data[(i % self.capacity) * width : (i % self.capacity + 1) * width])
+            for i in range(first, first + n)
+        ]
+
+    def dicts(self) -> list[dict[str, float]]:
+        return [
+            {k: round(v, 4) for k, v in zip(self.names, row, strict=True)} for row in self.rows()
+        ]
+
+    def values(self) -> list[float]:
+        """The first column of every sample (a one-column series)."""
+        return [row[0] for row in self.rows()]
 
 
 class ApiClock:
@@ -89,7 +143,7 @@ class StepTiming:
             out[f"{phase}_pool"] = self.pool.get(phase, 0.0)
             out[f"{phase}_api"] = self.api.get(phase, 0.0)
         out["total"] = self._last - (self.kicked if self.kicked is not None else self.started)
-        return {k: round(v, 4) for k, v in out.items()}
+        return {k: round(out[k], 4) for k in PARTS}
 
 
 CURRENT: contextvars.ContextVar[StepTiming | None] = contextvars.ContextVar(
