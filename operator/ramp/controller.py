@@ -29,6 +29,7 @@ from ramp.api.analysis import Measurement
 from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
 from ramp.core.plan import Child, Event, HistoryEntry, Observed, Plan, plan
+from ramp.core.workload_model import GIVE_BACK_FINALIZER as GIVE_BACK
 from ramp.core.workload_model import Workload
 from ramp.gates import Gates, TemplateReader
 from ramp.kube import Conflict, Kube
@@ -338,7 +339,12 @@ class Controller:
         self.kube.expectations.observe(namespace, children)  # writes the watch now shows
         if any(c.owner != body["metadata"].get("uid") for c in children):  # orphans?
             children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
-        body, workload = await self._call(self.workloads.observe, body)  # spec.workloadRef
+        workload: Workload | None = None
+        if self.workloads.held(body):  # spec.workloadRef: the Deployment is read
+            read: tuple[dict[str, Any], Workload | None] = await self._call(
+                self.workloads.observe, body
+            )
+            body, workload = read
         try:
             rollout = Rollout.model_validate(body)
         except ValidationError as exc:
@@ -363,7 +369,9 @@ class Controller:
             result.requeue_after = 0.0
         timing.mark("plan")
         try:
-            applied = await self._call(self.apply, body, observed, result)
+            applied = None
+            if not quiet(body, observed, result):  # a thread only for a plan that writes
+                applied = await self._call(self.apply, body, observed, result)
         except Conflict:
             with self._bodies_lock:
                 self.bodies.pop(key, None)  # plan again from a fresh read
@@ -547,6 +555,34 @@ _VOLATILE = {
     "stableReplicas",
     "stableReadyReplicas",
 }
+
+
+def quiet(body: Mapping[str, Any], observed: Observed, result: Plan) -> bool:
+    """Whether :meth:`Controller.apply` would send nothing for this plan: no child, history,
+    Service, workload or Event write, no role label to correct and the status as it is.
+    Most reconciles (a pod became ready, our own write came back) plan exactly that; they
+    skip the hop to an API thread and back."""
+    finalizers = (body.get("metadata") or {}).get("finalizers") or []
+    if (
+        result.workload is not None
+        or (result.finalizer is not None and result.finalizer != (GIVE_BACK in finalizers))
+        or result.history
+        or result.creates
+        or result.services
+        or result.scales
+        or result.delete
+        or result.delete_history
+        or result.events
+    ):
+        return False
+    roles = {c.revision: c.role for c in observed.children if c.owner == observed.uid}
+    if any(rev in roles and roles[rev] != role for rev, role in result.roles.items()):
+        return False
+    if not result.write_status:
+        return True
+    old, new = body.get("status") or {}, result.status.to_k8s()
+    # Counts only, while progressing: not written (see Controller.write_status).
+    return old == new or (volatile_only(old, new) and new.get("phase") == "Progressing")
 
 
 def _significant(status: dict[str, Any]) -> dict[str, Any]:

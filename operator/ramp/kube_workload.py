@@ -89,12 +89,21 @@ class Workloads:
     def __init__(self, kube: Kube) -> None:
         self.kube = kube
 
+    @staticmethod
+    def held(body: Mapping[str, Any]) -> str | None:
+        """The name of the Deployment a Rollout references or still holds (None: none, and
+        :meth:`observe` reads nothing)."""
+        spec = body.get("spec") or {}
+        ref = spec.get("workloadRef") or {}
+        name = ref.get("name") or ((body.get("status") or {}).get("workload") or {}).get("name")
+        return str(name) if name else None
+
     def observe(self, body: dict[str, Any]) -> tuple[dict[str, Any], Workload | None]:
         """The referenced (or still held) Deployment; with workloadRef and no selector,
         a copy of the body whose selector is the Deployment's."""
         spec = body.get("spec") or {}
         ref = spec.get("workloadRef") or {}
-        name = ref.get("name") or ((body.get("status") or {}).get("workload") or {}).get("name")
+        name = self.held(body)
         if not name:
             return body, None
         namespace = body["metadata"]["namespace"]

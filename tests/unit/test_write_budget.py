@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ramp.api.rollout import Rollout
-from ramp.controller import Controller
+from ramp.controller import Controller, quiet
 from ramp.core.plan import ROLE_LABEL, Child, HistoryEntry, Observed, plan
 from ramp.kube import Kube
 from ramp.kube_objects import child_from_deployment, history_entry, merge_patch, summarize_history
@@ -86,6 +86,8 @@ class Cluster:
     history: dict[str, dict[str, Any]] = field(default_factory=dict)
     writes: list[tuple[str, Any]] = field(default_factory=list)
     """Writes of the current reconcile: (kind, detail)."""
+    quiet: int = 0
+    """Reconciles whose plan :func:`ramp.controller.quiet` found to write nothing."""
 
     def __post_init__(self) -> None:
         from kubernetes import client
@@ -165,7 +167,11 @@ class Cluster:
             history=tuple(e for e in entries if isinstance(e, HistoryEntry)),
         )
         result = plan(observed, self.now)
+        silent = quiet(body, observed, result)
         self.controller.apply(body, observed, result)
+        # The controller skips apply (and its thread) for a quiet plan: it must write nothing.
+        assert not (silent and self.writes), (self.writes, result)
+        self.quiet += silent
         self.now += timedelta(seconds=1)
         return self.writes
 
@@ -229,8 +235,21 @@ def test_merge_patch_helper_agrees_with_the_fake_server() -> None:
 
 def test_a_reconcile_of_an_unchanged_rollout_writes_nothing() -> None:
     cluster = healthy_cluster()
+    quiet_before = cluster.quiet
     for _ in range(3):
         assert cluster.reconcile() == []
+    assert cluster.quiet == quiet_before + 3  # and needs no API thread
+
+
+def test_most_reconciles_of_a_rollout_are_quiet() -> None:
+    """Reconciles woken by a pod becoming ready plan nothing to write: the controller
+    runs them without a thread hop; every plan found quiet wrote nothing (checked in
+    ``Cluster.reconcile``)."""
+    cluster = healthy_cluster()
+    cluster.set_image("app:2")
+    cluster.quiet = 0
+    log = cluster.settle()
+    assert cluster.quiet == sum(1 for w in log if not w) > len(log) / 2, (cluster.quiet, len(log))
 
 
 def test_a_step_transition_writes_one_status_patch_and_one_scale_per_moving_side() -> None:

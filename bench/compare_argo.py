@@ -1,0 +1,428 @@
+"""Benchmark: Argo Rollouts' controller on the local cluster, for a side-by-side with Ramp.
+
+    .venv/bin/python bench/compare_argo.py --controller PATH/rollouts-controller \\
+        --crds PATH/crds --count 10
+    .venv/bin/python bench/compare_argo.py ... --qps 1000 --burst 2000   # tuned client
+    .venv/bin/python bench/compare_argo.py ... --kubeconfig .cluster/kubeconfig
+
+The same load as ``bench/rollouts.py``: N Rollouts (``argoproj.io/v1alpha1``) of 5
+replicas, the pod template of ``rollout_manifest`` (kwok makes the pods Ready), canary
+steps setWeight 20/40/60/80/100 with no pauses and no traffic routing. Argo's controller is
+built elsewhere (it is not part of this repository) and passed with ``--controller``; its
+CRDs (a file, or a folder of CRD manifests) with ``--crds``.
+
+The controller runs as a subprocess out of cluster against the kubeconfig, on the
+benchmark's namespace only (``--namespaced --namespace NS``), without leader election, its
+metrics and healthz servers on free ports (it binds them on all interfaces: it has no flag
+for the address). Once the first revisions are Healthy (``status.phase`` Healthy and
+``status.stableRS == status.currentPodHash``) and its writes have settled, nothing is
+restarted: every Rollout gets a new image at once. Printed figures:
+
+- wall time until all are Healthy on the new revision;
+- the controller's own API requests per step (``controller_clientset_k8s_request_total``
+  on its metrics endpoint, before and after): writes (Create/Update/Patch/Delete) and
+  reads (Get/List), and by verb and resource;
+- its reconciles per step (``rollout_reconcile_count``);
+- its CPU seconds (user + system) and its peak RSS (``VmHWM``, reset before the rollout
+  phase) over the rollout phase, and its RSS at rest;
+- every write the API server served during the rollout phase (``apiserver_request_total``),
+  per step and by verb and resource, as ``bench/rollouts.py`` prints them.
+
+It prints figures; it is not a test and has no pass/fail threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path[:0] = [str(BENCH), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
+
+from kubernetes import client, config  # noqa: E402
+from ramp_e2e import rollout_manifest  # noqa: E402
+from rollouts import (  # noqa: E402
+    _LABEL,
+    REPLICAS,
+    STEPS,
+    apiserver_writes,
+    cpu_seconds,
+    peak_rss_mb,
+)
+
+from cluster.launcher import BIN_DIR, Cluster  # noqa: E402
+
+GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "rollouts"
+CRD = f"{PLURAL}.{GROUP}"
+REQUESTS = "controller_clientset_k8s_request_total"
+RECONCILES = "rollout_reconcile_count"
+WRITE_VERBS = {"Create", "Update", "Patch", "Delete"}
+READ_VERBS = {"Get", "List"}
+_SAMPLE = re.compile(r"^(\w+)\{(.*)\} ([0-9.e+-]+)$")
+
+
+def free_port() -> int:
+    """A port free on every interface (the controller binds ``0.0.0.0:PORT``)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class Controller:
+    """Argo Rollouts' controller as a subprocess, its log in a file."""
+
+    def __init__(self, exe: Path, kubeconfig: Path, namespace: str, log_path: Path) -> None:
+        self.exe = exe
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log_path = log_path
+        self.metrics_port = free_port()
+        self.healthz_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def args(self, qps: float | None, burst: int | None, loglevel: str) -> list[str]:
+        out = [
+            str(self.exe),
+            "--kubeconfig",
+            str(self.kubeconfig),
+            "--namespaced",
+            "--namespace",
+            self.namespace,
+            "--leader-elect=false",
+            "--metricsPort",
+            str(self.metrics_port),
+            "--healthzPort",
+            str(self.healthz_port),
+            "--loglevel",
+            loglevel,
+        ]
+        if qps is not None:
+            out += ["--qps", f"{qps:g}"]
+        if burst is not None:
+            out += ["--burst", str(burst)]
+        return out
+
+    def start(self, argv: list[str]) -> None:
+        with self.log_path.open("ab") as log:
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                # Its ConfigMap, notification config and Secret are looked up in
+                # POD_NAMESPACE (else "argo-rollouts"): keep them in the bench's namespace.
+                env={**os.environ, "POD_NAMESPACE": self.namespace},
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+
+    @property
+    def pid(self) -> int:
+        if self.proc is None:
+            raise RuntimeError("the controller is not running")
+        return self.proc.pid
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.proc = None
+
+    def tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def metrics_text(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            body: bytes = resp.read()
+            return body.decode()
+
+    def wait_metrics(self, timeout: float = 60) -> None:
+        t0 = time.monotonic()
+        while True:
+            if self.proc is None or self.proc.poll() is not None:
+                raise SystemExit(f"the controller exited:\n{self.tail()}")
+            with contextlib.suppress(OSError):
+                self.metrics_text()
+                return
+            if time.monotonic() - t0 > timeout:
+                raise SystemExit(f"the controller's metrics did not answer:\n{self.tail()}")
+            time.sleep(0.5)
+
+    def counters(self) -> dict[str, float]:
+        """Its API requests so far by "Verb resource" (``REQUESTS``), the non-2xx ones
+        also under "! Verb resource CODE", and its Rollout reconciles under ``RECONCILES``."""
+        out: dict[str, float] = {}
+        for line in self.metrics_text().splitlines():
+            match = _SAMPLE.match(line)
+            if not match or match.group(1) not in (REQUESTS, RECONCILES):
+                continue
+            value = float(match.group(3))
+            if match.group(1) == RECONCILES:
+                out[RECONCILES] = out.get(RECONCILES, 0.0) + value
+                continue
+            labels = dict(_LABEL.findall(match.group(2)))
+            key = f"{labels.get('verb', '?')} {labels.get('kind', '?')}"
+            out[key] = out.get(key, 0.0) + value
+            code = labels.get("status_code", "")
+            if not code.startswith("2"):
+                out[f"! {key} {code}"] = out.get(f"! {key} {code}", 0.0) + value
+        return out
+
+
+def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
+    return {k: int(v - before.get(k, 0.0)) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
+def total(counts: dict[str, int], verbs: set[str]) -> int:
+    return sum(n for k, n in counts.items() if k.split(" ", 1)[0] in verbs)
+
+
+def writes_so_far(controller: Controller) -> int:
+    counts = {k: int(v) for k, v in controller.counters().items()}
+    return total(counts, WRITE_VERBS)
+
+
+def settle(controller: Controller, quiet: float = 3, cap: float = 30) -> float:
+    """Wait until the controller has written nothing for ``quiet`` seconds (at most
+    ``cap``); returns the seconds waited."""
+    t0 = time.monotonic()
+    last, since = writes_so_far(controller), time.monotonic()
+    while time.monotonic() - since < quiet and time.monotonic() - t0 < cap:
+        time.sleep(0.5)
+        now = writes_so_far(controller)
+        if now != last:
+            last, since = now, time.monotonic()
+    return time.monotonic() - t0
+
+
+def argo_rollout(name: str) -> dict[str, Any]:
+    """``rollout_manifest``'s Rollout (template, selector, steps) as Argo's kind."""
+    manifest = rollout_manifest(name, replicas=REPLICAS, steps=STEPS, deadline=3600)
+    manifest["apiVersion"] = f"{GROUP}/{VERSION}"
+    return manifest
+
+
+def list_rollouts(custom: Any, ns: str) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)[
+        "items"
+    ]
+    return items
+
+
+def healthy(item: dict[str, Any]) -> bool:
+    s = item.get("status") or {}
+    return (
+        s.get("phase") == "Healthy"
+        and bool(s.get("stableRS"))
+        and s.get("stableRS") == s.get("currentPodHash")
+        and str(s.get("observedGeneration")) == str(item["metadata"].get("generation"))
+    )
+
+
+def all_healthy(custom: Any, ns: str, old: dict[str, str] | None) -> int:
+    """How many Rollouts are Healthy (on a stable ReplicaSet other than ``old``'s)."""
+    done = 0
+    for item in list_rollouts(custom, ns):
+        if not healthy(item):
+            continue
+        if old and item["status"]["stableRS"] == old.get(item["metadata"]["name"]):
+            continue
+        done += 1
+    return done
+
+
+def set_image(custom: Any, ns: str, count: int, image: str) -> None:
+    body = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+    for i in range(count):
+        custom.patch_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, f"r{i}", body)
+
+
+def crd_files(path: Path) -> list[Path]:
+    """The CRD manifests of a file or a folder (a folder may hold a kustomization too)."""
+    if path.is_file():
+        return [path]
+    found = sorted(
+        p
+        for p in path.iterdir()
+        if p.suffix in (".yaml", ".yml", ".json")
+        and "CustomResourceDefinition" in p.read_text(errors="replace")
+    )
+    if not found:
+        raise SystemExit(f"no CustomResourceDefinition in {path}")
+    return found
+
+
+def apply_crds(kubectl: list[str], path: Path) -> None:
+    files = [a for p in crd_files(path) for a in ("-f", str(p))]
+    apply = [*kubectl, "apply", "--server-side", "--force-conflicts", *files]
+    subprocess.run(apply, check=True, stdout=subprocess.DEVNULL)
+    for attempt in range(10):  # right after the apply the CRD may have no conditions yet
+        wait = [*kubectl, "wait", "--for=condition=Established", f"crd/{CRD}"]
+        if subprocess.run(wait, check=attempt == 9, capture_output=True).returncode == 0:
+            return
+        time.sleep(1)
+
+
+def wait_until_healthy(
+    custom: Any, ns: str, count: int, old: dict[str, str] | None, timeout: float
+) -> int:
+    t0 = time.monotonic()
+    done = all_healthy(custom, ns, old)
+    while done < count:
+        if time.monotonic() - t0 > timeout:
+            print(f"timeout: {done}/{count} Healthy", flush=True)
+            break
+        time.sleep(1)
+        done = all_healthy(custom, ns, old)
+    return done
+
+
+def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
+    kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
+    apply_crds(kubectl, Path(args.crds))
+    api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
+    custom = client.CustomObjectsApi(api)
+    ns = f"bench-argo-{int(time.time())}"
+    subprocess.run([*kubectl, "create", "namespace", ns], check=True, stdout=subprocess.DEVNULL)
+    controller = Controller(Path(args.controller), kubeconfig, ns, workdir / "controller.log")
+    try:
+        version = subprocess.run(
+            [str(controller.exe), "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        argv = controller.args(args.qps, args.burst, args.loglevel)
+        print(f"controller {version}: {' '.join(argv[1:])}", flush=True)
+        controller.start(argv)
+        controller.wait_metrics()
+        time.sleep(3)
+        rss_empty = peak_rss_mb(controller.pid, "VmRSS")
+        print(f"creating {args.count} Rollouts of {REPLICAS} replicas in {ns} ...", flush=True)
+        for i in range(args.count):
+            custom.create_namespaced_custom_object(
+                GROUP, VERSION, ns, PLURAL, argo_rollout(f"r{i}")
+            )
+        t0 = time.monotonic()
+        if wait_until_healthy(custom, ns, args.count, None, args.timeout) < args.count:
+            raise SystemExit(f"first revisions did not become Healthy in time\n{controller.tail()}")
+        print(f"first revisions Healthy after {time.monotonic() - t0:.1f}s", flush=True)
+        print(f"controller writes settled after {settle(controller):.1f}s", flush=True)
+
+        old = {it["metadata"]["name"]: it["status"]["stableRS"] for it in list_rollouts(custom, ns)}
+        rss_rest = peak_rss_mb(controller.pid, "VmRSS")
+        # Reset VmHWM so that the peak covers the rollout phase only (nothing is restarted).
+        Path(f"/proc/{controller.pid}/clear_refs").write_text("5")
+        counters_before = controller.counters()
+        writes_before = apiserver_writes(kubectl)
+        cpu_before = cpu_seconds(controller.pid)
+        t1 = time.monotonic()
+        set_image(custom, ns, args.count, "ramp-test/app:v2")
+        done = wait_until_healthy(custom, ns, args.count, old, args.timeout)
+        wall = time.monotonic() - t1
+        cpu = cpu_seconds(controller.pid) - cpu_before
+        rss = peak_rss_mb(controller.pid)
+        counters_after = controller.counters()
+        writes_after = apiserver_writes(kubectl)
+        trailing_wait = settle(controller)
+        trailing = writes_so_far(controller) - total(
+            {k: int(v) for k, v in counters_after.items()}, WRITE_VERBS
+        )
+        if controller.proc is None or controller.proc.poll() is not None:
+            raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
+
+        own = diff(counters_after, counters_before)
+        reconciles = own.pop(RECONCILES, 0)
+        errors = {k[2:]: n for k, n in own.items() if k.startswith("! ")}
+        own = {k: n for k, n in own.items() if not k.startswith("! ")}
+        cluster = diff(writes_after, writes_before)
+        steps = max(done * len(STEPS), 1)
+        writes = total(own, WRITE_VERBS)
+        by_kind = {k: n for k, n in sorted(own.items(), key=lambda kv: -kv[1])}
+        writes_by_kind = {k: n for k, n in by_kind.items() if k.split()[0] in WRITE_VERBS}
+        print()
+        print(f"Rollouts                      {args.count} ({done} completed)")
+        print(f"controller                    Argo Rollouts {version}")
+        print(f"client QPS / burst            {args.qps or 'default'} / {args.burst or 'default'}")
+        print(f"wall time to all Healthy      {wall:.1f} s")
+        print(f"API writes per step           {writes / steps:.2f}")
+        print(f"API writes by kind            {writes_by_kind}")
+        print(f"API answers not 2xx           {errors}")
+        print(f"API reads per step            {total(own, READ_VERBS) / steps:.2f}")
+        print(f"API requests by kind          {by_kind}")
+        print(f"reconciles per step           {reconciles / steps:.2f}")
+        print(f"writes after all Healthy      {trailing} (in {trailing_wait:.1f} s, not counted)")
+        print(f"controller RSS idle / at rest {rss_empty:.0f} / {rss_rest:.0f} MB")
+        print(f"controller peak RSS           {rss:.0f} MB")
+        print(f"controller CPU seconds        {cpu:.1f} s")
+        all_writes = sum(cluster.values())
+        print(f"cluster writes per step       {all_writes / steps:.2f} ({all_writes} in all)")
+        for kind, n in sorted(cluster.items(), key=lambda kv: -kv[1]):
+            print(f"    {kind:40s} {n:7d}  {n / steps:.2f}/step")
+        print(f"controller log                {controller.log_path}")
+    finally:
+        controller.stop()
+        with contextlib.suppress(Exception):  # the cluster may be gone
+            subprocess.run(
+                [*kubectl, "delete", "namespace", ns, "--wait=false"],
+                capture_output=True,
+                timeout=30,
+            )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--controller", required=True, help="Argo's rollouts-controller binary")
+    parser.add_argument("--crds", required=True, help="Argo's CRD manifest, or a folder of them")
+    parser.add_argument("--count", type=int, default=10)
+    parser.add_argument("--qps", type=float, help="the controller's --qps (its default: 40)")
+    parser.add_argument("--burst", type=int, help="the controller's --burst (its default: 80)")
+    parser.add_argument("--loglevel", default="info", help="the controller's --loglevel")
+    parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
+    args = parser.parse_args()
+    # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: controller and cluster stop.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+
+    workdir = Path(tempfile.mkdtemp(prefix="ramp-bench-argo-"))
+    launcher = None
+    try:
+        if args.kubeconfig:
+            kubeconfig = Path(args.kubeconfig)
+        else:
+            # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
+            nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
+            launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
+            launcher.start()
+            kubeconfig = launcher.kubeconfig
+        run(args, workdir, kubeconfig)
+    finally:
+        if launcher is not None:
+            launcher.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
