@@ -71,6 +71,7 @@ REQUESTS = "controller_clientset_k8s_request_total"
 RECONCILES = "rollout_reconcile_count"
 WRITE_VERBS = {"Create", "Update", "Patch", "Delete"}
 READ_VERBS = {"Get", "List"}
+SUBRESOURCES = {"status", "scale"}
 _SAMPLE = re.compile(r"^(\w+)\{(.*)\} ([0-9.e+-]+)$")
 
 
@@ -174,8 +175,9 @@ class Controller:
             time.sleep(0.5)
 
     def counters(self) -> dict[str, float]:
-        """Its API requests so far by "Verb resource" (``REQUESTS``), the non-2xx ones
-        also under "! Verb resource CODE", and its Rollout reconciles under ``RECONCILES``."""
+        """Its API requests so far by "Verb resource" (``REQUESTS``, see ``request_key``),
+        the non-2xx ones also under "! Verb resource CODE", and its Rollout reconciles
+        under ``RECONCILES``."""
         out: dict[str, float] = {}
         for line in self.metrics_text().splitlines():
             match = _SAMPLE.match(line)
@@ -186,12 +188,29 @@ class Controller:
                 out[RECONCILES] = out.get(RECONCILES, 0.0) + value
                 continue
             labels = dict(_LABEL.findall(match.group(2)))
-            key = f"{labels.get('verb', '?')} {labels.get('kind', '?')}"
+            key = request_key(labels)
             out[key] = out.get(key, 0.0) + value
             code = labels.get("status_code", "")
             if not code.startswith("2"):
                 out[f"! {key} {code}"] = out.get(f"! {key} {code}", 0.0) + value
         return out
+
+
+def request_key(labels: dict[str, str]) -> str:
+    """ "Verb resource[/subresource]" of one ``REQUESTS`` sample. The controller labels a
+    request from its URL's last segments: on a subresource (``.../rollouts/r0/status``)
+    "kind" is the object's name and "name" the subresource, so the bench's object names
+    (Rollouts ``rN``, their ReplicaSets ``rN-HASH``) tell the resource back. A create
+    whose body it could not read has no kind ("?")."""
+    verb, kind, name = labels.get("verb", "?"), labels.get("kind", ""), labels.get("name", "")
+    if name in SUBRESOURCES:
+        if re.fullmatch(r"r\d+", kind):
+            kind = f"rollouts/{name}"
+        elif re.fullmatch(r"r\d+-\w+", kind):
+            kind = f"replicasets/{name}"
+        else:
+            kind = f"?/{name}"
+    return f"{verb} {kind or '?'}"
 
 
 def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
@@ -200,6 +219,18 @@ def diff(after: dict[str, float], before: dict[str, float]) -> dict[str, int]:
 
 def total(counts: dict[str, int], verbs: set[str]) -> int:
     return sum(n for k, n in counts.items() if k.split(" ", 1)[0] in verbs)
+
+
+def by_kind(counts: dict[str, int], verbs: set[str]) -> dict[str, int]:
+    mine = [(k, n) for k, n in counts.items() if k.split(" ", 1)[0] in verbs]
+    return dict(sorted(mine, key=lambda kv: -kv[1]))
+
+
+def split_counters(counts: dict[str, int]) -> tuple[dict[str, int], dict[str, int], int]:
+    """(requests by "Verb resource", the non-2xx ones by "Verb resource CODE", reconciles)."""
+    requests = {k: n for k, n in counts.items() if k != RECONCILES and not k.startswith("! ")}
+    errors = {k[2:]: n for k, n in counts.items() if k.startswith("! ")}
+    return requests, errors, counts.get(RECONCILES, 0)
 
 
 def writes_so_far(controller: Controller) -> int:
@@ -346,34 +377,34 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
         rss = peak_rss_mb(controller.pid)
         counters_after = controller.counters()
         writes_after = apiserver_writes(kubectl)
-        trailing_wait = settle(controller)
-        trailing = writes_so_far(controller) - total(
-            {k: int(v) for k, v in counters_after.items()}, WRITE_VERBS
-        )
+        # Requests the client's rate limiter held back (and the Events, sent on their own
+        # goroutine) still go out after all are Healthy: count them too, apart.
+        settled_after = settle(controller)
+        counters_settled = controller.counters()
+        writes_settled = apiserver_writes(kubectl)
         if controller.proc is None or controller.proc.poll() is not None:
             raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
 
-        own = diff(counters_after, counters_before)
-        reconciles = own.pop(RECONCILES, 0)
-        errors = {k[2:]: n for k, n in own.items() if k.startswith("! ")}
-        own = {k: n for k, n in own.items() if not k.startswith("! ")}
+        own, errors, reconciles = split_counters(diff(counters_after, counters_before))
+        own_settled, errors_settled, _ = split_counters(diff(counters_settled, counters_before))
+        late = diff(
+            {k: float(v) for k, v in own_settled.items()}, {k: float(v) for k, v in own.items()}
+        )
         cluster = diff(writes_after, writes_before)
+        cluster_settled = diff(writes_settled, writes_before)
         steps = max(done * len(STEPS), 1)
         writes = total(own, WRITE_VERBS)
-        by_kind = {k: n for k, n in sorted(own.items(), key=lambda kv: -kv[1])}
-        writes_by_kind = {k: n for k, n in by_kind.items() if k.split()[0] in WRITE_VERBS}
         print()
         print(f"Rollouts                      {args.count} ({done} completed)")
         print(f"controller                    Argo Rollouts {version}")
         print(f"client QPS / burst            {args.qps or 'default'} / {args.burst or 'default'}")
         print(f"wall time to all Healthy      {wall:.1f} s")
         print(f"API writes per step           {writes / steps:.2f}")
-        print(f"API writes by kind            {writes_by_kind}")
+        print(f"API writes by kind            {by_kind(own, WRITE_VERBS)}")
         print(f"API answers not 2xx           {errors}")
         print(f"API reads per step            {total(own, READ_VERBS) / steps:.2f}")
-        print(f"API requests by kind          {by_kind}")
+        print(f"API reads by kind             {by_kind(own, READ_VERBS)}")
         print(f"reconciles per step           {reconciles / steps:.2f}")
-        print(f"writes after all Healthy      {trailing} (in {trailing_wait:.1f} s, not counted)")
         print(f"controller RSS idle / at rest {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"controller peak RSS           {rss:.0f} MB")
         print(f"controller CPU seconds        {cpu:.1f} s")
@@ -381,6 +412,17 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
         print(f"cluster writes per step       {all_writes / steps:.2f} ({all_writes} in all)")
         for kind, n in sorted(cluster.items(), key=lambda kv: -kv[1]):
             print(f"    {kind:40s} {n:7d}  {n / steps:.2f}/step")
+        print()
+        print(f"settled                       {settled_after:.1f} s after all Healthy")
+        print(
+            f"API writes per step, settled  {total(own_settled, WRITE_VERBS) / steps:.2f} "
+            f"({total(late, WRITE_VERBS)} sent after all Healthy: {by_kind(late, WRITE_VERBS)})"
+        )
+        print(f"API answers not 2xx, settled  {errors_settled}")
+        settled_writes = sum(cluster_settled.values())
+        print(
+            f"cluster writes per step, set. {settled_writes / steps:.2f} ({settled_writes} in all)"
+        )
         print(f"controller log                {controller.log_path}")
     finally:
         controller.stop()

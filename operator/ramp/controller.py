@@ -13,6 +13,7 @@ import contextlib
 import copy
 import dataclasses
 import logging
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -42,6 +43,13 @@ log = logging.getLogger(__name__)
 
 Key = tuple[str, str]
 RESYNC_SECONDS = 60.0
+RESYNC_JITTER = 0.1
+"""A Rollout at rest is looked at again after RESYNC_SECONDS ± 10 %: Rollouts that became
+Healthy together (a fleet rolled out at once) do not all resync in the same second."""
+RECONCILE_SLOTS = 64
+"""Reconciles in flight at once (the others wait their turn in order): bounds the memory
+of plans in progress when a thousand Rollouts wake together, while one slow Prometheus
+or API call holds only its own slot."""
 API_THREADS = 32
 """Blocking API calls run on this many threads (asyncio's default pool is far smaller)."""
 T = TypeVar("T")
@@ -83,6 +91,7 @@ class WorkQueue:
         self._kicked_at: dict[Key, float] = {}
         self.enabled = True
         self.accept: Callable[[Key], bool] = lambda key: True
+        self._slots = asyncio.Semaphore(RECONCILE_SLOTS)
 
     def kick(self, key: Key) -> None:
         if not self.accept(key):
@@ -125,14 +134,15 @@ class WorkQueue:
                 await asyncio.wait_for(wakeup.wait(), timeout=delay)
             wakeup.clear()
             try:
-                delay = await self._reconcile(*key)
+                async with self._slots:
+                    delay = await self._reconcile(*key)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("reconcile of %s/%s failed; retrying in %ss", *key, ERROR_BACKOFF)
                 delay = ERROR_BACKOFF
             if delay is None:
-                delay = RESYNC_SECONDS
+                delay = RESYNC_SECONDS * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
 
 
 ChildSource = Callable[[str, str], list[Child] | None]
