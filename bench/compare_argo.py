@@ -197,7 +197,7 @@ class Controller:
 
 
 def request_key(labels: dict[str, str]) -> str:
-    """ "Verb resource[/subresource]" of one ``REQUESTS`` sample. The controller labels a
+    """The "Verb resource[/subresource]" key of one ``REQUESTS`` sample. The controller labels a
     request from its URL's last segments: on a subresource (``.../rollouts/r0/status``)
     "kind" is the object's name and "name" the subresource, so the bench's object names
     (Rollouts ``rN``, their ReplicaSets ``rN-HASH``) tell the resource back. A create
