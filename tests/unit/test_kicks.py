@@ -111,3 +111,39 @@ def test_another_shards_children_are_not_indexed() -> None:
         handlers.State.controller = saved
     # Without a controller (or without shards) everything is indexed.
     assert handlers._owned_child(namespace="ns", labels={"ramp.dev/rollout": "r1"})
+
+
+def test_kopf_needs_no_diff_base_because_ramp_has_no_changing_handlers() -> None:
+    """The no-op diff base (``NoDiffBase``) is right only while no on.create / on.update /
+    on.delete / on.resume handler or daemon is registered: such a handler would see every
+    object as new. A handler added later must make this test fail first."""
+    import kopf
+
+    registry = kopf.get_default_registry()
+    assert registry._changing.get_all_handlers() == []
+    assert registry._spawning.get_all_handlers() == []
+    storage = handlers.NoDiffBase(prefix="ramp.dev", key="last-handled-configuration")
+    body = kopf.Body(deployment())
+    assert storage.build(body=body) == {} and storage.fetch(body=body) is None
+
+
+def test_another_shards_children_are_left_out_of_the_index() -> None:
+    shard = Shard(1, 2)
+    saved = handlers.State.controller
+    handlers.State.controller = _Controller(shard)  # type: ignore[assignment]
+    try:
+        for n in (f"r{i}" for i in range(8)):
+            labels = {"ramp.dev/rollout": n}
+            body = kopf_body(n)
+            entry = handlers.rollout_children(namespace="ns", labels=labels, body=body)
+            assert bool(entry) == shard.owns("ns", n), (n, entry)
+    finally:
+        handlers.State.controller = saved
+
+
+def kopf_body(rollout: str) -> Any:
+    import kopf
+
+    raw = deployment()
+    raw["metadata"]["labels"]["ramp.dev/rollout"] = rollout
+    return kopf.Body(raw)

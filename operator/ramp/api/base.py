@@ -29,7 +29,7 @@ class ApiModel(BaseModel):
         """Cut every string longer than its field's ``max_length`` in bytes (ending in "…"),
         here and in nested models: a status the operator writes stays inside the CRD's schema (a
         long analysis message must not get the whole status patch refused with a 422)."""
-        for name, info in type(self).model_fields.items():
+        for name, limit in _string_limits(type(self)).items():
             value = getattr(self, name)
             if isinstance(value, ApiModel):
                 value.clip_strings()
@@ -37,13 +37,27 @@ class ApiModel(BaseModel):
                 for item in value:
                     if isinstance(item, ApiModel):
                         item.clip_strings()
-            elif isinstance(value, str):
-                limit = next(
-                    (m.max_length for m in info.metadata if isinstance(m, annotated_types.MaxLen)),
-                    None,
-                )
-                if limit is not None and len(value.encode()) > limit:
-                    setattr(self, name, clip(value, limit))
+            elif isinstance(value, str) and limit is not None and len(value.encode()) > limit:
+                setattr(self, name, clip(value, limit))
+
+
+_LIMITS: dict[type[ApiModel], dict[str, int | None]] = {}
+
+
+def _string_limits(cls: type[ApiModel]) -> dict[str, int | None]:
+    """Each field of a model class with its ``max_length`` (None: none), worked out once
+    per class: walking the fields' metadata was most of what clipping cost on every plan."""
+    found = _LIMITS.get(cls)
+    if found is None:
+        found = {
+            name: next(
+                (m.max_length for m in info.metadata if isinstance(m, annotated_types.MaxLen)),
+                None,
+            )
+            for name, info in cls.model_fields.items()
+        }
+        _LIMITS[cls] = found
+    return found
 
 
 def clip(text: str, limit: int) -> str:
