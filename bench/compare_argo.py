@@ -3,15 +3,17 @@
     .venv/bin/python bench/compare_argo.py --controller PATH/rollouts-controller \\
         --crds PATH/crds --count 10
     .venv/bin/python bench/compare_argo.py ... --qps 1000 --burst 2000   # tuned client
-    .venv/bin/python bench/compare_argo.py ... --kubeconfig .cluster/kubeconfig
 
 The same load as ``bench/rollouts.py``: N Rollouts (``argoproj.io/v1alpha1``) of 5
 replicas, the pod template of ``rollout_manifest`` (kwok makes the pods Ready), canary
 steps setWeight 20/40/60/80/100 with no pauses and no traffic routing. Argo's controller is
 built elsewhere (it is not part of this repository) and passed with ``--controller``; its
-CRDs (a file, or a folder of CRD manifests) with ``--crds``.
+CRDs with ``--crds`` (a file or a folder of CRD manifests: Rollout, Experiment, AnalysisRun
+and AnalysisTemplate at least, whose informers the controller waits for).
 
-The controller runs as a subprocess out of cluster against the kubeconfig, on the
+The script, its own local cluster and the controller run in a network namespace of their
+own (``unshare --net``; see :func:`private_network`). The controller runs as a subprocess
+out of cluster against that cluster's kubeconfig, on the
 benchmark's namespace only (``--namespaced --namespace NS``), without leader election, its
 metrics and healthz servers on free ports (it binds them on all interfaces: it has no flag
 for the address). Once the first revisions are Healthy (``status.phase`` Healthy and
@@ -27,6 +29,11 @@ restarted: every Rollout gets a new image at once. Printed figures:
   phase) over the rollout phase, and its RSS at rest;
 - every write the API server served during the rollout phase (``apiserver_request_total``),
   per step and by verb and resource, as ``bench/rollouts.py`` prints them.
+
+These are counted when all are Healthy, the point where ``bench/rollouts.py`` counts.
+Argo's controller still sends requests after that (Events go out on their own goroutine
+and, like every request, wait for the client's QPS limit): the "settled" lines count
+again once it has written nothing for 3 s, and name what came late.
 
 It prints figures; it is not a test and has no pass/fail threshold.
 """
@@ -66,7 +73,7 @@ from rollouts import (  # noqa: E402
 from cluster.launcher import BIN_DIR, Cluster  # noqa: E402
 
 GROUP, VERSION, PLURAL = "argoproj.io", "v1alpha1", "rollouts"
-CRD = f"{PLURAL}.{GROUP}"
+NEEDED_CRDS = ("rollouts", "experiments", "analysisruns", "analysistemplates")
 REQUESTS = "controller_clientset_k8s_request_total"
 RECONCILES = "rollout_reconcile_count"
 WRITE_VERBS = {"Create", "Update", "Patch", "Delete"}
@@ -312,8 +319,12 @@ def apply_crds(kubectl: list[str], path: Path) -> None:
     files = [a for p in crd_files(path) for a in ("-f", str(p))]
     apply = [*kubectl, "apply", "--server-side", "--force-conflicts", *files]
     subprocess.run(apply, check=True, stdout=subprocess.DEVNULL)
-    for attempt in range(10):  # right after the apply the CRD may have no conditions yet
-        wait = [*kubectl, "wait", "--for=condition=Established", f"crd/{CRD}"]
+    # The controller waits for its informers of all of these before it reconciles anything.
+    needed = [f"crd/{p}.{GROUP}" for p in NEEDED_CRDS]
+    if subprocess.run([*kubectl, "get", *needed], capture_output=True).returncode != 0:
+        raise SystemExit(f"--crds must hold the CRDs of {', '.join(NEEDED_CRDS)} ({GROUP})")
+    for attempt in range(10):  # right after the apply the CRDs may have no conditions yet
+        wait = [*kubectl, "wait", "--for=condition=Established", *needed]
         if subprocess.run(wait, check=attempt == 9, capture_output=True).returncode == 0:
             return
         time.sleep(1)
@@ -375,6 +386,8 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
         wall = time.monotonic() - t1
         cpu = cpu_seconds(controller.pid) - cpu_before
         rss = peak_rss_mb(controller.pid)
+        if controller.proc is None or controller.proc.poll() is not None:
+            raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
         counters_after = controller.counters()
         writes_after = apiserver_writes(kubectl)
         # Requests the client's rate limiter held back (and the Events, sent on their own
@@ -382,8 +395,6 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
         settled_after = settle(controller)
         counters_settled = controller.counters()
         writes_settled = apiserver_writes(kubectl)
-        if controller.proc is None or controller.proc.poll() is not None:
-            raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
 
         own, errors, reconciles = split_counters(diff(counters_after, counters_before))
         own_settled, errors_settled, _ = split_counters(diff(counters_settled, counters_before))
@@ -434,6 +445,22 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
             )
 
 
+NETNS_ENV = "RAMP_BENCH_PRIVATE_NETWORK"
+
+
+def private_network() -> None:
+    """Run the rest of this script in a network namespace of its own, with only a loopback
+    interface: Argo's controller has no flag for the address of its metrics and health
+    servers and listens on every interface; in here "every interface" is this loopback,
+    which nothing outside the namespace reaches. The cluster is started in here too."""
+    if os.environ.get(NETNS_ENV) == "1":
+        subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+        return
+    unshare = ["unshare", "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
+    env = {**os.environ, NETNS_ENV: "1"}
+    os.execvpe(unshare[0], [*unshare, "--", sys.executable, *sys.argv], env)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--controller", required=True, help="Argo's rollouts-controller binary")
@@ -442,24 +469,20 @@ def main() -> int:
     parser.add_argument("--qps", type=float, help="the controller's --qps (its default: 40)")
     parser.add_argument("--burst", type=int, help="the controller's --burst (its default: 80)")
     parser.add_argument("--loglevel", default="info", help="the controller's --loglevel")
-    parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
     args = parser.parse_args()
+    private_network()
     # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: controller and cluster stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     workdir = Path(tempfile.mkdtemp(prefix="ramp-bench-argo-"))
     launcher = None
     try:
-        if args.kubeconfig:
-            kubeconfig = Path(args.kubeconfig)
-        else:
-            # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
-            nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
-            launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
-            launcher.start()
-            kubeconfig = launcher.kubeconfig
-        run(args, workdir, kubeconfig)
+        # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
+        nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
+        launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
+        launcher.start()
+        run(args, workdir, launcher.kubeconfig)
     finally:
         if launcher is not None:
             launcher.stop()
