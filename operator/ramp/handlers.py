@@ -243,6 +243,8 @@ async def rollout_changed(
         return  # another shard's Rollout: not kept, not reconciled
     if type == "DELETED":
         State.controller.forget((namespace, name))
+        for key in [k for k in State.seen if k[0] == namespace and k[1].startswith(f"{name}-")]:
+            State.seen.pop(key, None)  # (a look-alike's entry costs one extra kick at most)
     else:
         State.controller.remember(dict(body))  # kept compact (see compact_rollout)
         State.controller.queue.kick((namespace, name))
