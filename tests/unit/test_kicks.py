@@ -147,3 +147,30 @@ def kopf_body(rollout: str) -> Any:
     raw = deployment()
     raw["metadata"]["labels"]["ramp.dev/rollout"] = rollout
     return kopf.Body(raw)
+
+
+def test_a_deleted_rollouts_children_leave_the_filters_memory() -> None:
+    import asyncio
+
+    forgotten: list[Any] = []
+
+    class _Forgetful(_Controller):
+        def forget(self, key: Any) -> None:
+            forgotten.append(key)
+
+    handlers.relevant("ADDED", "ns", deployment())  # web-abc, a child of "web"
+    other = deployment()
+    other["metadata"]["name"] = "api-abc"
+    handlers.relevant("ADDED", "ns", other)
+    saved = handlers.State.controller
+    handlers.State.controller = _Forgetful(Shard(0, 1))  # type: ignore[assignment]
+    try:
+        asyncio.run(
+            handlers.rollout_changed(
+                type="DELETED", namespace="ns", name="web", body=kopf_body("web")
+            )
+        )
+    finally:
+        handlers.State.controller = saved
+    assert forgotten == [("ns", "web")]
+    assert list(handlers.State.seen) == [("ns", "api-abc")]
