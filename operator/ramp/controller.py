@@ -9,14 +9,12 @@ deadlines, analysis intervals) and a periodic resync wake it up without events.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import copy
 import dataclasses
 import logging
-import random
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -38,24 +36,15 @@ from ramp.kube_objects import child_name, endpoints_by_revision, history_entry
 from ramp.kube_workload import Workloads
 from ramp.timing import CURRENT as TIMING
 from ramp.timing import PARTS, Samples, StepTiming
+from ramp.workqueue import Key, WorkQueue
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
-RESYNC_SECONDS = 60.0
-RESYNC_JITTER = 0.1
-"""A Rollout at rest is looked at again after RESYNC_SECONDS ± 10 %: Rollouts that became
-Healthy together (a fleet rolled out at once) do not all resync in the same second."""
-RECONCILE_SLOTS = 64
-"""Reconciles in flight at once (the others wait their turn in order): bounds the memory
-of plans in progress when a thousand Rollouts wake together, while one slow Prometheus
-or API call holds only its own slot."""
 API_THREADS = 32
 """Blocking API calls run on this many threads (asyncio's default pool is far smaller)."""
 T = TypeVar("T")
 STATUS_THROTTLE = 3.0
 """Seconds between status writes that only update counts and wording."""
-ERROR_BACKOFF = 2.0
 CREATE_RECHECK = 1.0
 """Seconds until a reconcile that created a child looks again (until the child shows)."""
 TIMING_SAMPLES = 10_000
@@ -79,70 +68,6 @@ def validation_problem(exc: ValidationError) -> str:
     err = exc.errors()[0]
     path = ".".join(str(p) for p in err["loc"])
     return f"{path}: {err['msg']}"
-
-
-class WorkQueue:
-    """One asyncio worker per key; ``kick`` wakes it, its return value schedules it."""
-
-    def __init__(self, reconcile: Callable[[str, str], Awaitable[float | None]]) -> None:
-        self._reconcile = reconcile
-        self._wakeups: dict[Key, asyncio.Event] = {}
-        self._tasks: dict[Key, asyncio.Task[None]] = {}
-        self._kicked_at: dict[Key, float] = {}
-        self.enabled = True
-        self.accept: Callable[[Key], bool] = lambda key: True
-        self._slots = asyncio.Semaphore(RECONCILE_SLOTS)
-
-    def kick(self, key: Key) -> None:
-        if not self.accept(key):
-            return  # another shard's
-        wakeup = self._wakeups.setdefault(key, asyncio.Event())
-        wakeup.set()
-        self._kicked_at.setdefault(key, time.monotonic())
-        task = self._tasks.get(key)
-        if (task is None or task.done()) and self.enabled:
-            # A worker that ended for any reason is replaced: a Rollout is never orphaned.
-            self._tasks[key] = asyncio.create_task(self._worker(key), name=f"ramp:{key}")
-
-    def forget(self, key: Key) -> None:
-        task = self._tasks.pop(key, None)
-        self._wakeups.pop(key, None)
-        self._kicked_at.pop(key, None)
-        if task is not None:
-            task.cancel()
-
-    def take_kick_time(self, key: Key) -> float | None:
-        """When the event that woke this reconcile arrived (None for timer wake-ups)."""
-        return self._kicked_at.pop(key, None)
-
-    def keys(self) -> Iterable[Key]:
-        return list(self._wakeups)
-
-    async def stop(self) -> None:
-        self.enabled = False
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _worker(self, key: Key) -> None:
-        wakeup = self._wakeups.setdefault(key, asyncio.Event())
-        delay: float | None = 0.0
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wakeup.wait(), timeout=delay)
-            wakeup.clear()
-            try:
-                async with self._slots:
-                    delay = await self._reconcile(*key)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconcile of %s/%s failed; retrying in %ss", *key, ERROR_BACKOFF)
-                delay = ERROR_BACKOFF
-            if delay is None:
-                delay = RESYNC_SECONDS * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
 
 
 ChildSource = Callable[[str, str], list[Child] | None]

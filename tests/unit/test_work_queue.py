@@ -1,4 +1,4 @@
-"""The reconcile queue (``ramp.controller.WorkQueue``): a bounded number of reconciles in
+"""The reconcile queue (``ramp.workqueue.WorkQueue``): a bounded number of reconciles in
 flight when a fleet wakes at once, every Rollout served, and resyncs spread in time."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ramp import controller
-from ramp.controller import RECONCILE_SLOTS, WorkQueue
+from ramp import workqueue
+from ramp.workqueue import RECONCILE_SLOTS, WorkQueue
 
 
 def test_a_fleet_kicked_at_once_runs_at_most_the_slots_and_every_rollout_once() -> None:
@@ -63,7 +63,7 @@ def test_a_slow_reconcile_holds_only_its_own_slot() -> None:
 
 
 def test_resyncs_are_spread(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(controller, "RESYNC_SECONDS", 0.2)
+    monkeypatch.setattr(workqueue, "RESYNC_SECONDS", 0.2)
     times: dict[str, list[float]] = {}
 
     async def reconcile(namespace: str, name: str) -> float | None:
