@@ -68,6 +68,7 @@ from rollouts import (  # noqa: E402
     apiserver_writes,
     cpu_seconds,
     peak_rss_mb,
+    print_cluster_writes,
 )
 
 from cluster.launcher import BIN_DIR, Cluster  # noqa: E402
@@ -419,10 +420,7 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
         print(f"controller RSS idle / at rest {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"controller peak RSS           {rss:.0f} MB")
         print(f"controller CPU seconds        {cpu:.1f} s")
-        all_writes = sum(cluster.values())
-        print(f"cluster writes per step       {all_writes / steps:.2f} ({all_writes} in all)")
-        for kind, n in sorted(cluster.items(), key=lambda kv: -kv[1]):
-            print(f"    {kind:40s} {n:7d}  {n / steps:.2f}/step")
+        print_cluster_writes(cluster, steps)
         print()
         print(f"settled                       {settled_after:.1f} s after all Healthy")
         print(

@@ -206,6 +206,14 @@ def soak(
     return done
 
 
+def print_cluster_writes(cluster: dict[str, int], steps: int) -> None:
+    """Every write the API server served, per step and by verb and resource."""
+    total = sum(cluster.values())
+    print(f"cluster writes per step       {total / max(steps, 1):.2f} ({total} in all)")
+    for kind, n in sorted(cluster.items(), key=lambda kv: -kv[1]):
+        print(f"    {kind:40s} {n:7d}  {n / max(steps, 1):.2f}/step")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
@@ -321,10 +329,7 @@ def main() -> int:
         print(f"operator RSS idle / at rest   {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"operator peak RSS             {rss:.0f} MB")
         print(f"operator CPU seconds          {cpu:.1f} s")
-        total = sum(cluster.values())
-        print(f"cluster writes per step       {total / max(steps, 1):.2f} ({total} in all)")
-        for kind, n in sorted(cluster.items(), key=lambda kv: -kv[1]):
-            print(f"    {kind:40s} {n:7d}  {n / max(steps, 1):.2f}/step")
+        print_cluster_writes(cluster, steps)
     finally:
         operator.stop()
         try:
