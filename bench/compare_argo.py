@@ -60,7 +60,7 @@ REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
 
 from kubernetes import client, config  # noqa: E402
-from ramp_e2e import rollout_manifest  # noqa: E402
+from ramp_e2e import rollout_manifest, stop_group  # noqa: E402
 from rollouts import (  # noqa: E402
     _LABEL,
     REPLICAS,
@@ -149,15 +149,7 @@ class Controller:
         return self.proc.pid
 
     def stop(self, timeout: float = 15) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_group(self.proc, signal.SIGTERM, timeout)
         self.proc = None
 
     def tail(self, lines: int = 30) -> str:

@@ -24,6 +24,19 @@ PROMETHEUS_TOKEN = "ramp-e2e-bearer-7f3c9d2a41"
 that it never shows up in a Rollout's status, its Events or the operator's log."""
 
 
+def stop_group(proc: subprocess.Popen[bytes] | None, sig: int, timeout: float) -> None:
+    """Signal a process started with ``start_new_session`` and its group; SIGKILL the
+    group when it has not exited within ``timeout`` seconds."""
+    if proc is None or proc.poll() is not None:
+        return
+    os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
 class OperatorProcess:
     """The operator as a subprocess (``python -m ramp``), with its log in a file."""
 
@@ -69,15 +82,7 @@ class OperatorProcess:
         log.close()
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 15) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        stop_group(self.proc, sig, timeout)
         self.proc = None
 
     def kill(self) -> None:
