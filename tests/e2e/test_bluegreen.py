@@ -305,8 +305,11 @@ def test_scale_before_and_after_the_switch_and_a_third_template(rollouts: Rollou
         timeout=60,
         describe=lambda: str(rollouts.ready_pods(name)),
     )
-    status = rollouts.status(name)
-    assert status["replicas"] == 6 and f"{REV}={blue}" in status["selector"]
+    # While paused, a change of counts only waits up to STATUS_THROTTLE (3 s) for company.
+    status = rollouts.wait(
+        name, "status counts the 6 active pods", lambda s: s.get("replicas") == 6, timeout=15
+    )
+    assert f"{REV}={blue}" in status["selector"]
     rollouts.set_image(name, "ramp-test/app:v3")
     third = rollouts.wait(
         name,
