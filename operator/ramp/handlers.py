@@ -18,7 +18,7 @@ import kopf
 from ramp import GROUP, PREFIX, VERSION
 from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
-from ramp.core.workload_model import MANAGED_ANNOTATION
+from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.kube_objects import (
     child_from_deployment,
     endpoint_pods,
@@ -57,7 +57,9 @@ def owned(namespace: str | None, rollout: str) -> bool:
 def _owned_child(namespace: str | None, labels: kopf.Labels, **_: Any) -> bool:
     # Checked inside the handlers, not as kopf ``when=`` filters: kopf builds a filter's
     # keyword arguments on every event of every handler, which cost more than the check.
-    return owned(namespace, labels.get(ROLLOUT_LABEL, ""))
+    # An adopted Deployment (WATCHED_VALUE) is never a child (workload_changed kicks it).
+    rollout = labels.get(ROLLOUT_LABEL, "")
+    return rollout != WATCHED_VALUE and owned(namespace, rollout)
 
 
 class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -138,7 +140,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.inactivity_timeout = 330
     # Server-side label selectors: the API server streams only what the indexes keep
     # (kopf's handler filters are client-side: everything else would be decoded too).
-    # Deployments have none: an adopted one (spec.workloadRef) is known by annotation.
+    # An adopted Deployment (spec.workloadRef) carries the label too, with a value no
+    # Rollout name can have (WATCHED_VALUE): it is kicked by annotation, never a child.
+    settings.watching.label_selectors["apps", "deployments"] = ROLLOUT_LABEL
     settings.watching.label_selectors["apps", "controllerrevisions"] = ROLLOUT_LABEL
     settings.watching.label_selectors["discovery.k8s.io", "endpointslices"] = SERVICE_NAME
     # kopf's per-object worker keeps the last event's whole body (a Deployment with its

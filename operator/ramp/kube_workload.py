@@ -17,12 +17,13 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.core.plan import Plan
+from ramp.core.plan import ROLLOUT_LABEL, Plan
 from ramp.core.workload_model import (
     GIVE_BACK_FINALIZER,
     MANAGED_ANNOTATION,
     ORIGINAL_ANNOTATION,
     SCALED_TO_ANNOTATION,
+    WATCHED_VALUE,
     Workload,
 )
 from ramp.kube import PLURAL, TIMEOUT, Conflict, Kube
@@ -59,6 +60,7 @@ def summarize_workload(body: Mapping[str, Any]) -> Workload:
     spec = body.get("spec") or {}
     status = body.get("status") or {}
     annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
     template = copy.deepcopy(spec.get("template") or {})
     tmeta = template.get("metadata")
     if isinstance(tmeta, dict) and tmeta.get("creationTimestamp") is None:
@@ -80,6 +82,7 @@ def summarize_workload(body: Mapping[str, Any]) -> Workload:
         original=_int(annotations.get(ORIGINAL_ANNOTATION)),
         replicas_manager=replicas_manager,
         paused_manager=paused_manager,
+        watched=labels.get(ROLLOUT_LABEL) == WATCHED_VALUE,
     )
 
 
@@ -162,8 +165,13 @@ class Workloads:
         body: dict[str, Any] = {}
         if spec:
             body["spec"] = spec
+        meta: dict[str, Any] = {}
         if patch.annotations:
-            body["metadata"] = {"annotations": dict(patch.annotations)}
+            meta["annotations"] = dict(patch.annotations)
+        if patch.labels:
+            meta["labels"] = dict(patch.labels)
+        if meta:
+            body["metadata"] = meta
         self.kube.counters.write("patch-workload")
         try:
             self.kube.apps.patch_namespaced_deployment(

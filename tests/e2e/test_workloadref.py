@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, condition, wait_for
 
 MANAGED = "ramp.dev/workload-of"
+WATCH_LABEL = "ramp.dev/rollout"
 
 
 def deployment(name: str, replicas: int, image: str = "ramp-test/app:v1") -> dict[str, Any]:
@@ -138,6 +139,10 @@ def test_progressive_adoption_no_bypass_abort_and_give_back_on_delete(rollouts: 
         d = dep(rollouts, name)
         assert d.spec.paused is True and d.spec.replicas == 0
         assert d.metadata.annotations[MANAGED] == name
+        # The label the operator's Deployment watch selects on the API server; its value
+        # is no Rollout's name, so the Rollout's own Deployments are listed without it.
+        assert d.metadata.labels[WATCH_LABEL] == "Adopted"
+        assert name not in {x.metadata.name for x in rollouts.deployments(name).values()}
         wait_for(  # the status catches up with the Deployment's last generation
             "workloadObservedGeneration follows the Deployment",
             lambda: (
@@ -199,6 +204,7 @@ def test_progressive_adoption_no_bypass_abort_and_give_back_on_delete(rollouts: 
     d = dep(rollouts, name)
     assert d.spec.paused in (None, False) and d.spec.replicas == r
     assert MANAGED not in (d.metadata.annotations or {})
+    assert WATCH_LABEL not in (d.metadata.labels or {})
     print(
         f"\nworkloadRef: adoption of R={r} in {adoption:.1f}s, min ready {adopt_min}; "
         f"give-back min ready {give_back_min} (gap {max(0, r - give_back_min)})"

@@ -174,3 +174,25 @@ def test_a_deleted_rollouts_children_leave_the_filters_memory() -> None:
         handlers.State.controller = saved
     assert forgotten == [("ns", "web")]
     assert list(handlers.State.seen) == [("ns", "api-abc")]
+
+
+def test_deployments_are_selected_on_the_api_server_and_an_adopted_one_is_no_child() -> None:
+    """Every watch of the operator has a server-side label selector: the API server streams
+    only Ramp's children and adopted Deployments, not every Deployment in scope. An adopted
+    Deployment (``ramp.dev/rollout: Adopted``) is neither indexed nor kicked as a child."""
+    import kopf
+
+    from ramp.core.workload_model import WATCHED_VALUE
+
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings=settings)
+    deployments = kopf.Resource("apps", "v1", "deployments")
+    assert list(settings.watching.label_selectors.collect(deployments)) == ["ramp.dev/rollout"]
+    for plural in ("controllerrevisions",):
+        resource = kopf.Resource("apps", "v1", plural)
+        assert list(settings.watching.label_selectors.collect(resource)) == ["ramp.dev/rollout"]
+    labels = {"ramp.dev/rollout": WATCHED_VALUE}
+    assert not handlers._owned_child(namespace="ns", labels=labels)
+    raw = deployment()
+    raw["metadata"]["labels"] = labels
+    assert handlers.rollout_children(namespace="ns", labels=labels, body=kopf.Body(raw)) == {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ from ramp.core.plan import Child, Observed, Plan, plan, revision_hash
 from ramp.core.workload_model import (
     MANAGED_ANNOTATION,
     SCALED_TO_ANNOTATION,
+    WATCHED_VALUE,
     Workload,
 )
 
@@ -157,6 +159,7 @@ def test_deletion_gives_back_first_and_releases_only_once_the_deployment_serves(
     assert (
         released.workload is not None and released.workload.annotations[MANAGED_ANNOTATION] is None
     )
+    assert released.workload.labels == {"ramp.dev/rollout": None}, "no longer watched"
     late = plan(observe(b, coming, ready=6, **deleted), T0 + timedelta(seconds=301))
     assert late.finalizer is False
     assert any(e.reason == "WorkloadGiveBackTimedOut" for e in late.events)
@@ -174,3 +177,21 @@ def test_missing_or_foreign_deployment_is_an_invalid_spec_and_touches_nothing() 
     mismatch = plan(observe(b, workload()), T0)
     assert mismatch.workload is None
     assert "spec.selector" in (mismatch.status.message or "")
+
+
+def test_an_adopted_deployment_is_labelled_for_the_server_side_watch_selector() -> None:
+    """The operator's Deployment watch selects ``ramp.dev/rollout`` on the API server: the
+    adopted Deployment gets that label (with a value no Rollout name can have) in its
+    first patch, and one adopted by an earlier version gets it at the next pass."""
+    first = plan(observe(body(), workload()), T0)
+    assert first.workload is not None
+    assert first.workload.labels == {"ramp.dev/rollout": WATCHED_VALUE}
+    dns_subdomain = r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?"  # what a Rollout's name must be
+    assert not re.fullmatch(dns_subdomain, WATCHED_VALUE), "never a Rollout's name"
+    held = {"managed_by": "web", "paused": True, "scaled_to": 6}
+    labelled = plan(observe(body(), workload(**held), ready=0), T0)
+    assert labelled.workload is None or not labelled.workload.labels, "nothing to add"
+    unlabelled = plan(observe(body(), workload(**held, watched=False), ready=0), T0)
+    assert unlabelled.workload is not None
+    assert unlabelled.workload.labels == {"ramp.dev/rollout": WATCHED_VALUE}
+    assert not any(e.reason == "WorkloadAdopted" for e in unlabelled.events), "adopted once"

@@ -7,7 +7,9 @@ decides what happens to the Deployment itself:
 
 - **No bypass.** From the first pass on the Deployment is held at ``spec.paused: true``
   (a paused Deployment still scales, but never rolls its pods to a new template), and
-  annotated ``ramp.dev/workload-of: <rollout>``. Someone unpausing it is undone at once.
+  annotated ``ramp.dev/workload-of: <rollout>`` and labelled ``ramp.dev/rollout:
+  Adopted`` (the label the operator's watch selects on the API server: its changes reach
+  the operator at once). Someone unpausing it is undone at once.
 - **Adoption without downtime** (``scaleDown``): ``progressively`` scales the Deployment
   down only as Ramp's pods are ready — its replicas are ``max(0, R - maxUnavailable -
   ready Ramp pods)``, never raised — and, while it still runs pods, Ramp's stable grows
@@ -21,8 +23,8 @@ decides what happens to the Deployment itself:
   minutes) instead of flapping; then it asserts it once more.
 - **Give-back.** When the Rollout is deleted (a bounded finalizer holds it) or its
   ``workloadRef`` is removed, the Deployment is unpaused and scaled to the Rollout's
-  replicas first; only when its pods are ready is it released (annotations removed,
-  finalizer dropped) — so Ramp's pods go only after the Deployment's serve again.
+  replicas first; only when its pods are ready is it released (annotations and label
+  removed, finalizer dropped) — so Ramp's pods go only after the Deployment's serve again.
 """
 
 from __future__ import annotations
@@ -31,11 +33,12 @@ from datetime import timedelta
 
 from ramp.api.rollout import Condition, WorkloadStatus
 from ramp.core.context import PlanContext
-from ramp.core.model import Plan, iso, parse_iso
+from ramp.core.model import ROLLOUT_LABEL, Plan, iso, parse_iso
 from ramp.core.workload_model import (
     MANAGED_ANNOTATION,
     ORIGINAL_ANNOTATION,
     SCALED_TO_ANNOTATION,
+    WATCHED_VALUE,
     Workload,
     WorkloadPatch,
 )
@@ -128,6 +131,9 @@ class WorkloadMixin(PlanContext):
                 f"deployment {w.name} adopted: held paused (scaleDown {mode}); its template "
                 "now rolls out through this Rollout",
             )
+        labels: dict[str, str | None] = {}
+        if w.managed_by != self.rollout_name or not w.watched:
+            labels[ROLLOUT_LABEL] = WATCHED_VALUE  # watched from now on (see WATCHED_VALUE)
         paused = None
         if not w.paused:
             paused = True
@@ -140,8 +146,8 @@ class WorkloadMixin(PlanContext):
                 annotations[SCALED_TO_ANNOTATION] = str(replicas)
             if mode == "progressively" and state == "Adopting" and w.replicas > 0:
                 self.cap_stable(result, w)
-        if replicas is not None or paused is not None or annotations:
-            result.workload = WorkloadPatch(w.name, replicas, paused, annotations)
+        if replicas is not None or paused is not None or annotations or labels:
+            result.workload = WorkloadPatch(w.name, replicas, paused, annotations, labels)
         st.workload = ws
         self.conflict_condition(result, ws)
         if state == "Adopting":
@@ -278,7 +284,9 @@ class WorkloadMixin(PlanContext):
                 release = dict.fromkeys(
                     (MANAGED_ANNOTATION, SCALED_TO_ANNOTATION, ORIGINAL_ANNOTATION)
                 )
-                result.workload = WorkloadPatch(w.name, annotations=release)
+                result.workload = WorkloadPatch(
+                    w.name, annotations=release, labels={ROLLOUT_LABEL: None}
+                )
                 result.finalizer = False
                 ws = None
                 if ready:

@@ -18,6 +18,11 @@ SCALED_TO_ANNOTATION = "ramp.dev/scaled-to"
 means someone else set it: a GitOps sync, a person)."""
 ORIGINAL_ANNOTATION = "ramp.dev/original-replicas"
 """On an adopted Deployment: its ``spec.replicas`` when Ramp adopted it."""
+WATCHED_VALUE = "Adopted"
+"""On an adopted Deployment, the value of the ``ramp.dev/rollout`` label: the operator's
+Deployment watch selects that label on the API server, and this value can never be a
+Rollout's name (names are lowercase), so nothing that lists a Rollout's children by
+``ramp.dev/rollout=<name>`` ever sees the adopted Deployment as one."""
 GIVE_BACK_FINALIZER = "ramp.dev/give-back"
 """On a Rollout that holds a Deployment: deletion waits until it is given back."""
 
@@ -45,6 +50,8 @@ class Workload:
     replicas_manager: str | None = None
     """The field manager that last set ``spec.replicas`` (from managedFields)."""
     paused_manager: str | None = None
+    watched: bool = True
+    """It carries the label the operator's watch selects (``WATCHED_VALUE``)."""
 
     @property
     def settled(self) -> bool:
@@ -59,3 +66,4 @@ class WorkloadPatch:
     replicas: int | None = None
     paused: bool | None = None
     annotations: Mapping[str, str | None] = field(default_factory=dict)
+    labels: Mapping[str, str | None] = field(default_factory=dict)
