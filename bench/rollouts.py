@@ -23,6 +23,10 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
 for that long and prints the operator's RSS at the start, after the first cycle and at the
 end (growth after warm-up); the per-step figures then cover the soak too.
 
+``--bystanders N`` first creates N Deployments that are not Ramp's (one pod each, in
+the same namespace): what a cluster holds besides the Rollouts. The operator's watch
+should not be streamed them (its figures should not move with N).
+
 It prints figures; it is not a test and has no pass/fail threshold.
 """
 
@@ -206,6 +210,27 @@ def soak(
     return done
 
 
+def create_bystanders(apps: Any, ns: str, count: int) -> None:
+    """Deployments that are not Ramp's, one pod each (what else a namespace holds)."""
+    for i in range(count):
+        labels = {"app": f"bystander-{i}"}
+        apps.create_namespaced_deployment(
+            ns,
+            {
+                "metadata": {"name": f"bystander-{i}", "labels": labels},
+                "spec": {
+                    "replicas": 1,
+                    "selector": {"matchLabels": labels},
+                    "template": {
+                        "metadata": {"labels": labels},
+                        "spec": {"containers": [{"name": "app", "image": "bystander:1"}]},
+                    },
+                },
+            },
+        )
+    print(f"created {count} bystander Deployments in {ns}", flush=True)
+
+
 def print_cluster_writes(cluster: dict[str, int], steps: int) -> None:
     """Every write the API server served, per step and by verb and resource."""
     total = sum(cluster.values())
@@ -227,6 +252,13 @@ def main() -> int:
         help="after the measured rollout, keep rolling all Rollouts out again in a loop "
         "for SECONDS and report the operator's RSS growth",
     )
+    parser.add_argument(
+        "--bystanders",
+        type=int,
+        default=0,
+        metavar="N",
+        help="first create N Deployments that are not Ramp's (one pod each) beside them",
+    )
     args = parser.parse_args()
     # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: cluster and operator stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -237,7 +269,7 @@ def main() -> int:
         kubeconfig = Path(args.kubeconfig)
     else:
         # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
-        nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
+        nodes = max(1, -(-(args.count * (REPLICAS + 2) + args.bystanders) // 1000))
         launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
         launcher.start()
         kubeconfig = launcher.kubeconfig
@@ -254,6 +286,8 @@ def main() -> int:
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     ns = f"bench-{int(time.time())}"
     core.create_namespace({"metadata": {"name": ns}})
+    if args.bystanders:
+        create_bystanders(client.AppsV1Api(api), ns, args.bystanders)
     operator = OperatorProcess(kubeconfig, workdir / "operator.log", ["--namespace", ns])
     try:
         operator.start()
@@ -326,6 +360,8 @@ def main() -> int:
         print(f"writes held back (expected)   {stats.get('expectations')}")
         if stats.get("step_timings"):
             print_breakdown(stats["step_timings"])
+        if args.bystanders:
+            print(f"bystander Deployments         {args.bystanders}")
         print(f"operator RSS idle / at rest   {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"operator peak RSS             {rss:.0f} MB")
         print(f"operator CPU seconds          {cpu:.1f} s")

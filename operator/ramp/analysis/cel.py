@@ -31,10 +31,12 @@ import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-import cel
+from typing import TYPE_CHECKING
 
 from ramp.api.analysis import Verdict
+
+if TYPE_CHECKING:
+    import cel
 
 Result = float | Sequence[float]
 """What a condition sees as ``result``."""
@@ -59,7 +61,12 @@ def _first_line(error: BaseException) -> str:
 
 @functools.lru_cache(maxsize=512)
 def compile_condition(expression: str) -> cel.Program:
-    """Compile ``expression`` once (cached); ConditionError if it is not valid CEL."""
+    """Compile ``expression`` once (cached); ConditionError if it is not valid CEL.
+
+    The evaluator is imported here, at the first condition: it costs about 12 MB of
+    memory, which an operator whose Rollouts have no analysis never pays."""
+    import cel
+
     try:
         return cel.compile(expression)
     except Exception as error:  # the extension raises ValueError, but be safe
