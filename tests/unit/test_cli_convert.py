@@ -160,8 +160,15 @@ def test_rollout_for_a_live_deployment_adopts_it() -> None:
             "is a revision of Rollout shop",
         ),
         ({"annotations": {"ramp.dev/workload-of": "shop"}}, "already adopted by Rollout shop"),
+        (
+            {
+                "annotations": {"ramp.dev/workload-of": "shop"},
+                "labels": {"ramp.dev/rollout": "Adopted"},  # the operator's watch label
+            },
+            "already adopted by Rollout shop",
+        ),
     ],
-    ids=["child-label", "child-owner", "adopted"],
+    ids=["child-label", "child-owner", "adopted", "adopted-and-watched"],
 )
 def test_a_deployment_ramp_runs_already_is_not_converted(
     meta: dict[str, object], words: str

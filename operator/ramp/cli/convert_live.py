@@ -7,7 +7,7 @@ from typing import Any
 
 from ramp.cli.client import CliError
 from ramp.core.model import ROLLOUT_LABEL
-from ramp.core.workload_model import MANAGED_ANNOTATION
+from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 
 RAMP_API = "ramp.dev/v1alpha1"
 Obj = dict[str, Any]
@@ -31,17 +31,20 @@ def rollout_for_deployment(deployment: Mapping[str, Any]) -> Obj:
         for o in meta.get("ownerReferences") or []
         if o.get("kind") == "Rollout" and str(o.get("apiVersion", "")).startswith("ramp.dev/")
     ]
-    owner = owners[0] if owners else (meta.get("labels") or {}).get(ROLLOUT_LABEL)
-    if owner:
-        raise NotConvertible(
-            f"deployment/{name} is a revision of Rollout {owner} (Ramp runs it): convert the "
-            "Deployment you wrote, not Ramp's child"
-        )
+    # An adopted Deployment also carries ramp.dev/rollout (WATCHED_VALUE, for the
+    # operator's watch): the annotation says by whom, so it is asked first.
     adopter = (meta.get("annotations") or {}).get(MANAGED_ANNOTATION)
     if adopter:
         raise NotConvertible(
             f"deployment/{name} is already adopted by Rollout {adopter} "
             f"(annotation {MANAGED_ANNOTATION})"
+        )
+    label = (meta.get("labels") or {}).get(ROLLOUT_LABEL)
+    owner = owners[0] if owners else (label if label != WATCHED_VALUE else None)
+    if owner:
+        raise NotConvertible(
+            f"deployment/{name} is a revision of Rollout {owner} (Ramp runs it): convert the "
+            "Deployment you wrote, not Ramp's child"
         )
     return {
         "apiVersion": RAMP_API,
