@@ -39,6 +39,7 @@ sinks:
     urlKey: chat-url
     triggers: [aborted]
     optIn: true
+    namespaces: [shop]
   - name: evil
     urlKey: evil-url
 delivery: {maxAttempts: 3, initialBackoff: 0.05s, maxBackoff: 0.2s, timeout: 2s}
@@ -128,7 +129,8 @@ def test_payloads_cloudevents_slack_webhook() -> None:
 
 
 def test_annotations_choose_sinks_and_triggers() -> None:
-    default, opt_in = Sink("ops", "webhook", "u"), Sink("chat", "slack", "u", opt_in=True)
+    default = Sink("ops", "webhook", "u")
+    opt_in = Sink("chat", "slack", "u", opt_in=True, namespaces=frozenset({"shop"}))
 
     def note(annotations: dict[str, str], reason: str = "Aborted") -> Any:
         obj = {**ROLLOUT, "metadata": {**ROLLOUT["metadata"], "annotations": annotations}}

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
-from rich.console import Console, RenderableType
+from rich.console import RenderableType
 from rich.live import Live
 
 from ramp import __version__
@@ -44,6 +44,7 @@ from ramp.cli.render import (
     to_text,
 )
 from ramp.cli.render_bluegreen import is_blue_green, rollback_refusal
+from ramp.cli.safe import SafeConsole, visible
 from ramp.cli.templates import original_template, recorded_template
 from ramp.core.durations import parse_duration
 from ramp.core.plan import REVISION_LABEL, revision_hash
@@ -71,7 +72,7 @@ class Output:
 
     def __init__(self, plain: bool) -> None:
         self.plain = plain or not sys.stdout.isatty()
-        self.console = Console(no_color=self.plain, highlight=False)
+        self.console = SafeConsole(no_color=self.plain)
 
     @property
     def width(self) -> int:
@@ -88,7 +89,7 @@ class Output:
             self.console.print(renderable)
 
     def line(self, text: str) -> None:
-        print(text, flush=True)
+        print(visible(text), flush=True)
 
     def data(self, obj: Any, fmt: str) -> None:
         if fmt == "json":
@@ -185,7 +186,9 @@ class Commands:
                 compact=None if self.out.plain else self.out.console.width,
             )
             if watcher.error:
-                return to_text(view) + f"\n(watch interrupted, reconnecting: {watcher.error})"
+                return (
+                    to_text(view) + f"\n(watch interrupted, reconnecting: {visible(watcher.error)})"
+                )
             return view
 
         def wait() -> bool | None:
@@ -544,9 +547,9 @@ class Commands:
         result = convert_documents(docs)
         print(dump(result.documents), end="")
         for note in result.notes:
-            print(f"note: {note}", file=sys.stderr)
+            print(f"note: {visible(note)}", file=sys.stderr)
         for warning in result.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
+            print(f"warning: {visible(warning)}", file=sys.stderr)
         return EXIT_OK if result.lossless else EXIT_LOSSY
 
     # plan (offline) --------------------------------------------------------------------
@@ -764,10 +767,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         result: int = args.func(commands)
         return result
     except NotFound as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {visible(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except CliError as exc:
-        print(f"Error: {exc}", file=sys.stderr)
+        print(f"Error: {visible(exc)}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
         return 130
@@ -776,10 +779,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from urllib3.exceptions import HTTPError
 
         if isinstance(exc, ApiException):
-            print(f"Error from the API server: {api_error(exc)}", file=sys.stderr)
+            print(f"Error from the API server: {visible(api_error(exc))}", file=sys.stderr)
             return EXIT_FAILED
         if isinstance(exc, HTTPError):
-            print(f"Error: cannot reach the API server: {exc}", file=sys.stderr)
+            print(f"Error: cannot reach the API server: {visible(exc)}", file=sys.stderr)
             return EXIT_FAILED
         raise
 

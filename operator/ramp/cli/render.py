@@ -19,11 +19,12 @@ from typing import Any
 
 from pydantic import ValidationError
 from rich import box
-from rich.console import Console, Group, RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from ramp.api.rollout import Step
+from ramp.cli.safe import SafeConsole, visible_all, visible_obj
 from ramp.core.plan import REVISION_LABEL, ROLE_LABEL, describe_step
 
 Obj = Mapping[str, Any]
@@ -132,6 +133,7 @@ def make_table(*columns: str) -> Table:
 
 def rollouts_table(rollouts: Sequence[Obj], *, namespaces: bool = False) -> Table:
     """``kubectl ramp get``: one row per Rollout."""
+    rollouts = visible_all(rollouts)  # API strings as text (ramp.cli.safe)
     columns = ["NAMESPACE"] if namespaces else []
     table = make_table(*columns, "NAME", "PHASE", "WEIGHT", "STEP", "READY", "STABLE", "CANARY")
     table.box = box.SIMPLE
@@ -384,8 +386,10 @@ def render(
     ``deployments`` are its child Deployments, ``events`` the Events about it, ``now`` the
     time ages are computed against (ages are ``-`` without it). ``compact=WIDTH`` keeps
     every condition and Event on one line of that width (for the live view, which must
-    fit a screen).
+    fit a screen). Every string of the objects is shown as text (:mod:`ramp.cli.safe`).
     """
+    rollout = visible_obj(rollout)
+    deployments, events = visible_all(deployments), visible_all(events)
     status = rollout.get("status") or {}
     steps = parse_steps(rollout)
     parts: list[RenderableType]
@@ -411,7 +415,7 @@ def render(
 def to_text(renderable: RenderableType, width: int = 120) -> str:
     """Render to plain text: no colour, no control codes, trailing spaces removed."""
     buffer = io.StringIO()
-    console = Console(
+    console = SafeConsole(
         file=buffer,
         width=width,
         color_system=None,
@@ -442,6 +446,7 @@ def render_text(
 
 def progress_line(rollout: Obj) -> str:
     """One line about where a rollout stands: phase, step, weights, ready pods, message."""
+    rollout = visible_obj(rollout)
     spec, status = rollout.get("spec") or {}, rollout.get("status") or {}
     steps = parse_steps(rollout)
     parts = [str(status.get("phase") or "Unknown")]

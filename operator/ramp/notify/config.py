@@ -10,14 +10,18 @@ Pure: parsing and checking only (no API calls, no HTTP). The ConfigMap's key
         tokenKey: ops-token          # optional: key of a bearer token (Authorization header)
         triggers: [started, paused, aborted, completed, analysis]   # the default
         optIn: false                 # true: only Rollouts annotated ramp.dev/notify: ops
-        namespaces: []               # optional: only Rollouts of these namespaces
+        namespaces: []               # only Rollouts of these namespaces (required with optIn)
     delivery: {maxAttempts: 6, initialBackoff: 1s, maxBackoff: 30s, timeout: 5s, queueSize: 1000}
 
 A sink URL must be on the operator's allow-list (``--notify-allow``, ``RAMP_NOTIFY_ALLOW``):
 entries are ``scheme://host[:port][/path-prefix]``; a URL is allowed when scheme, host and
-port are equal and its path starts with the entry's path. So a Secret cannot send the
-operator to an arbitrary address inside the cluster (no SSRF). Messages about a URL name its
-origin only: the path of an incoming-webhook URL is itself a secret.
+port are equal and its path starts with the entry's path. Paths are compared normalised
+(percent-encoded unreserved characters decoded, ``.`` and ``..`` segments resolved, as the
+HTTP client and the receiver will), encoded slashes and backslashes are refused, the
+normalised URL is the one posted to, and redirects are not followed: so neither a Secret
+nor a receiver can send the operator to an arbitrary address inside the cluster (no SSRF).
+Messages about a URL name its origin only: the path of an incoming-webhook URL is itself a
+secret.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -72,6 +76,48 @@ class Origin:
         return not prefix or other.path == prefix or other.path.startswith(prefix + "/")
 
 
+_UNRESERVED_ESCAPE = re.compile(r"%(2[dDeE]|5[fF]|7[eE]|[46][1-9a-fA-F]|[57][0-9aA]|3[0-9])")
+_REFUSED_IN_PATH = re.compile(r"%(2f|5c|00)|\\", re.IGNORECASE)
+
+
+def normal_path(path: str, what: str = "URL") -> str:
+    """A URL path as an HTTP client and a server resolve it (RFC 3986 6.2.2): escapes of
+    unreserved characters decoded, ``.`` and ``..`` segments removed. Encoded slashes,
+    backslashes and NULs are refused (servers differ on them).
+
+    >>> normal_path("/services/T0/../../admin"), normal_path("/a/%2e%2E/b/./c/")
+    ('/admin', '/b/c/')
+    """
+    if _REFUSED_IN_PATH.search(path) or any(ord(c) < 0x21 or ord(c) == 0x7F for c in path):
+        raise ConfigError(f"{what} has an encoded slash, a backslash or a control character")
+    path = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), path)
+    out: list[str] = []
+    segments = path.split("/")[1:] if path.startswith("/") else path.split("/")
+    for segment in segments:
+        if segment == "..":
+            if out:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    if segments and segments[-1] in (".", ".."):
+        out.append("")
+    return "/" + "/".join(out)
+
+
+def normal_url(url: str, what: str = "URL") -> str:
+    """The URL the operator posts to: scheme and host lower-case, the path normalised
+    (:func:`normal_path`), no fragment; the same checks as :func:`parse_origin`.
+
+    >>> normal_url("HTTPS://Hooks.Example:443/services/T0/./B0/../B1?x=1#f")
+    'https://hooks.example/services/T0/B1?x=1'
+    """
+    origin = parse_origin(url, what)
+    parts = urlsplit(url.strip())
+    host = f"[{origin.host}]" if ":" in origin.host else origin.host
+    netloc = host if origin.port == _PORTS[origin.scheme] else f"{host}:{origin.port}"
+    return urlunsplit((origin.scheme, netloc, origin.path, parts.query, ""))
+
+
 def parse_origin(url: str, what: str = "URL") -> Origin:
     """Scheme, host, explicit port and path of an http(s) URL; ConfigError otherwise.
 
@@ -90,7 +136,7 @@ def parse_origin(url: str, what: str = "URL") -> Origin:
         port = parts.port or _PORTS[scheme]
     except ValueError:
         raise ConfigError(f"{what} has an invalid port") from None
-    return Origin(scheme, parts.hostname.lower(), port, parts.path or "/")
+    return Origin(scheme, parts.hostname.lower(), port, normal_path(parts.path or "/", what))
 
 
 @dataclass(frozen=True)
@@ -223,6 +269,13 @@ def parse_settings(
             why = allow.refusal(url, name)
             if why is not None:
                 raise ConfigError(why)
+            url = normal_url(url, f"the URL of sink {name}")
+            opt_in = bool(item.get("optIn", False))
+            if opt_in and not item.get("namespaces"):
+                raise ConfigError(
+                    "optIn needs namespaces: the namespaces whose Rollouts may opt in "
+                    "(else any namespace could send to it with ramp.dev/notify: all)"
+                )
             sinks.append(
                 Sink(
                     name=name,
@@ -230,7 +283,7 @@ def parse_settings(
                     url=url,
                     token=token,
                     triggers=frozenset(map(str, triggers)),
-                    opt_in=bool(item.get("optIn", False)),
+                    opt_in=opt_in,
                     namespaces=frozenset(map(str, item.get("namespaces") or [])),
                 )
             )

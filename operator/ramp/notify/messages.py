@@ -9,7 +9,12 @@ mode) or a Slack-compatible incoming webhook.
 Per-Rollout choice, by annotation:
 
 * ``ramp.dev/notify``: absent — the sinks that are not ``optIn``; ``none``/``off``/``false``
-  — none; ``all``/``true`` — every sink; ``a,b`` — only the sinks named.
+  — none; ``all``/``true`` — every sink; ``a,b`` — only the sinks named. A sink's
+  ``namespaces`` bound every choice: an ``optIn`` sink has that list always (the admin's
+  configuration requires it), so ``all`` cannot reach another team's channel.
+
+Slack text is escaped (``&``, ``<``, ``>``): a Rollout's message cannot mention
+``<!channel>`` or disguise a link (``<https://evil|docs>``).
 * ``ramp.dev/notify-triggers``: ``aborted,completed`` — only these triggers.
 """
 
@@ -160,6 +165,8 @@ def wants(sink: Sink, note: Notification) -> bool:
         return False
     if sink.namespaces and note.namespace not in sink.namespaces:
         return False
+    if sink.opt_in and not sink.namespaces:
+        return False  # an opt-in sink names the namespaces that may opt in (config.py)
     choice = (note.annotations.get(NOTIFY_ANNOTATION) or "").strip().lower()
     if choice in _OFF and choice:
         return False
@@ -188,6 +195,16 @@ _EMOJI = {
 }
 
 
+def slack_escape(text: str) -> str:
+    """Slack's control characters as entities: ``<!channel>``, ``<@U1>`` and
+    ``<url|label>`` in a Rollout's strings are shown, not acted on.
+
+    >>> slack_escape("<!channel> & <https://evil|docs>")
+    '&lt;!channel&gt; &amp; &lt;https://evil|docs&gt;'
+    """
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def payload(sink: Sink, note: Notification) -> tuple[dict[str, Any], dict[str, str]]:
     """The JSON body and headers for ``sink``."""
     headers = {"Content-Type": "application/json", "User-Agent": "ramp-operator"}
@@ -208,8 +225,9 @@ def payload(sink: Sink, note: Notification) -> tuple[dict[str, Any], dict[str, s
         return body, headers
     if sink.type == "slack":
         text = (
-            f"{_EMOJI.get(note.trigger, '')} Rollout *{note.namespace}/{note.name}* "
-            f"{note.trigger}: {note.message}"
+            f"{_EMOJI.get(note.trigger, '')} Rollout "
+            f"*{slack_escape(note.namespace)}/{slack_escape(note.name)}* "
+            f"{note.trigger}: {slack_escape(note.message)}"
         ).strip()
         return {"text": text}, headers
     return note.data(), headers

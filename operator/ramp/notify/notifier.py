@@ -291,7 +291,10 @@ class Notifier:
         body, headers = payload(sink, item.note)
         retry_after: float | None = None
         try:
-            async with session.post(sink.url, json=body, headers=headers) as resp:
+            # No redirects: a receiver must not send the operator past the allow-list.
+            async with session.post(
+                sink.url, json=body, headers=headers, allow_redirects=False
+            ) as resp:
                 status = resp.status
                 await resp.read()
                 with contextlib.suppress(ValueError, TypeError):
