@@ -41,7 +41,22 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--prometheus-token-secret",
         metavar="NAMESPACE/NAME",
-        help="Secret whose 'token' key is the bearer token for Prometheus",
+        help="Secret whose 'token' key is the bearer token for Prometheus (sent only over https)",
+    )
+    parser.add_argument(
+        "--prometheus-providers",
+        metavar="FILE",
+        help="YAML/JSON list of Prometheus providers: address, tokenSecret, caFile, "
+        "namespaces allowed to use it, namespace enforcement (also RAMP_PROMETHEUS_PROVIDERS "
+        "with the document itself)",
+    )
+    parser.add_argument(
+        "--prometheus-namespace-enforcement",
+        choices=["auto", "on", "off"],
+        default=os.environ.get("RAMP_PROMETHEUS_NAMESPACE_ENFORCEMENT", "auto"),
+        help='scope every query to the Rollout\'s namespace (a namespace="..." matcher in '
+        "every selector); auto: on when watching all namespaces (default; also "
+        "RAMP_PROMETHEUS_NAMESPACE_ENFORCEMENT)",
     )
     parser.add_argument(
         "--log-format",

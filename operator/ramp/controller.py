@@ -42,6 +42,9 @@ log = logging.getLogger(__name__)
 
 API_THREADS = 32
 """Blocking API calls run on this many threads (asyncio's default pool is far smaller)."""
+MEASURE_RECHECK = 1.0
+"""While a measurement of a Rollout is in flight its reconcile looks again at most this
+often (its completion wakes it at once)."""
 T = TypeVar("T")
 STATUS_THROTTLE = 3.0
 """Seconds between status writes that only update counts and wording."""
@@ -110,6 +113,7 @@ class Controller:
         self.clock = clock
         self.observers = observers or []
         self.queue = WorkQueue(self.reconcile)
+        self.gates.scheduler.on_done = lambda namespace, name: self.queue.kick((namespace, name))
         self.owns: Callable[[str, str], bool] = lambda namespace, name: True
         """Whether this process handles a Rollout (``--shard``); others are ignored."""
         self.queue.accept = lambda key: self.owns(*key)
@@ -167,6 +171,7 @@ class Controller:
         with self._bodies_lock:
             self.bodies.pop(key, None)
         self.last_status_write.pop(key, None)
+        self.gates.scheduler.forget(*key)
         for svc in [k for k in self.services if k[0] == key[0]]:
             self.services.pop(svc, None)
         self.queue.forget(key)
@@ -302,6 +307,9 @@ class Controller:
         result.events[:0] = gate_events
         if result.measure:
             result.requeue_after = 0.0
+        elif runs and self.gates.pending(namespace, name):
+            # Measurements in flight wake this Rollout when they finish: no busy loop.
+            result.requeue_after = max(result.requeue_after or 0.0, MEASURE_RECHECK)
         timing.mark("plan")
         try:
             applied = None

@@ -20,8 +20,9 @@ from pydantic import ValidationError
 
 from ramp.analysis.prometheus import PrometheusProvider, ProviderConfig
 from ramp.analysis.promql import QueryContext
-from ramp.analysis.run import check_metrics, measure_due
-from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Measurement, Verdict
+from ramp.analysis.run import check_metrics, due_metrics, fold
+from ramp.analysis.schedule import MeasureKey, MeasurementScheduler
+from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Measurement, Metric, Verdict
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
 from ramp.core.gating import BACKGROUND
 from ramp.core.model import Event
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 
 TOKEN_REFRESH_SECONDS = 60.0
 """How often the Prometheus token Secret is read again (a rotation needs no restart)."""
+
+
+def measurement_deadline(timeout: float) -> float:
+    """Seconds a measurement may hold its namespace's slot: a compare metric's three
+    queries run at once, each within ``timeout``; the margin covers judging."""
+    return timeout + 5.0
+
 
 TemplateReader = Callable[[str, str], dict[str, Any] | None]
 """``read(namespace, name)``: an AnalysisTemplate object, or None when absent."""
@@ -51,8 +59,12 @@ class Gates:
         self.config = config or ProviderConfig()
         self.read_template = read_template
         self.token_source = token_source
+        self.secret_reader: Callable[[str, str], Any] | None = None
+        """Reads a Secret (``namespace, name``): the providers' tokens are read again."""
         self._token_read_at = time.monotonic()
         self._provider: PrometheusProvider | None = None
+        self.scheduler = MeasurementScheduler()
+        """Takes the measurements off the reconcile path (per-namespace capacity)."""
         self.observers: list[Callable[[Measurement], None]] = []
         """Called for every measurement whose status was written (the operator's metrics)."""
 
@@ -64,11 +76,14 @@ class Gates:
 
     def refresh_token(self) -> None:
         """Read the token Secret again when it is due (blocking: call from a thread)."""
-        if self.token_source is None:
+        if self.token_source is None and self.secret_reader is None:
             return
         if time.monotonic() - self._token_read_at < TOKEN_REFRESH_SECONDS:
             return
         self._token_read_at = time.monotonic()
+        self._refresh_provider_tokens()
+        if self.token_source is None:
+            return
         try:
             token = self.token_source()
         except Exception as exc:  # keep the last good token; say why without it
@@ -79,7 +94,33 @@ class Gates:
             self.provider.set_config(self.config)
             log.info("the Prometheus token changed; using the new one")
 
+    def _refresh_provider_tokens(self) -> None:
+        from ramp.analysis.prometheus import parse_secret_ref, token_from_secret_data
+
+        if self.secret_reader is None:
+            return
+        for endpoint in self.config.providers:
+            if not endpoint.token_secret:
+                continue
+            try:
+                secret = self.secret_reader(*parse_secret_ref(endpoint.token_secret))
+                token = token_from_secret_data(
+                    getattr(secret, "data", None), endpoint.token_secret_key
+                )
+            except Exception as exc:  # keep the last good token; say why without it
+                log.warning(
+                    "cannot read the token Secret of %s again: %s",
+                    endpoint.address,
+                    type(exc).__name__,
+                )
+                continue
+            if token != endpoint.token:
+                self.config = self.config.with_provider_token(endpoint.address, token)
+                self.provider.set_config(self.config)
+                log.info("the token of %s changed; using the new one", endpoint.address)
+
     async def close(self) -> None:
+        await self.scheduler.close()
         if self._provider is not None:
             await self._provider.close()
 
@@ -140,16 +181,29 @@ class Gates:
                 name=name, revision=status.canary_revision or "", started_at=format_time(now)
             )
             before = {m.name: m for m in run.metrics}
-            measured = await measure_due(
-                self.provider,
+            context = self.context(rollout, namespace, analysis.args)
+            due = due_metrics(
                 analysis.metrics,
                 before,
                 parse_time(run.started_at),
                 now,
-                self.context(rollout, namespace, analysis.args),
-                analysis=name,
                 continuous=name == BACKGROUND,
             )
+            taken_now: list[tuple[Metric, Measurement]] = []
+            for metric in due:
+                key: MeasureKey = (
+                    namespace,
+                    context.rollout,
+                    name,
+                    metric.name,
+                    run.revision,
+                )
+                finished = self.scheduler.take(key)
+                if finished is not None:
+                    taken_now.append((metric, finished))
+                else:
+                    self.submit(key, metric, context)
+            measured = fold(analysis.metrics, before, taken_now, continuous=name == BACKGROUND)
             run.metrics = [
                 measured.results[m.name] for m in analysis.metrics if m.name in measured.results
             ]
@@ -174,6 +228,37 @@ class Gates:
             status.measurements = kept[-MAX_MEASUREMENTS:]
         return status, events, new_measurements
 
+    def submit(self, key: MeasureKey, metric: Metric, context: QueryContext) -> None:
+        """Measure ``metric`` in the background (no-op while it is being measured)."""
+        provider = self.provider
+        analysis = key[2]
+        timeout = metric.timeout_seconds
+
+        def late() -> Measurement:
+            return Measurement(
+                metric=metric.name,
+                verdict=Verdict.ERROR,
+                time=format_time(provider._clock()),
+                message=(
+                    f"{metric.name}: the measurement did not finish within "
+                    f"{measurement_deadline(timeout):g}s (timeout {timeout:g}s)"
+                ),
+                revision=context.canary_revision,
+                analysis=analysis,
+            )
+
+        self.scheduler.submit(
+            key,
+            lambda: provider.measure(metric, context, analysis=analysis),
+            measurement_deadline(timeout),
+            late,
+        )
+
+    def pending(self, namespace: str, name: str) -> bool:
+        """Whether measurements of this Rollout are in flight (its reconcile then waits
+        for their completion, which wakes it, instead of looking again at once)."""
+        return self.scheduler.pending(namespace, name) > 0
+
     def report(self, measurements: list[Measurement]) -> None:
         for measurement in measurements:
             for observer in self.observers:
@@ -181,31 +266,62 @@ class Gates:
 
 
 def provider_config(
-    allow: list[str], token_secret: str | None, read_secret: Callable[[str, str], Any]
+    allow: list[str],
+    token_secret: str | None,
+    read_secret: Callable[[str, str], Any],
+    *,
+    providers: str | None = None,
+    enforce_namespace: bool = False,
 ) -> ProviderConfig:
     """The Prometheus settings from the operator's flags and environment.
 
     ``token_secret`` is ``NAMESPACE/NAME`` of a Secret whose ``token`` key holds the
     bearer token; ``read_secret(namespace, name)`` returns the Secret (its ``data``).
+    ``providers`` is the providers document (``--prometheus-providers`` file or
+    ``RAMP_PROMETHEUS_PROVIDERS``); each provider's token is read from its own Secret.
     Errors name the flag and the Secret, never the token.
     """
-    from ramp.analysis.prometheus import parse_secret_ref, token_from_secret_data
+    import dataclasses
+
+    from ramp.analysis.providers import PROVIDERS_ENV, parse_providers
 
     token = None
     if token_secret:
-        namespace, name = parse_secret_ref(token_secret)
-        try:
-            secret = read_secret(namespace, name)
-        except Exception as exc:
-            raise SystemExit(
-                f"--prometheus-token-secret {namespace}/{name}: cannot read the Secret "
-                f"({getattr(exc, 'reason', type(exc).__name__)})"
-            ) from None
-        try:
-            token = token_from_secret_data(getattr(secret, "data", None))
-        except ValueError as exc:
-            raise SystemExit(f"--prometheus-token-secret {namespace}/{name}: {exc}") from None
+        token = _read_token(read_secret, token_secret, "token", "--prometheus-token-secret")
     try:
-        return ProviderConfig.from_env_and_args(allow, token=token)
+        config = ProviderConfig.from_env_and_args(allow, token=token)
     except ValueError as exc:
         raise SystemExit(f"--prometheus-allow: {exc}") from None
+    try:
+        endpoints = parse_providers(providers or "", PROVIDERS_ENV) if providers else ()
+        endpoints = tuple(
+            dataclasses.replace(
+                e,
+                token=_read_token(
+                    read_secret, e.token_secret, e.token_secret_key, f"provider {e.address}"
+                ),
+            )
+            if e.token_secret
+            else e
+            for e in endpoints
+        )
+        return dataclasses.replace(config, providers=endpoints, enforce_namespace=enforce_namespace)
+    except ValueError as exc:
+        raise SystemExit(f"Prometheus providers: {exc}") from None
+
+
+def _read_token(read_secret: Callable[[str, str], Any], ref: str, key: str, what: str) -> str:
+    from ramp.analysis.prometheus import parse_secret_ref, token_from_secret_data
+
+    namespace, name = parse_secret_ref(ref)
+    try:
+        secret = read_secret(namespace, name)
+    except Exception as exc:
+        raise SystemExit(
+            f"{what}: cannot read the Secret {namespace}/{name} "
+            f"({getattr(exc, 'reason', type(exc).__name__)})"
+        ) from None
+    try:
+        return token_from_secret_data(getattr(secret, "data", None), key)
+    except ValueError as exc:
+        raise SystemExit(f"{what}: Secret {namespace}/{name}: {exc}") from None

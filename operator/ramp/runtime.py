@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -40,6 +41,30 @@ def kick_all(controller: Controller) -> None:
         controller.queue.kick(key)
 
 
+def read_providers(args: argparse.Namespace) -> str | None:
+    """The providers document: ``--prometheus-providers FILE``, else the environment."""
+    from ramp.analysis.providers import PROVIDERS_ENV
+
+    path = getattr(args, "prometheus_providers", None)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                return handle.read()
+        except OSError as exc:
+            raise SystemExit(f"--prometheus-providers {path}: {exc.strerror}") from None
+    return os.environ.get(PROVIDERS_ENV) or None
+
+
+def enforces_namespace(args: argparse.Namespace) -> bool:
+    """Whether queries are scoped to the Rollout's namespace by default: ``auto`` (the
+    default) scopes them when the operator watches every namespace (a cluster-wide
+    install, where namespaces are tenants)."""
+    mode = getattr(args, "prometheus_namespace_enforcement", "auto")
+    if mode == "auto":
+        return not args.namespace
+    return bool(mode == "on")
+
+
 def build_elector(args: argparse.Namespace, controller: Controller) -> LeaderElector:
     namespace = args.leader_elect_namespace or default_namespace()
     store = KubeLeaseStore(
@@ -68,6 +93,8 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         args.prometheus_allow,
         args.prometheus_token_secret,
         lambda namespace, name: kube.core.read_namespaced_secret(name, namespace),
+        providers=read_providers(args),
+        enforce_namespace=enforces_namespace(args),
     )
     controller = Controller(
         kube,
@@ -88,6 +115,10 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
             return token_from_secret_data(getattr(secret, "data", None))
 
         controller.gates.token_source = read_token
+    if prometheus.providers:
+        controller.gates.secret_reader = lambda namespace, name: kube.core.read_namespaced_secret(
+            name, namespace
+        )
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     shard = getattr(args, "shard", None)
     if shard is not None:

@@ -417,6 +417,9 @@ class Cluster:
 
     def measure(self, rollout: Rollout) -> tuple[Rollout, dict[str, ResolvedAnalysis | str]]:
         """The shell's ``Gates.measure``: take what is due, fold it into the run counters."""
+        shell = getattr(self, "shell_measure", None)
+        if shell is not None:  # the real Gates with slow or hanging measurements
+            return shell(self, rollout)  # type: ignore[no-any-return]
         runs = runs_in_play(rollout)
         if not runs:
             return rollout, {}

@@ -148,7 +148,7 @@ CHECKS = [
     (
         "address-not-allowed",
         metric("m", prometheus={"address": "http://evil:9090", "query": "up"}),
-        ["allow-list"],
+        ["not available"],
     ),
     (
         "compare-fine",

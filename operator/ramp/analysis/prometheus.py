@@ -8,191 +8,75 @@ with data reaches the CEL conditions (see :mod:`ramp.analysis.cel`).
 
 Security:
 
-* only addresses on the operator's allow-list (:class:`ProviderConfig`) are queried; any
-  other is refused before a connection is made, and redirects are not followed;
-* the bearer token goes only into the ``Authorization`` header of requests to allowed
-  addresses; it is never logged, never put into a message, and any text that comes back
+* only addresses the cluster admin configured for the Rollout's namespace
+  (:mod:`ramp.analysis.providers`) are queried; any other is refused before a connection
+  is made, and redirects are not followed;
+* every selector of the query is scoped to the Rollout's namespace where the address
+  enforces it (:mod:`ramp.analysis.tenancy`);
+* a bearer token goes only into the ``Authorization`` header of https requests to its
+  address; it is never logged, never put into a message, and any text that comes back
   from the network is scrubbed of it before it is used in a message;
+* Prometheus' error bodies are never copied into a message (:func:`classify_status`);
+  answers are capped in bytes while they are read and in series when parsed;
 * substituted query values are escaped (:mod:`ramp.analysis.promql`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import logging
 import math
-import os
 import ssl
 import traceback
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from ramp.analysis.cel import Result, format_result, judge, missing_data
 from ramp.analysis.promql import QueryContext, QueryTemplateError, render
+from ramp.analysis.providers import (  # re-exported: the stable names of this module
+    ALLOW_ENV,
+    Endpoint,
+    ProviderConfig,
+    normalize_address,
+    parse_secret_ref,
+    token_from_secret_data,
+)
+from ramp.analysis.tenancy import TenancyError, enforce_namespace
 from ramp.api.analysis import Compare, Measurement, Metric, Verdict
 from ramp.core.verdicts import format_time
 
 log = logging.getLogger("ramp.analysis.prometheus")
 
-ALLOW_ENV = "RAMP_PROMETHEUS_ALLOW"
-"""Environment variable with comma-separated allowed Prometheus base URLs."""
+__all__ = [
+    "ALLOW_ENV",
+    "Endpoint",
+    "ErrorKind",
+    "PrometheusProvider",
+    "ProviderConfig",
+    "ProviderError",
+    "QueryResult",
+    "normalize_address",
+    "parse_response",
+    "parse_secret_ref",
+    "token_from_secret_data",
+]
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-def normalize_address(address: str) -> str:
-    """Canonical form of a Prometheus base URL, for allow-list comparison.
-
-    Lower-case scheme and host, explicit port, no trailing slash. ValueError for anything
-    that is not a plain ``http(s)://host[:port][/path]`` (credentials, query or fragment
-    in the URL are refused).
-
-    >>> normalize_address("HTTP://Prometheus.Monitoring:9090/")
-    'http://prometheus.monitoring:9090'
-    >>> normalize_address("https://prom.example/sub/")
-    'https://prom.example:443/sub'
-    """
-    parts = urlsplit(address.strip())
-    if parts.scheme.lower() not in _DEFAULT_PORTS:
-        raise ValueError(f"{address!r} is not an http:// or https:// URL")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError(f"{address!r} carries credentials; give the token to the operator")
-    if parts.query or parts.fragment:
-        raise ValueError(f"{address!r} has a query or fragment")
-    if not parts.hostname:
-        raise ValueError(f"{address!r} has no host")
-    try:
-        port = parts.port or _DEFAULT_PORTS[parts.scheme.lower()]
-    except ValueError as error:
-        raise ValueError(f"{address!r} has an invalid port") from error
-    host = parts.hostname.lower()
-    if ":" in host:  # IPv6 literal
-        host = f"[{host}]"
-    return f"{parts.scheme.lower()}://{host}:{port}{parts.path.rstrip('/')}"
-
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    """The operator's Prometheus settings: which servers may be queried, with what.
-
-    The token is excluded from ``repr`` so that logging the config cannot leak it.
-    """
-
-    allowed_addresses: tuple[str, ...] = ()
-    """Base URLs that metrics may name (compared after :func:`normalize_address`)."""
-    token: str | None = field(default=None, repr=False)
-    """Bearer token sent to every allowed address (from ``--prometheus-token-secret``)."""
-    ca_file: str | None = None
-    """CA bundle (PEM) to verify https servers; the system store when unset."""
-    max_response_bytes: int = 4 * 1024 * 1024
-    """Larger answers are an Error (a query that returns too many series)."""
-
-    def __post_init__(self) -> None:
-        for address in self.allowed_addresses:
-            normalize_address(address)  # fail at startup on a malformed flag
-        if self.token is not None and (
-            not self.token or any(ch.isspace() or not ch.isprintable() for ch in self.token)
-        ):
-            # Checked here so that the HTTP client never raises an error quoting it.
-            raise ValueError("the Prometheus token is empty or contains whitespace")
-
-    @classmethod
-    def from_env_and_args(
-        cls,
-        allow: Iterable[str] = (),
-        *,
-        environ: Mapping[str, str] | None = None,
-        token: str | None = None,
-        ca_file: str | None = None,
-    ) -> ProviderConfig:
-        """Build the config from ``--prometheus-allow`` values and ``RAMP_PROMETHEUS_ALLOW``.
-
-        Both sources add up (flags first, then the environment's comma-separated list);
-        empty entries are ignored and duplicates removed. ``environ`` defaults to
-        ``os.environ``. ValueError names a malformed address.
-        """
-        env = os.environ if environ is None else environ
-        entries = [*allow, *env.get(ALLOW_ENV, "").split(",")]
-        seen: dict[str, str] = {}
-        for entry in entries:
-            entry = entry.strip()
-            if not entry:
-                continue
-            try:
-                key = normalize_address(entry)
-            except ValueError as error:
-                raise ValueError(f"invalid Prometheus allow-list entry: {error}") from None
-            seen.setdefault(key, entry)
-        token = token.strip() if token else None
-        return cls(allowed_addresses=tuple(seen.values()), token=token or None, ca_file=ca_file)
-
-    def with_token(self, token: str | None) -> ProviderConfig:
-        """The same config with another token (e.g. after the Secret changed)."""
-        return replace(self, token=(token or "").strip() or None)
-
-    def refusal(self, address: str) -> str | None:
-        """Why ``address`` may not be queried, or None when it is on the allow-list."""
-        try:
-            wanted = normalize_address(address)
-        except ValueError as error:
-            return f"Prometheus address refused: {error}"
-        allowed = {normalize_address(a) for a in self.allowed_addresses}
-        if wanted in allowed:
-            return None
-        if not allowed:
-            hint = "the operator allows no Prometheus address"
-        else:
-            hint = "allowed: " + ", ".join(self.allowed_addresses)
-        return (
-            f"Prometheus address {address} is not on the operator's allow-list ({hint}; "
-            f"set --prometheus-allow or {ALLOW_ENV}); no request was sent"
-        )
-
-    def redact(self, text: str) -> str:
-        """``text`` with every occurrence of the token replaced."""
-        if self.token:
-            text = text.replace(self.token, "<redacted>")
-        return text
-
-
-def parse_secret_ref(ref: str) -> tuple[str, str]:
-    """Split ``--prometheus-token-secret NAMESPACE/NAME``; ValueError when malformed."""
-    namespace, sep, name = ref.partition("/")
-    if not sep or not namespace or not name or "/" in name:
-        raise ValueError(f"expected NAMESPACE/NAME, got {ref!r}")
-    return namespace, name
-
-
-def token_from_secret_data(data: Mapping[str, str] | None, key: str = "token") -> str:
-    """The bearer token from a Secret's base64 ``data`` (surrounding whitespace removed).
-
-    The error messages name the key, never a value.
-    """
-    if not data or key not in data:
-        raise ValueError(f"the Secret has no {key!r} key")
-    try:
-        token = base64.b64decode(data[key], validate=True).decode("utf-8").strip()
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError(f"the Secret's {key!r} key is not base64-encoded UTF-8") from None
-    if not token:
-        raise ValueError(f"the Secret's {key!r} key is empty")
-    return token
+OFF_LOOP_BYTES = 64 * 1024
+"""Answers larger than this are decoded and parsed on a thread, not on the event loop."""
 
 
 class ErrorKind(StrEnum):
     """Why a query gave no usable answer (all of them give an Error verdict)."""
 
     REFUSED = "Refused"
-    """The address is not on the allow-list (no request was sent)."""
+    """The address is not available to the Rollout's namespace (no request was sent)."""
     UNREACHABLE = "Unreachable"
     """No connection: DNS, refused, reset, TLS failure."""
     TIMEOUT = "Timeout"
@@ -203,6 +87,10 @@ class ErrorKind(StrEnum):
     """The answer is not a Prometheus API response we can read."""
     UNSUPPORTED = "Unsupported"
     """A valid answer of a shape a metric cannot use (range vector, string)."""
+    TOO_LARGE = "TooLarge"
+    """More bytes or series than the operator's limits (read no further)."""
+    OUT_OF_NAMESPACE = "OutOfNamespace"
+    """The query cannot be scoped to the Rollout's namespace (no request was sent)."""
 
 
 class ProviderError(Exception):
@@ -249,17 +137,19 @@ class QueryResult:
 
 
 def _parse_value(pair: Any) -> tuple[float, str]:
+    # The messages never quote the answer: it is Prometheus' data, not the tenant's.
     if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[1], str):
-        raise ValueError(f'expected [time, "value"], got {str(pair)[:80]}')
+        raise ValueError('a sample is not [time, "value"]')
     text = pair[1]
     try:
-        return float(text), text
+        return float(text), text[:40]
     except ValueError:
-        raise ValueError(f"value {text[:40]!r} is not a number") from None
+        raise ValueError("a sample value is not a number") from None
 
 
-def parse_response(body: Any) -> QueryResult:
-    """Read a decoded ``/api/v1/query`` success body; ProviderError when unusable."""
+def parse_response(body: Any, max_series: int | None = None) -> QueryResult:
+    """Read a decoded ``/api/v1/query`` success body; ProviderError when unusable
+    (also when a vector has more than ``max_series`` series)."""
     try:
         if not isinstance(body, dict) or body.get("status") != "success":
             raise ValueError("status is not 'success'")
@@ -272,6 +162,12 @@ def parse_response(body: Any) -> QueryResult:
         if result_type == "vector":
             if not isinstance(result, list):
                 raise ValueError("vector result is not a list")
+            if max_series is not None and len(result) > max_series:
+                raise ProviderError(
+                    ErrorKind.TOO_LARGE,
+                    f"the query returned {len(result)} series, more than the operator's "
+                    f"limit of {max_series} (aggregate with sum(...) or narrow the selector)",
+                )
             samples = []
             for item in result:
                 value, text = _parse_value(item["value"])
@@ -299,17 +195,52 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+_ERROR_TYPES = frozenset(
+    {"bad_data", "timeout", "canceled", "execution", "internal", "unavailable", "not_found"}
+)
+_STATUS_REASONS = {
+    400: "Prometheus refused the query as invalid (check its syntax with promtool or the "
+    "Prometheus UI)",
+    401: "Prometheus refused the operator's credentials (ask the cluster admin)",
+    403: "Prometheus refused the operator's credentials (ask the cluster admin)",
+    404: "no Prometheus query API at this address",
+    422: "Prometheus could not evaluate the query (for example many-to-many matching, "
+    "duplicate series, or too many samples)",
+    429: "Prometheus is overloaded (too many requests)",
+    503: "Prometheus is unavailable or overloaded",
+}
+
+
+def classify_status(address: str, status: int, decoded: Any) -> str:
+    """A message for a non-200 answer that copies nothing from Prometheus' body.
+
+    Prometheus' error text can quote series of any namespace (a "duplicate series" error
+    prints whole label sets), so only the status and the ``errorType`` (one of a fixed
+    set of words) are kept; the operator's debug log has the body.
+    """
+    if 300 <= status < 400:
+        reason = "redirects are not followed (configure the final address instead)"
+    else:
+        reason = _STATUS_REASONS.get(status) or (
+            "Prometheus failed to answer" if status >= 500 else "Prometheus refused the query"
+        )
+    error_type = decoded.get("errorType") if isinstance(decoded, dict) else None
+    kind = f", {error_type}" if isinstance(error_type, str) and error_type in _ERROR_TYPES else ""
+    return f"Prometheus at {address} answered HTTP {status}{kind}: {reason}"
+
+
 class PrometheusProvider:
     """Takes measurements of metrics. One per operator; use as an async context manager
-    (or call :meth:`close`) so the HTTP session is closed.
+    (or call :meth:`close`) so the HTTP sessions are closed.
 
-    ``clock`` stamps measurements (UTC); tests pass their own.
+    Each configured address has its own connection pool (a hung server holds only its
+    own connections). ``clock`` stamps measurements (UTC); tests pass their own.
     """
 
     def __init__(self, config: ProviderConfig, *, clock: Callable[[], datetime] = _now) -> None:
         self.config = config
         self._clock = clock
-        self._session: aiohttp.ClientSession | None = None
+        self._sessions: dict[str, aiohttp.ClientSession] = {}
 
     async def __aenter__(self) -> Self:
         return self
@@ -323,40 +254,49 @@ class PrometheusProvider:
         await self.close()
 
     async def close(self) -> None:
-        """Close the HTTP session (a new one is opened on the next query)."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Close the HTTP sessions (new ones are opened on the next query)."""
+        sessions, self._sessions = self._sessions, {}
+        for session in sessions.values():
+            await session.close()
 
     def set_config(self, config: ProviderConfig) -> None:
         """Use another config from now on (e.g. a rotated token)."""
         self.config = config
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
+    def _get_session(self, endpoint: Endpoint) -> aiohttp.ClientSession:
+        session = self._sessions.get(endpoint.key)
+        if session is None or session.closed:
             ssl_context: ssl.SSLContext | bool = True
-            if self.config.ca_file:
-                ssl_context = ssl.create_default_context(cafile=self.config.ca_file)
-            connector = aiohttp.TCPConnector(ssl=ssl_context, limit=32)
+            ca_file = endpoint.ca_file or self.config.ca_file
+            if ca_file or endpoint.cert_file:
+                ssl_context = ssl.create_default_context(cafile=ca_file)
+                if endpoint.cert_file:
+                    ssl_context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
+            connector = aiohttp.TCPConnector(ssl=ssl_context, limit=endpoint.max_connections)
             # trust_env=False: no proxy from the environment; the allow-list is the truth.
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
-        return self._session
+            session = aiohttp.ClientSession(connector=connector, trust_env=False)
+            self._sessions[endpoint.key] = session
+        return session
 
-    async def query(self, address: str, query: str, timeout: float) -> QueryResult:
-        """Run an instant query; ProviderError (safe message) when there is no usable answer."""
-        refusal = self.config.refusal(address)
-        if refusal is not None:
-            raise ProviderError(ErrorKind.REFUSED, refusal)
+    async def query(
+        self, address: str, query: str, timeout: float, namespace: str | None = None
+    ) -> QueryResult:
+        """Run an instant query for a Rollout of ``namespace``; ProviderError (safe
+        message) when there is no usable answer."""
+        endpoint = self.config.endpoint(address, namespace)
+        if isinstance(endpoint, str):
+            raise ProviderError(ErrorKind.REFUSED, endpoint)
         url = address.rstrip("/") + "/api/v1/query"
         headers = {"Accept": "application/json"}
-        if self.config.token:
-            headers["Authorization"] = f"Bearer {self.config.token}"
+        token = endpoint.sends_token()
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
         params = {"query": query, "timeout": f"{timeout:g}s"}
         redact = self.config.redact
         log.debug("querying %s: %s", address, query)
         try:
             async with asyncio.timeout(timeout):
-                async with self._get_session().get(
+                async with self._get_session(endpoint).get(
                     url, params=params, headers=headers, allow_redirects=False
                 ) as response:
                     body = await self._read(response)
@@ -369,23 +309,29 @@ class PrometheusProvider:
         except ProviderError:
             raise
         except (aiohttp.ClientError, OSError, ssl.SSLError) as error:
-            detail = redact(str(error) or type(error).__name__)
+            detail = redact(str(error) or type(error).__name__)[:200]
             raise ProviderError(
                 ErrorKind.UNREACHABLE, f"Prometheus unreachable at {address}: {detail}"
             ) from None
+        if len(body) > OFF_LOOP_BYTES:  # a big answer is decoded off the event loop
+            return await asyncio.to_thread(self._decode, address, status, body)
+        return self._decode(address, status, body)
+
+    def _decode(self, address: str, status: int, body: bytes) -> QueryResult:
         try:
             decoded = json.loads(body)
         except (ValueError, UnicodeDecodeError):
             decoded = None
         if status != 200:
-            raise ProviderError(
-                ErrorKind.HTTP_STATUS, self._status_message(address, status, decoded, body)
-            )
+            if log.isEnabledFor(logging.DEBUG):  # the admin's log may see the body
+                log.debug("%s answered %s: %s", address, status, self.config.redact(
+                    body[:300].decode("utf-8", "replace")))  # fmt: skip
+            raise ProviderError(ErrorKind.HTTP_STATUS, classify_status(address, status, decoded))
         if decoded is None:
             raise ProviderError(
                 ErrorKind.MALFORMED, f"malformed answer from Prometheus at {address}: not JSON"
             )
-        return parse_response(decoded)
+        return parse_response(decoded, self.config.max_series)
 
     async def _read(self, response: aiohttp.ClientResponse) -> bytes:
         limit = self.config.max_response_bytes
@@ -395,22 +341,16 @@ class PrometheusProvider:
             size += len(chunk)
             if size > limit:
                 raise ProviderError(
-                    ErrorKind.MALFORMED,
-                    f"Prometheus answer larger than {limit} bytes (does the query return too "
-                    "many series?)",
+                    ErrorKind.TOO_LARGE,
+                    f"Prometheus answer larger than the operator's limit of {limit} bytes "
+                    "(does the query return too many series?)",
                 )
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _status_message(self, address: str, status: int, decoded: Any, body: bytes) -> str:
-        if isinstance(decoded, dict) and "error" in decoded:
-            detail = f"{decoded.get('errorType', 'error')}: {decoded['error']}"
-        else:
-            detail = body[:200].decode("utf-8", "replace").strip() or "(empty body)"
-        if 300 <= status < 400:
-            detail = "redirects are not followed (allow the final address instead)"
-        message = f"Prometheus at {address} answered HTTP {status}: {detail}"
-        return self.config.redact(message)[:600]
+    def scope(self, address: str, query: str, namespace: str, where: str) -> str:
+        """:func:`scope_query` with this provider's config."""
+        return scope_query(self.config, address, query, namespace, where)
 
     async def measure(
         self, metric: Metric, context: QueryContext, *, analysis: str | None = None
@@ -433,7 +373,7 @@ class PrometheusProvider:
             )
             query, value = None, None
             verdict = Verdict.ERROR
-            message = f"internal error while measuring: {type(error).__name__}: {error}"
+            message = f"internal error while measuring ({type(error).__name__}; see the log)"
         return Measurement(
             metric=metric.name,
             verdict=verdict,
@@ -455,7 +395,13 @@ class PrometheusProvider:
         except QueryTemplateError as error:
             return None, None, Verdict.ERROR, f"query template: {error}"
         try:
-            answer = await self.query(source.address, query, metric.timeout_seconds)
+            query = self.scope(source.address, query, context.namespace, "prometheus.query")
+        except ProviderError as error:
+            return None, None, Verdict.ERROR, error.message
+        try:
+            answer = await self.query(
+                source.address, query, metric.timeout_seconds, context.namespace
+            )
         except ProviderError as error:
             return query, None, Verdict.ERROR, error.message
         judgement = judge(answer.result, metric.success_condition, metric.failure_condition)
@@ -473,11 +419,18 @@ class PrometheusProvider:
             count_q = render(source.count_query, context.with_revision(context.canary_revision))
         except QueryTemplateError as error:
             return None, None, Verdict.ERROR, f"query template: {error}"
+        ns, address = context.namespace, source.address
+        try:
+            canary_q = self.scope(address, canary_q, ns, "compare.prometheus.query")
+            stable_q = self.scope(address, stable_q, ns, "compare.prometheus.query")
+            count_q = self.scope(address, count_q, ns, "compare.prometheus.countQuery")
+        except ProviderError as error:
+            return None, None, Verdict.ERROR, error.message
         timeout = metric.timeout_seconds
         answers = await asyncio.gather(
-            self.query(source.address, canary_q, timeout),
-            self.query(source.address, stable_q, timeout),
-            self.query(source.address, count_q, timeout),
+            self.query(address, canary_q, timeout, ns),
+            self.query(address, stable_q, timeout, ns),
+            self.query(address, count_q, timeout, ns),
             return_exceptions=True,
         )
         for answer in answers:
@@ -526,6 +479,23 @@ class PrometheusProvider:
                 f"<= maxIncrease {compare.max_increase:g}"
             ),
         )
+
+
+def scope_query(
+    config: ProviderConfig, address: str, query: str, namespace: str, where: str
+) -> str:
+    """``query`` as it is sent for a Rollout of ``namespace``: refused (ProviderError)
+    when the address is not available to it, scoped to the namespace when the address
+    enforces it (:mod:`ramp.analysis.tenancy`). ``where`` names the field."""
+    endpoint = config.endpoint(address, namespace)
+    if isinstance(endpoint, str):
+        raise ProviderError(ErrorKind.REFUSED, endpoint)
+    if not config.enforces(endpoint):
+        return query
+    try:
+        return enforce_namespace(query, namespace, endpoint.namespace_label)
+    except TenancyError as error:
+        raise ProviderError(ErrorKind.OUT_OF_NAMESPACE, f"{where}: {error}") from None
 
 
 def _single(answer: QueryResult, what: str) -> float | None:

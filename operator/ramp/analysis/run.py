@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ramp.analysis.cel import check_condition
-from ramp.analysis.prometheus import PrometheusProvider, ProviderConfig
+from ramp.analysis.prometheus import PrometheusProvider, ProviderConfig, ProviderError, scope_query
 from ramp.analysis.promql import QueryContext, QueryTemplateError, render
 from ramp.api.analysis import Measurement, Metric, MetricResult
 from ramp.core.verdicts import metric_state, record
@@ -39,23 +39,28 @@ def check_metrics(
                 problem = check_condition(condition)
                 if problem is not None:
                     problems.append(f"metric {metric.name}: {field_name}: {problem}")
-        queries: list[tuple[str, QueryContext]] = []
+        queries: list[tuple[str, QueryContext, str]] = []
         if metric.prometheus is not None:
-            queries.append((metric.prometheus.query, context))
+            queries.append((metric.prometheus.query, context, "prometheus.query"))
         if metric.compare is not None:
             for revision in (context.canary_revision, context.stable_revision):
                 bound = context.with_revision(revision or "revision")
                 queries += [
-                    (metric.compare.prometheus.query, bound),
-                    (metric.compare.prometheus.count_query, bound),
+                    (metric.compare.prometheus.query, bound, "compare.prometheus.query"),
+                    (metric.compare.prometheus.count_query, bound, "compare.prometheus.countQuery"),
                 ]
-        for query, bound in queries:
+        refusal = config.refusal(metric.address, context.namespace)
+        for query, bound, where in queries:
             try:
-                render(query, bound)
+                rendered = render(query, bound)
+                if refusal is None:  # scoped to the namespace where the address enforces it
+                    scope_query(config, metric.address, rendered, context.namespace, where)
             except QueryTemplateError as error:
                 problems.append(f"metric {metric.name}: query: {error}")
                 break
-        refusal = config.refusal(metric.address)
+            except ProviderError as error:
+                problems.append(f"metric {metric.name}: {error.message}")
+                break
         if refusal is not None:
             problems.append(f"metric {metric.name}: {refusal}")
     return problems
@@ -85,19 +90,42 @@ async def measure_due(
     ``results`` are the run's counters from the status (by metric name); the returned
     ``results`` hold every metric's counters, updated with the new measurements.
     """
-    due = [
+    due = due_metrics(metrics, results, started_at, now, continuous=continuous)
+    taken = await asyncio.gather(
+        *(provider.measure(metric, context, analysis=analysis) for metric in due)
+    )
+    return fold(metrics, results, list(zip(due, taken, strict=True)), continuous=continuous)
+
+
+def due_metrics(
+    metrics: Sequence[Metric],
+    results: Mapping[str, MetricResult],
+    started_at: datetime,
+    now: datetime,
+    *,
+    continuous: bool = False,
+) -> list[Metric]:
+    """The metrics that are still running and due for a measurement at ``now``."""
+    return [
         metric
         for metric in metrics
         if metric_state(
             metric, results.get(metric.name), started_at, now, continuous=continuous
         ).is_due(now)
     ]
-    taken = await asyncio.gather(
-        *(provider.measure(metric, context, analysis=analysis) for metric in due)
-    )
+
+
+def fold(
+    metrics: Sequence[Metric],
+    results: Mapping[str, MetricResult],
+    taken: Sequence[tuple[Metric, Measurement]],
+    *,
+    continuous: bool = False,
+) -> MeasuredRun:
+    """Every metric's counters (by name) with the ``taken`` measurements recorded."""
     updated = {m.name: results[m.name] for m in metrics if m.name in results}
-    for metric, measurement in zip(due, taken, strict=True):
+    for metric, measurement in taken:
         updated[metric.name] = record(
             metric, updated.get(metric.name), measurement, continuous=continuous
         )
-    return MeasuredRun(list(taken), updated)
+    return MeasuredRun([m for _, m in taken], updated)

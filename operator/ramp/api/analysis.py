@@ -40,6 +40,12 @@ MAX_CONDITION = 1024
 MAX_METRICS = 16
 MAX_ARGS = 32
 MAX_TEMPLATES = 8
+MAX_RUN_METRICS = 16
+"""Metrics of one analysis run once its templates are resolved (issue 20: fair sharing)."""
+MAX_TIMEOUT_SECONDS = 60
+"""Ceiling of a metric's query timeout: a measurement holds its namespace's measurement
+slot at most this long (plus a margin)."""
+MAX_INTERVAL_SECONDS = 24 * 3600
 
 # Bounds of the status records: the operator truncates to these (see _truncate) so that a
 # status patch never violates the CRD's status schema.
@@ -108,8 +114,22 @@ class MetricPhase(StrEnum):
     is failing (for example Prometheus is unreachable)."""
 
 
+_TIMEOUT_RULE = (
+    f"!has(self.timeout) || (duration(self.timeout) >= duration('100ms') && "
+    f"duration(self.timeout) <= duration('{MAX_TIMEOUT_SECONDS}s'))",
+    f"timeout must be between 100ms and {MAX_TIMEOUT_SECONDS}s",
+)
+
+
+def _check_timeout(timeout: str) -> None:
+    if not 0.1 <= parse_duration_seconds(timeout) <= MAX_TIMEOUT_SECONDS:
+        raise ValueError(_TIMEOUT_RULE[1])
+
+
 class PrometheusSource(ApiModel):
     """An instant query against a Prometheus server on the operator's allow-list."""
+
+    model_config = {"json_schema_extra": _cel(_TIMEOUT_RULE)}
 
     address: str = Field(pattern=ADDRESS_PATTERN, max_length=2048)
     """Base URL of the Prometheus HTTP API, e.g. ``http://prometheus.monitoring:9090``."""
@@ -117,11 +137,18 @@ class PrometheusSource(ApiModel):
     """PromQL with placeholders ``{{args.NAME}}``, ``{{rollout}}``, ``{{namespace}}``,
     ``{{canaryRevision}}``, ``{{stableRevision}}``; substituted values are escaped."""
     timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
-    """How long one query may take before the measurement is an Error."""
+    """How long one query may take before the measurement is an Error (100ms to 60s)."""
+
+    @model_validator(mode="after")
+    def _check_timeout(self) -> Self:
+        _check_timeout(self.timeout)
+        return self
 
 
 class CompareSource(ApiModel):
     """The queries of a canary-versus-stable comparison (each run once per revision)."""
+
+    model_config = {"json_schema_extra": _cel(_TIMEOUT_RULE)}
 
     address: str = Field(pattern=ADDRESS_PATTERN, max_length=2048)
     query: str = Field(min_length=1, max_length=MAX_QUERY)
@@ -129,6 +156,12 @@ class CompareSource(ApiModel):
     count_query: str = Field(min_length=1, max_length=MAX_QUERY)
     """The request count behind the ratio, with ``{{revision}}``; run for the canary."""
     timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
+    """How long each query may take (100ms to 60s)."""
+
+    @model_validator(mode="after")
+    def _check_timeout(self) -> Self:
+        _check_timeout(self.timeout)
+        return self
 
 
 class Compare(ApiModel):
@@ -161,6 +194,10 @@ _METRIC_RULES = (
     (
         "!has(self.interval) || duration(self.interval) >= duration('1s')",
         "interval must be at least 1s",
+    ),
+    (
+        f"!has(self.interval) || duration(self.interval) <= duration('{MAX_INTERVAL_SECONDS}s')",
+        "interval must be at most 24h",
     ),
 )
 
@@ -206,6 +243,8 @@ class Metric(ApiModel):
             )
         if parse_duration_seconds(self.interval) < 1:
             raise ValueError("interval must be at least 1s")
+        if parse_duration_seconds(self.interval) > MAX_INTERVAL_SECONDS:
+            raise ValueError("interval must be at most 24h")
         return self
 
     @property

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Metric
+from ramp.api.analysis import MAX_RUN_METRICS, AnalysisRef, AnalysisTemplateSpec, Metric
 
 
 class AnalysisSpecError(ValueError):
@@ -63,6 +63,11 @@ def resolve_analysis(
     for metric in ref.metrics:
         _claim(owners, metric.name, "the inline metrics")
         metrics.append(metric)
+    if len(metrics) > MAX_RUN_METRICS:
+        raise AnalysisSpecError(
+            f"{len(metrics)} metrics once the templates are resolved; an analysis runs at "
+            f"most {MAX_RUN_METRICS} (templates and inline metrics together)"
+        )
     args = dict(given)
     for arg_name, (value, template) in defaults.items():
         if value is None:
