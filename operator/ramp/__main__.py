@@ -55,7 +55,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["auto", "on", "off"],
         default=os.environ.get("RAMP_PROMETHEUS_NAMESPACE_ENFORCEMENT", "auto"),
         help='scope every query to the Rollout\'s namespace (a namespace="..." matcher in '
-        "every selector); auto: on when watching all namespaces (default; also "
+        "every selector); auto: on unless watching one namespace (default; also "
         "RAMP_PROMETHEUS_NAMESPACE_ENFORCEMENT)",
     )
     parser.add_argument(

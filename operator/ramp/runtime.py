@@ -57,11 +57,12 @@ def read_providers(args: argparse.Namespace) -> str | None:
 
 def enforces_namespace(args: argparse.Namespace) -> bool:
     """Whether queries are scoped to the Rollout's namespace by default: ``auto`` (the
-    default) scopes them when the operator watches every namespace (a cluster-wide
-    install, where namespaces are tenants)."""
+    default) scopes them unless the operator watches exactly one namespace (a cluster-wide
+    install, a list or a pattern of namespaces: namespaces are tenants)."""
     mode = getattr(args, "prometheus_namespace_enforcement", "auto")
     if mode == "auto":
-        return not args.namespace
+        watched = list(args.namespace or [])
+        return len(watched) != 1 or any(ch in watched[0] for ch in "*?[!")
     return bool(mode == "on")
 
 

@@ -181,3 +181,25 @@ def test_a_refused_address_sends_nothing() -> None:
             return caught.value.kind
 
     assert asyncio.run(run()) is ErrorKind.REFUSED
+
+
+@pytest.mark.parametrize(
+    ("mode", "namespaces", "on"),
+    [
+        ("auto", [], True),
+        ("auto", ["team-a", "team-b"], True),
+        ("auto", ["t-*"], True),
+        ("auto", ["team-a"], False),
+        ("on", ["team-a"], True),
+        ("off", [], False),
+    ],
+)
+def test_enforcement_is_on_by_default_wherever_namespaces_are_tenants(
+    mode: str, namespaces: list[str], on: bool
+) -> None:
+    import argparse
+
+    from ramp.runtime import enforces_namespace
+
+    args = argparse.Namespace(namespace=namespaces, prometheus_namespace_enforcement=mode)
+    assert enforces_namespace(args) is on

@@ -159,3 +159,31 @@ Checks that values.schema.json cannot express (it compares no two values).
 {{- fail "watchNamespaces is only used with scope: namespace (scope: cluster already watches every namespace)" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The Prometheus providers for RAMP_PROMETHEUS_PROVIDERS (JSON): a tokenSecret names a Secret
+in the release namespace.
+*/}}
+{{- define "ramp.prometheusProviders" -}}
+{{- $out := list -}}
+{{- range .Values.prometheus.providers -}}
+{{- $p := deepCopy . -}}
+{{- if .tokenSecret -}}
+{{- $_ := set $p "tokenSecret" (printf "%s/%s" $.Release.Namespace .tokenSecret) -}}
+{{- end -}}
+{{- $out = append $out $p -}}
+{{- end -}}
+{{- toJson $out -}}
+{{- end -}}
+
+{{/*
+Names of the Secrets the operator may read for Prometheus tokens (one per line).
+*/}}
+{{- define "ramp.prometheusSecrets" -}}
+{{- with .Values.prometheus.tokenSecret.name }}{{ . }}
+{{ end -}}
+{{- range .Values.prometheus.providers -}}
+{{- with .tokenSecret }}{{ . }}
+{{ end -}}
+{{- end -}}
+{{- end -}}
