@@ -71,7 +71,9 @@ class LeaseStore(Protocol):
 
     def get(self) -> dict[str, Any] | None: ...
 
-    def create(self, spec: dict[str, Any]) -> dict[str, Any]: ...
+    def create(
+        self, spec: dict[str, Any], annotations: dict[str, str] | None = None
+    ) -> dict[str, Any]: ...
 
     def update(self, lease: dict[str, Any], spec: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -107,13 +109,18 @@ class KubeLeaseStore:
             raise
         return self._dict(obj)
 
-    def create(self, spec: dict[str, Any]) -> dict[str, Any]:
+    def create(
+        self, spec: dict[str, Any], annotations: dict[str, str] | None = None
+    ) -> dict[str, Any]:
         from kubernetes.client.exceptions import ApiException
 
+        meta: dict[str, Any] = {"name": self.name, "namespace": self.namespace}
+        if annotations:
+            meta["annotations"] = annotations
         body = {
             "apiVersion": "coordination.k8s.io/v1",
             "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
+            "metadata": meta,
             "spec": spec,
         }
         try:
@@ -179,6 +186,14 @@ class Record:
         )
 
 
+class Fence(Protocol):
+    """A second condition on acting besides the Lease (:mod:`ramp.layout`)."""
+
+    def allows(self) -> bool: ...
+
+    def budget(self) -> float: ...
+
+
 class LeaderElector:
     """Campaign for a Lease and keep it; ``is_leader()`` says whether to act now."""
 
@@ -194,6 +209,7 @@ class LeaderElector:
         on_stopped_leading: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        fence: Fence | None = None,
     ) -> None:
         if not 0 < renew_period < renew_deadline < lease_duration:
             raise ValueError(
@@ -212,6 +228,8 @@ class LeaderElector:
         self.on_stopped_leading = on_stopped_leading
         self.clock = clock
         self.wall_clock = wall_clock
+        self.fence = fence
+        """Acting also needs ``fence.allows()`` (the layout of shards, :mod:`ramp.layout`)."""
         self._renewed_at: float | None = None
         """Monotonic time at which the last successful acquire/renew request was sent."""
         self._observed: Record | None = None
@@ -233,6 +251,7 @@ class LeaderElector:
             not self._stopping
             and renewed is not None
             and self.clock() - renewed < self.renew_deadline
+            and (self.fence is None or self.fence.allows())
         )
 
     def write_budget(self) -> float:
@@ -242,7 +261,8 @@ class LeaderElector:
         renewed = self._renewed_at
         if not self.is_leader() or renewed is None:
             return 0.0
-        return max(0.0, renewed + self.lease_duration - WRITE_MARGIN - self.clock())
+        budget = max(0.0, renewed + self.lease_duration - WRITE_MARGIN - self.clock())
+        return budget if self.fence is None else min(budget, self.fence.budget())
 
     # -- one attempt (synchronous; runs in the elector's thread) ----------------------
 
@@ -293,6 +313,18 @@ class LeaderElector:
             return False
         self._won(sent, Record.of(updated))
         return True
+
+    def observe(self) -> None:
+        """Read the Lease without taking it: its expiry clock starts now if it changed
+        (a standby of shard 0 watches the layout Lease this way, :mod:`ramp.layout`)."""
+        lease = self.store.get()
+        if lease is None:
+            return
+        record = Record.of(lease)
+        if record != self._observed:
+            self._observed = record
+            self._observed_at = self.clock()
+        self.holder = record.holder
 
     def _won(self, sent: float, record: Record) -> None:
         self._renewed_at = sent
@@ -390,6 +422,8 @@ class LeaderElector:
                 if self.holder and self.holder != self.identity
                 else f"not renewed within {self.renew_deadline}s"
             )
+            if self.fence is not None and not self.fence.allows() and self._renewed_at:
+                why = "another shard layout acts or is settling (the layout Lease)"
             log.warning(
                 "leader election: %s lost the Lease (%s); all writes stop", self.identity, why
             )

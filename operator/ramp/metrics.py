@@ -31,7 +31,8 @@ Series (``namespace`` and ``rollout`` label every per-Rollout series):
 ``ramp_api_requests_total{kind}``
     Requests of the reconcile loop to the API server (``read``/``write``).
 ``ramp_leader``
-    1 while this process may act (holds the Lease, or leader election is off).
+    1 while this process may act (holds the Lease and its shard layout is the one acting,
+    :mod:`ramp.layout`; or leader election is off).
 
 Everything is fed from the controller's observers (:meth:`OperatorMetrics.observe`, called
 after each *applied* plan), so a standby replica, which applies nothing, reports no

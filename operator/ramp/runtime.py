@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from typing import Any
 
 import kopf
@@ -16,6 +17,7 @@ from ramp import notify
 from ramp.controller import Controller
 from ramp.gates import provider_config
 from ramp.kube import load_client
+from ramp.layout import elector_for
 from ramp.leader import (
     GuardedKube,
     KubeLeaseStore,
@@ -68,23 +70,21 @@ def enforces_namespace(args: argparse.Namespace) -> bool:
 
 def build_elector(args: argparse.Namespace, controller: Controller) -> LeaderElector:
     namespace = args.leader_elect_namespace or default_namespace()
-    store = KubeLeaseStore(
-        load_client(args.kubeconfig),
-        namespace,
-        args.shard.lease_name(args.leader_elect_lease_name)
-        if getattr(args, "shard", None)
-        else args.leader_elect_lease_name,
-        request_timeout=max(1.0, min(5.0, args.leader_elect_renew_deadline / 2)),
-    )
-    return LeaderElector(
-        store,
-        identity=args.leader_elect_identity or default_identity(),
+    api_client = load_client(args.kubeconfig)
+    timeout = max(1.0, min(5.0, args.leader_elect_renew_deadline / 2))
+    elector, _ = elector_for(
+        getattr(args, "shard", None),
+        args.leader_elect_lease_name,
+        lambda name: KubeLeaseStore(api_client, namespace, name, request_timeout=timeout),
+        args.leader_elect_identity or default_identity(),
         lease_duration=args.leader_elect_lease_duration,
         renew_deadline=args.leader_elect_renew_deadline,
         renew_period=args.leader_elect_renew_period,
         retry_period=args.leader_elect_retry_period,
+        clock=time.monotonic,
         on_started_leading=lambda: kick_all(controller),
     )
+    return elector
 
 
 async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> None:

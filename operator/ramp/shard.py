@@ -3,7 +3,8 @@
 A Rollout belongs to shard ``sha256("namespace/name") mod n``: stable across processes,
 versions and restarts (Python's ``hash()`` is salted per process), so every Rollout has
 exactly one owner among ``n`` operators. Each shard elects its own leader on its own
-Lease (``<lease>-shard-<i>``); a shard that dies leaves only its Rollouts waiting.
+Lease (``<lease>-shard-<i>``); a shard that dies leaves only its Rollouts waiting. Only
+one shard count acts at a time (:mod:`ramp.layout`).
 """
 
 from __future__ import annotations

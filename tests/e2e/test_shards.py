@@ -1,10 +1,13 @@
 """Shards on the real cluster: the chart with ``shards: 3`` and two replicas per shard.
 
 Six operator processes (the chart's arguments, the chart's ServiceAccount), each shard
-electing its leader on its own Lease ``ramp-shard-<i>``. The story: every Rollout is
-reconciled by exactly one process — its shard's leader (operator metrics and write
-attribution); a shard leader SIGKILLed mid-rollout is replaced by its standby within the
-lease and its Rollouts finish without a step done twice; the other shards never pause.
+electing its leader on its own Lease ``ramp-shard-<i>`` (shard 0's leader also holds the
+layout Lease ``ramp``). The story: every Rollout is reconciled by exactly one process —
+its shard's leader (operator metrics and write attribution); a shard leader SIGKILLed
+mid-rollout is replaced by its standby within the lease and its Rollouts finish without
+a step done twice; the other shards never pause. And a change of the shard count (2 → 3,
+the two layouts running side by side as in a rolling update) never gives a Rollout two
+acting writers (issue 19).
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from ramp_chart import (
+    CHART,
     container_args,
     helm_install,
     local_args,
@@ -31,7 +36,7 @@ from ramp_chart import (
 from ramp_e2e import OperatorProcess, Rollouts, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
-from ramp.shard import shard_of
+from ramp.shard import Shard, shard_of
 
 SHARDS = 3
 COUNT = 60
@@ -155,10 +160,11 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
 ) -> None:
     ns, start = shards
     leaders = {i: start(i, "a") for i in range(SHARDS)}
+    lease = {i: Shard(i, SHARDS).lease_name("ramp") for i in range(SHARDS)}
     for i in range(SHARDS):
         wait_for(
-            f"s{i}-a to hold ramp-shard-{i}",
-            lambda i=i: holder(cluster, ns, f"ramp-shard-{i}") == f"s{i}-a",
+            f"s{i}-a to hold {lease[i]}",
+            lambda i=i: holder(cluster, ns, lease[i]) == f"s{i}-a",
         )
     standbys = {i: start(i, "b") for i in range(SHARDS)}
     owner = {f"r{n}": shard_of(ns, f"r{n}", SHARDS) for n in range(COUNT)}
@@ -195,8 +201,8 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
         leaders[0].kill()  # SIGKILL: no release, the Lease must expire
         killed = time.monotonic()
         wait_for(
-            "s0-b to take ramp-shard-0",
-            lambda: holder(cluster, ns, "ramp-shard-0") == "s0-b",
+            f"s0-b to take {lease[0]}",
+            lambda: holder(cluster, ns, lease[0]) == "s0-b",
             timeout=LEASE + RETRY + 5,
             interval=0.1,
         )
@@ -213,7 +219,7 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
         finished = time.monotonic()
         gap_others = seen.longest_gap(others, killed, min(finished, killed + LEASE))
     print(
-        f"\nshards: ramp-shard-0 taken {took_over:.1f}s after SIGKILL (lease {LEASE:.0f}s); "
+        f"\nshards: {lease[0]} taken {took_over:.1f}s after SIGKILL (lease {LEASE:.0f}s); "
         f"all {COUNT} on v2 {finished - killed:.1f}s after it; longest stall of the other "
         f"shards while shard 0 had no leader: {gap_others:.1f}s"
     )
@@ -236,3 +242,175 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
     for p in (*leaders.values(), *standbys.values()):
         if p.alive and p.proc is not None:
             os.killpg(p.proc.pid, signal.SIGCONT)
+
+
+class WriterSampler:
+    """Samples, about ten times a second, which operator processes may write (their
+    ``ramp_leader`` gauge: the predicate every write of ``GuardedKube`` asks) and, for each
+    Rollout, how many of its owners (by each process's own ``--shard``) may write at once."""
+
+    def __init__(self, namespace: str, rollouts: list[str]) -> None:
+        self.namespace = namespace
+        self.rollouts = rollouts
+        self.procs: dict[str, tuple[OperatorProcess, Shard]] = {}
+        self.lock = threading.Lock()
+        self.rounds = 0
+        self.double: list[tuple[float, str, list[str]]] = []
+        self.acting: dict[str, int] = {}
+        """Per process: rounds in which it could write."""
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def add(self, name: str, proc: OperatorProcess, shard: Shard) -> None:
+        proc.metrics_url()  # wait for its server (outside the sampling thread)
+        with self.lock:
+            self.procs[name] = (proc, shard)
+
+    def _leading(self, proc: OperatorProcess) -> bool:
+        if not proc.alive:
+            return False
+        try:
+            return "ramp_leader 1.0" in proc.scrape(timeout=2)
+        except OSError:
+            return False  # stopping: its server is gone
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with self.lock:
+                procs = dict(self.procs)
+            began = time.monotonic()
+            leading = {n: self._leading(p) for n, (p, _) in procs.items()}
+            if time.monotonic() - began < 1.0:  # well within lease duration - renew deadline
+                self.rounds += 1
+                for n, on in leading.items():
+                    self.acting[n] = self.acting.get(n, 0) + on
+                for rollout in self.rollouts:
+                    writers = sorted(
+                        n
+                        for n, (_, shard) in procs.items()
+                        if leading[n] and shard.owns(self.namespace, rollout)
+                    )
+                    if len(writers) > 1:
+                        self.double.append((began, rollout, writers))
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> WriterSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+
+def helm_upgrade(cluster: ClusterHandle, namespace: str, *args: str) -> dict[str, Any]:
+    """``helm upgrade`` the release ``ramp``; returns the rendered objects by kind/name."""
+    cluster.helm("upgrade", "ramp", str(CHART), "--namespace", namespace, *args, timeout=180)
+    manifest = cluster.helm("get", "manifest", "ramp", "--namespace", namespace).stdout
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o
+        for o in yaml.safe_load_all(manifest)
+        if isinstance(o, dict)
+    }
+
+
+def test_a_shard_count_change_never_gives_a_rollout_two_writers(
+    cluster: ClusterHandle, crds: None, tmp_path: Path
+) -> None:
+    """``shards: 2`` → ``3`` as a rolling update does it: the chart is upgraded (Role and
+    arguments), the new layout's processes start beside the old ones, Rollouts move during
+    the overlap, then the old processes stop (SIGTERM). A sampler checks all along that no
+    Rollout ever has two processes that may write to it; then that the new layout took
+    over and every rollout finished with no step done twice."""
+    old_n, new_n = 2, 3
+    timings = (
+        f"leaderElection.leaseDuration={LEASE:.0f},leaderElection.renewDeadline="
+        f"{RENEW_DEADLINE:.0f},leaderElection.renewPeriod={RENEW:.0f},"
+        f"leaderElection.retryPeriod={RETRY:.0f}"
+    )
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
+    with scratch_namespace(cluster, "reshard") as ns:
+        common = ("--set", "scope=namespace,replicaCount=1", "--set", timings)
+        objects = helm_install(cluster, "ramp", ns, *common, "--set", f"shards={old_n}")
+        kubeconfig = service_account_kubeconfig(cluster, ns, "ramp", tmp_path / "kc")
+        # One Rollout in every cell (old shard, new shard): each handover is exercised.
+        names: list[str] = []
+        cells: set[tuple[int, int]] = set()
+        for n in range(200):
+            cell = (shard_of(ns, f"r{n}", old_n), shard_of(ns, f"r{n}", new_n))
+            if cell not in cells:
+                cells.add(cell)
+                names.append(f"r{n}")
+        assert len(cells) == old_n * new_n, cells
+        procs: list[OperatorProcess] = []
+
+        def start(objs: dict[str, Any], count: int, i: int, tag: str) -> OperatorProcess:
+            args = local_args(container_args(objs, f"ramp-shard-{i}"))
+            assert f"--shard={i}/{count}" in args and "--leader-elect" in args, args
+            env = {"POD_NAME": f"{tag}{i}"}
+            p = OperatorProcess(kubeconfig, tmp_path / f"{tag}{i}.log", args, env=env)
+            procs.append(p)
+            p.start()
+            return p
+
+        try:
+            old = [start(objects, old_n, i, "old") for i in range(old_n)]
+            r = Rollouts(cluster.client, ns)
+            for name in names:
+                r.create(rollout_manifest(name, replicas=2, steps=steps))
+
+            def phase(n: str) -> str | None:
+                return (r.get(n).get("status") or {}).get("phase")
+
+            wait_for(
+                f"{len(names)} Rollouts Healthy",
+                lambda: all(phase(n) == "Healthy" for n in names),
+                timeout=120,
+            )
+            first = {n: r.get(n)["status"]["stableRevision"] for n in names}
+            with WriterSampler(ns, names) as sampler:
+                for i, p in enumerate(old):
+                    sampler.add(f"old{i}", p, Shard(i, old_n))
+                upgraded = helm_upgrade(cluster, ns, *common, "--set", f"shards={new_n}")
+                new = [start(upgraded, new_n, j, "new") for j in range(new_n)]
+                for j, p in enumerate(new):
+                    sampler.add(f"new{j}", p, Shard(j, new_n))
+                for name in names:
+                    r.set_image(name, "ramp-test/app:v2")
+                time.sleep(2 * RENEW + RETRY)  # both layouts up, side by side
+                for p in reversed(old):  # the rolling update replaces the old pods
+                    p.stop()
+                stopped = time.monotonic()
+                wait_for(
+                    "the new layout acting",
+                    lambda: all("ramp_leader 1.0" in p.scrape() for p in new),
+                    timeout=LEASE * 2 + RENEW * 2 + 15,
+                    interval=0.2,
+                    describe=lambda: "\n".join(p.tail(20) for p in new),
+                )
+                took_over = time.monotonic() - stopped
+
+                def done() -> bool:
+                    for n in names:
+                        s = r.get(n).get("status") or {}
+                        if s.get("phase") != "Healthy" or s.get("stableRevision") == first[n]:
+                            return False
+                    return True
+
+                wait_for("every Rollout on v2", done, timeout=120)
+                time.sleep(0.5)
+            print(
+                f"\nshards {old_n} -> {new_n}: {sampler.rounds} sampling rounds, "
+                f"rounds acting {sampler.acting}; the new layout acted {took_over:.1f}s "
+                f"after the old processes stopped (lease {LEASE:.0f}s)"
+            )
+            assert sampler.rounds >= 20, sampler.rounds
+            assert not sampler.double, f"two writers: {sampler.double[:5]}"
+            assert all(sampler.acting.get(f"new{j}") for j in range(new_n)), sampler.acting
+            # Released Lease + the layout's settling (a lease duration) + a renewal.
+            assert took_over <= 2 * LEASE + 2 * RENEW + 5, took_over
+            for name in names:
+                assert r.step_history(name) == list(range(len(steps))), r.get(name)["status"]
+        finally:
+            for p in procs:
+                p.stop()

@@ -26,7 +26,7 @@ import copy
 import functools
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -319,6 +319,9 @@ class Cluster:
         self.created_seq = 0
         self.foreign_writes: list[str] = []
         self.oracle = Oracle(self)
+        self.writer: Callable[[], bool] | None = None
+        """Whether exactly one operator process may act on the Rollout now (None: one
+        operator, always): two layouts of shards overlapping (:mod:`model.sim_shards`)."""
 
     # -- the API server ------------------------------------------------------------
 
@@ -473,6 +476,8 @@ class Cluster:
     ) -> Plan | None:
         """One reconcile of the shell: observe, measure, plan, apply (cut after ``cut``
         parts by an operator restart). Checks the invariants. None when nothing ran."""
+        if self.writer is not None and not self.writer():
+            return None  # no operator process may act on the Rollout now (sim_shards)
         view = self.observe(lag_children, lag_history, stale_body)
         rollout = Rollout.model_validate(view.body)
         observed = Observed(

@@ -21,6 +21,7 @@ from hypothesis.stateful import (
 )
 
 from model.sim import FOREIGN_UID, NAME, PARTS, Cluster, Config, Dep, metric, template
+from model.sim_shards import ShardChangeRules
 from ramp.api.analysis import Verdict
 from ramp.core.model import revision_hash
 
@@ -91,7 +92,7 @@ VERDICTS = st.sampled_from([Verdict.PASS] * 3 + list(Verdict))
 DELAYS = st.sampled_from([2.0, 2.0, 2.0, 15.0, None])
 
 
-class RolloutMachine(RuleBasedStateMachine):
+class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
     cluster: Cluster
     tokens: int
 

@@ -6,7 +6,7 @@ the release's own invariants (:class:`model.sim_bluegreen.BlueGreenOracle`): the
 Service never selects a revision without ready pods while a verified one has them, never
 an aborted or unverified one, and nothing it still lists is scaled away.
 
-In ``make test`` it runs the ``bg-ci`` profile (derandomized, about 15 s); ``make fuzz``
+In ``make test`` it runs the ``bg-ci`` profile (derandomized, 500 examples); ``make fuzz``
 (``RAMP_FUZZ=1``) explores long and at random (``RAMP_MODEL_BG_EXAMPLES=N`` sets the
 budget) — long explorations still report scenarios under triage (see the closing notes
 of issue 10). The bugs it found are named in :mod:`model.test_regressions_bluegreen`.
@@ -24,12 +24,13 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
 from model.sim import FOREIGN_UID, NAME, PARTS, Cluster, Config, Dep, metric, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
+from model.sim_shards import ShardChangeRules
 from ramp.api.analysis import Verdict
 from ramp.core.model import revision_hash
 
 settings.register_profile(
     "bg-ci",
-    max_examples=int(os.environ.get("RAMP_MODEL_BG_EXAMPLES", "250")),
+    max_examples=int(os.environ.get("RAMP_MODEL_BG_EXAMPLES", "500")),
     stateful_step_count=40,
     derandomize=True,
     deadline=None,
@@ -83,7 +84,7 @@ VERDICTS = st.sampled_from([Verdict.PASS] * 3 + list(Verdict))
 DELAYS = st.sampled_from([2.0, 2.0, 2.0, 15.0, None])
 
 
-class BlueGreenMachine(RuleBasedStateMachine):
+class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
     cluster: Cluster
     tokens: int
 

@@ -208,6 +208,22 @@ def test_auto_promotion_seconds_waits_after_green_is_ready() -> None:
     del blue
 
 
+def test_the_auto_promotion_time_counts_from_the_recorded_verification() -> None:
+    """Issue 19 (a CI flake): green verified between two whole seconds; the first status
+    said verifiedAt :23 and "auto-promotion at :27" (4 s apart, not 5), and every later
+    pass waited until :28. The status keeps whole seconds: both count from :23."""
+    sim, _ = started(bg_body(autoPromotionSeconds=5))
+    sim.now += timedelta(seconds=0.25)
+    green = sim.set_image("app:2")
+    sim.run_until(lambda s: s.bg().get("verifiedAt") is not None)
+    bg = sim.bg()
+    at = datetime.fromisoformat(bg["waitingFor"].removeprefix("auto-promotion at "))
+    verified = datetime.fromisoformat(bg["verifiedAt"])
+    assert at - verified == timedelta(seconds=5), bg
+    sim.run_until(lambda s: s.selectors["web"][REVISION_LABEL] == green)
+    assert sim.now >= at
+
+
 def test_a_never_ready_green_aborts_and_the_active_never_moves() -> None:
     sim, blue = started(bg_body())
     before = len(sim.active_samples)

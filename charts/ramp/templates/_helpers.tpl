@@ -71,10 +71,11 @@ The image reference: repository:tag, or repository@digest when a digest is set.
 {{- end }}
 
 {{/*
-Whether leader election is on: asked for, or implied by more than one replica.
+Whether leader election is on: asked for, or implied by more than one replica or more
+than one shard (the Leases fence one shard layout from another).
 */}}
 {{- define "ramp.leaderElect" -}}
-{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) }}true{{- end }}
+{{- if or .Values.leaderElection.enabled (gt (int .Values.replicaCount) 1) (gt (int (default 1 .Values.shards)) 1) }}true{{- end }}
 {{- end }}
 
 {{/*

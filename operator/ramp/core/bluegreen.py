@@ -114,8 +114,11 @@ class BlueGreenMixin(PlanContext):
         if verified is None:
             # Recorded rounded up: the status keeps whole seconds, and a wait counted from
             # a rounded-down moment promoted up to a second early after the first pass.
-            verified = self.now
+            # The wait counts from the moment recorded, in this pass too: the waitingFor
+            # written now and every later pass agree (issue 19: 4 s apart, not 5).
             s.verified_at = iso_ceil(self.now)
+            seconds = bg.auto_promotion_seconds or 0
+            verified = (parse_iso(s.verified_at) or self.now) if seconds else self.now
         if bg.auto_promotion:
             at = verified + timedelta(seconds=bg.auto_promotion_seconds or 0)
             if self.now >= at:
