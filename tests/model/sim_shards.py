@@ -98,6 +98,10 @@ class Proc:
     alive: bool = True
     frozen: bool = False
 
+    @property
+    def count(self) -> int:
+        return self.shard.count if self.shard else 1
+
     def owns(self, namespace: str, name: str) -> bool:
         return self.shard is None or self.shard.owns(namespace, name)
 
@@ -168,9 +172,9 @@ class Fleet:
         writers = self.writers()
         self.max_writers = max(self.max_writers, len(writers))
         for name in writers:
-            proc = self.procs[name]
-            count = proc.shard.count if proc.shard else 1
-            STATS[f"shards:acting:{'new' if count == self.layouts[1] else 'old'}"] += 1
+            STATS[
+                f"shards:acting:{'new' if self.procs[name].count == self.layouts[1] else 'old'}"
+            ] += 1
         if len(writers) > 1:
             self.fail(f"two controllers act on the Rollout at t={self.t:.1f}s: {writers}")
 
@@ -221,10 +225,13 @@ class ShardChangeRules:
 
     @rule(
         data=st.data(),
-        action=st.sampled_from(["start", "start", "stop", "kill", "freeze", "campaign"]),
+        action=st.sampled_from(
+            ["start", "start", "stop", "kill", "freeze", "campaign", "rolled", "rolled"]
+        ),
     )
     def shard_change(self, data: st.DataObject, action: str) -> None:
-        """Operators of two shard layouts overlap: start, stop, kill, freeze or thaw one."""
+        """Operators of two shard layouts overlap: start, stop, kill, freeze or thaw one;
+        or the rolling update completes (a new-layout process per shard, the others stop)."""
         if self.fleet is None:
             old = data.draw(st.sampled_from([1, 2, 2, 3]), label="old shards")
             new = data.draw(st.sampled_from([n for n in (1, 2, 3, 4) if n != old]), label="new")
@@ -235,6 +242,16 @@ class ShardChangeRules:
             return
         fleet = self.fleet
         fleet.sync()
+        if action == "rolled":
+            new = fleet.layouts[1]
+            running = {p.shard.index if p.shard else 0 for p in fleet.live() if p.count == new}
+            for index in sorted(set(range(new)) - running):
+                fleet.attempt(fleet.start(new, index))
+            for proc in fleet.live():
+                if proc.count != new:
+                    fleet.stop(proc)
+            fleet.check()
+            return
         live = sorted(p.name for p in fleet.live())
         if action == "start" or not live:
             count = data.draw(st.sampled_from([fleet.layouts[1]] * 3 + [fleet.layouts[0]]))
