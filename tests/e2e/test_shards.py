@@ -330,7 +330,12 @@ def test_a_shard_count_change_never_gives_a_rollout_two_writers(
     )
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
     with scratch_namespace(cluster, "reshard") as ns:
-        common = ("--set", "scope=namespace,replicaCount=1", "--set", timings)
+        common = (
+            "--set",
+            "scope=namespace,replicaCount=1,leaderElection.enabled=true",
+            "--set",
+            timings,
+        )
         objects = helm_install(cluster, "ramp", ns, *common, "--set", f"shards={old_n}")
         kubeconfig = service_account_kubeconfig(cluster, ns, "ramp", tmp_path / "kc")
         # One Rollout in every cell (old shard, new shard): each handover is exercised.
