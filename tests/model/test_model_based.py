@@ -12,6 +12,7 @@ import os
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -45,6 +46,8 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
 )
 PROFILE = "fuzz" if os.environ.get("RAMP_FUZZ") else "ci"
+# CPU-bound: on a loaded 2-core machine the fixed budget takes several times its CPU time.
+pytestmark = pytest.mark.timeout(1800)
 
 STEP = st.sampled_from(
     [
