@@ -274,9 +274,13 @@ class Controller:
             self.forget(key)
             return None
         children = self.children(namespace, name) if self.children else None
-        if children is None:
+        behind = children is not None and self.kube.expectations.unshown(
+            namespace, name, (c.name for c in children)
+        )  # the index lags behind a create of ours: plan from the API's children
+        if children is None or behind:
             children = await self._call(self.kube.list_children, namespace, name)
-        self.kube.expectations.observe(namespace, children)  # writes the watch now shows
+        if not behind:  # the expectations wait for the index, not for a read of the API
+            self.kube.expectations.observe(namespace, children)  # writes the watch now shows
         if any(c.owner != body["metadata"].get("uid") for c in children):  # orphans?
             children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
         workload: Workload | None = None

@@ -39,6 +39,8 @@ class Expectation:
     """Role label written (None: not written)."""
     at: float
     """When it was written (the clock of :class:`Expectations`)."""
+    rollout: str | None = None
+    """The Rollout a create was for (None: a scale). See :meth:`Expectations.unshown`."""
 
     def met_by(self, child: Child) -> bool:
         """Whether the watch's view of the child is at least as new as this write.
@@ -70,7 +72,12 @@ class Expectations:
         """Expectations the watch never met within ``ttl``."""
 
     def expect(
-        self, key: Key, version: int, replicas: int | None = None, role: str | None = None
+        self,
+        key: Key,
+        version: int,
+        replicas: int | None = None,
+        role: str | None = None,
+        rollout: str | None = None,
     ) -> None:
         """Remember a write's answer (a newer write of the same child replaces it)."""
         now = self.clock()
@@ -78,7 +85,7 @@ class Expectations:
             for old, exp in list(self._pending.items()):
                 if now - exp.at > self.ttl:
                     self._pending.pop(old, None)
-        self._pending[key] = Expectation(version, replicas, role, now)
+        self._pending[key] = Expectation(version, replicas, role, now, rollout)
 
     def pending(self, key: Key, child: Child | None = None) -> Expectation | None:
         """The expectation on ``key`` the watch has not met yet (None: trust the index).
@@ -95,6 +102,20 @@ class Expectations:
             self._pending.pop(key, None)
             return None
         return exp
+
+    def unshown(self, namespace: str, rollout: str, shown: Iterable[str]) -> bool:
+        """Whether a Deployment we created for the Rollout is missing from the watch's
+        view (``shown``: the names it has): the index is behind our own create, and a plan
+        made from it would not count that child's pods (it would create the next revision
+        beside it, above maxSurge). The shell then reads the children from the API."""
+        names = set(shown)
+        now = self.clock()
+        for key, exp in list(self._pending.items()):
+            if exp.rollout != rollout or key[0] != namespace or key[1] in names:
+                continue
+            if now - exp.at <= self.ttl:
+                return True
+        return False
 
     def observe(self, namespace: str, children: Iterable[Child]) -> None:
         """The watch shows these children: drop the expectations they meet."""

@@ -237,7 +237,8 @@ class Kube:
             if exc.status != 409:
                 raise
             version = 0  # it exists: any object of that name the watch shows will do
-        self.expectations.expect(key, version)  # met once the watch shows it (this new)
+        # Met once the watch shows it (this new); until then the index is re-read around it.
+        self.expectations.expect(key, version, rollout=name)
 
     def scale_child(
         self, namespace: str, child: Child, replicas: int | None, role: Role | None

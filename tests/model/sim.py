@@ -319,6 +319,9 @@ class Cluster:
         self.created_seq = 0
         self.foreign_writes: list[str] = []
         self.oracle = Oracle(self)
+        self.unseen: set[str] = set()
+        """Children created by the shell that the index has not shown yet (its
+        expectations): while one is missing from the index, it reads the API instead."""
         self.writer: Callable[[], bool] | None = None
         """Whether exactly one operator process may act on the Rollout now (None: one
         operator, always): two layouts of shards overlapping (:mod:`model.sim_shards`)."""
@@ -411,9 +414,16 @@ class Cluster:
         truth = self.truth_view()
         previous = self.previous_view or truth
         self.previous_view = truth
+        index = previous.children if lag_children else truth.children
+        if not lag_children:
+            self.unseen &= set(self.deps)  # (a create deleted since: its expectation expires)
+        if self.unseen - {c.name for c in index}:
+            index = truth.children  # behind a create of ours: the shell reads the API
+        else:
+            self.unseen.clear()  # the index shows our creates (Expectations.unshown)
         return View(
             body=previous.body if stale_body else truth.body,
-            children=previous.children if lag_children else truth.children,
+            children=index,
             history=previous.history if lag_history else truth.history,
             services=truth.services,
         )
@@ -562,6 +572,7 @@ class Cluster:
             if name in self.deps:
                 continue  # 409: exists (or is being deleted)
             self.created_seq += 1
+            self.unseen.add(name)
             self.deps[name] = Dep(
                 name=name,
                 revision=revision,

@@ -314,3 +314,17 @@ def test_found_invalid_spec_with_a_deleted_stable_recreates_it_from_history() ->
     assert result.creates == {stable: template}
     assert result.replicas == {stable: 3}
     assert result.status.phase == "Degraded"
+
+
+def test_issue19_a_new_template_is_not_created_beside_a_create_the_index_has_not_shown() -> None:
+    """Found by the canary machine once it spoke of shard changes (issue 19): a canary
+    created, then a new template, planned from an index that did not show the canary yet:
+    the newest revision was created beside it (R=1: 3 pods specified, R + maxSurge = 2).
+    While a create of its own is missing from the index, the shell reads the API."""
+    c = steady(Config(replicas=1, max_surge=1, max_unavailable=0, steps=[{"setWeight": 50}]))
+    roll_to(c, 2)
+    c.reconcile()
+    assert V2 in replicas(c)
+    roll_to(c, 3)
+    c.reconcile(lag_children=True)
+    assert sum(replicas(c).values()) <= 2, replicas(c)
