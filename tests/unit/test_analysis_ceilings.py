@@ -33,9 +33,12 @@ def test_query_timeout_is_bounded(timeout: str, ok: bool) -> None:
             Metric.model_validate(metric(timeout=timeout))
 
 
-def test_interval_is_bounded() -> None:
+def test_interval_and_initial_delay_are_bounded() -> None:
     with pytest.raises(ValidationError, match="interval must be at most 24h"):
         Metric.model_validate({**metric(), "interval": "25h"})
+    with pytest.raises(ValidationError, match="initialDelay must be at most 24h"):
+        Metric.model_validate({**metric(), "initialDelay": "99999999999h"})
+    Metric.model_validate({**metric(), "initialDelay": "24h"})
 
 
 def test_a_run_has_at_most_sixteen_metrics_once_resolved() -> None:

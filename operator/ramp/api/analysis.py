@@ -121,8 +121,16 @@ _TIMEOUT_RULE = (
 )
 
 
+def _seconds(text: str) -> float:
+    """``text`` in seconds; infinity for a duration too large to represent."""
+    try:
+        return parse_duration_seconds(text)
+    except OverflowError:
+        return float("inf")
+
+
 def _check_timeout(timeout: str) -> None:
-    if not 0.1 <= parse_duration_seconds(timeout) <= MAX_TIMEOUT_SECONDS:
+    if not 0.1 <= _seconds(timeout) <= MAX_TIMEOUT_SECONDS:
         raise ValueError(_TIMEOUT_RULE[1])
 
 
@@ -199,6 +207,11 @@ _METRIC_RULES = (
         f"!has(self.interval) || duration(self.interval) <= duration('{MAX_INTERVAL_SECONDS}s')",
         "interval must be at most 24h",
     ),
+    (
+        "!has(self.initialDelay) || "
+        f"duration(self.initialDelay) <= duration('{MAX_INTERVAL_SECONDS}s')",
+        "initialDelay must be at most 24h",
+    ),
 )
 
 
@@ -241,10 +254,12 @@ class Metric(ApiModel):
             raise ValueError(
                 "a compare metric is judged by maxIncrease and minCount, not by conditions"
             )
-        if parse_duration_seconds(self.interval) < 1:
+        if _seconds(self.interval) < 1:
             raise ValueError("interval must be at least 1s")
-        if parse_duration_seconds(self.interval) > MAX_INTERVAL_SECONDS:
+        if _seconds(self.interval) > MAX_INTERVAL_SECONDS:
             raise ValueError("interval must be at most 24h")
+        if self.initial_delay is not None and _seconds(self.initial_delay) > MAX_INTERVAL_SECONDS:
+            raise ValueError("initialDelay must be at most 24h")
         return self
 
     @property
