@@ -51,6 +51,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "with the document itself)",
     )
     parser.add_argument(
+        "--measurements-per-namespace",
+        type=int,
+        default=int(os.environ.get("RAMP_MEASUREMENTS_PER_NAMESPACE", "4")),
+        metavar="N",
+        help="analysis measurements in flight at once for the Rollouts of one namespace "
+        "(default 4; also RAMP_MEASUREMENTS_PER_NAMESPACE)",
+    )
+    parser.add_argument(
         "--prometheus-namespace-enforcement",
         choices=["auto", "on", "off"],
         default=os.environ.get("RAMP_PROMETHEUS_NAMESPACE_ENFORCEMENT", "auto"),

@@ -292,6 +292,12 @@ def provider_config(
         config = ProviderConfig.from_env_and_args(allow, token=token)
     except ValueError as exc:
         raise SystemExit(f"--prometheus-allow: {exc}") from None
+    plain = [a for a in config.allowed_addresses if not a.strip().lower().startswith("https:")]
+    if token and plain:
+        log.warning(
+            "the Prometheus token is sent only over https: %s will be queried without it",
+            ", ".join(plain),
+        )
     try:
         endpoints = parse_providers(providers or "", PROVIDERS_ENV) if providers else ()
         endpoints = tuple(

@@ -120,6 +120,9 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         controller.gates.secret_reader = lambda namespace, name: kube.core.read_namespaced_secret(
             name, namespace
         )
+    controller.gates.scheduler.per_namespace = max(
+        1, getattr(args, "measurements_per_namespace", 4)
+    )
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     shard = getattr(args, "shard", None)
     if shard is not None:
