@@ -6,8 +6,10 @@ VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 CLUSTER_DIR := .cluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
+# RAMP_REAL_NODE=1: `make cluster-up` also starts a real node (docs/real-node.md)
+REAL_NODE := $(if $(filter-out 0,$(RAMP_REAL_NODE)),--real-node)
 
-.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
+.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build node-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -35,9 +37,14 @@ cluster-build:
 	tests/cluster/prereqs.sh
 	tests/cluster/build.sh
 	tests/cluster/adapter/build.sh
+	$(if $(REAL_NODE),tests/cluster/node/build.sh)
+
+# The real node's kubelet, demo app images and runtime (containerd, runc, CNI plugins).
+node-build: cluster-build
+	tests/cluster/node/build.sh
 
 cluster-up: venv cluster-build
-	$(VPY) tests/cluster/launcher.py up --dir $(CLUSTER_DIR)
+	$(VPY) tests/cluster/launcher.py up --dir $(CLUSTER_DIR) $(REAL_NODE)
 
 cluster-down: venv
 	$(VPY) tests/cluster/launcher.py down --dir $(CLUSTER_DIR)
@@ -58,7 +65,7 @@ image:
 argocd-lua:
 	tests/gopherlua/build.sh
 
-test: venv lint crds-check cluster-build prometheus-install browser-install image argocd-lua
+test: venv lint crds-check cluster-build node-build prometheus-install browser-install image argocd-lua
 	PYTHONHASHSEED=0 $(VENV)/bin/pytest tests
 
 test-unit: venv
@@ -70,7 +77,7 @@ test-unit: venv
 fuzz: venv
 	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
 
-test-e2e: venv cluster-build prometheus-install browser-install image argocd-lua
+test-e2e: venv cluster-build node-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e
 
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).

@@ -52,6 +52,8 @@ NODE_PREFIX = "kwok-node-"
 HOST = "127.0.0.1"
 STATE_FILE = "cluster.json"
 FRONT_PROXY_CLIENT = "front-proxy-client"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node=fake"
+"""Set on the kwok Nodes; beside a real node kwok manages only the Nodes that have it."""
 
 __all__ = [
     "BIN_DIR",
@@ -219,6 +221,15 @@ def kubeconfig_for_token(
     return out
 
 
+def _node() -> Any:
+    """tests/cluster/realnode.py, imported only for a cluster with a real node."""
+    if __package__:
+        from . import realnode
+    else:  # run as a script: tests/cluster is sys.path[0]
+        import realnode  # type: ignore[no-redef]
+    return realnode
+
+
 def _die_with_parent() -> None:  # runs in the child between fork and exec
     # SIGKILL, not SIGTERM: all components get it at once, and an API server whose etcd is
     # gone takes many seconds over a graceful shutdown; the cluster is disposable anyway.
@@ -262,8 +273,12 @@ class Cluster:
         apiserver_port: int | None = None,
         die_with_parent: bool = False,
         verbosity: int = 0,
+        real_node: bool = False,
     ) -> None:
         self.dir = Path(dir).resolve()
+        self.real_node = real_node
+        """Also a real node (tests/cluster/realnode.py): a kubelet with containerd, and the
+        whole cluster in a network namespace of its own."""
         self.bin_dir = Path(bin_dir)
         self.nodes = nodes
         self.die_with_parent = die_with_parent
@@ -358,7 +373,7 @@ class Cluster:
     def logs_tail(self, lines: int = 20) -> str:
         """The last lines of every component's log, for diagnostics."""
         parts = []
-        for name in COMPONENTS:
+        for name in (*COMPONENTS, "netns", "containerd", "kubelet"):
             if self.log_path(name).exists():
                 parts.append(
                     f"--- {name} ({self.log_path(name)}) ---\n{self.log_tail(name, lines)}"
@@ -440,6 +455,11 @@ class Cluster:
             )
         if self._state:
             self.stop()  # leftovers of a crashed run: clean the pids and etcd data
+        if self.real_node and _node().missing():
+            raise ClusterError(
+                f"the real node needs: {', '.join(_node().missing())}; run "
+                "`make cluster-build RAMP_REAL_NODE=1` (tests/cluster/node/build.sh)"
+            )
         missing = [n for n in COMPONENTS if not os.access(self.bin_dir / n, os.X_OK)]
         if missing:
             raise ClusterError(
@@ -496,8 +516,12 @@ class Cluster:
         self._save_state()
         self._make_pki()
         self._write_kubeconfig()
+        if self.real_node:
+            self._start_netns()
         for name in COMPONENTS:
             self._spawn(name, exes[name], self._args(name))
+        if self.real_node:
+            self._start_node(began, timeout)
         self._wait_ready(began, timeout)
         self._state["ready_at"] = time.time()
         self._save_state()
@@ -641,6 +665,16 @@ class Cluster:
                 "--requestheader-extra-headers-prefix=X-Remote-Extra-",
                 f"--proxy-client-cert-file={pki / 'front-proxy-client.crt'}",
                 f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
+                # logs and exec on the real node: the kubelet trusts our CA's clients
+                *(
+                    [
+                        f"--kubelet-client-certificate={pki / 'admin.crt'}",
+                        f"--kubelet-client-key={pki / 'admin.key'}",
+                        "--kubelet-preferred-address-types=InternalIP",
+                    ]
+                    if self.real_node
+                    else []
+                ),
                 v,
             ]
         common = [
@@ -671,10 +705,15 @@ class Cluster:
         if name == "kube-scheduler":
             return [*common, f"--cert-dir={pki / 'scheduler'}"]
         if name == "kwok":
+            # beside a real node kwok manages only its own (annotated) Nodes
+            manage = [
+                "--manage-all-nodes=false",
+                f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}",
+            ]
             return [
                 f"--kubeconfig={kc}",
                 f"--config={KWOK_CONFIG}",
-                "--manage-all-nodes=true",
+                *(manage if self.real_node else ["--manage-all-nodes=true"]),
             ]
         raise ValueError(name)
 
@@ -697,7 +736,7 @@ class Cluster:
                 cwd=self.dir,
                 env=env,
                 start_new_session=True,  # own process group: stop() signals the group
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
+                preexec_fn=self._preexec(name),
             )
         finally:
             log.close()
@@ -705,8 +744,71 @@ class Cluster:
         self._state["pids"][name] = proc.pid
         self._save_state()
 
+    def _preexec(self, name: str) -> Any:
+        """What the child does before exec: die with the parent (when asked) and, with a real
+        node, enter the cluster's network namespace (all but its holder)."""
+        netns = self._state.get("netns_pid") if name != "netns" else None
+        if not netns:
+            return _die_with_parent if self.die_with_parent else None
+        enter = _node().preexec_in(netns)
+
+        def both() -> None:
+            if self.die_with_parent:
+                _die_with_parent()
+            enter()
+
+        return both
+
+    def _start_netns(self) -> None:
+        """The cluster's network namespace, held by a process that also forwards the control
+        plane's ports from the machine's 127.0.0.1 into it (realnode.py)."""
+        ready = self.dir / "netns.json"
+        ready.unlink(missing_ok=True)
+        ports = [p for n, p in self.ports.items() if n != "etcd-peer"]
+        script = str(Path(_node().__file__))
+        self._state["exes"]["netns"] = sys.executable
+        self._spawn("netns", Path(sys.executable), [script, "netns", str(ready), *map(str, ports)])
+        deadline = time.monotonic() + 20
+        while not ready.exists():
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise ClusterError(
+                    f"the network namespace holder did not start: {self.log_tail('netns')}"
+                )
+            time.sleep(0.05)
+        info = json.loads(ready.read_text())
+        self._state["netns_pid"] = info["pid"]
+        self._state["netns_inode"] = info["inode"]
+        self._state["real_node"] = True
+        # a short path: unix sockets (containerd's, the kubelet's) take at most 107 bytes
+        node = Path(tempfile.mkdtemp(prefix="ramp-node-", dir="/tmp"))
+        self._state["node_dir"] = str(node)
+        link = self.dir / "node"
+        link.unlink(missing_ok=True)
+        link.symlink_to(node)
+        self._save_state()
+
+    def _start_node(self, began: float, timeout: float) -> None:
+        """containerd (our images imported) and the kubelet, in the cluster's namespace."""
+        rn = _node()
+        node = Path(self._state["node_dir"])
+        rn.sweep_orphans()
+        rn.write_config(node, self.ca_file)
+        rn.prepare_network(self._state["netns_pid"])
+        self._state["exes"]["containerd"] = rn.CONTAINERD
+        self._spawn("containerd", Path(rn.CONTAINERD), rn.containerd_args(node))
+        while not rn.containerd_up(node):
+            self._check_alive()
+            if time.monotonic() - began > timeout:
+                raise ClusterError(f"containerd did not answer: {self.log_tail('containerd')}")
+            time.sleep(0.1)
+        rn.import_images(node)
+        kubelet = rn.NODE_BIN / "kubelet"
+        self._state["exes"]["kubelet"] = str(kubelet)
+        self._spawn("kubelet", kubelet, rn.kubelet_args(node, self.kubeconfig, self.verbosity))
+
     def _check_alive(self) -> None:
-        for name in COMPONENTS:
+        for name in list(self._procs):
             proc = self._procs.get(name)
             if proc is None or proc.poll() is None:
                 continue
@@ -765,6 +867,8 @@ class Cluster:
                     taints = body.get("spec", {}).get("taints") if status == 200 else None
                     if conds.get("Ready") != "True" or taints:
                         pending.append(f"Node {node} Ready and untainted")
+                if self.real_node and not self._node_ready(_node().NODE_NAME):
+                    pending.append(f"Node {_node().NODE_NAME} (the kubelet) Ready")
                 status, _ = self.api("GET", "/api/v1/namespaces/default/serviceaccounts/default")
                 if status != 200:
                     pending.append("ServiceAccount default/default (controller manager)")
@@ -779,6 +883,11 @@ class Cluster:
                     f"for: {', '.join(pending)}\n{self.logs_tail(15)}"
                 )
             time.sleep(0.2)
+
+    def _node_ready(self, name: str) -> bool:
+        status, body = self.api("GET", f"/api/v1/nodes/{name}")
+        conds = body.get("status", {}).get("conditions", []) if status == 200 else []
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in conds)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Stop every component (SIGTERM to each process group, SIGKILL after `timeout`),
@@ -795,17 +904,27 @@ class Cluster:
             if _pid_runs(pid, exes.get(name, str(self.bin_dir / name)))
         }
         left: dict[str, int] = {}
-        for group in (COMPONENTS[2:], ("kube-apiserver",), ("etcd",)):
+        problems: list[str] = []
+        if self._state.get("real_node"):
+            # the node first: the kubelet, containerd, then what containerd left behind
+            for name in ("kubelet", "containerd"):
+                left.update(
+                    self._terminate({n: p for n, p in running.items() if n == name}, timeout)
+                )
+            problems += _node().cleanup(Path(self._state["node_dir"]))
+            (self.dir / "node").unlink(missing_ok=True)
+        groups = (COMPONENTS[2:], ("kube-apiserver",), ("etcd",), ("netns",))
+        for group in groups:
             left.update(self._terminate({n: p for n, p in running.items() if n in group}, timeout))
         for proc in self._procs.values():
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=1)
-        if left:
-            raise ClusterError(f"could not stop {left} in {self.dir}")
+        if left or problems:
+            raise ClusterError(f"could not stop {left} in {self.dir}: {problems}")
         etcd_data = self._state.get("etcd_data")
         if etcd_data:
             shutil.rmtree(etcd_data, ignore_errors=True)
-        for path in (self.state_file, self.kubeconfig):
+        for path in (self.state_file, self.kubeconfig, self.dir / "netns.json"):
             path.unlink(missing_ok=True)
         shutil.rmtree(self.dir / "pids", ignore_errors=True)
         self._procs.clear()
@@ -895,10 +1014,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=None, help="API server port (default: free)")
     parser.add_argument("--nodes", type=int, default=1, help="kwok Nodes to create (default 1)")
     parser.add_argument("--timeout", type=float, default=120.0, help="start-up timeout (s)")
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        default=os.environ.get("RAMP_REAL_NODE", "") not in ("", "0"),
+        help="also a real node (kubelet + containerd), the cluster in a network namespace of "
+        "its own (default: $RAMP_REAL_NODE); docs/real-node.md",
+    )
     args = parser.parse_args(argv)
     # a SIGTERM during `up` unwinds through start(), which stops what it started
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    cluster = Cluster(args.dir, apiserver_port=args.port, nodes=args.nodes)
+    cluster = Cluster(
+        args.dir, apiserver_port=args.port, nodes=args.nodes, real_node=args.real_node
+    )
     try:
         if args.command == "up":
             if cluster.alive():

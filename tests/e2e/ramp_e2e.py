@@ -46,7 +46,10 @@ class OperatorProcess:
         log_path: Path,
         args: Sequence[str] = (),
         env: dict[str, str] | None = None,
+        preexec_fn: Callable[[], None] | None = None,
     ) -> None:
+        self.preexec_fn = preexec_fn
+        """Run in the child before exec (the real-node tests enter the cluster's namespace)."""
         self.kubeconfig = kubeconfig
         self.log_path = log_path
         self.args = list(args)
@@ -78,6 +81,7 @@ class OperatorProcess:
             env={**os.environ, **self.env},
             cwd=REPO,
             start_new_session=True,
+            preexec_fn=self.preexec_fn,
         )
         log.close()
 

@@ -1,0 +1,3 @@
+module ramp.dev/testcluster/node/demoapp
+
+go 1.26.0
