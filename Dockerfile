@@ -48,5 +48,5 @@ RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     && rm -rf "$(python -c 'import kubernetes, os; print(os.path.dirname(kubernetes.__file__))')/aio" \
     && ramp-operator --help > /dev/null
 USER 65532:65532
-EXPOSE 8080
+EXPOSE 8080 8081
 ENTRYPOINT ["ramp-operator"]

@@ -258,6 +258,8 @@ class Demo:
                 prometheus_url,
                 "--metrics-port",
                 "0",
+                "--health-port",
+                "0",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

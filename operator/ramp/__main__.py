@@ -93,15 +93,44 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         type=int,
         default=8080,
         metavar="PORT",
-        help="port of /metrics, /healthz and /readyz (default 8080; 0 picks a free port, "
-        "-1 serves nothing)",
+        help="port of /metrics (default 8080; 0 picks a free port, -1 serves nothing)",
     )
     serving.add_argument(
         "--metrics-bind-address",
         default=os.environ.get("RAMP_METRICS_BIND_ADDRESS", "127.0.0.1"),
         metavar="ADDRESS",
-        help="address to serve on (default $RAMP_METRICS_BIND_ADDRESS, else 127.0.0.1; "
-        "the container image sets 0.0.0.0)",
+        help="address to serve /metrics on (default $RAMP_METRICS_BIND_ADDRESS, else "
+        "127.0.0.1; the container image sets 0.0.0.0)",
+    )
+    serving.add_argument(
+        "--metrics-auth",
+        choices=["kubernetes", "none"],
+        default=os.environ.get("RAMP_METRICS_AUTH", "kubernetes"),
+        help="who may read /metrics: kubernetes (default) - a bearer token the API server "
+        "authenticates (TokenReview) and authorizes for get on /metrics "
+        "(SubjectAccessReview); none - anyone, only on a loopback address",
+    )
+    serving.add_argument(
+        "--health-port",
+        type=int,
+        default=8081,
+        metavar="PORT",
+        help="port of /healthz and /readyz, no authentication (default 8081; 0 picks a "
+        "free port, -1 serves nothing)",
+    )
+    serving.add_argument(
+        "--health-bind-address",
+        default=os.environ.get("RAMP_HEALTH_BIND_ADDRESS"),
+        metavar="ADDRESS",
+        help="address to serve the probes on (default: the metrics bind address)",
+    )
+    parser.add_argument(
+        "--exclude-namespace",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="leave the Rollouts of these namespaces alone (repeatable; shell-style "
+        "patterns such as kube-*; also RAMP_EXCLUDE_NAMESPACES, comma-separated)",
     )
 
     election = parser.add_argument_group(
@@ -171,7 +200,34 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         )
     if args.leader_elect and args.leader_elect_retry_period >= args.leader_elect_lease_duration:
         parser.error("leader election needs retry period < lease duration")
+    if args.health_bind_address is None:
+        args.health_bind_address = args.metrics_bind_address
+    if args.metrics_port >= 0 and args.metrics_port == args.health_port != 0:
+        parser.error("--metrics-port and --health-port must differ (the probes have their own)")
+    if (
+        args.metrics_auth == "none"
+        and args.metrics_port >= 0
+        and not _loopback(args.metrics_bind_address)
+    ):
+        parser.error(
+            "--metrics-auth=none serves every tenant's Rollouts to anyone: only on a "
+            f"loopback address (not {args.metrics_bind_address})"
+        )
+    args.exclude_namespace += [
+        p.strip() for p in os.environ.get("RAMP_EXCLUDE_NAMESPACES", "").split(",") if p.strip()
+    ]
     return args
+
+
+def _loopback(address: str) -> bool:
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
 
 
 def _seconds(text: str) -> float:

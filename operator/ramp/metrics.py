@@ -301,8 +301,17 @@ HealthCheck = Callable[[], tuple[bool, str]]
 """A named health check returns (healthy, detail)."""
 
 
+PROBES = ("/healthz", "/readyz")
+
+
 class MetricsServer:
-    """``/metrics``, ``/healthz`` (liveness) and ``/readyz`` (readiness) over aiohttp."""
+    """``/metrics``, ``/healthz`` (liveness) and ``/readyz`` (readiness) over aiohttp.
+
+    ``paths`` says which of them this server answers (the operator runs one for
+    ``/metrics`` and one for the probes, on ports of their own); with ``auth``
+    (:class:`ramp.metrics_auth.MetricsAuth`), ``/metrics`` answers only a bearer token that
+    the API server authenticates and authorizes.
+    """
 
     def __init__(
         self,
@@ -312,6 +321,8 @@ class MetricsServer:
         health: dict[str, HealthCheck] | None = None,
         ready: Callable[[], bool] | None = None,
         status: Callable[[], dict[str, Any]] | None = None,
+        paths: tuple[str, ...] = ("/metrics", *PROBES),
+        auth: Any = None,
     ) -> None:
         self.metrics = metrics
         self.host = host
@@ -319,6 +330,8 @@ class MetricsServer:
         self.health = health or {}
         self.ready = ready or (lambda: True)
         self.status = status or dict
+        self.paths = paths
+        self.auth = auth
         self._runner: Any = None
 
     async def start(self) -> int:
@@ -326,9 +339,9 @@ class MetricsServer:
         from aiohttp import web
 
         app = web.Application()
-        app.router.add_get("/metrics", self._metrics)
-        app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/readyz", self._readyz)
+        handlers = {"/metrics": self._metrics, "/healthz": self._healthz, "/readyz": self._readyz}
+        for path in self.paths:
+            app.router.add_get(path, handlers[path])
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, self.host, self.port, reuse_address=True)
@@ -352,6 +365,15 @@ class MetricsServer:
     async def _metrics(self, request: Any) -> Any:
         from aiohttp import web
 
+        if self.auth is not None:
+            decision = await self.auth.decide(request.headers.get("Authorization"), "/metrics")
+            if not decision.allowed:
+                headers = {"WWW-Authenticate": 'Bearer realm="ramp-operator"'}
+                return web.Response(
+                    status=decision.status,
+                    text=decision.reason + "\n",
+                    headers=headers if decision.status == 401 else None,
+                )
         return web.Response(body=self.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     def _checks(self) -> tuple[bool, dict[str, Any]]:
@@ -391,6 +413,7 @@ class MetricsServer:
 
 __all__ = [
     "METRICS",
+    "PROBES",
     "MetricsServer",
     "OperatorMetrics",
     "RolloutSeries",

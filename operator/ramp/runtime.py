@@ -8,6 +8,7 @@ import contextlib
 import logging
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import kopf
@@ -25,7 +26,7 @@ from ramp.leader import (
     default_identity,
     default_namespace,
 )
-from ramp.metrics import METRICS, MetricsServer, OperatorMetrics
+from ramp.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,18 @@ log = logging.getLogger(__name__)
 def exact_namespaces(patterns: list[str]) -> bool:
     """Whether every ``--namespace`` is a plain name (no kopf glob or negation)."""
     return bool(patterns) and not any(set(p) & set("*?![],") for p in patterns)
+
+
+def excluded(patterns: list[str]) -> Callable[[str], bool]:
+    """Whether a namespace matches one of ``--exclude-namespace`` (shell-style patterns).
+
+    >>> skip = excluded(["kube-*", "ops"])
+    >>> skip("kube-system"), skip("ops"), skip("shop")
+    (True, True, False)
+    """
+    import fnmatch
+
+    return lambda namespace: any(fnmatch.fnmatchcase(namespace, p) for p in patterns)
 
 
 def kick_all(controller: Controller) -> None:
@@ -127,6 +140,10 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
     shard = getattr(args, "shard", None)
     if shard is not None:
         controller.owns = shard.owns
+    exclude = list(getattr(args, "exclude_namespace", None) or [])
+    if exclude:
+        skip, owns = excluded(exclude), controller.owns
+        controller.owns = lambda namespace, name: not skip(namespace) and owns(namespace, name)
     handlers.State.controller = controller
     kube.may_write = lambda: controller.may_write()
 
@@ -153,22 +170,37 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         dead = [t.get_name() for t in tasks if t.done()]
         return (not dead, f"stopped: {', '.join(dead)}" if dead else "running")
 
-    server: MetricsServer | None = None
+    servers: list[MetricsServer] = []
     if args.metrics_port >= 0:
+        auth = None
+        if getattr(args, "metrics_auth", "none") == "kubernetes":
+            from ramp.metrics_auth import KubeReviewer, MetricsAuth
+
+            auth = MetricsAuth(KubeReviewer(load_client(args.kubeconfig)))
         server = MetricsServer(
-            metrics,
+            metrics, args.metrics_bind_address, args.metrics_port, paths=("/metrics",), auth=auth
+        )
+        servers.append(server)
+        port = await server.start()
+        log.info(
+            "serving /metrics on http://%s:%d (%s)",
             args.metrics_bind_address,
-            args.metrics_port,
+            port,
+            "bearer token: TokenReview and SubjectAccessReview" if auth else "no authentication",
+        )
+    if getattr(args, "health_port", -1) >= 0:
+        probes = MetricsServer(
+            metrics,
+            args.health_bind_address,
+            args.health_port,
             health={"loops": loops_alive},
             ready=ready.is_set,
             status=status,
+            paths=PROBES,
         )
-        port = await server.start()
-        log.info(
-            "serving /metrics, /healthz and /readyz on http://%s:%d",
-            args.metrics_bind_address,
-            port,
-        )
+        servers.append(probes)
+        port = await probes.start()
+        log.info("serving /healthz and /readyz on http://%s:%d", args.health_bind_address, port)
 
     if elector is not None:
         tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
@@ -181,8 +213,9 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         # Plain namespace names need no namespace or CRD watches (and no RBAC for them).
         settings.scanning.disabled = True
     log.info(
-        "ramp-operator starting, watching %s%s%s",
+        "ramp-operator starting, watching %s%s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
+        f" except {', '.join(exclude)}" if exclude else "",
         f"; shard {shard}" if shard else "",
         f"; leader election as {elector.identity}" if elector else "",
     )
@@ -202,5 +235,5 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if server is not None:
+        for server in servers:
             await server.stop()

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import ramp_e2e
 from ramp_e2e import CRDS, PROMETHEUS_TOKEN, OperatorProcess, Rollouts, wait_for
 
 from cluster.fixtures import ClusterHandle
@@ -73,6 +74,14 @@ def operator(
     finally:
         _operator = None
         proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _admin_kubeconfig(request: pytest.FixtureRequest) -> None:
+    """Tests on the cluster: its admin kubeconfig for ramp_e2e's helpers (the /metrics
+    reader's token)."""
+    if "cluster" in request.fixturenames:
+        ramp_e2e.ADMIN_KUBECONFIG = request.getfixturevalue("cluster").kubeconfig
 
 
 @pytest.fixture

@@ -94,8 +94,10 @@ def local_args(args: list[str], *extra: str) -> list[str]:
     for arg in args:
         if arg.startswith("--metrics-port="):
             arg = "--metrics-port=0"
-        elif arg.startswith("--metrics-bind-address="):
-            arg = "--metrics-bind-address=127.0.0.1"
+        elif arg.startswith("--health-port="):
+            arg = "--health-port=0"
+        elif arg.startswith(("--metrics-bind-address=", "--health-bind-address=")):
+            arg = arg.split("=", 1)[0] + "=127.0.0.1"
         out.append(arg)
     return [*out, *extra]
 

@@ -66,6 +66,8 @@ class OperatorProcess:
         # Tests run side by side on one machine: serve /metrics on a free loopback port
         # (see metrics_url) unless the test chose one.
         serving = [] if "--metrics-port" in self.args else ["--metrics-port", "0"]
+        if not any(a.startswith("--health-port") for a in self.args):
+            serving += ["--health-port", "0"]
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -117,10 +119,88 @@ class OperatorProcess:
         url: str = wait_for("the operator's metrics server", find, timeout=timeout)
         return url
 
+    def probes_url(self, timeout: float = 30) -> str:
+        """``http://127.0.0.1:PORT`` of this run's /healthz and /readyz (from its log)."""
+
+        def find() -> str | None:
+            found = re.findall(r"serving /healthz\S* .*?on (http://[\d.]+:\d+)", self.current_log())
+            return found[-1] if found else None
+
+        url: str = wait_for("the operator's probes server", find, timeout=timeout)
+        return url
+
     def scrape(self, path: str = "/metrics", timeout: float = 5) -> str:
-        """GET a path of the operator's HTTP server (raises on a non-2xx answer)."""
-        with urllib.request.urlopen(self.metrics_url() + path, timeout=timeout) as resp:
+        """GET a path of the operator's HTTP servers (raises on a non-2xx answer): the
+        probes on theirs, /metrics with the bearer token of a reader RBAC allows."""
+        if path in ("/healthz", "/readyz"):
+            request = urllib.request.Request(self.probes_url() + path)
+        else:
+            request = urllib.request.Request(
+                self.metrics_url() + path,
+                headers={"Authorization": f"Bearer {metrics_reader_token()}"},
+            )
+        with urllib.request.urlopen(request, timeout=timeout) as resp:
             return str(resp.read().decode())
+
+
+ADMIN_KUBECONFIG: Path | None = None
+"""The cluster's admin kubeconfig (set by conftest for every test that uses ``cluster``)."""
+METRICS_READER = ("default", "ramp-e2e-metrics-reader")
+_reader_tokens: dict[str, tuple[float, str]] = {}
+
+
+def metrics_reader_token(allowed: bool = True) -> str:
+    """A bearer token of a ServiceAccount that may ``get`` the non-resource URL /metrics
+    (``allowed=False``: of one that may not), as Prometheus' would be; cached 30 min."""
+    assert ADMIN_KUBECONFIG is not None, "no cluster: metrics_reader_token needs the admin"
+    namespace, name = METRICS_READER
+    if not allowed:
+        name += "-denied"
+    key = f"{ADMIN_KUBECONFIG}:{name}"
+    cached = _reader_tokens.get(key)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    from kubernetes import config
+    from kubernetes.client.exceptions import ApiException
+
+    api = config.new_client_from_config(config_file=str(ADMIN_KUBECONFIG))
+    core, rbac = client.CoreV1Api(api), client.RbacAuthorizationV1Api(api)
+
+    def ensure(create: Callable[..., Any], *args: Any) -> None:
+        try:
+            create(*args)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+    ensure(core.create_namespaced_service_account, namespace, {"metadata": {"name": name}})
+    if allowed:
+        ensure(
+            rbac.create_cluster_role,
+            {
+                "metadata": {"name": name},
+                "rules": [{"nonResourceURLs": ["/metrics"], "verbs": ["get"]}],
+            },
+        )
+        ensure(
+            rbac.create_cluster_role_binding,
+            {
+                "metadata": {"name": name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": name,
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+            },
+        )
+    review = core.create_namespaced_service_account_token(
+        name, namespace, {"spec": {"expirationSeconds": 3600}}
+    )
+    token = str(review.status.token)
+    _reader_tokens[key] = (time.monotonic() + 1800, token)
+    api.close()
+    return token
 
 
 def wait_for(

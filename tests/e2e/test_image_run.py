@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from ramp_chart import RESTRICTED, helm_install, scratch_namespace, service_account_kubeconfig
-from ramp_e2e import Rollouts, rollout_manifest, wait_for
+from ramp_e2e import Rollouts, metrics_reader_token, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
 from image.podman import (
@@ -149,11 +149,10 @@ def test_the_image_runs_hardened_as_the_chart_identity(
         )
         # The chart's arguments, serving on a free loopback port (host network, shared
         # machine); everything else as rendered.
-        port = free_port()
-        args = [
-            a for a in hard.args if not a.startswith(("--metrics-port=", "--metrics-bind-address="))
-        ]
+        port, probes = free_port(), free_port()
+        args = [a for a in hard.args if not a.startswith(("--metrics-", "--health-"))]
         args += [f"--metrics-port={port}", "--metrics-bind-address=127.0.0.1"]
+        args += [f"--health-port={probes}", "--health-bind-address=127.0.0.1"]
         assert f"--namespace={ns}" in args and "--leader-elect" in args, args
         lease = next(a.split("=", 1)[1] for a in args if a.startswith("--leader-elect-lease-name="))
         kubeconfig = self_contained_kubeconfig(
@@ -182,7 +181,7 @@ def test_the_image_runs_hardened_as_the_chart_identity(
             "--kubeconfig=/etc/ramp/kubeconfig",
             *args,
         )
-        base = f"http://127.0.0.1:{port}"
+        base = f"http://127.0.0.1:{probes}"
 
         def logs() -> str:
             proc = podman("logs", name, check=False)  # the operator logs to stderr
@@ -205,7 +204,11 @@ def test_the_image_runs_hardened_as_the_chart_identity(
         assert http_status(f"{base}/healthz") == 200
 
         def leading() -> bool:
-            with urllib.request.urlopen(f"{base}/metrics", timeout=5) as resp:
+            scrape = urllib.request.Request(
+                f"http://127.0.0.1:{port}/metrics",
+                headers={"Authorization": f"Bearer {metrics_reader_token()}"},
+            )
+            with urllib.request.urlopen(scrape, timeout=5) as resp:
                 return "ramp_leader 1.0" in resp.read().decode()
 
         # /readyz answers once the watches run; the Lease is won by its own thread, maybe

@@ -148,7 +148,7 @@ def test_metrics_after_a_rollout_and_two_aborts(
 
 
 def test_health_and_readiness_endpoints(operator: OperatorProcess) -> None:
-    url = operator.metrics_url()
+    url = operator.probes_url()  # a port of their own, without authentication
     with urllib.request.urlopen(url + "/healthz", timeout=5) as resp:
         assert resp.status == 200
         body = json.loads(resp.read())

@@ -113,7 +113,10 @@ def scenario(cluster: ClusterHandle, crds: None) -> Iterator[SimpleNamespace]:
     operator = OperatorProcess(
         cluster.kubeconfig,
         cluster.workdir / f"operator-{ns}.log",
-        ["--namespace", ns, "--notify-config", f"{ns}/ramp-notify", "--notify-allow", sink.url],
+        [
+            *("--namespace", ns, "--notify-config", f"{ns}/ramp-notify"),
+            *("--notify-allow", sink.url, "--metrics-auth=none"),  # Prometheus scrapes it
+        ],
     )
     operator.start()
     prometheus: PrometheusServer | None = None

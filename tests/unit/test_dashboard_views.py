@@ -160,3 +160,27 @@ def test_guard_token_cookie_host_and_csrf() -> None:
     assert "HttpOnly" in out["cookie"] and "SameSite=Strict" in out["cookie"]
     assert out["with_cookie"] == 200 and "script-src 'self'" in out["csp"]
     assert out["no_csrf"] == 403 and out["cross_origin"] == 403
+
+
+def test_the_browser_gets_the_token_from_a_private_file_not_its_command_line(
+    monkeypatch: Any,
+) -> None:
+    """``--open``: the URL's token never goes on the browser's command line (``ps``)."""
+    import os
+    import stat
+    import webbrowser
+    from pathlib import Path
+
+    from ramp.cli.dashboard import open_without_token_in_argv
+
+    opened: list[str] = []
+    monkeypatch.setattr(webbrowser, "open", lambda target: opened.append(target))
+    url = "http://127.0.0.1:3100/?token=s3cr3t-dashboard-token"
+    page = open_without_token_in_argv(url)
+    try:
+        (target,) = opened
+        assert "s3cr3t" not in target and target == page.as_uri()
+        assert stat.S_IMODE(os.stat(page).st_mode) == 0o600
+        assert '"http://127.0.0.1:3100/?token=s3cr3t-dashboard-token"' in Path(page).read_text()
+    finally:
+        page.unlink()

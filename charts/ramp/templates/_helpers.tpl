@@ -159,6 +159,27 @@ Checks that values.schema.json cannot express (it compares no two values).
 {{- if and .Values.watchNamespaces (eq .Values.scope "cluster") }}
 {{- fail "watchNamespaces is only used with scope: namespace (scope: cluster already watches every namespace)" }}
 {{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.health.port) }}
+{{- fail (printf "metrics.port and health.port must differ (both %v): the probes have a port of their own" .Values.metrics.port) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The base name of the chart's cluster-scoped objects. In cluster scope the full name; in
+namespace scope prefixed with the release namespace, so that releases of the same name in
+two namespaces do not claim the same ClusterRole. Long names are cut and made unique with
+a hash.
+*/}}
+{{- define "ramp.clusterScopedName" -}}
+{{- $base := include "ramp.fullname" . }}
+{{- if ne .Values.scope "cluster" }}
+{{- $base = printf "%s-%s" .Release.Namespace $base }}
+{{- end }}
+{{- if gt (len $base) 48 }}
+{{- printf "%s-%s" ($base | trunc 39 | trimSuffix "-") ($base | sha256sum | trunc 8) }}
+{{- else }}
+{{- $base }}
+{{- end }}
 {{- end }}
 
 {{/*
