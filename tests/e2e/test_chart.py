@@ -377,7 +377,16 @@ def test_namespace_scope_acts_in_its_namespace_only(
             "--set",
             "prometheus.tokenSecret.name=prom-token",
         )
-        assert not [k for k in objects if k.startswith("Cluster")], list(objects)
+        # Cluster-wide only what cannot be namespaced: the /metrics reviews (TokenReview,
+        # SubjectAccessReview) and the tenants' aggregated roles, named after the namespace.
+        cluster_wide = sorted(k for k in objects if k.startswith("Cluster"))
+        assert cluster_wide == [
+            f"ClusterRole/{ns}-ramp-edit",
+            f"ClusterRole/{ns}-ramp-metrics-auth",
+            f"ClusterRole/{ns}-ramp-view",
+            f"ClusterRoleBinding/{ns}-ramp-metrics-auth",
+        ], cluster_wide
+        assert "NetworkPolicy/ramp" in objects
         assert {"Role/ramp", "Role/ramp-self", "PodDisruptionBudget/ramp"} <= objects.keys()
         sa = f"{ns}/ramp"
         mine, theirs = Rollouts(cluster.client, ns), Rollouts(cluster.client, other_ns)
@@ -408,6 +417,8 @@ def test_namespace_scope_acts_in_its_namespace_only(
             ("patch", "services", ns, None),
             ("update", f"leases.coordination.k8s.io/{lease['metadata']['name']}", ns, None),
             ("create", "deployments.apps", ns, None),
+            ("create", "tokenreviews.authentication.k8s.io", None, None),
+            ("create", "subjectaccessreviews.authorization.k8s.io", None, None),
         ]
         denied = [
             ("get", "secrets/other", ns, None),
@@ -429,5 +440,26 @@ def test_namespace_scope_acts_in_its_namespace_only(
         }
         wrong = [k for k in allowed if not got[k]] + [k for k in denied if got[k]]
         assert not wrong, f"can-i answers not as expected (verb, resource, ns, sub): {wrong}"
+
+        # Tenants: a RoleBinding to the built-in edit role covers Rollouts and templates
+        # (the chart's roles are aggregated into it), never the operator's status.
+        cluster.kubectl("create", "serviceaccount", "tenant", namespace=other_ns)
+        cluster.kubectl(
+            "create",
+            "rolebinding",
+            "tenant-edit",
+            "--clusterrole=edit",
+            f"--serviceaccount={other_ns}:tenant",
+            namespace=other_ns,
+        )
+        tenant = f"{other_ns}/tenant"
+        wait_for(
+            "the edit role to aggregate Rollouts",
+            lambda: can_i(cluster, tenant, "create", "rollouts.ramp.dev", other_ns),
+            timeout=30,
+        )
+        assert can_i(cluster, tenant, "delete", "analysistemplates.ramp.dev", other_ns)
+        assert not can_i(cluster, tenant, "patch", "rollouts.ramp.dev", other_ns, "status")
+        assert not can_i(cluster, tenant, "create", "rollouts.ramp.dev", ns)
         with contextlib.suppress(KubectlError):
             helm_uninstall(cluster, "ramp", ns)
