@@ -9,7 +9,7 @@ export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 # RAMP_REAL_NODE=1: `make cluster-up` also starts a real node (docs/real-node.md)
 REAL_NODE := $(if $(filter-out 0,$(RAMP_REAL_NODE)),--real-node)
 
-.PHONY: venv lint crds crds-check kind-e2e kind-down cluster-build node-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
+.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build node-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -60,6 +60,14 @@ browser-install:
 # Debian's podman, buildah, runc and mmdebstrap when missing; docs/install.md).
 image:
 	tests/image/build.sh
+
+# requirements.lock: the image's Python dependencies with their hashes (pip-tools' pip-compile).
+lock: venv
+	$(VPY) -m pip install -q pip-tools
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-header --allow-unsafe \
+	  --no-emit-find-links -o requirements.lock.new pyproject.toml
+	{ sed -n '1,2p' requirements.lock; echo; cat requirements.lock.new; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock && rm -f requirements.lock.new
 
 # Argo CD's Lua engine (gopher-lua, from the Go module proxy) for the Argo CD tests.
 argocd-lua:
