@@ -41,8 +41,28 @@ if [ "${RAMP_IMAGE_SOURCE:-}" = git ]; then
   git archive --format=tar "${RAMP_IMAGE_REF:-HEAD}" | tar -x -C "$context"
 fi
 
-echo "ramp: building $image from $context/Dockerfile (base $base)"
+# The base pinned by digest: FROM names exactly the image inspected here (a retagged or
+# re-pulled base cannot slip in), and the image records it (OCI base annotations as labels).
+digest="$(podman image inspect --format '{{.Digest}}' "$base")"
+name="${base%@*}"
+[[ "${name##*/}" == *:* ]] && name="${name%:*}"
+pinned="$name@$digest"
+if ! podman image exists "$pinned"; then
+  echo "ramp: cannot name the base $base by its digest here; building on $base" >&2
+  pinned="$base"
+fi
+echo "ramp: building $image from $context/Dockerfile (base $pinned)"
 "${PODMAN[@]}" build --quiet "${PODMAN_LIMITS[@]}" --network host --layers \
-  "${secret[@]}" --build-arg "PYTHON_IMAGE=$base" -t "$image" -f "$context/Dockerfile" "$context" >/dev/null
+  "${secret[@]}" --build-arg "PYTHON_IMAGE=$pinned" \
+  --label "org.opencontainers.image.base.name=$base" \
+  --label "org.opencontainers.image.base.digest=$digest" \
+  -t "$image" -f "$context/Dockerfile" "$context" >/dev/null
+# The check: the image's first layers are the pinned base's, layer for layer.
+base_layers="$(podman image inspect --format '{{range .RootFS.Layers}}{{.}} {{end}}' "$pinned")"
+image_layers="$(podman image inspect --format '{{range .RootFS.Layers}}{{.}} {{end}}' "$image")"
+if [[ "$image_layers" != "$base_layers"* ]]; then
+  echo "ramp: $image is not built on $pinned (its layers do not start with the base's)" >&2
+  exit 4
+fi
 size="$(podman image inspect --format '{{.Size}}' "$image")"
-echo "ramp: built $image in $(( $(date +%s) - start ))s ($(( size / 1000000 )) MB, base $base)"
+echo "ramp: built $image in $(( $(date +%s) - start ))s ($(( size / 1000000 )) MB, base $pinned)"
