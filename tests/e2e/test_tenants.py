@@ -18,10 +18,13 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -279,10 +282,18 @@ def test_tenant_a_cannot_read_tenant_b_and_b_completes_meanwhile(tenants: Tenant
         timeout=60,
     )
 
-    # Nothing of Bob's series in anything Alice can read of her Rollouts.
+    # Nothing of Bob's series in anything Alice can read of her Rollouts: status, Events
+    # and `kubectl ramp get` (for the two that asked Prometheus about Bob).
+    plugin = Path(sys.executable).with_name("kubectl-ramp")
     for name in attacks:
         text = text_of(alice, name)
+        if name in ("steal", "dupes"):
+            text += subprocess.run(
+                [str(plugin), "--kubeconfig", str(t.cluster.kubeconfig), "-n", A, "get", name],
+                capture_output=True, text=True, timeout=60, check=True,
+            ).stdout  # fmt: skip
         assert B_APP not in text and b_canary not in text, (name, text[:2000])
+    assert "prometheus.query" in text_of(alice, "steal")
     # And Prometheus' own query log: every query that read anything of tenant-b was
     # Bob's; Alice's query over every series was sent scoped to her namespace.
     log = t.prom.query_log()
