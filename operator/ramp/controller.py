@@ -340,11 +340,13 @@ class Controller:
         deletes, Events. Returns a replacement plan when the API server refused a child."""
         if not self.may_write():
             return None
+        meta = body["metadata"]
+        namespace = meta["namespace"]
+        if not result.write_status:  # being deleted: Ramp's keys leave its Services first
+            self.pin_services(namespace, observed, result)
         self.workloads.apply(body, result)  # the adopted Deployment and its finalizer
         if not result.write_status:
             return None
-        meta = body["metadata"]
-        namespace = meta["namespace"]
         self.write_history(body, observed, result)
         for revision, template in result.creates.items():
             refused = self.create(body, observed, result, revision, template)
@@ -357,14 +359,7 @@ class Controller:
         self.write_status(body, result)
         # Services before scales: a pin only ever moves to pods that are ready and stay,
         # so the Service has left a revision before that revision shrinks.
-        for pin in result.services:
-            if self.kube.pin_service(namespace, pin.service, pin.selector):
-                self.services[(namespace, pin.service)] = (
-                    {**(observed.services.get(pin.service) or {}), **pin.selector},
-                    time.monotonic(),
-                )
-            else:
-                self.services[(namespace, pin.service)] = (None, time.monotonic())
+        self.pin_services(namespace, observed, result)
         existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
         for revision, replicas in result.scales:
             self.kube.scale_child(
@@ -381,6 +376,17 @@ class Controller:
         for event in result.events:
             self.kube.emit(body, event)
         return None
+
+    def pin_services(self, namespace: str, observed: Observed, result: Plan) -> None:
+        for pin in result.services:
+            if self.kube.pin_service(namespace, pin.service, pin.selector):
+                merged = {**(observed.services.get(pin.service) or {}), **pin.selector}
+                self.services[(namespace, pin.service)] = (
+                    {k: v for k, v in merged.items() if v is not None},
+                    time.monotonic(),
+                )
+            else:
+                self.services[(namespace, pin.service)] = (None, time.monotonic())
 
     def write_history(self, body: dict[str, Any], observed: Observed, result: Plan) -> None:
         known = {h.revision for h in observed.history}

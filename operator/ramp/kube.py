@@ -299,9 +299,9 @@ class Kube:
             raise
         return dict((svc.spec.selector if svc.spec else None) or {})
 
-    def pin_service(self, namespace: str, service: str, selector: Mapping[str, str]) -> bool:
-        """Set the selector keys Ramp owns (a merge patch leaves the others alone).
-        False when the Service is absent."""
+    def pin_service(self, namespace: str, service: str, selector: Mapping[str, str | None]) -> bool:
+        """Set the selector keys Ramp owns (a merge patch leaves the others alone; a None
+        value removes its key). False when the Service is absent."""
         self.counters.write("patch-service")
         try:
             _discard(

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from model.sim_workload import Held, apply_workload, observed_extras, settle_rolled
 from ramp.api.analysis import Measurement, Verdict
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
 from ramp.controller import volatile_only
@@ -180,6 +181,12 @@ class Config:
     history_limit: int = 1
     blue_green: dict[str, Any] | None = None
     """``strategy.blueGreen`` (then the canary fields above are not used)."""
+    plain: int = 0
+    """Replicas of a plain Deployment (``web-plain``, not Ramp's) that runs before the
+    Rollout and whose pods the Services select until Ramp pins them: a migration."""
+    workload_ref: bool = False
+    """The Rollout adopts that Deployment (``spec.workloadRef``, see
+    :mod:`model.sim_workload`) instead of having a template."""
 
 
 def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
@@ -318,6 +325,23 @@ class Cluster:
         self.previous_view: View | None = None
         self.created_seq = 0
         self.foreign_writes: list[str] = []
+        self.extra_labels: dict[str, str] = {}
+        """Labels a selector change added to the selector and the template."""
+        self.plain: Dep | None = None
+        if cfg.plain:
+            self.plain = plain_deployment(cfg.plain)
+        self.held = Held()
+        self.gone = False
+        """The Rollout was deleted and garbage collection took it."""
+        if cfg.workload_ref:
+            self.plain = plain_deployment(cfg.replicas, template(1))
+            del self.spec["template"]
+            self.spec["workloadRef"] = {
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": self.plain.name,
+                "scaleDown": "progressively",
+            }
         self.oracle = Oracle(self)
         self.unseen: set[str] = set()
         """Children created by the shell that the index has not shown yet (its
@@ -407,6 +431,8 @@ class Cluster:
                 dep.pods.append(Pod(born=self.now))
             dep.current = len(dep.pods)
             dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
+        if self.plain is not None:
+            self.settle_plain(self.plain)
 
     # -- the shell -----------------------------------------------------------------
 
@@ -488,11 +514,13 @@ class Cluster:
         parts by an operator restart). Checks the invariants. None when nothing ran."""
         if self.writer is not None and not self.writer():
             return None  # no operator process may act on the Rollout now (sim_shards)
+        if self.gone:
+            self.oracle.services(None, None)  # what the Rollout left behind
+            return None
         view = self.observe(lag_children, lag_history, stale_body)
         rollout = Rollout.model_validate(view.body)
         observed = Observed(
             rollout=rollout,
-            template=view.body["spec"]["template"],
             generation=int(view.body["metadata"]["generation"]),
             annotations=view.body["metadata"].get("annotations") or {},
             children=view.children,
@@ -500,6 +528,7 @@ class Cluster:
             history=view.history,
             services=view.services,
             endpoints=copy.deepcopy(self.endpoints),
+            **observed_extras(self, view.body),
         )
         rollout, resolved = self.measure(rollout)
         observed = Observed(**{**observed.__dict__, "rollout": rollout, "analysis": resolved})
@@ -521,11 +550,15 @@ class Cluster:
         if len(done) < len(PARTS):
             STATS["cut-or-conflict"] += 1
         self.oracle.after_apply(observed, view, result, done)
+        if observed.deleting:
+            self.oracle.services(observed, result)
         return result
 
     def apply(self, view: View, observed: Observed, result: Plan, cut: int) -> set[str]:
         """Controller.apply, part by part; returns the parts that were carried out."""
         done: set[str] = set()
+        if not apply_workload(self, result):
+            return done  # the give-back finalizer was added: plan again
         if not result.write_status:
             return done
         for part in PARTS[:cut]:
@@ -631,14 +664,97 @@ class Cluster:
             self.history.pop(revision, None)
 
     def _apply_services(self, view: View, observed: Observed, result: Plan) -> None:
-        for pin in result.services:
-            selector = self.services.get(pin.service)
-            if selector is not None:
-                selector.update(pin.selector)
+        self.pin(result)
 
     def _apply_events(self, view: View, observed: Observed, result: Plan) -> None:
         for event in result.events:
             self.events.append((self.now, event.reason, event.message))
+
+    # -- the user's vocabulary (issue 19) --------------------------------------------
+
+    def pin(self, result: Plan) -> None:
+        for pin in result.services:
+            selector = self.services.get(pin.service)
+            if selector is not None:
+                selector.update(pin.selector)
+                for key in [k for k, v in pin.selector.items() if v is None]:
+                    del selector[key]  # a merge patch's null removes the key
+
+    def tpl(self, image: int, invalid: bool = False) -> dict[str, Any]:
+        """:func:`template` with the labels a selector change added."""
+        tpl = template(image, invalid)
+        tpl["metadata"]["labels"].update(self.extra_labels)
+        return tpl
+
+    def change_selector(self) -> None:
+        """Add ``track: x`` to ``spec.selector.matchLabels`` and to the template's labels
+        in one apply, or take it out of both. The API server refuses this now
+        (``spec.selector`` is immutable); the model keeps it, as an older CRD would, or a
+        Rollout re-created over its orphaned children."""
+        if "template" not in self.spec:
+            return  # workloadRef: the Deployment's selector is immutable
+        match = self.spec["selector"]["matchLabels"]
+        if "track" in self.extra_labels:
+            del self.extra_labels["track"]
+            match.pop("track", None)
+        else:
+            self.extra_labels["track"] = match["track"] = "x"
+        labels = self.spec["template"]["metadata"]["labels"]
+        labels.pop("track", None)
+        labels.update(self.extra_labels)
+        self.bump(spec=True)
+
+    def change_workload(self, tpl: dict[str, Any]) -> bool:
+        """With ``workloadRef`` a new template is written to the adopted Deployment (held
+        paused, its pods stay as they are). False: the Rollout has a template."""
+        if "workloadRef" not in self.spec or self.plain is None:
+            return False
+        self.plain.template = tpl
+        self.plain.generation += 1
+        return True
+
+    def pod_labels(self, dep: Dep) -> dict[str, str]:
+        """The labels of ``dep``'s pods: its template's, and Ramp's revision label."""
+        labels = dict(dep.template.get("metadata", {}).get("labels", {}))
+        if dep.owner == UID:
+            labels[REVISION_LABEL] = dep.revision
+        return labels
+
+    def settle_plain(self, dep: Dep) -> None:
+        """The Deployment controller acts on the plain Deployment (as on the children)."""
+        settle_rolled(self)
+        dep.observed_generation = dep.generation
+        if len(dep.pods) > dep.replicas:
+            dep.pods.sort(key=lambda p: (self.pod_ready(dep, p), -p.born.timestamp()))
+            dep.pods = dep.pods[len(dep.pods) - dep.replicas :]
+        while len(dep.pods) < dep.replicas:
+            dep.pods.append(Pod(born=self.now))
+        dep.current = len(dep.pods)
+        dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
+
+
+def plain_deployment(replicas: int, tpl: Mapping[str, Any] | None = None) -> Dep:
+    """A Deployment that is not Ramp's, running ``replicas`` ready pods labelled
+    ``app: web`` (what the Services selected before the Rollout)."""
+    born = T0 - timedelta(minutes=5)
+    return Dep(
+        name=f"{NAME}-plain",
+        revision="plain",
+        role=None,
+        owner="",
+        template=tpl or template(0),
+        replicas=replicas,
+        created="000000",
+        observed_generation=1,
+        pods=[Pod(born=born) for _ in range(replicas)],
+        ready=replicas,
+        current=replicas,
+    )
+
+
+USER_KEY = "tier"
+"""A selector key only users add to a Service (no pod carries it: the Service is theirs
+to break)."""
 
 
 def _steps_of(rollout: Rollout) -> list[Any]:
@@ -662,6 +778,9 @@ class Oracle:
         self.history_had_promoted = False
         self.acted: set[tuple[str, str]] = set()
         """Tokens (verb, value) that had their effect: never again (a lost status too)."""
+        self.taken_over: set[str] = set()
+        """Services whose pin selected some of Ramp's ready pods: from then on they serve
+        the Rollout, not the plain Deployment they selected before."""
 
     def fail(self, what: str) -> None:
         raise Violation(what)
@@ -910,21 +1029,58 @@ class Oracle:
             )
 
     def services(self, observed: Observed, result: Plan) -> None:
-        """(f) a pinned Service selects a revision with ready pods whenever one exists."""
+        """(f) What a user sees: a Service Ramp pinned (its selector holds the revision key)
+        matches, with its whole selector, a ready pod whenever the app has one."""
         c = self.c
-        serving = {
-            d.revision: min(d.ready, d.replicas) for d in c.owned() if min(d.ready, d.replicas)
-        }
-        if not serving:
-            return
+
+        def ready(d: Dep) -> int:
+            return min(d.ready, d.replicas)
+
         for name, selector in c.services.items():
-            if selector is None or REVISION_LABEL not in selector:
-                continue
-            if selector[REVISION_LABEL] not in serving:
-                self.fail(
-                    f"(f) Service {name} selects {selector[REVISION_LABEL]} with no ready pod "
-                    f"while {serving} serve"
-                )
+            self.judge_service(name, selector, ready, sum(ready(d) for d in c.owned()))
+
+    def judge_service(
+        self,
+        name: str,
+        selector: Mapping[str, str] | None,
+        ready: Any,
+        ramp_ready: int,
+    ) -> None:
+        """Fail when ``selector`` matches no ready pod while the app has ``ramp_ready``
+        eligible ready pods of the Rollout, or ready pods of the plain Deployment — those
+        count until Ramp's pods first served through this Service, and again while the
+        Rollout is being deleted. Pods are matched by the whole selector and their labels,
+        never by the revision key alone; ``ready(dep)`` counts a Deployment's ready pods."""
+        c = self.c
+        if selector is None or REVISION_LABEL not in selector:
+            self.taken_over.discard(name)  # unpinned (or re-created): a new takeover
+            return
+        if USER_KEY in selector:
+            return
+        plain = c.plain if c.plain is not None and not c.plain.deleting else None
+        owned = [
+            d for d in c.owned() if all(c.pod_labels(d).get(k) == v for k, v in selector.items())
+        ]
+        matched = sum(ready(d) for d in owned)
+        if plain is not None and all(c.pod_labels(plain).get(k) == v for k, v in selector.items()):
+            matched += ready(plain)
+        app = ramp_ready
+        if plain is not None and (name not in self.taken_over or self.letting_go()):
+            app += ready(plain)
+        if matched == 0 and app > 0:
+            self.fail(
+                f"(f) Service {name} ({selector}) selects no ready pod while the app has {app} "
+                f"ready ({ramp_ready} of the Rollout's)"
+            )
+        if any(ready(d) for d in owned):
+            self.taken_over.add(name)
+
+    def letting_go(self) -> bool:
+        """A Rollout that holds a Deployment is being deleted (or gone): its Services go
+        back to the app. (A Rollout without ``workloadRef`` has no finalizer: it is gone
+        before the operator sees the deletion, and its Services keep Ramp's key.)"""
+        deleted = self.c.gone or bool(self.c.body["metadata"].get("deletionTimestamp"))
+        return deleted and self.c.cfg.workload_ref
 
 
 def new_revision(image: int, invalid: bool = False) -> str:

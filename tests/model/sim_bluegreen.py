@@ -231,6 +231,7 @@ class BlueGreenOracle(Oracle):
         c = self.c
         selector = c.services.get(self.bg["activeService"])
         if selector is None or REVISION_LABEL not in selector:
+            self.taken_over.discard(self.bg["activeService"])
             return
         active = selector[REVISION_LABEL]
         if active in self.aborted:
@@ -276,12 +277,27 @@ class BlueGreenOracle(Oracle):
                 f"(h) the active Service selects {active} with no ready pod while "
                 f"{sorted(eligible)} serve"
             )
+        # What a user sees (issue 19): the whole selector matched against the pods' labels.
+        if wanted > 0 and not unseen_deletion:
+            name = self.bg["activeService"]
+            self.judge_service(name, selector, self.ready_pods, sum(serving[r] for r in eligible))
 
     def ready_pods(self, dep: Dep) -> int:
         """``dep``'s ready pods as the data plane has them; capped at its replicas when the
         planner lowered them in this reconcile (it takes them away itself)."""
         asked, _ = self.before.get(dep.name, (dep.replicas, 0))
         return min(dep.ready, dep.replicas) if dep.replicas < asked else dep.ready
+
+    def services(self, observed: Observed | None, result: Plan | None) -> None:
+        """(f) for blue-green: the active Service (judged with the release's eligibility
+        in :meth:`active_service`; this is for a Rollout being deleted or gone)."""
+        name = self.bg["activeService"]
+
+        def ready(d: Dep) -> int:
+            return min(d.ready, d.replicas)
+
+        owned = sum(ready(d) for d in self.c.owned())
+        self.judge_service(name, self.c.services.get(name), ready, owned)
 
     # -- (j) nothing still listed by the active Service is scaled away -----------------
 

@@ -23,6 +23,7 @@ from hypothesis.stateful import (
 
 from model.sim import FOREIGN_UID, NAME, PARTS, Cluster, Config, Dep, metric, template
 from model.sim_shards import ShardChangeRules
+from model.sim_workload import delete_rollout, unref
 from ramp.api.analysis import Verdict
 from ramp.core.model import revision_hash
 
@@ -85,6 +86,8 @@ def configs(draw: st.DrawFn) -> Config:
         deadline=draw(st.sampled_from([30, 60])),
         services=draw(st.booleans()),
         history_limit=draw(st.sampled_from([0, 1, 2])),
+        plain=draw(st.sampled_from([0, 0, 3])),
+        workload_ref=draw(st.sampled_from([False] * 3 + [True])),
     )
 
 
@@ -155,7 +158,9 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
     @rule(image=st.integers(1, 3), invalid=st.sampled_from([False] * 7 + [True]))
     def set_template(self, image: int, invalid: bool) -> None:
         """A new template, back to the stable one (rollback), or an invalid one."""
-        self.cluster.spec["template"] = template(image, invalid)
+        if self.cluster.change_workload(self.cluster.tpl(image, invalid)):
+            return
+        self.cluster.spec["template"] = self.cluster.tpl(image, invalid)
         self.cluster.bump(spec=True)
 
     @rule(verb=st.sampled_from(["promote", "promote", "promote-full", "abort", "retry"]))
@@ -167,8 +172,8 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
     @rule(image=st.integers(1, 3), delay=DELAYS, verdict=VERDICTS)
     def behaviour(self, image: int, delay: float | None, verdict: Verdict) -> None:
         """How a revision behaves: pods ready after ``delay`` s (or never), its verdicts."""
-        self.cluster.ready_delay[revision_hash(template(image))] = delay
-        self.cluster.verdicts[revision_hash(template(image))] = verdict
+        self.cluster.ready_delay[revision_hash(self.cluster.tpl(image))] = delay
+        self.cluster.verdicts[revision_hash(self.cluster.tpl(image))] = verdict
 
     # -- the cluster pushes back -------------------------------------------------------
 
@@ -186,6 +191,9 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
                 "lookalike",
                 "pod_unready",
                 "service",
+                "selector",
+                "delete_rollout",
+                "unref",
             ]
         ),
     )
@@ -260,6 +268,18 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
         pod = dep.pods[data.draw(st.integers(0, len(dep.pods) - 1))]
         seconds = data.draw(st.sampled_from([5, 40]))
         pod.unready_until = self.cluster.now + timedelta(seconds=seconds)
+
+    def _delete_rollout(self, data: st.DataObject) -> None:
+        """``kubectl delete rollout`` (held by the give-back finalizer with workloadRef)."""
+        delete_rollout(self.cluster)
+
+    def _unref(self, data: st.DataObject) -> None:
+        """``workloadRef`` removed, the Deployment's template written instead."""
+        unref(self.cluster)
+
+    def _selector(self, data: st.DataObject) -> None:
+        """A key added to (or taken out of) the selector and the template labels at once."""
+        self.cluster.change_selector()
 
     def _service(self, data: st.DataObject) -> None:
         """A pinned Service is edited (a key Ramp does not own), deleted or recreated."""

@@ -26,6 +26,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from model.sim import FOREIGN_UID, NAME, PARTS, Cluster, Config, Dep, metric, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_shards import ShardChangeRules
+from model.sim_workload import delete_rollout, unref
 from ramp.api.analysis import Verdict
 from ramp.core.model import revision_hash
 
@@ -79,6 +80,8 @@ def configs(draw: st.DrawFn) -> Config:
         services=False,
         history_limit=draw(st.sampled_from([0, 1, 2])),
         blue_green=bg,
+        plain=draw(st.sampled_from([0, 0, 3])),
+        workload_ref=draw(st.sampled_from([False] * 3 + [True])),
     )
 
 
@@ -141,7 +144,9 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
 
     @rule(image=st.integers(1, 3), invalid=st.sampled_from([False] * 7 + [True]))
     def set_template(self, image: int, invalid: bool) -> None:
-        self.cluster.spec["template"] = template(image, invalid)
+        if self.cluster.change_workload(self.cluster.tpl(image, invalid)):
+            return
+        self.cluster.spec["template"] = self.cluster.tpl(image, invalid)
         self.cluster.bump(spec=True)
 
     @rule(
@@ -154,8 +159,8 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
 
     @rule(image=st.integers(1, 3), delay=DELAYS, verdict=VERDICTS)
     def behaviour(self, image: int, delay: float | None, verdict: Verdict) -> None:
-        self.cluster.ready_delay[revision_hash(template(image))] = delay
-        self.cluster.verdicts[revision_hash(template(image))] = verdict
+        self.cluster.ready_delay[revision_hash(self.cluster.tpl(image))] = delay
+        self.cluster.verdicts[revision_hash(self.cluster.tpl(image))] = verdict
 
     # -- the cluster pushes back -------------------------------------------------------
 
@@ -172,6 +177,9 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
                 "lookalike",
                 "pod_unready",
                 "service",
+                "selector",
+                "delete_rollout",
+                "unref",
             ]
         ),
     )
@@ -233,6 +241,18 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
         pod = dep.pods[data.draw(st.integers(0, len(dep.pods) - 1))]
         seconds = data.draw(st.sampled_from([5, 40]))
         pod.unready_until = self.cluster.now + timedelta(seconds=seconds)
+
+    def _delete_rollout(self, data: st.DataObject) -> None:
+        """``kubectl delete rollout`` (held by the give-back finalizer with workloadRef)."""
+        delete_rollout(self.cluster)
+
+    def _unref(self, data: st.DataObject) -> None:
+        """``workloadRef`` removed, the Deployment's template written instead."""
+        unref(self.cluster)
+
+    def _selector(self, data: st.DataObject) -> None:
+        """A key added to (or taken out of) the selector and the template labels at once."""
+        self.cluster.change_selector()
 
     def _service(self, data: st.DataObject) -> None:
         name = data.draw(st.sampled_from(sorted(self.cluster.services)))

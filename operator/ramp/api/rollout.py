@@ -255,6 +255,11 @@ class RolloutSpec(ApiModel):
                 "exactly one of template or workloadRef must be set",
             ),
             (
+                "!has(oldSelf.selector) || has(self.selector) && self.selector == oldSelf.selector",
+                "spec.selector is immutable (as a Deployment's): its running pods would no "
+                "longer be selected; create a new Rollout to change it",
+            ),
+            (
                 "has(self.selector) || has(self.workloadRef)",
                 "selector is required with template (with workloadRef it defaults to the "
                 "Deployment's)",

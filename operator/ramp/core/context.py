@@ -159,18 +159,52 @@ class PlanContext:
     def pins(self, wanted: list[tuple[str | None, str | None]]) -> list[ServicePin]:
         """Pins for (Service, revision) pairs: the selector keys Ramp owns (the Rollout's
         matchLabels and the revision), only where the observed Service differs; a Service
-        known to be absent gets none (the shell reports it)."""
+        known to be absent gets none (the shell reports it).
+
+        A pin selects the labels the revision's pods really carry (its template's, as
+        written): a matchLabels key its pods lack (the selector changed after it was
+        created) is left out, and a key of the Service that would select none of its pods
+        — a matchLabels key, or a label key of a revision Ramp ran — is set to their value
+        or removed. Keys nobody's pods carry (the user's own) are left alone."""
         base = dict(self.spec.selector.match_labels or {})
         pins = []
         for service, revision in wanted:
             if not service or not revision:
                 continue
-            owned = {**base, REVISION_LABEL: revision}
             seen = self.obs.services.get(service, {"": ""})
-            if seen is None or all(seen.get(k) == v for k, v in owned.items()):
+            if seen is None:
+                continue
+            owned: dict[str, str | None] = {**base, REVISION_LABEL: revision}
+            labels = self.pod_labels(revision)
+            if labels is not None:
+                owned = {k: v for k, v in owned.items() if labels.get(k) == v}
+                ramp_keys = self.label_keys()
+                for key, value in seen.items():
+                    if key not in owned and labels.get(key) != value and key in ramp_keys:
+                        owned[key] = labels.get(key)  # its pods' value, or None: removed
+            if all(seen.get(k) == v for k, v in owned.items()):
                 continue
             pins.append(ServicePin(service, owned, revision))
         return pins
+
+    def pod_labels(self, revision: str) -> dict[str, str] | None:
+        """The labels the pods of ``revision`` carry (None: its template is not known)."""
+        entry = self.entry(revision)
+        template = self.obs.template if revision == self.revision else None
+        if template is None and entry is not None:
+            template = entry.template
+        if not template:
+            return None
+        labels = (template.get("metadata") or {}).get("labels") or {}
+        return {**labels, REVISION_LABEL: revision}
+
+    def label_keys(self) -> set[str]:
+        """Selector keys Ramp may set on a Service: matchLabels', the revision's, and the
+        label keys of every revision's template it knows."""
+        keys = {REVISION_LABEL, *(self.spec.selector.match_labels or {})}
+        for template in (self.obs.template, *(h.template for h in self.obs.history)):
+            keys.update(((template or {}).get("metadata") or {}).get("labels") or {})
+        return keys
 
     # -- implemented by the concerns -----------------------------------------------
 

@@ -192,10 +192,11 @@ class HistoryWrite:
 
 @dataclass(frozen=True)
 class ServicePin:
-    """Set the keys Ramp owns in a Service's selector (others are left alone)."""
+    """Set the keys Ramp owns in a Service's selector (others are left alone); a key
+    whose value is None is removed (a merge patch's null)."""
 
     service: str
-    selector: Mapping[str, str]
+    selector: Mapping[str, str | None]
     revision: str
 
 

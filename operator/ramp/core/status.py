@@ -14,7 +14,7 @@ from typing import Literal
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.context import PlanContext
 from ramp.core.gating import BACKGROUND, POST, PRE, step_run
-from ramp.core.model import PROGRESS_GRAIN, Plan, Role, ServicePin, iso, parse_iso
+from ramp.core.model import PROGRESS_GRAIN, REVISION_LABEL, Plan, Role, ServicePin, iso, parse_iso
 
 MAX_MEASUREMENTS = 64
 CONDITION_TYPES = (
@@ -142,7 +142,18 @@ class StatusMixin(PlanContext):
             (strategy.stable_service, choose(stable, canary)),
             (strategy.canary_service, choose(canary or stable, stable)),
         ]
-        return self.pins(wanted)
+        return self.pins([(s, r) for s, r in wanted if not self.narrowing_waits(s, r, replicas)])
+
+    def narrowing_waits(
+        self, service: str | None, revision: str | None, replicas: dict[str, int]
+    ) -> bool:
+        """A Service Ramp has not pinned yet (no revision key: it may serve the pods of
+        what ran before Ramp, e.g. the Deployment a Rollout replaces) is narrowed only once
+        ``revision`` runs all the ready pods it is planned to run (at least one)."""
+        seen = self.obs.services.get(service or "")
+        if not seen or REVISION_LABEL in seen or not revision:
+            return False
+        return bool(self.serving(revision) < max(1, min(self.total, replicas.get(revision, 0))))
 
     def fill_counts(self) -> None:
         st = self.st

@@ -25,6 +25,8 @@ decides what happens to the Deployment itself:
   ``workloadRef`` is removed, the Deployment is unpaused and scaled to the Rollout's
   replicas first; only when its pods are ready is it released (annotations and label
   removed, finalizer dropped) — so Ramp's pods go only after the Deployment's serve again.
+  A deleted Rollout first takes its revision key out of the Services it pinned (they
+  select the Deployment's pods again), then drops the finalizer.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from datetime import timedelta
 
 from ramp.api.rollout import Condition, WorkloadStatus
 from ramp.core.context import PlanContext
-from ramp.core.model import ROLLOUT_LABEL, Plan, iso, parse_iso
+from ramp.core.model import REVISION_LABEL, ROLLOUT_LABEL, Plan, ServicePin, iso, parse_iso
 from ramp.core.workload_model import (
     MANAGED_ANNOTATION,
     ORIGINAL_ANNOTATION,
@@ -280,7 +282,13 @@ class WorkloadMixin(PlanContext):
             late = deadline is not None and self.now - deadline >= timedelta(
                 seconds=GIVE_BACK_SECONDS
             )
-            if ready or late:
+            unpins = self.unpins() if self.obs.deleting else []
+            if unpins:
+                # Ramp's key leaves the Services first (they select the Deployment's pods
+                # beside Ramp's), then the finalizer: garbage collection takes Ramp's pods.
+                result.services = unpins
+                self.wake_in(1.0)
+            elif ready or late:
                 release = dict.fromkeys(
                     (MANAGED_ANNOTATION, SCALED_TO_ANNOTATION, ORIGINAL_ANNOTATION)
                 )
@@ -308,6 +316,19 @@ class WorkloadMixin(PlanContext):
             result.status.workload = ws
         result.requeue_after = self.requeue
         return result
+
+    def unpins(self) -> list[ServicePin]:
+        """Remove the revision key Ramp added to each Service the strategy names (a key
+        its pods alone carry): what Ramp pinned serves the app's other pods again."""
+        canary, bg = self.spec.strategy.canary, self.spec.blue_green
+        names = [canary.stable_service, canary.canary_service] if canary else []
+        if bg is not None:
+            names = [bg.active_service, bg.preview_service]
+        return [
+            ServicePin(name, {REVISION_LABEL: None}, "")
+            for name in dict.fromkeys(n for n in names if n)
+            if REVISION_LABEL in (self.obs.services.get(name) or {})
+        ]
 
     def events_to(self, result: Plan) -> None:
         """Events of this concern, added to a plan that was already finished."""

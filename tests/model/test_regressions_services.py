@@ -1,0 +1,151 @@
+"""Named regressions of issue 19, classes 1-3: what a Service Ramp pins selects, judged as
+a user sees it (the oracle matches the Service's whole selector against the simulated
+pods' labels, :meth:`model.sim.Oracle.judge_service`), in the canary and the blue-green
+machines. Each fails on f61a406 (the oracle raises) and passes now.
+"""
+
+from __future__ import annotations
+
+from model.sim import NAME, Cluster, Config, template
+from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
+from model.sim_workload import delete_rollout, unref
+from ramp.core.model import REVISION_LABEL, revision_hash
+
+V1 = revision_hash(template(1))
+STABLE, CANARY = f"{NAME}-stable", f"{NAME}-canary"
+PAUSED = [{"setWeight": 50}, {"pause": {}}]
+
+
+def drive(c: Cluster, rounds: int, seconds: float = 3) -> None:
+    for _ in range(rounds):
+        c.advance(seconds, controller_acts=True)
+        c.reconcile()
+
+
+def steady(c: Cluster) -> Cluster:
+    drive(c, 4)
+    assert c.status is not None and c.status["stableRevision"] == V1
+    return c
+
+
+def token(c: Cluster, verb: str, value: str) -> None:
+    c.body["metadata"]["annotations"][f"ramp.dev/{verb}"] = value
+    c.bump()
+
+
+def bg(**fields: object) -> Config:
+    return Config(
+        replicas=3,
+        services=False,
+        blue_green={"activeService": ACTIVE, "previewService": PREVIEW, **fields},
+    )
+
+
+# -- class 1: a selector change ---------------------------------------------------------
+
+
+def test_class1_selector_key_added_keeps_the_stable_service_on_the_running_pods() -> None:
+    """A key added to matchLabels and the template in one apply re-pinned the stable
+    Service with that key, which the running (stable) pods lack: zero endpoints while
+    the Rollout waited at its pause."""
+    c = steady(Cluster(Config(replicas=4, steps=PAUSED)))
+    c.change_selector()
+    drive(c, 8)
+    assert c.status is not None and c.status["currentStepIndex"] == 1  # paused, waiting
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
+    canary = c.status["canaryRevision"]
+    assert c.services[CANARY] == {"app": NAME, "track": "x", REVISION_LABEL: canary}
+
+
+def test_class1_selector_key_removed_after_promotion_leaves_no_stale_key() -> None:
+    """Taking the key out again: the Service kept ``track: x`` (no longer a matchLabels
+    key, so no longer written) and selected none of the new revision's pods."""
+    c = steady(Cluster(Config(replicas=2, steps=[{"setWeight": 50}])))
+    c.change_selector()
+    drive(c, 8)
+    assert (c.services[STABLE] or {}).get("track") == "x"  # promoted with the key
+    c.change_selector()
+    drive(c, 8)
+    stable = c.status["stableRevision"] if c.status else None
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: stable}
+
+
+def test_class1_bluegreen_selector_change_keeps_the_active_service_on_blue() -> None:
+    c = steady(bg_cluster(bg(autoPromotionEnabled=False)))
+    c.change_selector()
+    drive(c, 6)
+    assert c.services[ACTIVE] == {"app": NAME, REVISION_LABEL: V1}  # waiting for promote
+    token(c, "promote", "p1")
+    drive(c, 6)
+    green = c.status["stableRevision"] if c.status else None
+    assert green != V1
+    assert c.services[ACTIVE] == {"app": NAME, "track": "x", REVISION_LABEL: green}
+
+
+# -- class 3: an existing Service that serves a plain Deployment ------------------------
+
+
+def test_class3_canary_narrows_an_existing_service_only_once_its_revision_is_ready() -> None:
+    """A stableService that serves a running Deployment (a migration, `kubectl ramp
+    convert`'s output) was pinned at once to Ramp's revision with no ready pod."""
+    c = Cluster(Config(replicas=3, plain=3, steps=PAUSED))
+    c.reconcile()  # Ramp's stable is created: no pod ready yet
+    assert c.services[STABLE] == {"app": NAME}  # still serving the Deployment's pods
+    drive(c, 4)
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
+
+
+def test_class3_bluegreen_narrows_an_existing_service_only_once_available() -> None:
+    """Blue-green already did (issue 10): kept as a named example of the vocabulary."""
+    c = bg_cluster(Config(**{**bg().__dict__, "plain": 3}))
+    c.reconcile()
+    assert c.services[ACTIVE] == {"app": NAME}
+    drive(c, 4)
+    assert c.services[ACTIVE] == {"app": NAME, REVISION_LABEL: V1}
+
+
+# -- class 2: workloadRef give-back ---------------------------------------------------
+
+
+def adopted(cfg: Config) -> Cluster:
+    """A Deployment adopted (``workloadRef``), its Services created afterwards (so that
+    the example does not depend on class 3)."""
+    c = bg_cluster(cfg) if cfg.blue_green is not None else Cluster(cfg)
+    names = sorted(c.services)
+    c.services = dict.fromkeys(names)
+    drive(c, 10)
+    assert c.plain is not None and c.plain.replicas == 0  # progressively scaled down
+    assert c.status is not None and c.status["stableRevision"] == V1
+    c.services = {name: {"app": NAME} for name in names}
+    drive(c, 2)
+    return c
+
+
+def test_class2_deleted_rollout_gives_back_its_services_with_the_deployment() -> None:
+    """Deleting a Rollout with workloadRef brought the Deployment back but left
+    ``ramp.dev/revision`` in the Services: zero endpoints once Ramp's pods were gone."""
+    c = adopted(Config(replicas=3, workload_ref=True))
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
+    delete_rollout(c)
+    drive(c, 8)
+    assert c.gone
+    assert c.plain is not None and c.plain.ready == 3
+    assert c.services[STABLE] == c.services[CANARY] == {"app": NAME}
+
+
+def test_class2_bluegreen_deleted_rollout_gives_back_its_services() -> None:
+    c = adopted(Config(**{**bg().__dict__, "workload_ref": True}))
+    delete_rollout(c)
+    drive(c, 8)
+    assert c.gone
+    assert c.services[ACTIVE] == c.services[PREVIEW] == {"app": NAME}
+
+
+def test_class2_workloadref_removed_keeps_serving_through_the_rollout() -> None:
+    """workloadRef removed (the template written instead): the Deployment is given back
+    and the Rollout goes on; its Services stay on its ready pods."""
+    c = adopted(Config(replicas=3, workload_ref=True))
+    unref(c)
+    drive(c, 8)
+    assert c.plain is not None and c.plain.replicas == 3 and not c.held.paused
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
