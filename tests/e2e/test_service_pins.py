@@ -1,0 +1,128 @@
+"""Services Ramp pins, on the real cluster (issue 19, classes 1-3): a background sampler
+checks, every 0.1 s, that the Service selects a ready pod (its whole selector, matched
+against the pods' labels by the API server) while the app has ready pods."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+from perturb import create_service, ready_endpoints, ready_selected, wait_gone, watching
+from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, rollout_manifest, wait_for
+from test_workloadref import dep, deployment, ref_rollout
+
+REVISION = "ramp.dev/revision"
+
+
+def serving(rollouts: Rollouts, service: str) -> Any:
+    def probe() -> str | None:
+        selector, ready = ready_selected(rollouts, service)
+        return None if ready > 0 else f"{service} selects {selector}: no ready pod"
+
+    return probe
+
+
+def pinned_to(rollouts: Rollouts, service: str, revision: str, ready: int) -> Any:
+    return lambda: (
+        ready_selected(rollouts, service)[0].get(REVISION) == revision
+        and (ready_endpoints(rollouts, service) == ready)
+    )
+
+
+def test_class1_a_selector_change_is_refused_and_the_stable_service_keeps_serving(
+    rollouts: Rollouts,
+) -> None:
+    """Adding a key to spec.selector.matchLabels and the template in one apply emptied the
+    stable Service (re-pinned with a key the running pods lack). spec.selector is now
+    immutable, as a Deployment's: the API server refuses the change."""
+    name, r = "shop", 3
+    create_service(rollouts, f"{name}-stable", name)
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {}}]
+    rollouts.create(rollout_manifest(name, replicas=r, steps=steps, stableService=f"{name}-stable"))
+    stable = rollouts.wait_healthy(name, r)["stableRevision"]
+    wait_for("the stable Service pinned", pinned_to(rollouts, f"{name}-stable", stable, r))
+    refused: ApiException | None = None
+    serves = serving(rollouts, f"{name}-stable")
+    with watching("the stable Service selects ready pods", serves, 0.1):
+        change = {
+            "spec": {
+                "selector": {"matchLabels": {"track": "x"}},
+                "template": {"metadata": {"labels": {"track": "x"}}},
+            }
+        }
+        try:
+            rollouts.patch(name, change)
+        except ApiException as exc:
+            refused = exc
+            # A template change alone still rolls out; the stable Service stays on the stable.
+            rollouts.set_template_labels(name, {"track": "x"})
+        rollouts.wait(name, "paused at 50%", lambda s: s.get("phase") == "Paused")
+        time.sleep(1.5)
+        selector, ready = ready_selected(rollouts, f"{name}-stable")
+    assert refused is not None and refused.status == 422, "the selector change was accepted"
+    assert "spec.selector is immutable" in str(refused.body)
+    assert selector == {"app": name, REVISION: stable} and ready > 0  # 1 at 50 % of 3
+
+
+def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
+    rollouts: Rollouts,
+) -> None:
+    """Deleting a Rollout with workloadRef gave the Deployment back but left
+    ramp.dev/revision in the Service: zero endpoints, for good. The key goes first, then
+    the finalizer, then Ramp's pods."""
+    name, r = "cart", 3
+    rollouts.apps.create_namespaced_deployment(rollouts.ns, deployment(name, r))
+    create_service(rollouts, f"{name}-stable", name)
+    wait_for("the Deployment ready", lambda: (dep(rollouts, name).status.ready_replicas or 0) == r)
+    manifest = ref_rollout(name, r, "progressively")
+    manifest["spec"]["strategy"]["canary"]["stableService"] = f"{name}-stable"
+    rollouts.create(manifest)
+    status = rollouts.wait(
+        name,
+        "adopted",
+        lambda s: (
+            (s.get("workload") or {}).get("state") == "Adopted" and s.get("phase") == "Healthy"
+        ),
+        timeout=90,
+    )
+    stable = status["stableRevision"]
+    wait_for("the stable Service pinned", pinned_to(rollouts, f"{name}-stable", stable, r))
+    with watching("the Service selects ready pods", serving(rollouts, f"{name}-stable"), 0.1):
+        rollouts.custom.delete_namespaced_custom_object(GROUP, VERSION, rollouts.ns, PLURAL, name)
+        wait_gone(rollouts, name, timeout=90)
+        wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
+        wait_for(
+            "the Service serves the Deployment's pods",
+            lambda: ready_endpoints(rollouts, f"{name}-stable") == r,
+            timeout=30,
+        )
+    assert ready_selected(rollouts, f"{name}-stable") == ({"app": name}, r)
+
+
+def test_class3_an_existing_service_is_narrowed_only_once_the_revision_serves(
+    rollouts: Rollouts,
+) -> None:
+    """A stableService serving a running Deployment (a migration, `kubectl ramp convert`'s
+    output) was pinned at once to Ramp's revision, which had no ready pod yet."""
+    name, r = "till", 3
+    rollouts.apps.create_namespaced_deployment(rollouts.ns, deployment(name, r))
+    create_service(rollouts, f"{name}-stable", name)
+    wait_for("the Deployment ready", lambda: (dep(rollouts, name).status.ready_replicas or 0) == r)
+    wait_for("its Service serves it", lambda: ready_endpoints(rollouts, f"{name}-stable") == r)
+    manifest = rollout_manifest(f"{name}-ramp", replicas=r, stableService=f"{name}-stable")
+    manifest["spec"]["selector"]["matchLabels"] = {"app": name}
+    template = manifest["spec"]["template"]
+    template["metadata"] = {
+        "labels": {"app": name},
+        "annotations": {"ramp.dev/test-ready-delay": "4s"},  # a window with none ready
+    }
+    with watching("the Service selects ready pods", serving(rollouts, f"{name}-stable"), 0.1):
+        rollouts.create(manifest)
+        stable = rollouts.wait_healthy(f"{name}-ramp", r, timeout=60)["stableRevision"]
+        wait_for(
+            "the Service pinned to Ramp's revision",
+            lambda: ready_selected(rollouts, f"{name}-stable")[0].get(REVISION) == stable,
+            timeout=30,
+        )
+    assert ready_selected(rollouts, f"{name}-stable") == ({"app": name, REVISION: stable}, r)
