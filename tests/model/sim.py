@@ -919,7 +919,10 @@ class Oracle:
             if promoted:
                 self.promoted.add(new.stable_revision or "")
             return
-        if old.aborted_revision == canary and "Retried" not in reasons:
+        # A new template after the abort starts another revision's steps (it may even
+        # complete in the same plan, with no steps): judged below like any other.
+        anew = any(e.reason in ("RolloutStarted", "CanaryReplaced") for e in result.events)
+        if old.aborted_revision == canary and "Retried" not in reasons and not anew:
             if promoted:
                 self.fail(f"(a) aborted canary {canary} promoted")
             return
