@@ -333,6 +333,8 @@ class Cluster:
         self.held = Held()
         self.gone = False
         """The Rollout was deleted and garbage collection took it."""
+        self.held_at_deletion = False
+        """The Rollout was deleted while its give-back finalizer held it."""
         if cfg.workload_ref:
             self.plain = plain_deployment(cfg.replicas, template(1))
             del self.spec["template"]
@@ -1079,11 +1081,11 @@ class Oracle:
             self.taken_over.add(name)
 
     def letting_go(self) -> bool:
-        """A Rollout that holds a Deployment is being deleted (or gone): its Services go
-        back to the app. (A Rollout without ``workloadRef`` has no finalizer: it is gone
-        before the operator sees the deletion, and its Services keep Ramp's key.)"""
-        deleted = self.c.gone or bool(self.c.body["metadata"].get("deletionTimestamp"))
-        return deleted and self.c.cfg.workload_ref
+        """A Rollout that held a Deployment when it was deleted: its Services go back to
+        the app. (A Rollout without ``workloadRef`` -- also one whose workloadRef was
+        removed and given back -- has no finalizer: it is gone before the operator sees
+        the deletion, and its Services keep Ramp's key; docs/safety.md says so.)"""
+        return self.c.held_at_deletion
 
 
 def new_revision(image: int, invalid: bool = False) -> str:

@@ -136,7 +136,8 @@ def delete_rollout(c: Cluster) -> None:
         return
     meta["deletionTimestamp"] = iso(c.now)
     c.bump()
-    if not meta.get("finalizers"):
+    c.held_at_deletion = bool(meta.get("finalizers"))
+    if not c.held_at_deletion:
         collect(c)
 
 
