@@ -105,7 +105,9 @@ def test_a_converted_canary_with_prometheus_analysis_completes_a_rollout(
 
     apply(cluster, ns, docs)
     first = rollouts.wait_healthy(name, 4)["stableRevision"]
-    assert selector(rollouts, "guestbook-stable") == first
+    # The existing Service is narrowed once the revision serves, by the same reconcile
+    # that writes Healthy (status first, then the pin): waited for, not read at once.
+    wait_for("the stable Service pinned", lambda: selector(rollouts, "guestbook-stable") == first)
 
     # The release: a new image. Its revision serves 100 rps without errors, as Prometheus
     # sees it (the converted query reads `revision="{{canaryRevision}}"`).

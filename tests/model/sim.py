@@ -1027,6 +1027,12 @@ class Oracle:
         # Only once the scales are applied: a restart between a create (or a grow) and the
         # shrink that makes room for it leaves the surge exceeded until the next reconcile
         # (the shell creates first and grows before it shrinks) -- known, not checked.
+        # Pods a lagging index hid from the planner (a child scaled up since the index's
+        # view, by someone else or by the planner's previous write) cannot be accounted
+        # for in this plan: known (issue 19's report), not checked here.
+        seen = {ch.name: ch.replicas for ch in observed.children if ch.owner == UID}
+        hidden = sum(max(0, r - seen[name]) for name, (r, _) in self.before.items() if name in seen)
+        ceiling += hidden
         if "scales" in done and specified_after > max(ceiling, specified_before):
             self.fail(
                 f"(c) {specified_after} pods specified, more than R+surge={ceiling} "
