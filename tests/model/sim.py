@@ -811,9 +811,13 @@ class Oracle:
         seen = (*counts(new.canary_revision), *counts(new.stable_revision))
         identity = (new.canary_revision, new.stable_revision, new.current_step_index)
         key = (*seen, *[hash(x) for x in identity])
-        if key != self.seen_counts or (old.progressed_at is None and old.canary_revision):
+        stale = view.body["metadata"]["resourceVersion"] != str(c.rv)  # its status conflicts
+        if stale:
+            pass  # a plan from a stale body writes nothing: it is no progress (issue 19 fuzz)
+        elif key != self.seen_counts or (old.progressed_at is None and old.canary_revision):
             self.progress_at = c.now
-        self.seen_counts = key
+        if not stale:
+            self.seen_counts = key
         pde = any(  # a new abort (not one the history remembers)
             e.reason == "Aborted" and "progressDeadlineSeconds" in e.message for e in result.events
         )

@@ -328,3 +328,25 @@ def test_issue19_a_new_template_is_not_created_beside_a_create_the_index_has_not
     roll_to(c, 3)
     c.reconcile(lag_children=True)
     assert sum(replicas(c).values()) <= 2, replicas(c)
+
+
+def test_issue19_a_plan_from_a_stale_body_is_no_progress_for_the_deadline() -> None:
+    """Found by the long fuzz run (issue 19): a reconcile from a stale Rollout body (its
+    status patch conflicts, nothing is written) counted as progress in the oracle, which
+    then flagged the next reconcile's legitimate ProgressDeadlineExceeded (70 s without
+    any change, deadline 30 s; the deadline runs while the spec is invalid)."""
+    steps = [{"analysis": {"metrics": [metric("step")]}}, {"setWeight": 20}]
+    c = steady(Config(replicas=1, max_surge=1, max_unavailable=0, steps=steps, deadline=30))
+    roll_to(c, 2)
+    drive(c, 1, seconds=1)
+    c.spec["replicas"] = 0
+    c.bump(spec=True)
+    roll_to(c, 1)
+    c.canary_spec["maxSurge"] = "150%"  # invalid
+    c.bump(spec=True)
+    c.advance(1, controller_acts=False)
+    c.reconcile()
+    c.advance(70, controller_acts=False)
+    c.reconcile(stale_body=True)
+    c.reconcile()
+    assert c.status is not None and c.status.get("abortReason") == "ProgressDeadlineExceeded"
