@@ -26,7 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from ramp.core.plan import REVISION_LABEL, ROLLOUT_LABEL, Child, Event
 from ramp.kube import Kube, _owner_ref
-from ramp.kube_objects import child_name, controller_uid
+from ramp.kube_objects import child_name, controller_uid, rollout_label
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def _orphan(meta: dict[str, Any], rollout: str) -> bool:
     revision = labels.get(REVISION_LABEL) or ""
     return (
         bool(revision)
-        and labels.get(ROLLOUT_LABEL) == rollout
+        and labels.get(ROLLOUT_LABEL) == rollout_label(rollout)
         and meta.get("name") == child_name(rollout, revision)
         and not controller_uid(meta)
         and not meta.get("deletionTimestamp")

@@ -9,6 +9,7 @@ deadlines, analysis intervals) and a periodic resync wake it up without events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import dataclasses
 import logging
@@ -87,6 +88,10 @@ SERVICE_TTL = 30.0
 """Seconds a Service's selector is trusted without reading it again (our own pins update
 it at once; a change by someone else is corrected within this time)."""
 LATENCY_SAMPLES = 10_000
+ERROR_CONDITION = "ReconcileError"
+"""The condition (and Event reason) of a reconcile that raised."""
+POD_CACHE = 100_000
+"""Pods whose revision is remembered (the cache starts over beyond)."""
 
 
 class Controller:
@@ -117,6 +122,8 @@ class Controller:
         self.owns: Callable[[str, str], bool] = lambda namespace, name: True
         """Whether this process handles a Rollout (``--shard``); others are ignored."""
         self.queue.accept = lambda key: self.owns(*key)
+        self.queue.on_error = self.report_error
+        self.reported_errors: dict[Key, str] = {}
         self.may_write: Callable[[], bool] = lambda: True
         self.reconciles = 0
         self.bodies: dict[Key, dict[str, Any]] = {}
@@ -131,6 +138,8 @@ class Controller:
         """Status patches sent, by what changed: "transition" (more than counts and the
         progress clock), "progress" (progressedAt only), "counts" (at rest, throttled)."""
         self.services: dict[Key, tuple[dict[str, str] | None, float]] = {}
+        self.pod_revision: dict[Key, str] = {}
+        """(namespace, pod) -> its ``ramp.dev/revision`` ("": not Ramp's), for endpoints."""
         self.executor = ThreadPoolExecutor(max_workers=API_THREADS, thread_name_prefix="ramp-api")
         self.step_latencies = Samples(LATENCY_SAMPLES)
         """Seconds from the event that woke a reconcile to the next split written, for
@@ -172,6 +181,7 @@ class Controller:
             self.bodies.pop(key, None)
         self.last_status_write.pop(key, None)
         self.gates.scheduler.forget(*key)
+        self.reported_errors.pop(key, None)
         for svc in [k for k in self.services if k[0] == key[0]]:
             self.services.pop(svc, None)
         self.queue.forget(key)
@@ -213,6 +223,20 @@ class Controller:
             out[name] = cached[0]
         return out
 
+    def _pod_revisions(self, namespace: str, pods: list[tuple[str, bool]]) -> dict[str, str]:
+        """``ramp.dev/revision`` of each endpoint's pod, from a cache that a pod not seen
+        before refreshes with one list of the namespace's Ramp pods (a pod's name is never
+        reused, and it exists before it is an endpoint: one list finds it, or it is not
+        Ramp's)."""
+        cache = self.pod_revision
+        if any((namespace, pod) not in cache for pod, _ in pods):
+            if len(cache) > POD_CACHE:
+                cache.clear()
+            fresh = self.kube.list_pod_revisions(namespace)
+            for pod, _ in pods:
+                cache[(namespace, pod)] = fresh.get(pod, "")
+        return {pod: cache.get((namespace, pod), "") for pod, _ in pods}
+
     def _observe(
         self,
         body: dict[str, Any],
@@ -236,7 +260,9 @@ class Controller:
                 pods = self.endpoint_source(namespace, service) if self.endpoint_source else None
                 if pods is None:
                     pods = self.kube.list_endpoints(namespace, service)
-                endpoints[service] = endpoints_by_revision(pods, children)
+                endpoints[service] = endpoints_by_revision(
+                    pods, self._pod_revisions(namespace, pods)
+                )
         return Observed(
             rollout=rollout,
             template=body["spec"].get("template") or (workload and workload.template) or {},
@@ -473,6 +499,47 @@ class Controller:
         self.refused_status[key] = why
         message = f"the API server refused the status patch; nothing moves until it is fixed: {why}"
         self.kube.emit(body, Event("Warning", "StatusRefused", message[:1000]))
+
+    async def report_error(self, key: Key, exc: Exception) -> None:
+        """A reconcile raised: show it on the Rollout, not only in the log — a
+        ``ReconcileError`` condition (the next successful status write removes it) and a
+        Warning Event (once per distinct error)."""
+        if self.may_write():
+            await self._call(self._report_error, key, f"{type(exc).__name__}: {exc}"[:1000])
+
+    def _report_error(self, key: Key, message: str) -> None:
+        body = self.kube.get_rollout(*key)
+        if body is None:
+            return
+        status = dict(body.get("status") or {})
+        old = [c for c in status.get("conditions") or [] if c.get("type") == ERROR_CONDITION]
+        if not old or old[0].get("message") != message:
+            conditions = [
+                c for c in status.get("conditions") or [] if c.get("type") != ERROR_CONDITION
+            ]
+            since = old[0].get("lastTransitionTime") if old else None
+            conditions.append(
+                {
+                    "type": ERROR_CONDITION,
+                    "status": "True",
+                    "reason": "ReconcileFailed",
+                    "message": message,
+                    "lastTransitionTime": since or self.clock().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                }
+            )
+            status["conditions"] = conditions
+            with contextlib.suppress(Conflict):  # changed meanwhile: the next reconcile writes
+                self.kube.patch_status(body, status)
+        if self.reported_errors.get(key) != message:
+            self.reported_errors[key] = message
+            self.kube.emit(
+                body,
+                Event(
+                    "Warning",
+                    ERROR_CONDITION,
+                    f"reconcile failed (retried with backoff): {message}"[:1000],
+                ),
+            )
 
     def _report_unparsable(self, body: dict[str, Any], problem: str) -> None:
         """A Rollout the models cannot read: say so in a condition, touch nothing else."""

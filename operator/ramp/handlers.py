@@ -10,7 +10,7 @@ import copy
 import dataclasses
 import json
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -22,6 +22,7 @@ from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.kube_objects import (
     child_from_deployment,
     endpoint_pods,
+    rollout_label,
     summarize_deployment,
     summarize_history,
 )
@@ -54,12 +55,27 @@ def owned(namespace: str | None, rollout: str) -> bool:
     return controller is None or not namespace or controller.owns(namespace, rollout)
 
 
-def _owned_child(namespace: str | None, labels: kopf.Labels, **_: Any) -> bool:
+def rollout_of(labels: kopf.Labels, body: Mapping[str, Any]) -> str:
+    """The name of the Rollout a child or history object belongs to: its controller
+    owner's name when that is a Rollout (a label value cannot hold a long name: see
+    :func:`ramp.core.names.rollout_label`), else the label (an orphan: short names only)."""
+    for ref in body.get("metadata", {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "Rollout":
+            name = str(ref.get("name") or "")
+            if rollout_label(name) == labels.get(ROLLOUT_LABEL):
+                return name
+    return str(labels.get(ROLLOUT_LABEL, ""))
+
+
+def _owned_child(
+    namespace: str | None, labels: kopf.Labels, body: Mapping[str, Any] | None = None
+) -> bool:
     # Checked inside the handlers, not as kopf ``when=`` filters: kopf builds a filter's
     # keyword arguments on every event of every handler, which cost more than the check.
     # An adopted Deployment (WATCHED_VALUE) is never a child (workload_changed kicks it).
-    rollout = labels.get(ROLLOUT_LABEL, "")
-    return rollout != WATCHED_VALUE and owned(namespace, rollout)
+    if labels.get(ROLLOUT_LABEL, "") == WATCHED_VALUE:
+        return False
+    return owned(namespace, rollout_of(labels, body or {}))
 
 
 class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
@@ -109,14 +125,15 @@ def children_of(namespace: str, name: str) -> list[Child] | None:
     """Children of a Rollout from the kopf index (None before the index is known)."""
     if State.index is None:
         return None
-    return [child_from_deployment(b) for b in State.index.get((namespace, name), [])]
+    key = (namespace, rollout_label(name))
+    return [child_from_deployment(b) for b in State.index.get(key, [])]
 
 
 def history_of(namespace: str, name: str) -> list[dict[str, Any]] | None:
     """ControllerRevisions of a Rollout from the kopf index (None before it is known)."""
     if State.history is None:
         return None
-    return list(State.history.get((namespace, name), []))
+    return list(State.history.get((namespace, rollout_label(name)), []))
 
 
 def endpoints_of(namespace: str, service: str) -> list[tuple[str, bool]] | None:
@@ -164,7 +181,7 @@ def rollout_children(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index child Deployments by (namespace, owning Rollout): this shard's only."""
-    if not _owned_child(namespace, labels):
+    if not _owned_child(namespace, labels, body):
         return {}
     return {(namespace, labels[ROLLOUT_LABEL]): summarize_deployment(body)}
 
@@ -175,7 +192,7 @@ def rollout_history(
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index the revision history (ControllerRevisions) by (namespace, owning Rollout):
     this shard's only."""
-    if not _owned_child(namespace, labels):
+    if not _owned_child(namespace, labels, body):
         return {}
     return {(namespace, labels[ROLLOUT_LABEL]): summarize_history(body)}
 
@@ -212,10 +229,10 @@ async def child_changed(
 ) -> None:
     """A child Deployment changed in a way the planner reads: reconcile its Rollout."""
     State.index = rollout_children
-    if not _owned_child(namespace, labels):
+    if not _owned_child(namespace, labels, body):
         return
     if State.controller is not None and namespace and relevant(type, namespace, body):
-        State.controller.queue.kick((namespace, labels[ROLLOUT_LABEL]))
+        State.controller.queue.kick((namespace, rollout_of(labels, body)))
 
 
 @kopf.on.event("apps", "v1", "deployments", annotations={MANAGED_ANNOTATION: kopf.PRESENT})

@@ -21,6 +21,7 @@ from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
+from ramp.core.names import event_name
 from ramp.core.plan import (
     REVISION_LABEL,
     ROLE_LABEL,
@@ -39,6 +40,7 @@ from ramp.kube_objects import (
     encode_template,
     endpoint_pods,
     merge_patch,
+    rollout_label,
     summarize_history,
 )
 from ramp.timing import ApiClock
@@ -178,7 +180,9 @@ class Kube:
     def list_children(self, namespace: str, rollout: str) -> list[Child]:
         self.counters.reads += 1
         items = self.apps.list_namespaced_deployment(
-            namespace, label_selector=f"{ROLLOUT_LABEL}={rollout}", _request_timeout=TIMEOUT
+            namespace,
+            label_selector=f"{ROLLOUT_LABEL}={rollout_label(rollout)}",
+            _request_timeout=TIMEOUT,
         ).items
         return [child_from_deployment(self.api_client.sanitize_for_serialization(d)) for d in items]
 
@@ -206,7 +210,11 @@ class Kube:
             "metadata": {
                 "name": child_name(name, revision),
                 "namespace": namespace,
-                "labels": {ROLLOUT_LABEL: name, REVISION_LABEL: revision, ROLE_LABEL: role},
+                "labels": {
+                    ROLLOUT_LABEL: rollout_label(name),
+                    REVISION_LABEL: revision,
+                    ROLE_LABEL: role,
+                },
                 "annotations": {
                     TEMPLATE_ANNOTATION: json.dumps(template, sort_keys=True, separators=(",", ":"))
                 },
@@ -319,6 +327,18 @@ class Kube:
             raise
         return True
 
+    def list_pod_revisions(self, namespace: str) -> dict[str, str]:
+        """Pod name -> ``ramp.dev/revision`` of every pod of Ramp's in a namespace (to tell
+        a Service's endpoints apart by label, never by name prefix)."""
+        self.counters.reads += 1
+        items = self.core.list_namespaced_pod(
+            namespace, label_selector=REVISION_LABEL, _request_timeout=TIMEOUT
+        ).items
+        return {
+            str(p.metadata.name): str((p.metadata.labels or {}).get(REVISION_LABEL, ""))
+            for p in items
+        }
+
     # -- history ---------------------------------------------------------------------
 
     def list_endpoints(self, namespace: str, service: str) -> list[tuple[str, bool]]:
@@ -340,7 +360,9 @@ class Kube:
     def list_history(self, namespace: str, rollout: str) -> list[dict[str, Any]]:
         self.counters.reads += 1
         items = self.apps.list_namespaced_controller_revision(
-            namespace, label_selector=f"{ROLLOUT_LABEL}={rollout}", _request_timeout=TIMEOUT
+            namespace,
+            label_selector=f"{ROLLOUT_LABEL}={rollout_label(rollout)}",
+            _request_timeout=TIMEOUT,
         ).items
         return [summarize_history(self.api_client.sanitize_for_serialization(i)) for i in items]
 
@@ -377,7 +399,10 @@ class Kube:
             "metadata": {
                 "name": name,
                 "namespace": namespace,
-                "labels": {ROLLOUT_LABEL: meta["name"], REVISION_LABEL: write.revision},
+                "labels": {
+                    ROLLOUT_LABEL: rollout_label(meta["name"]),
+                    REVISION_LABEL: write.revision,
+                },
                 "annotations": {
                     **{k: v for k, v in annotations.items() if v is not None},
                     TEMPLATE_ANNOTATION: encode_template(template),
@@ -485,7 +510,7 @@ class Kube:
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {
-                "name": f"{meta['name']}.{uuid.uuid4().hex[:12]}",
+                "name": event_name(meta["name"], uuid.uuid4().hex[:12]),
                 "namespace": meta["namespace"],
             },
             "involvedObject": {

@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ramp.core.names import child_name, rollout_label
 from ramp.core.plan import (
     ABORTED_ANNOTATION,
     PROMOTED_ANNOTATION,
@@ -20,6 +21,8 @@ from ramp.core.plan import (
     Child,
     HistoryEntry,
 )
+
+__all__ = ["child_name", "rollout_label"]
 
 
 def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -46,11 +49,6 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
         "spec": {"replicas": spec.get("replicas")},
         "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
     }
-
-
-def child_name(rollout: str, revision: str) -> str:
-    """The name of a revision's Deployment: ``<rollout>-<hash>``."""
-    return f"{rollout}-{revision}"
 
 
 def child_from_deployment(body: Mapping[str, Any]) -> Child:
@@ -163,17 +161,23 @@ def endpoint_pods(body: Mapping[str, Any]) -> list[tuple[str, bool]]:
     return out
 
 
-def endpoints_by_revision(pods: list[tuple[str, bool]], children: list[Child]) -> dict[str, int]:
-    """Ready endpoints per revision, the pods told apart by their Deployment's name."""
+def endpoints_by_revision(
+    pods: list[tuple[str, bool]], revision_of: Mapping[str, str]
+) -> dict[str, int]:
+    """Ready endpoints per revision, the pods told apart by their ``ramp.dev/revision``
+    label (``revision_of``: pod name -> label), never by a name prefix: the API server
+    cuts generated pod names at 58 characters, so a long Rollout's pods do not start with
+    their Deployment's name.
+
+    >>> endpoints_by_revision([("p1", True), ("p2", True), ("p3", False), ("x", True)],
+    ...                       {"p1": "a", "p2": "b", "p3": "a"})
+    {'a': 1, 'b': 1}
+    """
     counts: dict[str, int] = {}
-    prefixes = sorted(((f"{c.name}-", c.revision) for c in children), reverse=True)
     for pod, ready in pods:
-        if not ready:
-            continue
-        for prefix, revision in prefixes:
-            if pod.startswith(prefix):
-                counts[revision] = counts.get(revision, 0) + 1
-                break
+        revision = revision_of.get(pod)
+        if ready and revision:
+            counts[revision] = counts.get(revision, 0) + 1
     return counts
 
 

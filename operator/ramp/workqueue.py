@@ -22,6 +22,8 @@ RECONCILE_SLOTS = 64
 of plans in progress when a thousand Rollouts wake together, while one slow Prometheus
 or API call holds only its own slot."""
 ERROR_BACKOFF = 2.0
+MAX_ERROR_BACKOFF = 60.0
+"""A reconcile that keeps failing is retried after 2, 4, 8 ... seconds, at most this long."""
 
 
 class WorkQueue:
@@ -35,6 +37,10 @@ class WorkQueue:
         self.enabled = True
         self.accept: Callable[[Key], bool] = lambda key: True
         self._slots = asyncio.Semaphore(RECONCILE_SLOTS)
+        self.failures: dict[Key, int] = {}
+        """Reconciles of a Rollout that failed in a row (0: the last one succeeded)."""
+        self.on_error: Callable[[Key, Exception], Awaitable[None]] | None = None
+        """Told of every failed reconcile (the controller shows it on the Rollout)."""
 
     def kick(self, key: Key) -> None:
         if not self.accept(key):
@@ -51,6 +57,7 @@ class WorkQueue:
         task = self._tasks.pop(key, None)
         self._wakeups.pop(key, None)
         self._kicked_at.pop(key, None)
+        self.failures.pop(key, None)
         if task is not None:
             task.cancel()
 
@@ -79,10 +86,30 @@ class WorkQueue:
             try:
                 async with self._slots:
                     delay = await self._reconcile(*key)
+                self.failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = await self._failed(key, exc)
+            if delay is None:
+                delay = RESYNC_SECONDS * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
+
+    async def _failed(self, key: Key, exc: Exception) -> float:
+        """A reconcile raised: log it, tell ``on_error``, and back off (bounded)."""
+        failures = self.failures[key] = self.failures.get(key, 0) + 1
+        delay = min(ERROR_BACKOFF * 2 ** min(failures - 1, 16), MAX_ERROR_BACKOFF)
+        log.error(
+            "reconcile of %s/%s failed (%d in a row); retrying in %ss",
+            *key,
+            failures,
+            delay,
+            exc_info=exc,
+        )
+        if self.on_error is not None:
+            try:
+                await self.on_error(key, exc)
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("reconcile of %s/%s failed; retrying in %ss", *key, ERROR_BACKOFF)
-                delay = ERROR_BACKOFF
-            if delay is None:
-                delay = RESYNC_SECONDS * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
+                log.exception("could not report the failed reconcile of %s/%s", *key)
+        return delay

@@ -16,6 +16,7 @@ from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, wait_for
 
 from cluster.fixtures import ClusterHandle
 from cluster.launcher import Cluster
+from ramp.core.names import rollout_label
 
 ROLLOUT_LABEL = "ramp.dev/rollout"
 REVISION_LABEL = "ramp.dev/revision"
@@ -47,7 +48,7 @@ def replicas(rollouts: Rollouts, name: str) -> dict[str, int]:
 def history(rollouts: Rollouts, name: str) -> dict[str, Any]:
     """The Rollout's ControllerRevisions by revision."""
     items = rollouts.apps.list_namespaced_controller_revision(
-        rollouts.ns, label_selector=f"{ROLLOUT_LABEL}={name}"
+        rollouts.ns, label_selector=f"{ROLLOUT_LABEL}={rollout_label(name)}"
     ).items
     return {c.metadata.labels[REVISION_LABEL]: c for c in items}
 

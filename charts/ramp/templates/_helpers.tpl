@@ -109,7 +109,8 @@ Name of the metrics Service.
 {{/*
 The rules the operator needs in a namespace it manages: Rollouts (read) and their status
 (patch), AnalysisTemplates (read), the child Deployments it creates, scales and deletes,
-Events about Rollouts, and Services only when rbac.services is set. Nothing else.
+EndpointSlices and pods (read), Events about Rollouts, and Services only when
+rbac.services is set. Nothing else.
 */}}
 {{- define "ramp.workloadRules" -}}
 - apiGroups: ["ramp.dev"]
@@ -129,6 +130,11 @@ Events about Rollouts, and Services only when rbac.services is set. Nothing else
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
   verbs: ["list", "watch"]
+# ... telling the endpoints apart by their pods' ramp.dev/revision label (listed only when
+# a pod not seen before is an endpoint; never a name prefix).
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["list"]
 # The revision history: one ControllerRevision per revision, owned by its Rollout.
 - apiGroups: ["apps"]
   resources: ["controllerrevisions"]

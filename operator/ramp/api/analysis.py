@@ -122,10 +122,12 @@ _TIMEOUT_RULE = (
 
 
 def _seconds(text: str) -> float:
-    """``text`` in seconds; infinity for a duration too large to represent."""
+    """``text`` in seconds; infinity for a duration too large to represent (or beyond
+    the longest any field accepts: ``parse_duration`` refuses those; the pattern has
+    refused any other string before this runs)."""
     try:
         return parse_duration_seconds(text)
-    except OverflowError:
+    except (OverflowError, ValueError):
         return float("inf")
 
 

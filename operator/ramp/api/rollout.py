@@ -9,12 +9,14 @@ from pydantic import Field
 
 from ramp.api.analysis import AnalysisRef, BackgroundAnalysis, Measurement, MetricResult
 from ramp.api.base import ApiModel
-from ramp.core.durations import DURATION_PATTERN
+from ramp.core.durations import DURATION_PATTERN, duration_rule
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
-LabelValue = Annotated[str, Field(max_length=63)]
-"""Kubernetes label values are at most 63 characters (bounds the CEL cost too)."""
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LabelValue = Annotated[str, Field(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+"""Kubernetes label values are at most 63 characters (bounds the CEL cost too) of their
+own syntax: the API server takes no Rollout whose labels no Deployment could carry."""
 
 
 def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
@@ -27,7 +29,7 @@ class LabelSelectorRequirement(ApiModel):
 
     key: str = Field(max_length=317)
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] | None = Field(default=None, max_length=64)
+    values: list[LabelValue] | None = Field(default=None, max_length=64)
 
 
 class LabelSelector(ApiModel):
@@ -73,7 +75,9 @@ class PodTemplate(ApiModel):
 class PauseStep(ApiModel):
     """Hold the rollout: for ``duration``, or until promoted when no duration is given."""
 
-    duration: str | None = Field(default=None, pattern=DURATION_PATTERN, max_length=32)
+    duration: str | None = Field(
+        default=None, pattern=DURATION_PATTERN, max_length=32, json_schema_extra=duration_rule()
+    )
 
 
 class Step(ApiModel):

@@ -30,6 +30,7 @@ from kubernetes import watch as _watch
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, PREFIX, VERSION
+from ramp.core.names import rollout_label
 from ramp.core.plan import ROLLOUT_LABEL
 
 client: Any = _client
@@ -138,7 +139,7 @@ class Kube:
     def deployments(self, name: str) -> list[Obj]:
         """The Rollout's child Deployments."""
         items = self.apps.list_namespaced_deployment(
-            self.namespace, label_selector=f"{ROLLOUT_LABEL}={name}"
+            self.namespace, label_selector=f"{ROLLOUT_LABEL}={rollout_label(name)}"
         ).items
         return [self._dict(d) for d in items]
 
@@ -228,7 +229,7 @@ class RolloutWatch:
                 (
                     "deployments",
                     kube.apps.list_namespaced_deployment,
-                    {"namespace": ns, "label_selector": f"{ROLLOUT_LABEL}={name}"},
+                    {"namespace": ns, "label_selector": f"{ROLLOUT_LABEL}={rollout_label(name)}"},
                 )
             )
         if events:

@@ -38,6 +38,7 @@ from kubernetes.client.exceptions import ApiException
 from ramp import GROUP, VERSION
 from ramp.cli.client import PLURAL, CliError, Kube, NotFound, Obj, RolloutWatch, api_error
 from ramp.cli.dashboard import views
+from ramp.core.names import rollout_label
 from ramp.core.plan import ROLLOUT_LABEL
 
 watch: Any = _watch
@@ -297,7 +298,7 @@ class Dashboard:
             lambda: [
                 kube._dict(r)
                 for r in kube.apps.list_namespaced_controller_revision(
-                    ns, label_selector=f"{ROLLOUT_LABEL}={name}"
+                    ns, label_selector=f"{ROLLOUT_LABEL}={rollout_label(name)}"
                 ).items
             ]
         )
