@@ -48,6 +48,13 @@ from ramp.core.model import (
     Plan,
     revision_hash,
 )
+from ramp.core.names import (
+    MAX_CHILD_NAME,
+    child_name,
+    label_value_problem,
+    name_problem,
+    rollout_label,
+)
 from ramp.core.plan import plan
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
 from ramp.core.split import Limits, split_replicas
@@ -55,9 +62,13 @@ from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.steps import step_weight
 from ramp.core.verdicts import format_time, metric_state, parse_time, record
 from ramp.crdgen import crds
+from ramp.kube_objects import endpoints_by_revision
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NAME = "web"
+ROLLOUT_NAMES = [NAME] * 5 + ["a" * 47, "b" * 64, ("long-name." * 26)[:252] + "x"]
+"""The machines' Rollout names: mostly short, some at the limits (47: pods no longer start
+with their Deployment's name; 64: no longer a label value; 253: the API's limit)."""
 UID = "uid-web"
 FOREIGN_UID = "uid-someone-else"
 STATUS_THROTTLE = 3.0
@@ -187,6 +198,8 @@ class Config:
     workload_ref: bool = False
     """The Rollout adopts that Deployment (``spec.workloadRef``, see
     :mod:`model.sim_workload`) instead of having a template."""
+    name: str = NAME
+    """The Rollout's name: up to the API's 253 characters (issue 19, class 5)."""
 
 
 def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
@@ -209,7 +222,7 @@ def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
         "apiVersion": "ramp.dev/v1alpha1",
         "kind": "Rollout",
         "metadata": {
-            "name": NAME,
+            "name": cfg.name,
             "namespace": "ns",
             "uid": UID,
             "generation": 1,
@@ -231,6 +244,17 @@ def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
 class Pod:
     born: datetime
     unready_until: datetime | None = None
+    name: str = ""
+    """As the API server names it (:func:`pod_name`): the shell tells endpoints apart by
+    their pods, so long Rollout names must reach the shell as they really are."""
+
+
+def pod_name(deployment: str, revision: str, seq: int) -> str:
+    """A pod's name as Kubernetes generates it: the ReplicaSet is
+    ``<deployment>-<pod-template-hash>`` and its pods ``generateName: <replicaset>-``,
+    which the API server cuts to 58 characters before adding 5 random ones."""
+    base = f"{deployment}-{revision[::-1][:9]}-"[:58]
+    return f"{base}{seq:05d}"[-253:]
 
 
 @dataclass
@@ -314,6 +338,8 @@ class Cluster:
             names = [n for n in (bg["activeService"], bg.get("previewService")) if n]
             self.services = {name: {"app": NAME} for name in names}
         self.endpoints: dict[str, dict[str, int]] = {}
+        self.endpoint_pods: dict[str, list[tuple[str, bool]]] = {}
+        self.pod_seq = 0
         """Blue-green: the EndpointSlices of each pinned Service, ready endpoints by
         revision, as the selectors and the pods were one tick ago (see :meth:`advance`)."""
         self.ready_delay: dict[str, float | None] = {}
@@ -414,9 +440,36 @@ class Cluster:
             slices[name] = counts
         return slices
 
+    def slice_pods(self) -> dict[str, list[tuple[str, bool]]]:
+        """The same EndpointSlices as the shell reads them: (pod name, ready) each."""
+        out: dict[str, list[tuple[str, bool]]] = {}
+        for name, selector in self.services.items():
+            out[name] = [
+                (pod.name, self.pod_ready(dep, pod))
+                for dep in self.deps.values()
+                if selector is not None and not dep.deleting
+                for pod in dep.pods
+                if all(
+                    {**dep.template.get("metadata", {}).get("labels", {}),
+                     REVISION_LABEL: dep.revision}.get(k) == v
+                    for k, v in selector.items()
+                )
+            ]  # fmt: skip
+        return out
+
+    def shell_endpoints(self) -> dict[str, dict[str, int]]:
+        """What the shell makes of :meth:`slice_pods` (``Controller._observe``): ready
+        endpoints by revision, each pod's revision read from its labels."""
+        labels = {pod.name: dep.revision for dep in self.deps.values() for pod in dep.pods}
+        return {
+            service: endpoints_by_revision(pods, labels)
+            for service, pods in self.endpoint_pods.items()
+        }
+
     def advance(self, seconds: float, controller_acts: bool) -> None:
         if self.cfg.blue_green is not None:
             self.endpoints = self.slices()  # a tick behind the selectors and the pods
+            self.endpoint_pods = self.slice_pods()
         self.now += timedelta(seconds=seconds)
         if not controller_acts:
             return
@@ -430,7 +483,9 @@ class Cluster:
                 dep.pods.sort(key=lambda p: (self.pod_ready(dep, p), -p.born.timestamp()))
                 dep.pods = dep.pods[len(dep.pods) - dep.replicas :]
             while len(dep.pods) < dep.replicas:
-                dep.pods.append(Pod(born=self.now))
+                self.pod_seq += 1
+                name = pod_name(dep.name, dep.revision, self.pod_seq)
+                dep.pods.append(Pod(born=self.now, name=name))
             dep.current = len(dep.pods)
             dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
         if self.plain is not None:
@@ -529,7 +584,7 @@ class Cluster:
             uid=UID,
             history=view.history,
             services=view.services,
-            endpoints=copy.deepcopy(self.endpoints),
+            endpoints=self.shell_endpoints(),
             **observed_extras(self, view.body),
         )
         rollout, resolved = self.measure(rollout)
@@ -603,7 +658,13 @@ class Cluster:
 
     def _apply_creates(self, view: View, observed: Observed, result: Plan) -> None:
         for revision, tpl in result.creates.items():
-            name = f"{NAME}-{revision}"
+            name = child_name(self.cfg.name, revision)
+            for what, problem in (
+                (name, name_problem(name, MAX_CHILD_NAME)),
+                (rollout_label(self.cfg.name), label_value_problem(rollout_label(self.cfg.name))),
+            ):
+                if problem:
+                    raise Violation(f"(n) the shell would write an invalid {what!r}: {problem}")
             if name in self.deps:
                 continue  # 409: exists (or is being deleted)
             self.created_seq += 1
@@ -1025,7 +1086,7 @@ class Oracle:
         specified_after = sum(r for r, _ in after.values())
         ceiling = total + limits.surge
         if aborting:  # the stable first; the canary and others shrink as it gets ready
-            stable_name = f"{NAME}-{new.stable_revision}"
+            stable_name = child_name(c.cfg.name, new.stable_revision or "")
             going = sum(r for name, (r, _) in self.before.items() if name != stable_name)
             ceiling = max(ceiling, total + going)
         # Only once the scales are applied: a restart between a create (or a grow) and the

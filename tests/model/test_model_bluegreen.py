@@ -23,7 +23,17 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from model.sim import FOREIGN_UID, NAME, PARTS, Cluster, Config, Dep, metric, template
+from model.sim import (
+    FOREIGN_UID,
+    NAME,
+    PARTS,
+    ROLLOUT_NAMES,
+    Cluster,
+    Config,
+    Dep,
+    metric,
+    template,
+)
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_shards import ShardChangeRules
 from model.sim_workload import delete_rollout, unref
@@ -86,6 +96,7 @@ def configs(draw: st.DrawFn) -> Config:
         # those scales lets a canary be created past maxSurge (found here, not fixed
         # yet): adoption is in the named examples only until it is.
         workload_ref=WORKLOAD_REF and draw(st.sampled_from([False] * 3 + [True])),
+        name=draw(st.sampled_from(ROLLOUT_NAMES)),
     )
 
 
