@@ -16,6 +16,8 @@ from typing import Any
 
 from kubernetes import client
 
+from ramp.core.names import rollout_label
+
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
 GROUP, VERSION, PLURAL = "ramp.dev", "v1alpha1", "rollouts"
@@ -295,7 +297,7 @@ class Rollouts:
     def deployments(self, name: str) -> dict[str, Any]:
         """Child Deployments by revision."""
         items = self.apps.list_namespaced_deployment(
-            self.ns, label_selector=f"ramp.dev/rollout={name}"
+            self.ns, label_selector=f"ramp.dev/rollout={rollout_label(name)}"
         ).items
         return {d.metadata.labels["ramp.dev/revision"]: d for d in items}
 

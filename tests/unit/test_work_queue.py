@@ -82,3 +82,44 @@ def test_resyncs_are_spread(monkeypatch: pytest.MonkeyPatch) -> None:
     assert len(gaps) == 30
     assert all(0.2 * 0.9 - 0.01 <= g <= 0.2 * 1.1 + 0.05 for g in gaps), gaps
     assert max(gaps) - min(gaps) > 0.005  # not all in the same instant
+
+
+def test_a_failing_reconcile_is_reported_and_backs_off_to_a_ceiling() -> None:
+    """Issue 19: a reconcile that raises is told to ``on_error`` (the controller shows it
+    as a condition and an Event) each time, and retried after 2, 4, 8 ... seconds up to
+    MAX_ERROR_BACKOFF; a success resets the count."""
+    delays: list[float] = []
+    failing = True
+
+    async def reconcile(namespace: str, name: str) -> float | None:
+        if failing:
+            raise OverflowError("date value out of range")
+        return 3600.0
+
+    reported: list[str] = []
+
+    async def on_error(key: tuple[str, str], exc: Exception) -> None:
+        reported.append(f"{key[1]}: {exc}")
+        if len(reported) == 2:
+            raise RuntimeError("the report itself failed")  # never stops the worker
+
+    async def scenario() -> None:
+        nonlocal failing
+        queue = WorkQueue(reconcile)
+        queue.on_error = on_error
+        for _ in range(8):
+            delays.append(await queue._failed(("ns", "r"), OverflowError("x")))
+        assert queue.failures[("ns", "r")] == 8
+        queue.kick(("ns", "r"))
+        await asyncio.sleep(0.05)
+        failing = False
+        queue.failures.pop(("ns", "r"))
+        queue.kick(("ns", "r"))
+        await asyncio.sleep(0.05)
+        assert ("ns", "r") not in queue.failures
+        await queue.stop()
+
+    asyncio.run(scenario())
+    assert delays == [2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    assert workqueue.MAX_ERROR_BACKOFF == 60.0
+    assert len(reported) == 9 and reported[-1] == "r: date value out of range"

@@ -1,0 +1,65 @@
+"""Issue 19, class 5: long Rollout names in the shell — children found by label value and
+owner, endpoints told apart by their pods' labels (one list per unknown pod)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ramp import handlers
+from ramp.controller import Controller
+from ramp.core.names import child_name, rollout_label
+from ramp.kube_objects import endpoints_by_revision
+
+LONG = "a" * 100 + ".b" * 76  # 252 characters
+
+
+def _child(owner: str, label: str) -> dict[str, Any]:
+    return {
+        "metadata": {
+            "name": child_name(owner, "abc"),
+            "labels": {"ramp.dev/rollout": label, "ramp.dev/revision": "abc"},
+            "ownerReferences": [{"kind": "Rollout", "name": owner, "controller": True}],
+        }
+    }
+
+
+def test_a_child_is_kicked_under_its_owners_name_and_indexed_under_its_label() -> None:
+    body = _child(LONG, rollout_label(LONG))
+    assert handlers.rollout_of(body["metadata"]["labels"], body) == LONG
+    index = handlers.rollout_children("ns", body["metadata"]["labels"], body)
+    assert list(index) == [("ns", rollout_label(LONG))]
+    # An owner whose name does not give the label (someone else's) does not rename it.
+    stray = _child("other", "web")
+    assert handlers.rollout_of(stray["metadata"]["labels"], stray) == "web"
+
+
+def test_endpoints_are_counted_by_the_pods_label_not_their_name() -> None:
+    # A 47-character Rollout: the API server cut the pod names before the revision.
+    cut = f"{'r' * 47}-5fd2c6b0bc-7d9f8b6c5"[:58]
+    pods = [(f"{cut}aaaaa", True), (f"{cut}bbbbb", True), (f"{cut}ccccc", False)]
+    labels = {f"{cut}aaaaa": "5fd2c6b0bc", f"{cut}bbbbb": "5fd2c6b0bc", f"{cut}ccccc": "x"}
+    assert endpoints_by_revision(pods, labels) == {"5fd2c6b0bc": 2}
+
+
+class _Kube:
+    def __init__(self) -> None:
+        self.lists = 0
+        self.pods = {"p1": "r1", "p2": "r2"}
+
+    def list_pod_revisions(self, namespace: str) -> dict[str, str]:
+        self.lists += 1
+        return dict(self.pods)
+
+
+def test_pod_revisions_are_listed_once_per_unknown_pod() -> None:
+    kube = _Kube()
+    controller = Controller.__new__(Controller)
+    controller.kube = kube  # type: ignore[assignment]
+    controller.pod_revision = {}
+    assert controller._pod_revisions("ns", [("p1", True), ("p2", True)]) == {"p1": "r1", "p2": "r2"}
+    assert controller._pod_revisions("ns", [("p1", True)]) == {"p1": "r1"}
+    assert kube.lists == 1
+    # A pod that is not Ramp's is remembered as such: not listed again.
+    assert controller._pod_revisions("ns", [("foreign", True)]) == {"foreign": ""}
+    assert controller._pod_revisions("ns", [("foreign", True), ("p2", True)])["p2"] == "r2"
+    assert kube.lists == 2
