@@ -97,7 +97,7 @@ class WorkQueue:
     async def _failed(self, key: Key, exc: Exception) -> float:
         """A reconcile raised: log it, tell ``on_error``, and back off (bounded)."""
         failures = self.failures[key] = self.failures.get(key, 0) + 1
-        delay = min(ERROR_BACKOFF * 2 ** min(failures - 1, 16), MAX_ERROR_BACKOFF)
+        delay = min(ERROR_BACKOFF * 2.0 ** min(failures - 1, 16), MAX_ERROR_BACKOFF)
         log.error(
             "reconcile of %s/%s failed (%d in a row); retrying in %ss",
             *key,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import Any
 
 DURATION_PATTERN = r"^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$"
 """Durations like ``30s``, ``2m``, ``1h30m``, ``500ms`` (also the CRD's pattern)."""
@@ -50,7 +51,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def duration_rule() -> dict[str, list[dict[str, str]]]:
+def duration_rule() -> dict[str, Any]:
     """The CRD rule bounding a duration field (``x-kubernetes-validations``)."""
     return {
         "x-kubernetes-validations": [
