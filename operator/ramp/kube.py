@@ -380,15 +380,22 @@ class Kube:
         annotations = dict(write.annotations)
         if exists:
             self.counters.write("patch-history")
-            _discard(
-                self.apps.patch_namespaced_controller_revision(
-                    name,
-                    namespace,
-                    {"metadata": {"annotations": annotations}},
-                    _request_timeout=self._timeout("patch ControllerRevision"),
-                    _preload_content=False,
+            try:
+                _discard(
+                    self.apps.patch_namespaced_controller_revision(
+                        name,
+                        namespace,
+                        {"metadata": {"annotations": annotations}},
+                        _request_timeout=self._timeout("patch ControllerRevision"),
+                        _preload_content=False,
+                    )
                 )
-            )
+            except ApiException as exc:
+                if exc.status != 404:
+                    raise
+                # The watch-fed index still showed a revision deleted meanwhile: not an
+                # error, plan again from a fresh view (nothing else of this plan is sent).
+                raise Conflict(f"ControllerRevision {name} is gone") from exc
             return
         if template is None:
             log.warning("no template for the history of revision %s of %s", write.revision, name)

@@ -627,7 +627,7 @@ class Cluster:
             self.last_status_write = None  # a restart forgets the throttle
         return done
 
-    def _apply_history(self, view: View, observed: Observed, result: Plan) -> None:
+    def _apply_history(self, view: View, observed: Observed, result: Plan) -> bool:
         known = {h.revision for h in observed.history}
         number = max((h.number for h in observed.history), default=0)
         for write in result.history:
@@ -649,12 +649,15 @@ class Cluster:
                     )
                     continue
             if existing is None:
-                raise Violation("history patch of a ControllerRevision that is gone")  # 404
+                # 404: the index showed a revision deleted meanwhile; the shell plans again
+                # from a fresh view (Kube.write_history raises Conflict), nothing else is sent.
+                return False
             for k, v in write.annotations.items():
                 if v is None:
                     existing.annotations.pop(k, None)
                 else:
                     existing.annotations[k] = v
+        return True
 
     def _apply_creates(self, view: View, observed: Observed, result: Plan) -> None:
         for revision, tpl in result.creates.items():

@@ -63,3 +63,27 @@ def test_pod_revisions_are_listed_once_per_unknown_pod() -> None:
     assert controller._pod_revisions("ns", [("foreign", True)]) == {"foreign": ""}
     assert controller._pod_revisions("ns", [("foreign", True), ("p2", True)])["p2"] == "r2"
     assert kube.lists == 2
+
+
+def test_a_mark_on_a_revision_deleted_meanwhile_plans_again() -> None:
+    """The index can still show a ControllerRevision that the last plan deleted: the 404
+    of its marks patch is a Conflict (plan again from a fresh view), not a failed
+    reconcile with a ReconcileError."""
+    import pytest
+    from kubernetes.client.exceptions import ApiException
+
+    from ramp.core.model import HistoryWrite
+    from ramp.kube import Conflict, Kube
+
+    class _Apps:
+        def patch_namespaced_controller_revision(self, *args: Any, **kw: Any) -> None:
+            raise ApiException(status=404, reason="Not Found")
+
+    kube = Kube.__new__(Kube)
+    kube.apps = _Apps()
+    kube.counters = type("C", (), {"write": lambda self, what: None})()
+    kube.write_budget = lambda: 30.0  # type: ignore[method-assign]
+    rollout = {"metadata": {"name": LONG, "namespace": "ns", "uid": "u"}}
+    write = HistoryWrite(revision="abc", template=None, annotations={"ramp.dev/aborted": None})
+    with pytest.raises(Conflict):
+        kube.write_history(rollout, write, None, 1, exists=True)
