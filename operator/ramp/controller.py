@@ -505,7 +505,7 @@ class Controller:
         ``ReconcileError`` condition (the next successful status write removes it) and a
         Warning Event (once per distinct error)."""
         if self.may_write():
-            await self._call(self._report_error, key, f"{type(exc).__name__}: {exc}"[:1000])
+            await self._call(self._report_error, key, error_message(exc))
 
     def _report_error(self, key: Key, message: str) -> None:
         body = self.kube.get_rollout(*key)
@@ -634,6 +634,16 @@ def _rv(body: dict[str, Any]) -> int:
         return int((body.get("metadata") or {}).get("resourceVersion") or 0)
     except ValueError:  # resourceVersions are opaque; etcd's happen to be integers
         return 0
+
+
+def error_message(exc: Exception) -> str:
+    """A failed reconcile in words, the same for the same error (an API error without its
+    response headers, which differ on every request)."""
+    if isinstance(exc, ApiException):
+        text = f"{exc.status} {exc.reason}: {_api_message(exc) or exc.body or ''}"
+    else:
+        text = str(exc)
+    return f"{type(exc).__name__}: {text}"[:1000]
 
 
 def _api_message(exc: Exception) -> str:

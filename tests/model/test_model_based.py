@@ -87,11 +87,13 @@ def configs(draw: st.DrawFn) -> Config:
             "metrics": [metric("bg", abort_on_limits=draw(st.booleans()))],
             "startingStep": draw(st.sampled_from([0, 1])),
         }
+    replicas = draw(st.integers(1, 6))
+    steps = draw(st.lists(STEP, min_size=0, max_size=5)) or draw(st.lists(STEP, max_size=4))
     return Config(
-        replicas=draw(st.integers(1, 6)),
+        replicas=replicas,
         max_surge=surge,
         max_unavailable=unavailable,
-        steps=draw(st.lists(STEP, min_size=0, max_size=5)) or draw(st.lists(STEP, max_size=4)),
+        steps=steps,
         background=background,
         abort_scale_down=draw(st.sampled_from([None, None, "Immediate"])),
         deadline=draw(st.sampled_from([30, 60])),
@@ -102,7 +104,9 @@ def configs(draw: st.DrawFn) -> Config:
         # those scales lets a canary be created past maxSurge (found here, not fixed
         # yet): adoption is in the named examples only until it is.
         workload_ref=WORKLOAD_REF and draw(st.sampled_from([False] * 3 + [True])),
-        name=draw(st.sampled_from(ROLLOUT_NAMES)),
+        # Names at the limits (issue 19) without a draw of their own: an extra draw would
+        # shift every derandomized example of this machine away from what CI has covered.
+        name=ROLLOUT_NAMES[(replicas + len(steps)) % len(ROLLOUT_NAMES)],
     )
 
 

@@ -87,3 +87,22 @@ def test_a_mark_on_a_revision_deleted_meanwhile_plans_again() -> None:
     write = HistoryWrite(revision="abc", template=None, annotations={"ramp.dev/aborted": None})
     with pytest.raises(Conflict):
         kube.write_history(rollout, write, None, 1, exists=True)
+
+
+def test_an_api_error_reads_the_same_on_every_retry() -> None:
+    """The Event of a failed reconcile is posted once per distinct error: an API error's
+    words leave out its response headers (an Audit-Id differs on every request)."""
+    from kubernetes.client.exceptions import ApiException
+
+    from ramp.controller import error_message
+
+    body = '{"message": "controllerrevisions.apps \\"x\\" is forbidden: exceeded quota"}'
+    first, second = (ApiException(status=403, reason="Forbidden") for _ in range(2))
+    for exc, audit in ((first, "a1"), (second, "b2")):
+        exc.body = body
+        exc.headers = {"Audit-Id": audit}
+    assert error_message(first) == error_message(second)
+    assert error_message(first) == (
+        'ApiException: 403 Forbidden: controllerrevisions.apps "x" is forbidden: exceeded quota'
+    )
+    assert error_message(OverflowError("date value out of range")).startswith("OverflowError")
