@@ -102,8 +102,8 @@ def test_a_rollout_named_with_253_characters_progresses(rollouts: Rollouts) -> N
     name = long_name(253, "canary-at-the-limit")
     steps = [{"setWeight": 50}, {"pause": {}}]
     rollouts.create(manifest_for(name, "limit", replicas=2, steps=steps))
+    first = rollouts.wait_healthy(name, 2, timeout=90)
     with Serving(rollouts, "limit") as serving:
-        first = rollouts.wait_healthy(name, 2, timeout=90)
         rollouts.set_image(name, "ramp-test/app:v2")
         rollouts.wait_phase(name, "Paused", timeout=90)
         rollouts.request(name, "promote")
