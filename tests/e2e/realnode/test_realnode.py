@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
 from ramp_e2e import Rollouts, condition, wait_for
 from realnode_e2e import (
     FIGURES,
@@ -25,6 +26,8 @@ from realnode_e2e import (
     service,
     stats,
 )
+
+pytestmark = pytest.mark.realnode
 
 ERROR_RATIO = (
     '(sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
