@@ -90,8 +90,9 @@ test-e2e: venv cluster-build node-build prometheus-install browser-install image
 
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).
 # DEMO_ARGS: --plain (progress lines; automatic without a terminal), --keep, --dir DIR.
+# RAMP_REAL_NODE=1: real pods of the demo app on a real node (docs/real-node.md).
 demo: venv cluster-build prometheus-install
-	$(VPY) demo/run.py --dir $(CLUSTER_DIR) $(DEMO_ARGS)
+	$(VPY) demo/run.py --dir $(CLUSTER_DIR) $(REAL_NODE) $(DEMO_ARGS)
 
 demo-down: venv
 	$(VPY) demo/run.py --down --dir $(CLUSTER_DIR)

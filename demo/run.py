@@ -56,6 +56,7 @@ from rich.panel import Panel  # noqa: E402
 from rich.text import Text  # noqa: E402
 
 from cluster.launcher import KUBECTL, Cluster, ClusterError, pid_alive, wait_established  # noqa: E402
+from cluster.realnode import preexec_in  # noqa: E402
 from prometheus.exporter import Exporter  # noqa: E402
 from prometheus.fixtures import PrometheusServer  # noqa: E402
 from prometheus.traffic import ERROR_ANNOTATION, ServiceTraffic  # noqa: E402
@@ -82,7 +83,18 @@ ERROR_RATIO = (
 )
 
 
-def analysis_template(prometheus_url: str) -> dict[str, Any]:
+REAL_ERROR_RATIO = (
+    '(sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{canaryRevision}}",code=~"5.."}[5s])) or vector(0)) / '
+    'sum(rate(http_requests_total{namespace="{{namespace}}",rollout="{{rollout}}",'
+    'revision="{{canaryRevision}}"}[5s]))'
+)
+"""With ``--real-node``: a real app has no 5xx series before its first error, so a clean
+canary is 0, not "no data"."""
+REAL_RPS = 50.0
+
+
+def analysis_template(prometheus_url: str, real: bool = False) -> dict[str, Any]:
     return {
         "apiVersion": "ramp.dev/v1alpha1",
         "kind": "AnalysisTemplate",
@@ -97,14 +109,32 @@ def analysis_template(prometheus_url: str) -> dict[str, Any]:
                     "inconclusiveLimit": 2,
                     "successCondition": "result < 0.01",
                     "failureCondition": "result >= 0.05",
-                    "prometheus": {"address": prometheus_url, "query": ERROR_RATIO},
+                    "prometheus": {
+                        "address": prometheus_url,
+                        "query": REAL_ERROR_RATIO if real else ERROR_RATIO,
+                    },
                 }
             ]
         },
     }
 
 
-def rollout_manifest(image: str, error_ratio: float) -> dict[str, Any]:
+def rollout_manifest(image: str, error_ratio: float, real: bool = False) -> dict[str, Any]:
+    manifest = _rollout_manifest(image, error_ratio)
+    if real:  # the demo app on the real node: its ERROR_RATIO, real probes, real metrics
+        from realnode_e2e import demo_rollout
+
+        template = demo_rollout(
+            ROLLOUT, 10, [], {"VERSION": image.rpartition(":")[2], "ERROR_RATIO": str(error_ratio)}
+        )["spec"]["template"]
+        manifest["spec"]["template"]["metadata"]["annotations"] = template["metadata"][
+            "annotations"
+        ]
+        manifest["spec"]["template"]["spec"] = template["spec"]
+    return manifest
+
+
+def _rollout_manifest(image: str, error_ratio: float) -> dict[str, Any]:
     return {
         "apiVersion": "ramp.dev/v1alpha1",
         "kind": "Rollout",
@@ -139,9 +169,9 @@ def rollout_manifest(image: str, error_ratio: float) -> dict[str, Any]:
     }
 
 
-def template_for(image: str, error_ratio: float) -> dict[str, Any]:
+def template_for(image: str, error_ratio: float, real: bool = False) -> dict[str, Any]:
     template: dict[str, Any] = copy.deepcopy(
-        rollout_manifest(image, error_ratio)["spec"]["template"]
+        rollout_manifest(image, error_ratio, real)["spec"]["template"]
     )
     return template
 
@@ -165,7 +195,12 @@ class Demo:
         self.keep = args.keep
         self.timeout = args.timeout
         self.console = Console(no_color=self.plain, highlight=False)
-        self.cluster = Cluster(self.dir)
+        self.real_node = bool(args.real_node)
+        self.cluster = Cluster(self.dir, real_node=self.real_node)
+        self.real: Any = None
+        """With ``--real-node``: the cluster's namespace, Prometheus and traffic there."""
+        self.real_prometheus: Any = None
+        self.real_load: Any = None
         self.owns_cluster = False
         self.exporter: Exporter | None = None
         self.prometheus: PrometheusServer | None = None
@@ -222,14 +257,41 @@ class Demo:
             self.owns_cluster = True
             self.say(
                 f"cluster ready in {self.cluster.startup_seconds or 0:.1f}s "
-                f"(etcd, kube-apiserver, controller-manager, scheduler, kwok)"
+                f"(etcd, kube-apiserver, controller-manager, scheduler, kwok"
+                f"{'; a real node: kubelet, containerd' if self.real_node else ''})"
             )
         self.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
         wait_established(
             self.cluster.kubeconfig, ["rollouts.ramp.dev", "analysistemplates.ramp.dev"]
         )
 
+    def start_real_prometheus(self) -> str:
+        """Prometheus in the cluster's network namespace, scraping the real pods."""
+        sys.path.insert(0, str(REPO / "tests" / "e2e"))
+        sys.path.insert(0, str(REPO / "tests" / "e2e" / "realnode"))
+        from realnode_e2e import RealCluster, RealPrometheus
+
+        from cluster.fixtures import ClusterHandle
+
+        if not self.cluster.load_state().get("real_node"):
+            raise RuntimeError(
+                f"the cluster running in {self.dir} has no real node: `make demo-down` first"
+            )
+        handle = ClusterHandle(self.cluster.kubeconfig, self.dir, self.cluster)
+        self.real = RealCluster(handle, self.cluster)
+        workdir = self.dir / "demo-prometheus"
+        shutil.rmtree(workdir, ignore_errors=True)
+        self.real_prometheus = RealPrometheus(self.real, workdir)
+        self.real_prometheus.start()
+        self.say(
+            f"Prometheus at {self.real_prometheus.url} in the cluster's network namespace, "
+            "scraping the real pods every 1s"
+        )
+        return str(self.real_prometheus.url)
+
     def start_prometheus(self) -> str:
+        if self.real_node:
+            return self.start_real_prometheus()
         binary = shutil.which("prometheus")
         if binary is None:
             raise RuntimeError("prometheus is not installed: run `make prometheus-install`")
@@ -266,6 +328,8 @@ class Demo:
             stdin=subprocess.DEVNULL,
             cwd=REPO,
             start_new_session=True,
+            # with a real node the operator runs in the cluster's namespace (Prometheus)
+            preexec_fn=preexec_in(self.real.netns_pid) if self.real is not None else None,
         )
         log.close()
         self.save_state()
@@ -329,6 +393,17 @@ class Demo:
         api_client = config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
         self.kube = Kube(api_client, NAMESPACE)
         self.apply(SERVICE)
+        if self.real is not None:
+            from realnode_e2e import Traffic
+
+            self.real_load = Traffic(
+                self.real.pool, api_client, NAMESPACE, ROLLOUT, REAL_RPS, 1800, 100_000
+            ).start()
+            self.say(
+                f"traffic: {REAL_RPS:.0f} real requests/s to Service {ROLLOUT}'s ready "
+                "endpoints (the demo app's pods on the real node)"
+            )
+            return
         assert self.exporter is not None
         self.load = ServiceTraffic(api_client, self.exporter, NAMESPACE, ROLLOUT, ROLLOUT, RPS)
         self.load.start()
@@ -418,13 +493,14 @@ class Demo:
         return final
 
     def release(self, label: str, image: str, error_ratio: float, expected: str) -> None:
-        revision = revision_hash(template_for(image, error_ratio))
+        revision = revision_hash(template_for(image, error_ratio, self.real_node))
+        how = "ERROR_RATIO of the demo app" if self.real_node else f"{ERROR_ANNOTATION}"
         self.say(
             f"[bold]{label}[/bold]: {image} (revision {revision}), whose pods answer "
-            f"{error_ratio:.1%} of requests with errors ({ERROR_ANNOTATION} in the template)"
+            f"{error_ratio:.1%} of requests with errors ({how} in the template)"
         )
         self.say(f"$ kubectl apply -n {NAMESPACE} -f checkout-{label}.yaml")
-        self.apply(rollout_manifest(image, error_ratio))
+        self.apply(rollout_manifest(image, error_ratio, self.real_node))
         began = time.monotonic()
         measured: dict[str, dict[str, Any]] = {}
         final = self.follow(label, revision, measured)
@@ -494,9 +570,9 @@ class Demo:
         self.start_operator(url)
         self.start_dashboard()
         self.fresh_namespace()
-        self.apply(analysis_template(url))
-        v1 = rollout_manifest(V1[1], V1[2])
-        rollouts, templates = load_documents([analysis_template(url), v1])
+        self.apply(analysis_template(url, self.real_node))
+        v1 = rollout_manifest(V1[1], V1[2], self.real_node)
+        rollouts, templates = load_documents([analysis_template(url, self.real_node), v1])
         self.say("the plan of the demo Rollout (kubectl ramp plan -f <file>):")
         self.show(render_plan(plan_rollout(rollouts[0], templates)))
         self.apply(v1)
@@ -533,6 +609,12 @@ class Demo:
     def stop(self) -> None:
         if self.load is not None:
             self.load.stop()
+        if self.real_load is not None:
+            self.real_load.stop()
+        if self.real_prometheus is not None:
+            self.real_prometheus.stop()
+        if self.real is not None:
+            self.real.pool.shutdown()
         if self.dashboard is not None and not self.keep:
             stop_process(self.dashboard.pid)
             self.dashboard.wait(timeout=10)
@@ -640,6 +722,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--timeout", type=float, default=180.0, help="seconds each release may take (180)"
+    )
+    parser.add_argument(
+        "--real-node",
+        action="store_true",
+        default=os.environ.get("RAMP_REAL_NODE", "") not in ("", "0"),
+        help="real pods of the demo app on a real node, real requests, real metrics "
+        "(docs/real-node.md; default: $RAMP_REAL_NODE)",
     )
     args = parser.parse_args(argv)
     if args.down:

@@ -16,6 +16,7 @@ import secrets
 import shutil
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,16 @@ def real_operator(
     )
     proc.start()
     wait_for("the operator to start", lambda: "watching" in proc.log_text(), timeout=60)
+    readyz = proc.metrics_url() + "/readyz"  # in the cluster's namespace, like the operator
+
+    def ready() -> bool:
+        try:
+            with urllib.request.urlopen(readyz, timeout=2) as resp:
+                return bool(resp.status == 200)
+        except OSError:
+            return False
+
+    wait_for("the operator's /readyz", lambda: real_cluster.pool.run(ready), timeout=60)
     _running.append(proc)
     try:
         yield proc

@@ -96,7 +96,9 @@ def container(env: dict[str, str]) -> dict[str, Any]:
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": PORT},
             "periodSeconds": 1,
-            "failureThreshold": 1,
+            # a loaded machine can miss a 1 s probe: a ready pod is not dropped for one miss
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
             "successThreshold": 1,
         },
     }
