@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -32,6 +33,7 @@ from ramp.core.plan import (
     HistoryWrite,
     Role,
 )
+from ramp.events import Action, Decision, EventCorrelator
 from ramp.expectations import Expectations
 from ramp.kube_objects import (
     child_from_deployment,
@@ -136,6 +138,9 @@ class Kube:
         self.core: Any = client.CoreV1Api(api_client)
         self.component = component
         self.counters = ApiCounters()
+        self.events = EventCorrelator()
+        """Dedupe, aggregation and a per-Rollout rate limit of the Events we post."""
+        self._drop_logged: dict[tuple[str, str], float] = {}
         self.expectations = Expectations()
         self.api_clock = ApiClock()
         """Seconds per thread spent in API requests (the benchmark's breakdown)."""
@@ -508,18 +513,60 @@ class Kube:
 
     def emit(self, rollout: Mapping[str, Any], event: Event) -> None:
         """Post an Event about the Rollout (never fails the reconcile). An event marked
-        ``post=False`` (a step completed: the status records it) is not sent."""
+        ``post=False`` (a step completed: the status records it) is not sent. Repeats are
+        counted on one Event and a Rollout's Event writes are rate-limited
+        (:class:`ramp.events.EventCorrelator`)."""
         if not getattr(event, "post", True):
             return
         meta = rollout["metadata"]
-        now = datetime.now(UTC)
+        key = (str(meta["namespace"]), str(meta["name"]), str(meta.get("uid") or ""))
+        decision = self.events.observe(
+            key,
+            event.type,
+            event.reason,
+            event.message[:1024],
+            lambda: event_name(meta["name"], uuid.uuid4().hex[:12]),
+        )
+        if decision.action is Action.DROP:
+            self._dropped_event(meta, event.reason)
+            return
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        try:
+            if decision.action is Action.UPDATE and self._count_event(meta, decision, now):
+                return
+            self._create_event(meta, event, decision, now)
+        except NotLeader:
+            return
+        except ApiException as exc:
+            log.warning("could not post event %s on %s: %s", event.reason, meta["name"], exc.reason)
+
+    def _count_event(self, meta: Mapping[str, Any], decision: Decision, now: str) -> bool:
+        """Bump the count of an earlier Event; False when it is gone (create it anew)."""
+        self.counters.write("event")
+        try:
+            _discard(
+                self.core.patch_namespaced_event(
+                    decision.name,
+                    meta["namespace"],
+                    {"count": decision.count, "lastTimestamp": now, "message": decision.message},
+                    _request_timeout=self._timeout("update Event"),
+                    _preload_content=False,
+                )
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            self.events.forget(decision.name)
+            return False
+        return True
+
+    def _create_event(
+        self, meta: Mapping[str, Any], event: Event, decision: Decision, now: str
+    ) -> None:
         body = {
             "apiVersion": "v1",
             "kind": "Event",
-            "metadata": {
-                "name": event_name(meta["name"], uuid.uuid4().hex[:12]),
-                "namespace": meta["namespace"],
-            },
+            "metadata": {"name": decision.name, "namespace": meta["namespace"]},
             "involvedObject": {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": "Rollout",
@@ -530,13 +577,13 @@ class Kube:
             },
             "type": event.type,
             "reason": event.reason,
-            "message": event.message[:1024],
+            "message": decision.message,
             "source": {"component": self.component},
             "reportingComponent": self.component,
             "reportingInstance": self.component,
-            "firstTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "lastTimestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "count": 1,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": decision.count,
         }
         self.counters.write("event")
         try:
@@ -548,10 +595,27 @@ class Kube:
                     _preload_content=False,
                 )
             )
-        except NotLeader:
-            return
         except ApiException as exc:
-            log.warning("could not post event %s on %s: %s", event.reason, meta["name"], exc.reason)
+            if exc.status != 409:
+                raise
+            # The name exists (an earlier run of the operator): a fresh name next time.
+            self.events.forget(decision.name)
+            raise
+
+    def _dropped_event(self, meta: Mapping[str, Any], reason: str) -> None:
+        """Say once a minute per Rollout that its Events are being dropped."""
+        key = (str(meta["namespace"]), str(meta["name"]))
+        now = time.monotonic()
+        if now - self._drop_logged.get(key, -60.0) >= 60.0:
+            self._drop_logged[key] = now
+            log.warning(
+                "Events of Rollout %s/%s are rate-limited; %s and others dropped "
+                "(%d dropped by the operator so far)",
+                key[0],
+                key[1],
+                reason,
+                self.events.dropped,
+            )
 
 
 def _owner_ref(meta: Mapping[str, Any]) -> dict[str, Any]:

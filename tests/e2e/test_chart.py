@@ -324,6 +324,7 @@ def test_cluster_scope_identity_completes_a_canary_and_an_abort_and_no_more(
                 ("create", "deployments.apps", other_ns, None),
                 ("delete", "deployments.apps", app_ns, None),
                 ("create", "events", app_ns, None),
+                ("patch", "events", app_ns, None),  # a repeated Event's count
                 ("list", "analysistemplates.ramp.dev", other_ns, None),
             ]
             denied = [

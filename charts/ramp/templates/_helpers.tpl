@@ -141,7 +141,7 @@ rbac.services is set. Nothing else.
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 - apiGroups: [""]
   resources: ["events"]
-  verbs: ["create"]
+  verbs: ["create", "patch"]
 {{- if .Values.rbac.services }}
 - apiGroups: [""]
   resources: ["services"]

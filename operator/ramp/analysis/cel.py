@@ -23,6 +23,12 @@ both                failure wins → Fail;   Inconclusive ("meets neither")
 
 A condition that does not compile, fails at run time or returns a non-bool gives an
 Error verdict with a message naming the condition and the problem.
+
+Bounded: before the evaluator sees a condition, :mod:`ramp.analysis.celguard` parses it
+and refuses anything outside the small CEL a rollout needs (no list literals, strings,
+nested macros...), and before each evaluation the condition's cost over the actual number
+of samples is checked against :data:`~ramp.analysis.celguard.MAX_STEPS`. The evaluator
+holds the GIL and cannot be interrupted, so refusing in advance is the only hard bound.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ramp.analysis.celguard import Cost, GuardError, analyse, budget_problem
 from ramp.api.analysis import Verdict
 
 if TYPE_CHECKING:
@@ -59,46 +66,59 @@ def _first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else type(error).__name__
 
 
-@functools.lru_cache(maxsize=512)
 def compile_condition(expression: str) -> cel.Program:
-    """Compile ``expression`` once (cached); ConditionError if it is not valid CEL.
+    """Compile ``expression`` once (cached); ConditionError if it is not valid CEL or
+    not allowed (see :mod:`ramp.analysis.celguard`)."""
+    return _compiled(expression)[0]
 
-    The evaluator is imported here, at the first condition: it costs about 12 MB of
-    memory, which an operator whose Rollouts have no analysis never pays."""
+
+@functools.lru_cache(maxsize=512)
+def _compiled(expression: str) -> tuple[cel.Program, Cost]:
+    """The program and its cost. The evaluator is imported here, at the first condition:
+    it costs about 12 MB of memory, which an operator whose Rollouts have no analysis never
+    pays. Its parser is safe on any input (it has a depth limit); the guard then refuses
+    what would be unbounded to evaluate."""
     import cel
 
     try:
-        return cel.compile(expression)
+        program = cel.compile(expression)
     except Exception as error:  # the extension raises ValueError, but be safe
         raise ConditionError(
-            f"condition `{expression}` is not valid CEL: {_first_line(error)}"
+            f"condition `{_shown(expression)}` is not valid CEL: {_first_line(error)}"
         ) from error
+    try:
+        cost = analyse(expression)
+    except GuardError as error:
+        raise ConditionError(f"condition `{_shown(expression)}` is not allowed: {error}") from None
+    return program, cost
+
+
+def _shown(expression: str) -> str:
+    """The condition on one line, cut to 120 characters, for a message."""
+    line = " ".join(expression.split())
+    return line if len(line) <= 120 else line[:119] + "…"
 
 
 def check_condition(expression: str) -> str | None:
     """A reason why ``expression`` cannot be used as a condition, or None when it can.
 
-    For spec validation before an analysis starts: the expression must compile and must
-    name no variable but ``result`` (tried with a scalar and with a one-element list, since
-    a run-time error on a made-up value proves nothing, but an unknown name does).
+    For spec validation before an analysis starts: the expression must compile, keep to
+    the CEL that :mod:`ramp.analysis.celguard` allows and name no variable but ``result``.
     """
     try:
         compile_condition(expression)
     except ConditionError as error:
         return str(error)
-    for sample in (0.0, [0.0]):
-        try:
-            evaluate_condition(expression, sample)
-        except ConditionError as error:
-            if "Undefined variable" in str(error):
-                cause = _first_line(error.__cause__) if error.__cause__ else str(error)
-                return f"condition `{expression}` may only refer to `result`: {cause}"
     return None
 
 
 def evaluate_condition(expression: str, result: Result) -> bool:
     """Evaluate one condition with ``result`` bound; ConditionError unless it gives a bool."""
-    program = compile_condition(expression)
+    program, cost = _compiled(expression)
+    samples = 1 if isinstance(result, float) else len(result)
+    problem = budget_problem(cost, samples)
+    if problem is not None:
+        raise ConditionError(f"condition `{_shown(expression)}` refused: {problem}")
     value: object = result if isinstance(result, float) else [float(x) for x in result]
     try:
         outcome = program.execute({"result": value})

@@ -14,11 +14,12 @@ metrics in a Rollout and AnalysisTemplates are held to the same rules.
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import partial
 from typing import Annotated, Any, Self
 
-from pydantic import BeforeValidator, Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ramp.api.base import ApiModel
 from ramp.core.durations import DURATION_PATTERN, parse_duration
@@ -188,6 +189,37 @@ class Compare(ApiModel):
     """Fewer canary requests than this (from ``countQuery``) is Inconclusive."""
 
 
+_MACRO = "(all|one|exists|filter|map)\\\\s*\\\\("
+"""A macro's name and its parenthesis (``one`` for ``exists_one``), kept short: the
+API server's cost estimate of a rule grows with the length of its regular expression."""
+_CONDITION_RULES = (
+    (
+        f"!self.matches('(?s){_MACRO}.*{_MACRO}')",
+        "a condition may use at most one macro (all, exists, exists_one, filter, map), over result",
+    ),
+    (
+        "!self.matches('(^|[-+*/%<>=!&|?:(,[])\\\\s*\\\\[')",
+        "a condition may not use list literals",
+    ),
+)
+"""Admission's part of bounding a condition (:mod:`ramp.analysis.celguard` is the whole
+rule, checked by the operator): the freeze attack needs nested macros or list literals."""
+
+
+def _condition_rules(text: str | None) -> str | None:
+    """The CRD's condition rules, for objects the operator validates itself."""
+    if text is None:
+        return text
+    cel_to_python = {"(?s)": "", "\\\\": "\\"}
+    for rule, message in _CONDITION_RULES:
+        pattern = rule.removeprefix("!self.matches('").removesuffix("')")
+        for cel_form, python_form in cel_to_python.items():
+            pattern = pattern.replace(cel_form, python_form)
+        if re.search(pattern, text, re.S):
+            raise ValueError(message)
+    return text
+
+
 _METRIC_RULES = (
     (
         "has(self.prometheus) != has(self.compare)",
@@ -217,6 +249,18 @@ _METRIC_RULES = (
 )
 
 
+Condition = Annotated[
+    str | None,
+    Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CONDITION,
+        json_schema_extra=_cel(*_CONDITION_RULES),
+    ),
+    AfterValidator(_condition_rules),
+]
+
+
 class Metric(ApiModel):
     """One measured signal of an analysis, with its schedule and limits."""
 
@@ -235,9 +279,9 @@ class Metric(ApiModel):
     """Inconclusive verdicts tolerated; one more applies ``onInconclusive``."""
     consecutive_error_limit: int = Field(default=4, ge=0, le=1000)
     """Consecutive Error verdicts tolerated; one more applies ``onError``."""
-    success_condition: str | None = Field(default=None, min_length=1, max_length=MAX_CONDITION)
+    success_condition: Condition = None
     """CEL over ``result``; true means Pass. E.g. ``result < 0.01``."""
-    failure_condition: str | None = Field(default=None, min_length=1, max_length=MAX_CONDITION)
+    failure_condition: Condition = None
     """CEL over ``result``; true means Fail. E.g. ``result >= 0.05``."""
     on_inconclusive: OnLimit = OnLimit.PAUSE
     on_error: OnLimit = OnLimit.PAUSE

@@ -9,17 +9,27 @@ answers are final. A sink that keeps failing is reported in the operator's metri
 (``ramp_notification_sink_up`` 0, ``ramp_notifications_total{outcome="failed"}``), in its
 log, and by a ``NotificationFailed`` Warning Event on the Rollout — never by a crash. No
 message, metric or Event ever holds a sink's URL or token.
+
+Tenants share the queue, so one cannot crowd out another (issue 20, floods): each
+namespace has a quota of notifications (a token bucket: :data:`NAMESPACE_BURST`, then one
+every :data:`NAMESPACE_REFILL` seconds; over it, a notification is counted as
+``throttled`` and dropped), one namespace may hold at most a quarter of the queue's room
+for ordinary notifications, and a quarter of the queue is kept for aborts and rollbacks
+(:data:`PRIORITY`), which also bypass the quota and are delivered first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
+from collections import Counter as Tally
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -39,6 +49,14 @@ from ramp.notify.messages import (
 log = logging.getLogger("ramp.notify")
 FAILED_REASON = "NotificationFailed"
 WORKERS = 2
+PRIORITY = frozenset({"aborted", "rolledBack"})
+"""Triggers delivered first, never held by a namespace's quota, with room kept for them."""
+NAMESPACE_BURST = 20
+"""Notifications a namespace may queue at once (per Event, whatever the number of sinks)."""
+NAMESPACE_REFILL = 6.0
+"""Seconds per further notification of a namespace once its burst is spent (10 a minute)."""
+MAX_NAMESPACES = 4096
+OUTCOMES = ("delivered", "failed", "dropped", "throttled")
 
 Report = Callable[[Notification, str], None]
 """Say on the Rollout that a notification failed (``message`` without URL or token)."""
@@ -59,6 +77,12 @@ class _Item:
     note: Notification
     attempt: int
     published: float
+    priority: int = 1
+    """0 for :data:`PRIORITY` triggers (taken from the queue first), else 1."""
+    order: int = field(default=0, compare=False)
+
+    def __lt__(self, other: _Item) -> bool:
+        return (self.priority, self.order) < (other.priority, other.order)
 
 
 class NotifierMetrics:
@@ -66,7 +90,7 @@ class NotifierMetrics:
         kw: dict[str, Any] = {"registry": registry}
         self.notifications = Counter(
             "ramp_notifications_total",
-            "Notifications by sink, trigger and outcome (delivered, failed, dropped)",
+            "Notifications by sink, trigger and outcome (delivered, failed, dropped, throttled)",
             ["sink", "trigger", "outcome"],
             **kw,
         )
@@ -106,6 +130,7 @@ class Notifier:
         report: Report | None = None,
         reload: Callable[[], Settings] | None = None,
         reload_every: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.metrics = NotifierMetrics(registry)
@@ -113,8 +138,14 @@ class Notifier:
         self.reload = reload
         self.reload_every = reload_every
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.queue: asyncio.Queue[_Item] = asyncio.Queue()
+        self.queue: asyncio.PriorityQueue[_Item] = asyncio.PriorityQueue()
         self.pending = 0
+        self.clock = clock
+        self.pending_by_namespace: Tally[str] = Tally()
+        self.quota: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        """Per namespace: tokens left, and when they were last refilled."""
+        self.throttle_logged: dict[str, float] = {}
+        self._order = itertools.count()
         self.last_analysis: dict[tuple[str, str], dict[str, Any]] = {}
         self._apply(settings)
 
@@ -125,7 +156,7 @@ class Notifier:
             log.warning("notifications: %s; that sink is off", why)
         for sink in settings.sinks:
             self.metrics.sink_up.labels(sink.name)  # the series exists before the first send
-            for outcome in ("delivered", "failed", "dropped"):
+            for outcome in OUTCOMES:
                 for trigger in sink.triggers:
                     self.metrics.notifications.labels(sink.name, trigger, outcome)
             self.metrics.retries.labels(sink.name)
@@ -226,12 +257,57 @@ class Notifier:
             self.last_analysis.pop(key, None)
         if note is None:
             return
-        for sink in self.settings.sinks:
-            if wants(sink, note):
-                self._put(_Item(sink, note, 1, stamp))
+        sinks = [sink for sink in self.settings.sinks if wants(sink, note)]
+        if not sinks:
+            return
+        priority = 0 if note.trigger in PRIORITY else 1
+        if priority and not self._within_quota(note.namespace):
+            for sink in sinks:
+                self.metrics.notifications.labels(sink.name, note.trigger, "throttled").inc()
+            self._log_throttled(note)
+            return
+        for sink in sinks:
+            self._put(_Item(sink, note, 1, stamp, priority))
+
+    def _within_quota(self, namespace: str) -> bool:
+        """Take one of the namespace's tokens (refilled one per NAMESPACE_REFILL seconds)."""
+        now = self.clock()
+        tokens, since = self.quota.pop(namespace, (float(NAMESPACE_BURST), now))
+        tokens = min(float(NAMESPACE_BURST), tokens + (now - since) / NAMESPACE_REFILL)
+        allowed = tokens >= 1.0
+        self.quota[namespace] = (tokens - 1.0 if allowed else tokens, now)
+        while len(self.quota) > MAX_NAMESPACES:
+            self.quota.popitem(last=False)
+        return allowed
+
+    def _log_throttled(self, note: Notification) -> None:
+        now = self.clock()
+        if now - self.throttle_logged.get(note.namespace, -60.0) >= 60.0:
+            self.throttle_logged[note.namespace] = now
+            log.warning(
+                "notifications: namespace %s is over its quota (%d, then one per %gs); "
+                "%s of %s and others dropped",
+                note.namespace,
+                NAMESPACE_BURST,
+                NAMESPACE_REFILL,
+                note.trigger,
+                note.name,
+            )
+
+    def _room(self, item: _Item) -> bool:
+        """Whether the queue takes ``item``: aborts up to the whole queue; others up to
+        three quarters of it, and a quarter of it per namespace."""
+        size = self.settings.delivery.queue_size
+        if item.priority == 0:
+            return self.pending < size
+        reserve = size // 4
+        share = max(1, (size - reserve) // 4)
+        return (
+            self.pending < size - reserve and self.pending_by_namespace[item.note.namespace] < share
+        )
 
     def _put(self, item: _Item) -> None:
-        if self.pending >= self.settings.delivery.queue_size:
+        if not self._room(item):
             self.metrics.notifications.labels(item.sink.name, item.note.trigger, "dropped").inc()
             log.warning(
                 "notifications: queue full (%d); %s of %s/%s to sink %s dropped",
@@ -243,7 +319,12 @@ class Notifier:
             )
             return
         self.pending += 1
+        self.pending_by_namespace[item.note.namespace] += 1
         self.metrics.queued.set(self.pending)
+        self._queue(item)
+
+    def _queue(self, item: _Item) -> None:
+        item.order = next(self._order)
         self.queue.put_nowait(item)
 
     # -- delivery ---------------------------------------------------------------------------
@@ -283,6 +364,9 @@ class Notifier:
 
     def _done(self, item: _Item, outcome: str) -> None:
         self.pending -= 1
+        self.pending_by_namespace[item.note.namespace] -= 1
+        if self.pending_by_namespace[item.note.namespace] <= 0:
+            del self.pending_by_namespace[item.note.namespace]
         self.metrics.queued.set(self.pending)
         self.metrics.notifications.labels(item.sink.name, item.note.trigger, outcome).inc()
 
@@ -334,7 +418,7 @@ class Notifier:
             )
             item.attempt += 1
             assert self.loop is not None
-            self.loop.call_later(delay, self.queue.put_nowait, item)
+            self.loop.call_later(delay, self._queue, item)
             return
         message = (
             f"notification '{item.note.trigger}' to sink {sink.name} failed after "
