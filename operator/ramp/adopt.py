@@ -24,9 +24,22 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ramp.core.plan import REVISION_LABEL, ROLLOUT_LABEL, Child, Event
+from ramp.core.plan import (
+    REVISION_LABEL,
+    ROLLOUT_LABEL,
+    TEMPLATE_ANNOTATION,
+    Child,
+    Event,
+    revision_hash,
+)
 from ramp.kube import Kube, _owner_ref
-from ramp.kube_objects import child_name, controller_uid, rollout_label
+from ramp.kube_objects import (
+    child_name,
+    controller_uid,
+    decode_template,
+    deployment_drift,
+    rollout_label,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +54,22 @@ def _orphan(meta: dict[str, Any], rollout: str) -> bool:
         and not controller_uid(meta)
         and not meta.get("deletionTimestamp")
     )
+
+
+def _revisions(obj: dict[str, Any], kind: str) -> bool:
+    """Whether an orphan holds its revision's template (issue 19): a Deployment whose pod
+    template is the one its revision was made from (no drift), a ControllerRevision whose
+    template hashes to its revision. A look-alike named like a revision, or one someone
+    edited, is not adopted: it stays foreign (condition ForeignChildren), never touched."""
+    meta = obj.get("metadata") or {}
+    revision = (meta.get("labels") or {}).get(REVISION_LABEL, "")
+    if kind == "Deployment":
+        drift = deployment_drift(obj)
+        if drift is not None:
+            log.warning("not adopting Deployment %s: %s", meta.get("name"), drift)
+        return drift is None
+    template = decode_template((meta.get("annotations") or {}).get(TEMPLATE_ANNOTATION))
+    return template is not None and revision_hash(template) == revision
 
 
 def _adopt(kube: Kube, rollout: dict[str, Any], kind: str, name: str) -> bool:
@@ -59,7 +88,7 @@ def _adopt(kube: Kube, rollout: dict[str, Any], kind: str, name: str) -> bool:
     }[kind]
     try:
         obj = kube.api_client.sanitize_for_serialization(read(name, namespace))
-        if not _orphan(obj.get("metadata") or {}, meta["name"]):
+        if not _orphan(obj.get("metadata") or {}, meta["name"]) or not _revisions(obj, kind):
             return False
         body = {
             "metadata": {
@@ -103,6 +132,7 @@ def adopt_orphans(
         orphan = (
             not child.owner
             and not child.deleting
+            and not child.drift
             and child.name == child_name(name, child.revision)
         )
         if orphan and _adopt(kube, rollout, "Deployment", child.name):

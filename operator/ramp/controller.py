@@ -52,6 +52,10 @@ STATUS_THROTTLE = 3.0
 CREATE_RECHECK = 1.0
 """Seconds until a reconcile that created a child looks again (until the child shows)."""
 TIMING_SAMPLES = 10_000
+SPEC_REFUSALS = (400, 422)
+"""A create refused with these codes was refused for what it says (the rest is retried)."""
+REFUSAL_BACKOFF = (1.0, 60.0)
+"""Seconds before the first retry of a create refused for another reason, and the most."""
 
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
@@ -134,6 +138,8 @@ class Controller:
         self.use_cached_bodies = True
         self.last_status_write: dict[Key, float] = {}
         self.refused_status: dict[Key, str] = {}
+        self.refusals: dict[Key, int] = {}
+        """Creates refused in a row for a reason that is not the spec (the backoff)."""
         self.status_writes: dict[str, int] = {}
         """Status patches sent, by what changed: "transition" (more than counts and the
         progress clock), "progress" (progressedAt only), "counts" (at rest, throttled)."""
@@ -182,6 +188,7 @@ class Controller:
         self.last_status_write.pop(key, None)
         self.gates.scheduler.forget(*key)
         self.reported_errors.pop(key, None)
+        self.refusals.pop(key, None)
         for svc in [k for k in self.services if k[0] == key[0]]:
             self.services.pop(svc, None)
         self.queue.forget(key)
@@ -436,14 +443,21 @@ class Controller:
         revision: str,
         template: Mapping[str, Any],
     ) -> Plan | None:
-        """Create a child; when the API server refuses it, plan again with the problem
-        as an invalid spec (the workload keeps running as it was) and apply that."""
+        """Create a child. Refused for what it says (400: a webhook's denial; 422: an
+        invalid Deployment), plan again with the refusal (reported like an invalid spec,
+        the workload keeps running as it was, no verb consumed) and apply that; refused
+        for anything else (429, 5xx: a webhook down, 403: a quota), nothing more of this
+        plan is applied and the reconcile is retried with backoff."""
         replicas = (result.replicas or {}).get(revision, 0)
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
         try:
             self.kube.create_child(
                 body, revision, template, replicas, result.roles.get(revision, "canary")
             )
+            self.refusals.pop(key, None)
         except (ApiException, ValidationError) as exc:
+            if isinstance(exc, ApiException) and exc.status not in SPEC_REFUSALS:
+                return self._refused_for_now(body, result, revision, exc)
             if isinstance(exc, ValidationError):
                 detail = validation_problem(exc).removeprefix("2.")
                 reason = "invalid Deployment"
@@ -452,13 +466,32 @@ class Controller:
             problem = f"the Deployment for revision {revision} was refused: {reason}"
             if detail:
                 problem += f" ({detail})"
-            retry = dataclasses.replace(observed, spec_problem=f"spec.template: {problem}")
+            retry = dataclasses.replace(observed, refused=f"spec.template: {problem}")
             replacement = plan(retry, self.clock())
             self.kube.patch_status(body, replacement.status.to_k8s())
             for event in replacement.events:
                 self.kube.emit(body, event)
             return replacement
         return None
+
+    def _refused_for_now(
+        self, body: dict[str, Any], result: Plan, revision: str, exc: ApiException
+    ) -> Plan:
+        """A create refused for a reason that is not the spec: say so (a Warning Event)
+        and look again after a backoff (1 s doubling to a minute); nothing else of the
+        plan is applied, so no status and no request token is written."""
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        count = self.refusals.get(key, 0) + 1
+        self.refusals[key] = count
+        delay = min(REFUSAL_BACKOFF[0] * 2 ** (count - 1), REFUSAL_BACKOFF[1])
+        detail = _api_message(exc)
+        message = (
+            f"the Deployment for revision {revision} was refused ({exc.status} {exc.reason}"
+            f"{': ' + detail if detail else ''}); retrying in {delay:.0f}s (attempt {count})"
+        )
+        log.warning("%s/%s: %s", key[0], key[1], message)
+        self.kube.emit(body, Event("Warning", "CreateRefused", message[:1000]))
+        return dataclasses.replace(result, requeue_after=delay, events=[])
 
     def write_status(self, body: dict[str, Any], result: Plan) -> None:
         """Patch the status, guarded by resourceVersion (Conflict: nothing else is done).

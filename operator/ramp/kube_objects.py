@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from ramp.core.drift import template_drift
 from ramp.core.names import child_name, rollout_label
 from ramp.core.plan import (
     ABORTED_ANNOTATION,
@@ -48,7 +49,24 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
         },
         "spec": {"replicas": spec.get("replicas")},
         "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
+        DRIFT: deployment_drift(body),
     }
+
+
+DRIFT = "rampDrift"
+"""The key under which a summary keeps :func:`deployment_drift` (the template is not kept)."""
+
+
+def deployment_drift(body: Mapping[str, Any]) -> str | None:
+    """Why a Deployment's pod template is not the revision's it is labelled with (someone
+    edited it), or None; a summary carries the answer computed from the whole object."""
+    if "template" not in (body.get("spec") or {}):
+        drift = body.get(DRIFT)
+        return str(drift) if drift else None
+    meta = body.get("metadata") or {}
+    revision = (meta.get("labels") or {}).get(REVISION_LABEL, "")
+    written = decode_template((meta.get("annotations") or {}).get(TEMPLATE_ANNOTATION))
+    return template_drift(written, (body.get("spec") or {}).get("template"), revision)
 
 
 def child_from_deployment(body: Mapping[str, Any]) -> Child:
@@ -69,6 +87,7 @@ def child_from_deployment(body: Mapping[str, Any]) -> Child:
         owner=controller_uid(meta),
         deleting=bool(meta.get("deletionTimestamp")),
         version=_version(meta.get("resourceVersion")),
+        drift=deployment_drift(body),
     )
 
 

@@ -23,6 +23,7 @@ issue 9 after every reconcile.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import re
 from collections import Counter
@@ -46,6 +47,7 @@ from ramp.core.model import (
     HistoryEntry,
     Observed,
     Plan,
+    ServicePin,
     revision_hash,
 )
 from ramp.core.names import (
@@ -78,6 +80,20 @@ PARTS = ("history", "creates", "status", "services", "scales", "deletes", "event
 
 STATS: Counter[str] = Counter()
 """Event reasons and phases seen over a run (``RAMP_MODEL_STATS=1`` prints them)."""
+
+
+SPEC_REFUSALS = (400, 422)
+"""Codes of a create refused for what it says (the shell plans them as a refusal); any
+other refusal (409 on a create aside: it exists) fails the reconcile and is retried."""
+REFUSALS = (409, 422, 429, 500, 400)
+"""What the simulated API server answers: a conflict, invalid, throttled, an internal
+error (an admission webhook down: ``failurePolicy: Fail``), a webhook's denial (400)."""
+
+
+class Refused(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 class Violation(AssertionError):
@@ -247,6 +263,9 @@ class Pod:
     name: str = ""
     """As the API server names it (:func:`pod_name`): the shell tells endpoints apart by
     their pods, so long Rollout names must reach the shell as they really are."""
+    runs: str = ""
+    """The revision hash of the pod template the pod was made from (issue 19: someone may
+    edit a child's template; its new pods are not the revision's)."""
 
 
 def pod_name(deployment: str, revision: str, seq: int) -> str:
@@ -287,7 +306,16 @@ class Dep:
             created=self.created,
             owner=self.owner,
             deleting=self.deleting,
+            **drift_of(self),
         )
+
+
+def drift_of(dep: Dep) -> dict[str, Any]:
+    """``Child.drift`` as the shell reports it: the Deployment's pod template is not its
+    revision's (someone edited it)."""
+    if revision_hash(dep.template) == dep.revision:
+        return {}
+    return {"drift": f"the pod template of Deployment {dep.name} is not revision {dep.revision}'s"}
 
 
 @dataclass
@@ -370,6 +398,16 @@ class Cluster:
                 "name": self.plain.name,
                 "scaleDown": "progressively",
             }
+        self.proven: set[str] = set()
+        """Revisions that ran a ready pod of their own template (seen from the pods, not
+        from Ramp's status): only these may ever be promoted (issue 19, class 4)."""
+        self.refuse: tuple[int, int] | None = None
+        """(n, code): the API server refuses the n-th write of the next reconcile."""
+        self.writes = 0
+        self.drifted: set[str] = set()
+        self.originals: dict[str, Mapping[str, Any]] = {}
+        self.replacement: tuple[Observed, Plan, set[str]] | None = None
+        """The plan the shell applied instead, after a create refused for the spec."""
         self.oracle = Oracle(self)
         self.unseen: set[str] = set()
         """Children created by the shell that the index has not shown yet (its
@@ -478,6 +516,8 @@ class Cluster:
                 del self.deps[dep.name]  # garbage collection finished
                 continue
             dep.observed_generation = dep.generation
+            runs = revision_hash(dep.template)
+            dep.pods = [p for p in dep.pods if p.runs in ("", runs)]  # an edit rolls them
             if len(dep.pods) > dep.replicas:
                 # A ReplicaSet removes unready pods first, then the newest.
                 dep.pods.sort(key=lambda p: (self.pod_ready(dep, p), -p.born.timestamp()))
@@ -485,11 +525,21 @@ class Cluster:
             while len(dep.pods) < dep.replicas:
                 self.pod_seq += 1
                 name = pod_name(dep.name, dep.revision, self.pod_seq)
-                dep.pods.append(Pod(born=self.now, name=name))
+                dep.pods.append(Pod(born=self.now, name=name, runs=runs))
             dep.current = len(dep.pods)
             dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
         if self.plain is not None:
             self.settle_plain(self.plain)
+        self.note_proven()
+
+    def note_proven(self) -> None:
+        """Revisions with a ready pod of their own template now (what a user saw run)."""
+        for dep in self.deps.values():
+            if dep.owner == UID and not dep.deleting:
+                for pod in dep.pods:
+                    if pod.runs == dep.revision and self.pod_ready(dep, pod):
+                        self.proven.add(dep.revision)
+                        break
 
     # -- the shell -----------------------------------------------------------------
 
@@ -574,6 +624,15 @@ class Cluster:
         if self.gone:
             self.oracle.services(None, None)  # what the Rollout left behind
             return None
+        self.writes = 0
+        self.note_proven()
+        self.drifted = set()
+        if not lag_children:  # what this reconcile sees: children whose template was edited
+            self.drifted = {
+                d.name
+                for d in self.owned()
+                if revision_hash(d.template) != d.revision and (d.replicas or d.pods)
+            }
         view = self.observe(lag_children, lag_history, stale_body)
         rollout = Rollout.model_validate(view.body)
         observed = Observed(
@@ -592,6 +651,10 @@ class Cluster:
         result = plan(observed, self.now)
         self.oracle.before_apply(observed, view, result)
         done = self.apply(view, observed, result, cut)
+        self.refuse = None
+        if self.replacement is not None:  # a create refused for its spec: judge that plan
+            observed, result, done = self.replacement
+            self.replacement = None
         self.last = (result, done)
         STATS["reconciles"] += 1
         STATS.update(f"event:{e.reason}" for e in result.events)
@@ -619,7 +682,12 @@ class Cluster:
         if not result.write_status:
             return done
         for part in PARTS[:cut]:
-            ok = getattr(self, f"_apply_{part}")(view, observed, result)
+            try:
+                ok = getattr(self, f"_apply_{part}")(view, observed, result)
+            except Refused as refused:  # the reconcile fails here (a create: see below)
+                if part == "creates" and refused.code in SPEC_REFUSALS:
+                    self.refused_for_spec(view, observed, done, refused)
+                break
             if ok is False:
                 break
             done.add(part)
@@ -631,6 +699,7 @@ class Cluster:
         known = {h.revision for h in observed.history}
         number = max((h.number for h in observed.history), default=0)
         for write in result.history:
+            self.write()
             tpl = write.template
             if tpl is None and write.revision not in known and write.from_child:
                 dep = self.deps.get(write.from_child)
@@ -668,6 +737,8 @@ class Cluster:
             ):
                 if problem:
                     raise Violation(f"(n) the shell would write an invalid {what!r}: {problem}")
+            if not self.write(create=True):
+                continue  # 409: the shell takes it as "exists" (the watch will show it)
             if name in self.deps:
                 continue  # 409: exists (or is being deleted)
             self.created_seq += 1
@@ -695,6 +766,7 @@ class Cluster:
             return True
         if old == new:
             return True
+        self.write()
         self.status = new
         self.bump()
         self.last_status_write = (self.now - T0).total_seconds()
@@ -703,12 +775,15 @@ class Cluster:
     def _apply_scales(self, view: View, observed: Observed, result: Plan) -> bool:
         existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
         scaled = dict(result.scales)
-        for revision, role in result.roles.items():
+        order = [r for r, _ in result.scales] + list(result.roles)  # shrinks first
+        for revision, role in sorted(result.roles.items(), key=lambda kv: order.index(kv[0])):
             child = existing.get(revision)
             if child is None:
                 continue
             replicas = scaled.get(revision)
             dep = self.deps.get(child.name)
+            if (replicas is not None and replicas != child.replicas) or role != child.role:
+                self.write()
             if dep is None:
                 return False  # 404: the reconcile fails here
             if dep.owner != UID:
@@ -722,15 +797,19 @@ class Cluster:
 
     def _apply_deletes(self, view: View, observed: Observed, result: Plan) -> None:
         for name in result.delete:
+            self.write()
             dep = self.deps.get(name)
             if dep is not None and dep.owner != UID:
                 self.foreign_writes.append(name)
             self.deps.pop(name, None)
         for revision in result.delete_history:
+            self.write()
             self.history.pop(revision, None)
 
     def _apply_services(self, view: View, observed: Observed, result: Plan) -> None:
-        self.pin(result)
+        for pin in result.services:
+            self.write()
+            self.pin_one(pin)
 
     def _apply_events(self, view: View, observed: Observed, result: Plan) -> None:
         for event in result.events:
@@ -740,11 +819,14 @@ class Cluster:
 
     def pin(self, result: Plan) -> None:
         for pin in result.services:
-            selector = self.services.get(pin.service)
-            if selector is not None:
-                selector.update(pin.selector)
-                for key in [k for k, v in pin.selector.items() if v is None]:
-                    del selector[key]  # a merge patch's null removes the key
+            self.pin_one(pin)
+
+    def pin_one(self, pin: ServicePin) -> None:
+        selector = self.services.get(pin.service)
+        if selector is not None:
+            selector.update(pin.selector)
+            for key in [k for k, v in pin.selector.items() if v is None]:
+                del selector[key]  # a merge patch's null removes the key
 
     def tpl(self, image: int, invalid: bool = False) -> dict[str, Any]:
         """:func:`template` with the labels a selector change added."""
@@ -797,6 +879,48 @@ class Cluster:
             dep.pods.append(Pod(born=self.now))
         dep.current = len(dep.pods)
         dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
+
+    # -- refusals (issue 19, class 7) --------------------------------------------------
+
+    def write(self, create: bool = False) -> bool:
+        """One write of the shell; the API server may refuse it (``self.refuse``).
+        False: a create answered 409 (taken as "exists")."""
+        self.writes += 1
+        if self.refuse is not None and self.writes == self.refuse[0]:
+            code, self.refuse = self.refuse[1], None
+            if create and code == 409:
+                return False
+            raise Refused(code)
+        return True
+
+    def edit_template(self, dep: Dep, how: str) -> None:
+        """Someone edits a child's pod template (``kubectl set image deploy/<child>``), or
+        undoes the edit (``kubectl rollout undo``)."""
+        original = self.originals.setdefault(dep.name, dep.template)
+        dep.template = original if how == "undo" else self.tpl(9)
+        dep.generation += 1
+
+    def refused_for_spec(
+        self, view: View, observed: Observed, done: set[str], refused: Refused
+    ) -> None:
+        """``Controller.create``: a Deployment refused for its spec (400, 422) is planned
+        again as a refusal and that plan's status and Events are written."""
+        problem = f"the Deployment was refused: {refused.code}"
+        again = dataclasses.replace(observed, refused=problem)
+        replacement = plan(again, self.now)
+        old = (observed.rollout.status or RolloutStatus()).handled_tokens
+        new = replacement.status.handled_tokens
+        for verb in ("promote", "promote_full", "retry"):
+            if getattr(new, verb, None) != getattr(old, verb, None):
+                raise Violation(f"(n) a refused create consumed the {verb} token")
+        applied = {p for p in done if p == "history"}
+        if view.body["metadata"]["resourceVersion"] == str(self.rv):
+            if self.status != replacement.status.to_k8s():
+                self.status = replacement.status.to_k8s()
+                self.bump()
+            applied |= {"status", "events"}
+            self._apply_events(view, again, replacement)
+        self.replacement = (again, replacement, applied)
 
 
 def plain_deployment(replicas: int, tpl: Mapping[str, Any] | None = None) -> Dep:
@@ -928,6 +1052,39 @@ class Oracle:
             )
         if full and "scales" in done:
             self.services(observed, result)
+        self.round2(observed, view, result, done)
+
+    def round2(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
+        """Issue 19: what a user sees of promotions, history and edited children.
+
+        (k) a revision becomes stable (or the active Service switches to it) only if it
+        ran a ready pod of its own template before (``Cluster.proven``, from the pods);
+        (l) no ControllerRevision says ``promoted-at`` of a revision no accepted status
+        made stable; (m) the Rollout is not Healthy while a child it saw runs a pod
+        template that is not its revision's."""
+        c = self.c
+        new = result.status
+        events = [e.reason for e in result.events]
+        recorded = "events" in done or ("status" in done and c.status == new.to_k8s())
+        if recorded:
+            for reason, rev in (
+                ("RolloutCompleted", new.stable_revision),
+                ("Switched", (new.blue_green.active_revision if new.blue_green else None)),
+            ):
+                if reason in events and rev and rev not in c.proven:
+                    self.fail(
+                        f"(k) revision {rev} {reason} but never ran a ready pod of its "
+                        f"template (proven: {sorted(c.proven)})"
+                    )
+        for cr in c.history.values():
+            if cr.annotations.get(PROMOTED_ANNOTATION) and cr.revision not in self.promoted:
+                self.fail(
+                    f"(l) the history marks {cr.revision} promoted, which no accepted status "
+                    f"made stable (promoted: {sorted(self.promoted)})"
+                )
+        healthy = "status" in done and c.status == new.to_k8s() and new.phase == "Healthy"
+        if healthy and c.drifted:
+            self.fail(f"(m) Healthy while {sorted(c.drifted)} run an edited pod template")
 
     def progress_after(self, result: Plan) -> None:
         """A scale applied, or a Deployment created with pods, is progress."""

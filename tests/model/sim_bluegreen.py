@@ -149,6 +149,7 @@ class BlueGreenOracle(Oracle):
             self.scale_downs(observed)
         if "services" in done:
             self.active_service(observed)
+        self.round2(observed, view, result, done)
 
     # -- (i) the switch is decided, verified and gated on the data plane ---------------
 

@@ -27,6 +27,7 @@ from model.sim import (
     FOREIGN_UID,
     NAME,
     PARTS,
+    REFUSALS,
     ROLLOUT_NAMES,
     Cluster,
     Config,
@@ -195,6 +196,8 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
                 "selector",
                 "delete_rollout",
                 "unref",
+                "refuse",
+                "edit_template",
             ]
         ),
     )
@@ -279,6 +282,17 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
             self.cluster.services[name] = selector or {"app": NAME}
         elif selector is not None:
             selector["tier"] = "web"
+
+    def _refuse(self, data: st.DataObject) -> None:
+        """The API server refuses one write of the next reconcile (issue 19): a conflict,
+        invalid, throttled, an internal error (a webhook down), a webhook's denial."""
+        self.cluster.refuse = (data.draw(st.integers(1, 4)), data.draw(st.sampled_from(REFUSALS)))
+
+    def _edit_template(self, data: st.DataObject) -> None:
+        """Someone edits a child's pod template, or undoes the edit (issue 19)."""
+        dep = self._pick_owned(data)
+        if dep is not None:
+            self.cluster.edit_template(dep, data.draw(st.sampled_from(["image", "undo"])))
 
 
 BlueGreenMachine.TestCase.settings = settings.get_profile(PROFILE)

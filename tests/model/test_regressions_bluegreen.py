@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from model.sim import Cluster, Config, Oracle, View, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
-from ramp.core.model import PROMOTED_ANNOTATION, REVISION_LABEL, Observed, Plan, revision_hash
+from ramp.core.model import REVISION_LABEL, Observed, Plan, revision_hash
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
 POST = {"metrics": [{"name": "post", "interval": "5s", "count": 2, "consecutiveErrorLimit": 1,
@@ -226,10 +226,8 @@ def test_a_lost_status_does_not_recover_an_aborted_revision_as_stable() -> None:
             break
     assert c.status["stableRevision"] == V1 and V2 not in c.history  # pruned (limit 0)
     c.reconcile(stale_body=True)  # completes again; its status write conflicts
-    assert (
-        c.history[V2].annotations[PROMOTED_ANNOTATION]
-        == c.history[V1].annotations[PROMOTED_ANNOTATION]
-    )
+    # (Since issue 19 a completion marks the history only once its status was accepted,
+    # so this stale plan no longer re-marks both in the same second; the end must hold.)
     c.body["metadata"]["annotations"]["ramp.dev/abort"] = "t1"
     c.spec["replicas"] = 0  # an HPA
     c.spec["template"] = template(2)

@@ -28,7 +28,7 @@ class Recorder(Kube):
 
         super().__init__(client.ApiClient())
         self.calls: list[tuple[str, Any]] = []
-        self.refuse_create = False
+        self.refuse_create: bool | int = False
         self.refuse_status = False
         self.conflict = False
 
@@ -39,7 +39,8 @@ class Recorder(Kube):
         if self.refuse_create:
             from kubernetes.client.exceptions import ApiException
 
-            raise ApiException(status=422, reason="Unprocessable Entity")
+            code = 422 if self.refuse_create is True else int(self.refuse_create)
+            raise ApiException(status=code, reason="Refused")
         self.calls.append(("create", revision))
 
     def patch_status(self, rollout: Any, status: dict[str, Any]) -> dict[str, Any] | None:
@@ -149,6 +150,38 @@ def test_a_refused_create_replans_with_an_invalid_spec_and_scales_nothing() -> N
     assert replacement.status.phase == "Degraded"
     assert ("status", "Degraded") in kube.calls
     assert not [c for c in kube.calls if c[0] == "scale"]
+
+
+@pytest.mark.parametrize(
+    "code", [429, 500, 503, 403], ids=["throttled", "webhook-down", "unavailable", "quota"]
+)
+def test_a_create_refused_for_now_applies_nothing_more_and_backs_off(code: int) -> None:
+    """Issue 19, class 7: a refusal that is not the spec's (429, 5xx, a webhook down, a
+    quota) writes no status (no request token is consumed), says so in a Warning Event
+    and is retried after a backoff that doubles up to a minute."""
+    kube = Recorder()
+    kube.refuse_create = code
+    controller = Controller(kube)
+    plan = Plan(
+        status=RolloutStatus(phase="Progressing"),
+        replicas={"x": 2, "a": 3},
+        creates={"x": {}},
+        scales=[("a", 3)],
+        history=[HistoryWrite("x", {}, {})],
+    )
+    delays = []
+    for _ in range(8):
+        kube.calls.clear()
+        replacement = controller.apply(BODY, observed(child("a", 5)), plan)
+        assert replacement is not None
+        assert [k for k, _ in kube.calls] == ["history", "event"]
+        assert ("event", "CreateRefused") in kube.calls
+        delays.append(replacement.requeue_after)
+    assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
+    kube.refuse_create = False
+    controller.apply(BODY, observed(child("a", 5)), plan)
+    assert ("status", "Progressing") in kube.calls
+    assert controller.refusals == {}
 
 
 def test_a_refused_status_moves_nothing_and_says_so_once() -> None:

@@ -64,6 +64,18 @@ class BlueGreenMixin(PlanContext):
             st.progressed_at = None
             if self.spec.paused:
                 return self.bg_held(replicas)
+            if g is not None and g.drift:
+                s.waiting_for = f"the pod template of {g.name} to be restored (edited)"
+                st.message = f"release holds: waiting for {s.waiting_for}"
+                self.paused_reason = "TemplateDrift"
+                return self.finish(replicas)
+            if full == 0:
+                # spec.replicas 0 (KEDA, an off-hours scaler): green runs no pod to verify,
+                # and a revision that never ran a ready pod is never switched to.
+                s.waiting_for = "replicas: spec.replicas is 0, green runs no pod to verify"
+                st.message = f"release holds: waiting for {s.waiting_for}"
+                self.paused_reason = "NoReplicas"
+                return self.finish(replicas)
             if bg.pre_promotion_analysis is not None and not s.skip_analysis:
                 held = self.gate_outcome(PRE, bg.pre_promotion_analysis, PRE, replicas)
                 if held is not None:
@@ -172,8 +184,7 @@ class BlueGreenMixin(PlanContext):
             "RolloutCompleted",
             f"revision {green} is active and stable (was {blue}); {blue} stays warm for rollback",
         )
-        self.mark(green, promoted=iso(self.now), aborted=None)
-        st.stable_revision = green
+        st.stable_revision = green  # marked promoted by the next pass (see StepsMixin.promote)
         self.clear_canary()
         s.warm_revision = blue
         s.warm_until = iso(switched + timedelta(seconds=bg.scale_down_delay))

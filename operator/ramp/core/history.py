@@ -11,7 +11,7 @@ its template instead of letting the canary take over.
 from __future__ import annotations
 
 from ramp.core.context import PlanContext
-from ramp.core.model import TOKEN_VERBS, Plan, iso
+from ramp.core.model import TOKEN_VERBS, HistoryEntry, Plan, iso
 
 
 class HistoryMixin(PlanContext):
@@ -19,13 +19,8 @@ class HistoryMixin(PlanContext):
         """Fill in the stable (and aborted) revision when the status does not know them."""
         st = self.st
         if st.stable_revision is None:
-            promoted = [h for h in self.history.values() if h.promoted_at]
-            if promoted:
-                # The newest promotion; of two marked in the same second, not one aborted
-                # since (a promotion clears the abort mark, so that abort came after it):
-                # a plan that completes a release also re-marks the previous stable when
-                # its entry is missing, both at the same moment.
-                last = max(promoted, key=lambda h: (h.promoted_at or "", not h.aborted, h.number))
+            last = self.last_promoted()
+            if last is not None:
                 st.stable_revision = last.revision
                 self.event(
                     "StatusRecovered",
@@ -62,8 +57,20 @@ class HistoryMixin(PlanContext):
             st.abort_reason = entry.aborted
             st.abort_message = f"aborted earlier ({entry.aborted}); recorded in the history"
         stable = st.stable_revision
-        if stable and self.entry(stable) is None:
-            self.mark(stable, promoted=iso(self.now))
+        last = self.last_promoted()
+        if stable and (last is None or last.revision != stable):
+            # A promotion is marked in the history only once a status saying so was
+            # accepted (this pass reads it): the history never says more than the status.
+            self.mark(stable, promoted=iso(self.now), aborted=None)
+
+    def last_promoted(self) -> HistoryEntry | None:
+        """The revision a lost status would recover as stable: the newest promotion; of
+        two marked in the same second, not one aborted since (a promotion clears the abort
+        mark, so that abort came after it)."""
+        promoted = [h for h in self.history.values() if h.promoted_at]
+        if not promoted:
+            return None
+        return max(promoted, key=lambda h: (h.promoted_at or "", not h.aborted, h.number))
 
     def ensure_stable(self) -> Plan | None:
         """The stable Deployment exists, or is recreated from history, or we hold."""

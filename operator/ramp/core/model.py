@@ -95,6 +95,9 @@ class Child:
     version: int = 0
     """``metadata.resourceVersion`` as a number (0: unknown); the planner never reads it,
     the shell compares it with its own writes' answers (``ramp.expectations``)."""
+    drift: str | None = None
+    """Why its pod template is not its revision's (someone edited it: ``kubectl set
+    image``), or None (see :func:`ramp.core.drift.template_drift`)."""
 
     @property
     def side(self) -> Side:
@@ -152,6 +155,9 @@ class Observed:
     """The Deployment of ``spec.workloadRef`` (or the one still held: ``status.workload``)."""
     deleted_at: str | None = None
     """The Rollout's ``metadata.deletionTimestamp``."""
+    refused: str | None = None
+    """The API server refused a child for what it says (400, 422: a webhook's denial, an
+    invalid Deployment): reported like an invalid spec, but no verb is consumed by it."""
 
 
 @dataclass(frozen=True)

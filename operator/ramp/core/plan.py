@@ -56,7 +56,7 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
             return Plan(status=self.old, write_status=False)  # garbage collection's now
         st.observed_generation = self.obs.generation
         st.selector = selector_string(self.spec)
-        problem = self.obs.spec_problem or self.workload_problem()
+        problem = self.obs.spec_problem or self.obs.refused or self.workload_problem()
         problem = problem or spec_problems(self.spec, self.obs.template)
         if problem and not self.obs.template:
             return self.invalid(problem)  # no template (workloadRef unresolved): no identity
@@ -104,9 +104,14 @@ class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin
         message = f"invalid spec: {problem}; the workload keeps running as it was"
         live = st.canary_revision and st.canary_revision != st.stable_revision
         for verb in ("promote", "promote-full", "retry"):
-            self.token_not_applicable(verb, "the spec is invalid")
+            if self.obs.refused:
+                self.defer_tokens(verb)  # a refusal consumes no verb: acted on later
+            else:
+                self.token_not_applicable(verb, "the spec is invalid")
         recreated = self.recreate_stable_from_history()
         if not live:
+            if self.obs.refused:
+                self.defer_tokens("abort")
             self.token_not_applicable("abort", "no rollout is in progress")
             st.message = message
             if not recreated:

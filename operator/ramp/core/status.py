@@ -14,7 +14,16 @@ from typing import Literal
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.context import PlanContext
 from ramp.core.gating import BACKGROUND, POST, PRE, step_run
-from ramp.core.model import PROGRESS_GRAIN, REVISION_LABEL, Plan, Role, ServicePin, iso, parse_iso
+from ramp.core.model import (
+    PROGRESS_GRAIN,
+    REVISION_LABEL,
+    Child,
+    Plan,
+    Role,
+    ServicePin,
+    iso,
+    parse_iso,
+)
 
 MAX_MEASUREMENTS = 64
 CONDITION_TYPES = (
@@ -26,6 +35,7 @@ CONDITION_TYPES = (
     "InvalidSpec",
     "StableMissing",
     "ForeignChildren",
+    "TemplateDrift",
 )
 
 
@@ -168,6 +178,26 @@ class StatusMixin(PlanContext):
         if st.canary_revision is None or st.weights is None:
             st.weights = Weights(desired=0, actual=0)
 
+    def template_drift(self) -> None:
+        """Children whose pod template someone edited serve pods that are not their
+        revision's: reported (condition ``TemplateDrift``, the phase ``Degraded``, a Warning
+        Event) until the template is restored or the Deployment deleted (Ramp recreates it
+        from the revision history)."""
+        message = drift_message(self.live_children)
+        if message:
+            message += (
+                "; Ramp never changes a child's pod template: restore it (kubectl rollout "
+                "undo deployment/<name>)"
+            )
+        self.conditions["TemplateDrift"] = (
+            bool(message),
+            "PodTemplateEdited" if message else "NoDrift",
+            message,
+        )
+        old = next((c for c in self.old.conditions or [] if c.type == "TemplateDrift"), None)
+        if message and (old is None or old.message != message[:1024]):
+            self.event("TemplateDrift", message, warning=True)
+
     def fill_conditions(self) -> None:
         st = self.st
         floor = self.total - self.limits.unavailable
@@ -191,9 +221,14 @@ class StatusMixin(PlanContext):
             if self.foreign
             else "",
         )
+        self.template_drift()
         paused = self.paused_reason is not None
         self.conditions["Paused"] = (paused, self.paused_reason or "NotPaused", st.message or "")
-        invalid = self.conditions["InvalidSpec"][0] or self.conditions["StableMissing"][0]
+        invalid = (
+            self.conditions["InvalidSpec"][0]
+            or self.conditions["StableMissing"][0]
+            or self.conditions["TemplateDrift"][0]
+        )
         progressing = self.conditions["Progressing"][0]
         healthy = (
             not invalid and not paused and not progressing and not self.conditions["Aborted"][0]
@@ -229,14 +264,27 @@ class StatusMixin(PlanContext):
             st.message = st.message[:1024]
 
 
+def drift_message(children: list[Child]) -> str:
+    """The ``TemplateDrift`` message: which children serve pods that are not their
+    revision's ("" when none)."""
+    drifted = [c for c in children if c.drift and (c.replicas or c.current)]
+    return "; ".join(
+        f"Deployment {c.name} (revision {c.revision}): {c.drift}" for c in drifted[:4]
+    ) + ("; ..." if len(drifted) > 4 else "")
+
+
 def phase(status: RolloutStatus) -> Phase:
     """The phase, derived from the rest of the status (conditions and revisions).
 
-    Order of precedence: Degraded (invalid spec, stable missing) > Aborted > Paused >
-    Progressing > Healthy.
+    Order of precedence: Degraded (invalid spec, stable missing, template drift) > Aborted >
+    Paused > Progressing > Healthy.
     """
     conditions = {c.type: c.status == "True" for c in status.conditions or []}
-    if conditions.get("InvalidSpec") or conditions.get("StableMissing"):
+    if (
+        conditions.get("InvalidSpec")
+        or conditions.get("StableMissing")
+        or conditions.get("TemplateDrift")
+    ):
         return Phase.DEGRADED
     if status.aborted_revision and status.aborted_revision == status.canary_revision:
         return Phase.ABORTED

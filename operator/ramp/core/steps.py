@@ -119,6 +119,10 @@ class StepsMixin(PlanContext):
             st.progressed_at = None
             if hold is not None:
                 return self.held(hold, index, replicas)
+            if weight > 0 and self.total == 0:
+                return self.no_replicas(index, replicas)
+            if canary is not None and canary.drift:
+                return self.drifted(canary.name, replicas)
             if index >= len(steps):
                 return self.promote()
             step = steps[index]
@@ -169,6 +173,31 @@ class StepsMixin(PlanContext):
                 "spec.paused to false to resume (background analysis keeps judging)"
             )
         self.paused_reason = why
+        return self.finish(replicas)
+
+    def no_replicas(self, index: int, replicas: dict[str, int]) -> Plan:
+        """``spec.replicas`` is 0 (an off-hours scaler, KEDA): a step that should show the
+        canary to users has nothing to show, and a revision that never ran a ready pod is
+        never promoted. The rollout holds here (no progress deadline: nothing is stuck)
+        and goes on once there are replicas again."""
+        st = self.st
+        steps = self.steps()
+        where = f"step {index + 1}/{len(steps)}" if index < len(steps) else "promotion"
+        st.message = (
+            f"{where} holds: spec.replicas is 0, so revision {st.canary_revision} runs no "
+            "pod to judge; the rollout goes on once replicas are back"
+        )
+        self.paused_reason = "NoReplicas"
+        return self.finish(replicas)
+
+    def drifted(self, name: str, replicas: dict[str, int]) -> Plan:
+        """The canary's pod template was edited by someone: its pods are not the revision,
+        so they prove nothing; no step is passed until the template is restored."""
+        self.st.message = (
+            f"holds: the pod template of the canary Deployment {name} was edited; its pods "
+            "are not the revision and prove nothing (see condition TemplateDrift)"
+        )
+        self.paused_reason = "TemplateDrift"
         return self.finish(replicas)
 
     def set_weights(self, desired: int) -> None:
@@ -288,7 +317,9 @@ class StepsMixin(PlanContext):
             "RolloutCompleted",
             f"revision {new_stable} promoted to stable (was {old_stable}); no pod restarted",
         )
-        self.mark(new_stable, promoted=iso(self.now), aborted=None)
+        # No history mark yet: the next pass writes ``promoted-at`` once this status is
+        # accepted (a mark written before a status that then conflicts -- an abort racing
+        # the promotion -- would make a lost status recover the aborted revision).
         st.stable_revision = new_stable
         self.clear_canary()
         st.message = f"stable revision {new_stable} runs {self.total}/{self.total} ready"
