@@ -381,14 +381,19 @@ class Controller:
         if not result.write_status:
             return None
         self.write_history(body, observed, result)
+        backoff: float | None = None
         for revision, template in result.creates.items():
             refused = self.create(body, observed, result, revision, template)
-            if refused is not None:
+            if isinstance(refused, Plan):
                 return refused
+            if refused is not None:
+                backoff = max(backoff or 0.0, refused)
         if result.creates:
             # Look again until the child shows up: a create skipped as "just created" (the
-            # watch lags) or refused as existing (an old one still going) is retried.
-            result.requeue_after = min(result.requeue_after or CREATE_RECHECK, CREATE_RECHECK)
+            # watch lags) or refused as existing (an old one still going) is retried; one
+            # refused for now (429, 5xx, a quota) after a backoff.
+            recheck = CREATE_RECHECK if backoff is None else backoff
+            result.requeue_after = min(result.requeue_after or recheck, recheck)
         self.write_status(body, result)
         # Services before scales: a pin only ever moves to pods that are ready and stay,
         # so the Service has left a revision before that revision shrinks.
@@ -442,12 +447,13 @@ class Controller:
         result: Plan,
         revision: str,
         template: Mapping[str, Any],
-    ) -> Plan | None:
+    ) -> Plan | float | None:
         """Create a child. Refused for what it says (400: a webhook's denial; 422: an
         invalid Deployment), plan again with the refusal (reported like an invalid spec,
-        the workload keeps running as it was, no verb consumed) and apply that; refused
-        for anything else (429, 5xx: a webhook down, 403: a quota), nothing more of this
-        plan is applied and the reconcile is retried with backoff."""
+        the workload keeps running as it was, no verb consumed) and apply that (returned);
+        refused for anything else (429, 5xx: a webhook down, 403: a quota), the rest of the
+        plan goes on without that child (as when the watch has not shown it yet) and the
+        seconds to wait before trying again are returned."""
         replicas = (result.replicas or {}).get(revision, 0)
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         try:
@@ -476,10 +482,9 @@ class Controller:
 
     def _refused_for_now(
         self, body: dict[str, Any], result: Plan, revision: str, exc: ApiException
-    ) -> Plan:
+    ) -> float:
         """A create refused for a reason that is not the spec: say so (a Warning Event)
-        and look again after a backoff (1 s doubling to a minute); nothing else of the
-        plan is applied, so no status and no request token is written."""
+        and look again after a backoff (1 s doubling to a minute)."""
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         count = self.refusals.get(key, 0) + 1
         self.refusals[key] = count
@@ -491,7 +496,7 @@ class Controller:
         )
         log.warning("%s/%s: %s", key[0], key[1], message)
         self.kube.emit(body, Event("Warning", "CreateRefused", message[:1000]))
-        return dataclasses.replace(result, requeue_after=delay, events=[])
+        return delay
 
     def write_status(self, body: dict[str, Any], result: Plan) -> None:
         """Patch the status, guarded by resourceVersion (Conflict: nothing else is done).

@@ -83,8 +83,9 @@ STATS: Counter[str] = Counter()
 
 
 SPEC_REFUSALS = (400, 422)
-"""Codes of a create refused for what it says (the shell plans them as a refusal); any
-other refusal (409 on a create aside: it exists) fails the reconcile and is retried."""
+"""Codes of a create refused for what it says (the shell plans them as a refusal). Any
+other refusal of a create (409: it exists; 429, 500: for now) skips that create and the
+rest of the plan goes on; any refusal of another write fails the reconcile there."""
 REFUSALS = (409, 422, 429, 500, 400)
 """What the simulated API server answers: a conflict, invalid, throttled, an internal
 error (an admission webhook down: ``failurePolicy: Fail``), a webhook's denial (400)."""
@@ -625,6 +626,7 @@ class Cluster:
             self.oracle.services(None, None)  # what the Rollout left behind
             return None
         self.writes = 0
+        self.created_now: set[str] = set()
         self.note_proven()
         self.drifted = set()
         if not lag_children:  # what this reconcile sees: children whose template was edited
@@ -737,12 +739,18 @@ class Cluster:
             ):
                 if problem:
                     raise Violation(f"(n) the shell would write an invalid {what!r}: {problem}")
-            if not self.write(create=True):
-                continue  # 409: the shell takes it as "exists" (the watch will show it)
+            try:
+                if not self.write(create=True):
+                    continue  # 409: the shell takes it as "exists" (the watch will show it)
+            except Refused as refused:
+                if refused.code in SPEC_REFUSALS:
+                    raise
+                continue  # refused for now: the rest of the plan goes on (and backs off)
             if name in self.deps:
                 continue  # 409: exists (or is being deleted)
             self.created_seq += 1
             self.unseen.add(name)
+            self.created_now.add(revision)
             self.deps[name] = Dep(
                 name=name,
                 revision=revision,
@@ -1010,7 +1018,9 @@ class Oracle:
             e.reason == "Aborted" and "progressDeadlineSeconds" in e.message for e in result.events
         )
         deadline = timedelta(seconds=observed.rollout.spec.deadline_seconds)
-        if pde and c.now - self.progress_at < deadline:
+        # (g) judges what is carried out: a plan from a stale body cannot write its status
+        # (Conflict; the shell plans again from a fresh read), as in the blue-green oracle.
+        if pde and not stale and c.now - self.progress_at < deadline:
             self.fail(
                 f"(g) ProgressDeadlineExceeded at {c.now - T0} although progress was made at "
                 f"{self.progress_at - T0} (deadline {deadline})"
@@ -1088,7 +1098,11 @@ class Oracle:
 
     def progress_after(self, result: Plan) -> None:
         """A scale applied, or a Deployment created with pods, is progress."""
-        grown = [r for r in result.creates if (result.replicas or {}).get(r, 0) > 0]
+        grown = [
+            r
+            for r in result.creates
+            if (result.replicas or {}).get(r, 0) > 0 and r in self.c.created_now
+        ]  # a create that made nothing (it existed, or was refused) is no progress
         if result.scales or grown:
             self.progress_at = self.c.now
 

@@ -157,8 +157,9 @@ def test_a_refused_create_replans_with_an_invalid_spec_and_scales_nothing() -> N
 )
 def test_a_create_refused_for_now_applies_nothing_more_and_backs_off(code: int) -> None:
     """Issue 19, class 7: a refusal that is not the spec's (429, 5xx, a webhook down, a
-    quota) writes no status (no request token is consumed), says so in a Warning Event
-    and is retried after a backoff that doubles up to a minute."""
+    quota) is no invalid spec: the rest of the plan goes on without that child (as when
+    the watch has not shown it yet), a Warning Event says why, and the reconcile looks
+    again after a backoff that doubles up to a minute."""
     kube = Recorder()
     kube.refuse_create = code
     controller = Controller(kube)
@@ -172,15 +173,20 @@ def test_a_create_refused_for_now_applies_nothing_more_and_backs_off(code: int) 
     delays = []
     for _ in range(8):
         kube.calls.clear()
-        replacement = controller.apply(BODY, observed(child("a", 5)), plan)
-        assert replacement is not None
-        assert [k for k, _ in kube.calls] == ["history", "event"]
-        assert ("event", "CreateRefused") in kube.calls
-        delays.append(replacement.requeue_after)
+        plan.requeue_after = None
+        assert controller.apply(BODY, observed(child("a", 5)), plan) is None
+        assert kube.calls == [
+            ("history", "x"),
+            ("event", "CreateRefused"),
+            ("status", "Progressing"),
+            ("scale", ("a", 3)),
+        ]
+        delays.append(plan.requeue_after)
     assert delays == [1, 2, 4, 8, 16, 32, 60, 60]
     kube.refuse_create = False
+    kube.calls.clear()
     controller.apply(BODY, observed(child("a", 5)), plan)
-    assert ("status", "Progressing") in kube.calls
+    assert ("create", "x") in kube.calls
     assert controller.refusals == {}
 
 

@@ -68,7 +68,12 @@ class StatusMixin(PlanContext):
                 for rev, tpl in self.creates.items()
                 if rev not in self.children and rev not in self.going
             }
-            self.scaled_is_progress(bool(moves or result.creates))
+            # A create planned again for a canary the last status already waited for (it
+            # did not show: refused for now, or its name is taken by a look-alike) is no
+            # progress: the deadline still ends a rollout that cannot get its canary.
+            again = self.old.canary_revision if not self.old.canary_replicas else None
+            fresh = [rev for rev in result.creates if rev != again or not self.old.progressed_at]
+            self.scaled_is_progress(bool(moves or fresh))
             result.services = self.bg_pins() if self.spec.blue_green else self.service_pins(full)
         elif not self.spec.blue_green:
             # The workload is left as it is (invalid spec, stable missing), but pods come
