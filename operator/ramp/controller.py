@@ -488,7 +488,7 @@ class Controller:
         key = (body["metadata"]["namespace"], body["metadata"]["name"])
         count = self.refusals.get(key, 0) + 1
         self.refusals[key] = count
-        delay = min(REFUSAL_BACKOFF[0] * 2 ** (count - 1), REFUSAL_BACKOFF[1])
+        delay = float(min(REFUSAL_BACKOFF[0] * 2.0 ** (count - 1), REFUSAL_BACKOFF[1]))
         detail = _api_message(exc)
         message = (
             f"the Deployment for revision {revision} was refused ({exc.status} {exc.reason}"
