@@ -116,7 +116,10 @@ class BlueGreenOracle(Oracle):
         recorded = full or applied_status
         if recorded:
             for e in result.events:
-                if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
+                # A retry of a paused analysis measures again: the release (and its
+                # switch) stands; only a retry that restarts the release unverifies green.
+                restarts = e.reason != "Retried" or "restarts" in e.message
+                if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced") and restarts:
                     self.verified.discard(new.canary_revision or "")
         self.promotion_grants(observed, result)
         if "Switched" in events:  # decided by this plan (whether or not applied in full)
