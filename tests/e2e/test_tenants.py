@@ -20,8 +20,10 @@ import json
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from ramp_e2e import OperatorProcess, Rollouts, condition, rollout_manifest, wait_for
+from test_dashboard import DashboardProcess
 
 from cluster.fixtures import ClusterHandle
 from prometheus.fixtures import PrometheusServer, free_port
@@ -198,6 +201,18 @@ def wait_text(rollouts: Rollouts, name: str, *words: str, timeout: float = 45) -
     return found
 
 
+def dashboard_texts(board: DashboardProcess, names: list[str]) -> str:
+    """What the dashboard serves of ``names`` (its list and each detail, as JSON text)."""
+    headers = {"Cookie": f"ramp_dashboard={board.token}"}
+    paths = ["/api/rollouts"] + [f"/api/rollouts/{A}/{name}" for name in names]
+    texts = []
+    for path in paths:
+        request = urllib.request.Request(board.base + path, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            texts.append(response.read().decode())
+    return "\n".join(texts)
+
+
 def bob_releases(t: Tenants, name: str = B_APP) -> tuple[Rollouts, str]:
     """Bob's Rollout, gated by an analysis of his own error ratio, is released (v2)."""
     bob = t.as_user(B)
@@ -294,6 +309,16 @@ def test_tenant_a_cannot_read_tenant_b_and_b_completes_meanwhile(tenants: Tenant
             ).stdout  # fmt: skip
         assert B_APP not in text and b_canary not in text, (name, text[:2000])
     assert "prometheus.query" in text_of(alice, "steal")
+    # And the dashboard of Alice's namespace: its list and each Rollout's detail.
+    board = DashboardProcess(
+        t.cluster.kubeconfig, A, Path(tempfile.mkdtemp(prefix="ramp-dash-")) / "dashboard-a.log"
+    )
+    try:
+        seen_by_board = dashboard_texts(board, ["steal", "dupes"])
+    finally:
+        board.stop()
+    assert "steal" in seen_by_board and "prometheus.query" in seen_by_board
+    assert B_APP not in seen_by_board and b_canary not in seen_by_board, seen_by_board[:2000]
     # And Prometheus' own query log: every query that read anything of tenant-b was
     # Bob's; Alice's query over every series was sent scoped to her namespace.
     log = t.prom.query_log()
