@@ -78,7 +78,7 @@ def real_operator(
     )
     proc.start()
     wait_for("the operator to start", lambda: "watching" in proc.log_text(), timeout=60)
-    readyz = proc.metrics_url() + "/readyz"  # in the cluster's namespace, like the operator
+    readyz = proc.probes_url() + "/readyz"  # in the cluster's namespace, like the operator
 
     def ready() -> bool:
         try:
