@@ -108,7 +108,7 @@ def test_a_hidden_freeze_is_refused_while_the_operator_serves_everyone(
     rollouts.wait_healthy("hostile", 2)
     rollouts.wait_healthy("calm", 2)
 
-    with HealthProbe(operator.metrics_url() + "/healthz") as probe:
+    with HealthProbe(operator.probes_url() + "/healthz") as probe:
         rollouts.set_image("hostile", "ramp-test/app:v2")
         refused = rollouts.wait(
             "hostile",
