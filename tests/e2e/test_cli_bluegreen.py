@@ -61,7 +61,9 @@ def test_get_promote_and_undo_of_a_blue_green_rollout(
     # is over and blue is gone, undo is refused with the reason and nothing moves.
     ramp.ok("promote", name, "--wait")
     rollouts.wait(name, "green stable", lambda s: s.get("stableRevision") == green, timeout=60)
-    assert active_selector(rollouts, name) == green
+    # The status is the commit point (written first, guarded by its resourceVersion); the
+    # Service's pin follows in the same reconcile, a moment later on a loaded machine.
+    wait_for("active on green", lambda: active_selector(rollouts, name) == green, timeout=10)
     rollouts.wait(
         name,
         "blue no longer warm",
@@ -86,8 +88,8 @@ def test_get_promote_and_undo_of_a_blue_green_rollout(
     )["canaryRevision"]
     ramp.ok("promote", name)
     rollouts.wait(name, "v3 stable", lambda s: s.get("stableRevision") == third, timeout=60)
+    wait_for("active on v3", lambda: active_selector(rollouts, name) == third, timeout=10)
     switched = time.monotonic()
-    assert active_selector(rollouts, name) == third
     view = ramp.ok("get", name, "--no-color")
     assert f"{green} warm until" in view and f"kubectl ramp undo {name} flips back" in view
 
