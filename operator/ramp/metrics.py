@@ -30,6 +30,9 @@ Series (``namespace`` and ``rollout`` label every per-Rollout series):
     Histogram of one reconcile (read, plan, apply).
 ``ramp_api_requests_total{kind}``
     Requests of the reconcile loop to the API server (``read``/``write``).
+``ramp_release_{duration,progression,paused}_seconds{namespace,strategy,outcome}``
+    Histograms of each release's total, progressing and held time
+    (:mod:`ramp.metrics_release`).
 ``ramp_leader``
     1 while this process may act (holds the Lease and its shard layout is the one acting,
     :mod:`ramp.layout`; or leader election is off).
@@ -62,6 +65,7 @@ from prometheus_client.registry import Collector
 from ramp.api.analysis import Verdict
 from ramp.api.rollout import Phase
 from ramp.core.plan import Plan
+from ramp.metrics_release import ReleaseHistograms
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
@@ -199,6 +203,7 @@ class OperatorMetrics:
             buckets=RECONCILE_BUCKETS,
             registry=self.registry,
         )
+        self.releases = ReleaseHistograms(self.registry)
         self.registry.register(_RolloutGauges(self))
 
     # -- feeding -------------------------------------------------------------------
@@ -206,6 +211,7 @@ class OperatorMetrics:
     def observe(self, namespace: str, name: str, plan: Plan, seconds: float) -> None:
         """Controller observer: called after each applied plan."""
         self.reconcile_duration.observe(seconds)
+        self.releases.observe(namespace, plan.released)
         status = plan.status
         bg = status.blue_green
         with self._lock:

@@ -4,12 +4,16 @@ two aborts, every series says exactly what happened to this test's Rollouts."""
 from __future__ import annotations
 
 import json
+import re
+import time
 import urllib.error
 import urllib.request
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 from ramp_e2e import OperatorProcess, Rollouts, rollout_manifest, wait_for
+
+from cluster.fixtures import ClusterHandle
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 50},
@@ -69,6 +73,9 @@ def test_metrics_after_a_rollout_and_two_aborts(
     assert (
         value(m, "ramp_rollout_weight_percent", namespace=ns, rollout="web", kind="desired") == 80
     )
+    held = rollouts.status("web").get("release") or {}
+    assert held.get("revision") == canary and held.get("pausedSince"), held
+    time.sleep(2)  # held long enough to tell from the status' whole seconds
     rollouts.request("web", "promote")
     done = rollouts.wait_healthy("web", 4)
     assert done["stableRevision"] == canary
@@ -93,6 +100,17 @@ def test_metrics_after_a_rollout_and_two_aborts(
         ): 1
     }
     assert not series(m, "ramp_aborts_total", namespace=ns)
+    # The release's durations: held at the last (indefinite) pause until promoted.
+    done_labels = {"namespace": ns, "strategy": "canary", "outcome": "Completed"}
+    assert value(m, "ramp_release_duration_seconds_count", **done_labels) == 1
+    total = value(m, "ramp_release_duration_seconds_sum", **done_labels) or 0
+    paused = value(m, "ramp_release_paused_seconds_sum", **done_labels) or 0
+    progression = value(m, "ramp_release_progression_seconds_sum", **done_labels) or 0
+    assert 1 <= paused < total and progression > 0, (total, paused, progression)
+    assert abs(total - paused - progression) < 0.01
+    aborted_labels = {"namespace": ns, "strategy": "canary", "outcome": "Aborted"}
+    assert value(m, "ramp_release_duration_seconds_count", **aborted_labels) == 0  # primed
+    assert "release" not in done  # no release in progress, no record left
 
     # A user abort, then a canary that never becomes ready (progress deadline).
     rollouts.set_image("web", "ramp-test/app:v3")
@@ -125,6 +143,8 @@ def test_metrics_after_a_rollout_and_two_aborts(
     assert rollouts.step_history("web") == [0, 1, 2]  # v3's steps (the status keeps the last)
     assert not value(m, "ramp_step_transitions_total", namespace=ns, rollout="api")
     assert value(m, "ramp_rollouts_completed_total", namespace=ns, rollout="web") == 1
+    assert value(m, "ramp_release_duration_seconds_count", **aborted_labels) == 2
+    assert value(m, "ramp_release_duration_seconds_count", **done_labels) == 1
     for r in ("web", "api"):
         phases = series(m, "ramp_rollout_phase", namespace=ns, rollout=r)
         assert sorted(phases.values()) == [0, 0, 0, 0, 1], phases  # one phase at a time
@@ -145,6 +165,26 @@ def test_metrics_after_a_rollout_and_two_aborts(
         lambda: not series(scrape(operator), "ramp_rollout_phase", namespace=ns, rollout="api"),
         timeout=15,
     )
+
+
+def test_kubectl_get_shows_a_healthy_rollout_at_100_on_its_stable(
+    rollouts: Rollouts, cluster: ClusterHandle
+) -> None:
+    """The CRD's printer columns, as the API server's table serves them to kubectl."""
+    rollouts.create(rollout_manifest("shown", replicas=2, steps=STEPS))
+    rollouts.wait_healthy("shown", 2)
+
+    def row() -> dict[str, str] | None:
+        out = cluster.kubectl("get", "rollout", "shown", namespace=rollouts.ns).stdout
+        header, line = out.splitlines()
+        starts = [m.start() for m in re.finditer(r"\S+", header)]  # aligned columns
+        ends = [*starts[1:], None]
+        table = {header[a:b].strip(): line[a:b].strip() for a, b in zip(starts, ends, strict=True)}
+        return table if table.get("ACTUAL") == "100" else None
+
+    table = wait_for("kubectl get rollout to show the weights", row, timeout=15)
+    assert table["PHASE"] == "Healthy" and table["DESIRED"] == "100", table
+    assert table["READY"] == "2" and table["STEP"] == "", table
 
 
 def test_health_and_readiness_endpoints(operator: OperatorProcess) -> None:

@@ -265,7 +265,12 @@ def test_notifications_delivered_retried_refused_and_secret(scenario: SimpleName
 
 
 DASHBOARD = REPO / "docs" / "grafana" / "ramp-dashboard.json"
-GRAFANA_VARIABLES = {"$__rate_interval": "2m", "$namespace": ".*", "$rollout": ".*"}
+GRAFANA_VARIABLES = {
+    "$__rate_interval": "2m",
+    "$__range": "1h",
+    "$namespace": ".*",
+    "$rollout": ".*",
+}
 
 
 def dashboard_queries() -> list[tuple[str, str]]:

@@ -130,6 +130,22 @@ def test_first_revision_is_stable_at_once_without_steps() -> None:
     assert sim.events[0] == "Initialized"
 
 
+def test_healthy_rollout_shows_all_weight_on_the_stable_revision() -> None:
+    """No release: the weights are the stable's, 100 / 100 (not 0 / 0); during the
+    release they are the canary's again, and after the promotion the new stable's."""
+    sim = Sim(rollout_body(replicas=3, steps=[{"setWeight": 50}, {"pause": {}}]))
+    sim.tick()  # the first revision is created, no pod ready yet
+    assert sim.status()["weights"] == {"desired": 100, "actual": 0}
+    sim.run_until(lambda s: s.get("phase") == Phase.HEALTHY and s.get("readyReplicas") == 3)
+    assert sim.status()["weights"] == {"desired": 100, "actual": 100}
+    sim.set_image("app:2")
+    sim.run_until(lambda s: s.get("phase") == Phase.PAUSED)
+    assert sim.status()["weights"] == {"desired": 50, "actual": 67}
+    sim.annotate("promote", "t1")
+    sim.run_until(lambda s: s.get("phase") == Phase.HEALTHY and not s.get("canaryRevision"))
+    assert sim.status()["weights"] == {"desired": 100, "actual": 100}
+
+
 def test_image_change_walks_every_step_and_promotes_by_scaling() -> None:
     sim = Sim(rollout_body())
     sim.run_until(healthy)

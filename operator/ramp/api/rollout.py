@@ -327,7 +327,10 @@ class Phase(StrEnum):
 
 
 class Weights(ApiModel):
-    """Canary weight in percent: what the step asks for and what the ready pods give."""
+    """Canary weight in percent: what the step asks for and what the ready pods give.
+
+    With no release in progress (no canary) the weights are the stable revision's:
+    100 desired, and 100 actual once one of its pods is ready (0 while none is)."""
 
     desired: int = 0
     actual: int = 0
@@ -415,6 +418,21 @@ class WorkloadStatus(ApiModel):
     asserted_at: str | None = Field(default=None, max_length=40)
 
 
+class ReleaseClock(ApiModel):
+    """The release in progress: since when, and how long it was held (phase ``Paused``).
+
+    The operator's duration histograms read it when the release ends
+    (:mod:`ramp.core.release_clock`)."""
+
+    revision: str = Field(max_length=63)
+    """The canary (green) revision being released."""
+    started_at: str = Field(max_length=40)
+    paused_seconds: int = 0
+    """Seconds spent in the phase ``Paused`` in earlier holds of this release."""
+    paused_since: str | None = Field(default=None, max_length=40)
+    """The current hold started then (None: not held now)."""
+
+
 class RolloutStatus(ApiModel):
     """The observed state of a Rollout, written only by the operator.
 
@@ -457,6 +475,8 @@ class RolloutStatus(ApiModel):
     workload_observed_generation: int | None = None
     """The generation of the referenced Deployment whose template was consumed."""
     workload: WorkloadStatus | None = None
+    release: ReleaseClock | None = None
+    """The release in progress (canary or green, not aborted): its start and holds."""
 
 
 class Rollout(ApiModel):

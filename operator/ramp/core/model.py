@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ramp.api.rollout import RolloutStatus
+from ramp.core.release_clock import ReleaseEnd
 from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.split import Side
 from ramp.core.workload_model import Workload, WorkloadPatch
@@ -240,6 +241,8 @@ class Plan:
     """Patch the adopted Deployment (before anything else; executed even when deleting)."""
     finalizer: bool | None = None
     """The give-back finalizer: True keep it on the Rollout, False remove it."""
+    released: ReleaseEnd | None = None
+    """A release that ended in this pass: its durations (for the operator's metrics)."""
 
     @property
     def create(self) -> str | None:

@@ -42,6 +42,7 @@ from ramp.core.model import (
     ServicePin,
     revision_hash,
 )
+from ramp.core.release_clock import track_release
 from ramp.core.status import StatusMixin, phase
 from ramp.core.steps import StepsMixin, describe_step, step_weight
 from ramp.core.workload import WorkloadMixin
@@ -202,6 +203,9 @@ def plan(observed: Observed, now: datetime) -> Plan:
     """Decide the next move of a Rollout. Pure: the clock is the ``now`` parameter."""
     planner = _Planner(observed, now)
     result = planner.with_workload(planner.run())  # the adopted Deployment, if any
+    if result.write_status:
+        strategy = "blueGreen" if planner.spec.blue_green else "canary"
+        result.released = track_release(result.status, now, strategy)
     result.status.clip_strings()  # whatever a branch wrote last stays inside the schema
     return result
 

@@ -180,7 +180,11 @@ class StatusMixin(PlanContext):
         st.canary_ready_replicas = canary.ready if canary else 0
         st.stable_replicas = stable.current if stable else 0
         st.stable_ready_replicas = stable.ready if stable else 0
-        if st.canary_revision is None or st.weights is None:
+        if st.canary_revision is None:
+            # No release: all the traffic is the stable revision's (as Argo Rollouts shows
+            # a completed rollout: 100 / 100), actually so once one of its pods is ready.
+            st.weights = Weights(desired=100, actual=100 if st.stable_ready_replicas else 0)
+        elif st.weights is None:
             st.weights = Weights(desired=0, actual=0)
 
     def template_drift(self) -> None:
