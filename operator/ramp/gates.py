@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ramp.analysis.prometheus import PrometheusProvider, ProviderConfig
+from ramp.analysis.prometheus import ProviderConfig
 from ramp.analysis.promql import QueryContext
-from ramp.analysis.run import check_metrics, due_metrics, fold
+from ramp.analysis.run import Measurer, check_metrics, due_metrics, fold
 from ramp.analysis.schedule import MeasureKey, MeasurementScheduler
 from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Measurement, Metric, Verdict
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
@@ -62,16 +62,16 @@ class Gates:
         self.secret_reader: Callable[[str, str], Any] | None = None
         """Reads a Secret (``namespace, name``): the providers' tokens are read again."""
         self._token_read_at = time.monotonic()
-        self._provider: PrometheusProvider | None = None
+        self._provider: Measurer | None = None
         self.scheduler = MeasurementScheduler()
         """Takes the measurements off the reconcile path (per-namespace capacity)."""
         self.observers: list[Callable[[Measurement], None]] = []
         """Called for every measurement whose status was written (the operator's metrics)."""
 
     @property
-    def provider(self) -> PrometheusProvider:
+    def provider(self) -> Measurer:
         if self._provider is None:
-            self._provider = PrometheusProvider(self.config)
+            self._provider = Measurer(self.config)
         return self._provider
 
     def refresh_token(self) -> None:

@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 
 from prometheus.fixtures import PrometheusServer, free_port
-from ramp.analysis.prometheus import ErrorKind, PrometheusProvider, ProviderConfig, ProviderError
+from ramp.analysis.prometheus import ErrorKind, PrometheusClient, ProviderConfig, ProviderError
 from ramp.analysis.promql import QueryContext, render
-from ramp.analysis.run import measure_due
+from ramp.analysis.run import Measurer, measure_due
 from ramp.api.analysis import Measurement, Metric, MetricPhase, MetricResult, Verdict
 from ramp.core.verdicts import GateAction, analysis_state, metric_state, record
 
@@ -99,7 +99,7 @@ def measure(
     """Take ``times`` measurements with a fresh provider (one event loop per call)."""
 
     async def run() -> list[Measurement]:
-        async with PrometheusProvider(config) as provider:
+        async with Measurer(config) as provider:
             return [await provider.measure(metric, ctx, analysis="test") for _ in range(times)]
 
     return asyncio.run(run())
@@ -492,7 +492,7 @@ def test_bad_answers_are_errors(
     url, _ = fake_server(_reply(status, body))
 
     async def run() -> ErrorKind:
-        async with PrometheusProvider(ProviderConfig(allowed_addresses=(url,))) as provider:
+        async with PrometheusClient(ProviderConfig(allowed_addresses=(url,))) as provider:
             with pytest.raises(ProviderError) as caught:
                 await provider.query(url, "up", 2)
             return caught.value.kind
@@ -514,7 +514,7 @@ def run_gate(
         started = datetime.now(UTC)
         results: dict[str, MetricResult] = {}
         taken: list[Measurement] = []
-        async with PrometheusProvider(config) as provider:
+        async with Measurer(config) as provider:
             end = time.monotonic() + deadline
             while time.monotonic() < end:
                 now = datetime.now(UTC)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ramp.analysis.prometheus import PrometheusProvider
+from ramp.analysis.prometheus import PrometheusClient
 from ramp.analysis.providers import Endpoint, ProviderConfig
 
 ANSWER = b'{"status":"success","data":{"resultType":"scalar","result":[0,"1"]}}'
@@ -65,7 +65,7 @@ def tls(tmp_path: Path) -> Iterator[tuple[str, str, list[dict[str, str]]]]:
 
 def _query(config: ProviderConfig, url: str) -> None:
     async def run() -> None:
-        async with PrometheusProvider(config) as provider:
+        async with PrometheusClient(config) as provider:
             await provider.query(url, "up", 5, "team-a")
 
     asyncio.run(run())
@@ -97,7 +97,7 @@ def test_an_untrusted_certificate_is_unreachable_not_trusted(
     config = ProviderConfig(providers=(Endpoint(https_url, token=TOKEN),))  # system CAs only
 
     async def run() -> str:
-        async with PrometheusProvider(config) as provider:
+        async with PrometheusClient(config) as provider:
             try:
                 await provider.query(https_url, "up", 5, "team-a")
             except Exception as error:  # ProviderError

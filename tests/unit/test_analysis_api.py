@@ -148,9 +148,9 @@ def test_metric_defaults_and_helpers() -> None:
     assert m.consecutive_error_limit == 4
     assert m.on_inconclusive is OnLimit.PAUSE and m.on_error is OnLimit.PAUSE
     assert (m.interval_seconds, m.initial_delay_seconds, m.timeout_seconds) == (10.0, 0.0, 10.0)
-    assert m.address == PROM["address"]
+    assert m.kind == "prometheus" and m.source is m.prometheus
     c = Metric.model_validate(_metric(successCondition=None, prometheus=None, compare=COMPARE))
-    assert c.address == PROM["address"] and c.timeout_seconds == 10.0
+    assert c.kind == "compare" and c.source is c.compare and c.timeout_seconds == 10.0
     assert m.to_k8s()["successCondition"] == "result < 0.01"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from ramp.analysis.prometheus import (
     ErrorKind,
-    PrometheusProvider,
+    PrometheusClient,
     ProviderError,
     classify_status,
     parse_response,
@@ -175,7 +175,7 @@ def test_malformed_answers_never_quote_the_data() -> None:
 
 def test_a_refused_address_sends_nothing() -> None:
     async def run() -> ErrorKind:
-        async with PrometheusProvider(config()) as provider:
+        async with PrometheusClient(config()) as provider:
             with pytest.raises(ProviderError) as caught:
                 await provider.query(A, "up", 1, "team-b")
             return caught.value.kind

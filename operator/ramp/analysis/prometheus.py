@@ -1,10 +1,12 @@
-"""Prometheus provider: instant queries over the HTTP API, judged into a Measurement.
+"""Prometheus client: instant queries over the HTTP API, for the metric providers.
 
-Everything that can go wrong between the operator and Prometheus is an **Error** verdict
-with a message saying what (address refused, unreachable, timeout, HTTP status, malformed
-answer), so an outage is never mistaken for a bad canary. An answer without usable data
-(empty vector, NaN, too few requests) is **Inconclusive**, never a pass. Only an answer
-with data reaches the CEL conditions (see :mod:`ramp.analysis.cel`).
+The ``prometheus`` and ``compare`` kinds (:mod:`ramp.analysis.kinds`) judge what this
+client answers. Everything that can go wrong between the operator and Prometheus is a
+:class:`ProviderError` saying what (address refused, unreachable, timeout, HTTP status,
+malformed answer): an **Error** verdict, so an outage is never mistaken for a bad canary.
+An answer without usable data (empty vector, NaN, too few requests) is **Inconclusive**,
+never a pass. Only an answer with data reaches the CEL conditions (see
+:mod:`ramp.analysis.cel`).
 
 Security:
 
@@ -26,19 +28,16 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
 import ssl
-import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from enum import StrEnum
 from types import TracebackType
 from typing import Any, Self
 
 import aiohttp
 
-from ramp.analysis.cel import Result, format_result, judge, missing_data
+from ramp.analysis.cel import Result, format_result
 from ramp.analysis.promql import QueryContext, QueryTemplateError, render
 from ramp.analysis.providers import (  # re-exported: the stable names of this module
     ALLOW_ENV,
@@ -49,8 +48,6 @@ from ramp.analysis.providers import (  # re-exported: the stable names of this m
     token_from_secret_data,
 )
 from ramp.analysis.tenancy import TenancyError, enforce_namespace
-from ramp.api.analysis import Compare, Measurement, Metric, Verdict
-from ramp.core.verdicts import format_time
 
 log = logging.getLogger("ramp.analysis.prometheus")
 
@@ -58,7 +55,7 @@ __all__ = [
     "ALLOW_ENV",
     "Endpoint",
     "ErrorKind",
-    "PrometheusProvider",
+    "PrometheusClient",
     "ProviderConfig",
     "ProviderError",
     "QueryResult",
@@ -191,10 +188,6 @@ def parse_response(body: Any, max_series: int | None = None) -> QueryResult:
     )
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 _ERROR_TYPES = frozenset(
     {"bad_data", "timeout", "canceled", "execution", "internal", "unavailable", "not_found"}
 )
@@ -229,17 +222,17 @@ def classify_status(address: str, status: int, decoded: Any) -> str:
     return f"Prometheus at {address} answered HTTP {status}{kind}: {reason}"
 
 
-class PrometheusProvider:
-    """Takes measurements of metrics. One per operator; use as an async context manager
-    (or call :meth:`close`) so the HTTP sessions are closed.
+class PrometheusClient:
+    """Runs instant queries for the metric providers that read Prometheus (the
+    ``prometheus`` and ``compare`` kinds share one per operator). Use as an async context
+    manager (or call :meth:`close`) so the HTTP sessions are closed.
 
     Each configured address has its own connection pool (a hung server holds only its
-    own connections). ``clock`` stamps measurements (UTC); tests pass their own.
+    own connections).
     """
 
-    def __init__(self, config: ProviderConfig, *, clock: Callable[[], datetime] = _now) -> None:
+    def __init__(self, config: ProviderConfig) -> None:
         self.config = config
-        self._clock = clock
         self._sessions: dict[str, aiohttp.ClientSession] = {}
 
     async def __aenter__(self) -> Self:
@@ -349,136 +342,8 @@ class PrometheusProvider:
         return b"".join(chunks)
 
     def scope(self, address: str, query: str, namespace: str, where: str) -> str:
-        """:func:`scope_query` with this provider's config."""
+        """:func:`scope_query` with this client's config."""
         return scope_query(self.config, address, query, namespace, where)
-
-    async def measure(
-        self, metric: Metric, context: QueryContext, *, analysis: str | None = None
-    ) -> Measurement:
-        """Measure ``metric`` once and judge it; never raises for a measurement problem.
-
-        ``analysis`` labels the run in the record (e.g. ``step-2``, ``background``).
-        """
-        try:
-            if metric.compare is not None:
-                query, value, verdict, message = await self._compare(
-                    metric, metric.compare, context
-                )
-            else:
-                query, value, verdict, message = await self._threshold(metric, context)
-        except Exception as error:  # the operator must survive any surprise
-            trace = "".join(traceback.format_exception(error))
-            log.error(
-                "unexpected error measuring metric %s: %s", metric.name, self.config.redact(trace)
-            )
-            query, value = None, None
-            verdict = Verdict.ERROR
-            message = f"internal error while measuring ({type(error).__name__}; see the log)"
-        return Measurement(
-            metric=metric.name,
-            verdict=verdict,
-            time=format_time(self._clock()),
-            value=None if value is None else self.config.redact(value),
-            query=query,
-            message=self.config.redact(f"{metric.name}: {message}"),
-            revision=context.canary_revision,
-            analysis=analysis,
-        )
-
-    async def _threshold(
-        self, metric: Metric, context: QueryContext
-    ) -> tuple[str | None, str | None, Verdict, str]:
-        source = metric.prometheus
-        assert source is not None
-        try:
-            query = render(source.query, context)
-        except QueryTemplateError as error:
-            return None, None, Verdict.ERROR, f"query template: {error}"
-        try:
-            query = self.scope(source.address, query, context.namespace, "prometheus.query")
-        except ProviderError as error:
-            return None, None, Verdict.ERROR, error.message
-        try:
-            answer = await self.query(
-                source.address, query, metric.timeout_seconds, context.namespace
-            )
-        except ProviderError as error:
-            return query, None, Verdict.ERROR, error.message
-        judgement = judge(answer.result, metric.success_condition, metric.failure_condition)
-        return query, answer.text, judgement.verdict, judgement.message
-
-    async def _compare(
-        self, metric: Metric, compare: Compare, context: QueryContext
-    ) -> tuple[str | None, str | None, Verdict, str]:
-        source = compare.prometheus
-        if not context.canary_revision or not context.stable_revision:
-            return None, None, Verdict.ERROR, "compare needs both a canary and a stable revision"
-        try:
-            canary_q = render(source.query, context.with_revision(context.canary_revision))
-            stable_q = render(source.query, context.with_revision(context.stable_revision))
-            count_q = render(source.count_query, context.with_revision(context.canary_revision))
-        except QueryTemplateError as error:
-            return None, None, Verdict.ERROR, f"query template: {error}"
-        ns, address = context.namespace, source.address
-        try:
-            canary_q = self.scope(address, canary_q, ns, "compare.prometheus.query")
-            stable_q = self.scope(address, stable_q, ns, "compare.prometheus.query")
-            count_q = self.scope(address, count_q, ns, "compare.prometheus.countQuery")
-        except ProviderError as error:
-            return None, None, Verdict.ERROR, error.message
-        timeout = metric.timeout_seconds
-        answers = await asyncio.gather(
-            self.query(address, canary_q, timeout, ns),
-            self.query(address, stable_q, timeout, ns),
-            self.query(address, count_q, timeout, ns),
-            return_exceptions=True,
-        )
-        for answer in answers:
-            if isinstance(answer, ProviderError):
-                return canary_q, None, Verdict.ERROR, answer.message
-            if isinstance(answer, BaseException):
-                raise answer
-        canary_a, stable_a, count_a = (a for a in answers if isinstance(a, QueryResult))
-        try:
-            canary = _single(canary_a, "canary ratio")
-            stable = _single(stable_a, "stable ratio")
-            count = _single(count_a, "canary count")
-        except ProviderError as error:
-            return canary_q, None, Verdict.ERROR, error.message
-        shown = f"canary={_show(canary)} stable={_show(stable)} count={_show(count)}"
-        if count is None or math.isnan(count) or count < compare.min_count:
-            seen = "no data" if count is None else _show(count)
-            return (
-                canary_q,
-                shown,
-                Verdict.INCONCLUSIVE,
-                (f"canary count {seen} is below minCount {compare.min_count:g}"),
-            )
-        for name, value in (("canary", canary), ("stable", stable)):
-            reason = "query returned no data" if value is None else missing_data(value)
-            if reason is not None:
-                return canary_q, shown, Verdict.INCONCLUSIVE, f"{name} ratio: {reason}"
-        assert canary is not None and stable is not None
-        increase = canary - stable
-        if increase > compare.max_increase:
-            return (
-                canary_q,
-                shown,
-                Verdict.FAIL,
-                (
-                    f"canary {_show(canary)} exceeds stable {_show(stable)} by {_show(increase)} "
-                    f"> maxIncrease {compare.max_increase:g}"
-                ),
-            )
-        return (
-            canary_q,
-            shown,
-            Verdict.PASS,
-            (
-                f"canary {_show(canary)} vs stable {_show(stable)}: increase {_show(increase)} "
-                f"<= maxIncrease {compare.max_increase:g}"
-            ),
-        )
 
 
 def scope_query(
@@ -498,7 +363,34 @@ def scope_query(
         raise ProviderError(ErrorKind.OUT_OF_NAMESPACE, f"{where}: {error}") from None
 
 
-def _single(answer: QueryResult, what: str) -> float | None:
+def check_queries(
+    config: ProviderConfig,
+    address: str,
+    queries: Sequence[tuple[str, QueryContext, str]],
+    namespace: str,
+) -> list[str]:
+    """Why these ``(template, context, field)`` queries of one address cannot be sent for
+    a Rollout of ``namespace`` (empty when they can): the first that does not render or
+    cannot be scoped, then the address' refusal."""
+    problems: list[str] = []
+    refusal = config.refusal(address, namespace)
+    for query, bound, where in queries:
+        try:
+            rendered = render(query, bound)
+            if refusal is None:  # scoped to the namespace where the address enforces it
+                scope_query(config, address, rendered, namespace, where)
+        except QueryTemplateError as error:
+            problems.append(f"query: {error}")
+            break
+        except ProviderError as error:
+            problems.append(error.message)
+            break
+    if refusal is not None:
+        problems.append(refusal)
+    return problems
+
+
+def single(answer: QueryResult, what: str) -> float | None:
     """The one value of a compare query; None for no data; ProviderError for several."""
     if not answer.samples:
         return None
@@ -511,5 +403,6 @@ def _single(answer: QueryResult, what: str) -> float | None:
     return answer.samples[0].value
 
 
-def _show(value: float | None) -> str:
+def show(value: float | None) -> str:
+    """A value for a message (``none`` for no data)."""
     return "none" if value is None else format_result(value)

@@ -1,7 +1,8 @@
 """Analysis API: AnalysisTemplate spec, metric definitions, and the analysis status records.
 
-A *metric* is a Prometheus query judged by CEL conditions over ``result`` (or a comparison
-of the canary revision with the stable one). Each time a metric is measured it gets one of
+A *metric* reads one source, whose field names its kind (:mod:`ramp.api.sources`): a
+Prometheus query judged by CEL conditions over ``result``, or a comparison of the canary
+revision with the stable one. Each time a metric is measured it gets one of
 four :class:`Verdict` values; a :class:`Measurement` records it in the Rollout's status and a
 :class:`MetricResult` keeps the per-metric counters that ``ramp.core.verdicts`` turns into a
 decision (continue, proceed, pause, abort).
@@ -22,30 +23,30 @@ from typing import Annotated, Any, Self
 from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ramp.api.base import ApiModel
-from ramp.core.durations import DURATION_PATTERN, parse_duration
+from ramp.api.base import cel_rules as _cel
+from ramp.api.sources import (
+    MAX_QUERY,
+    MAX_TIMEOUT_SECONDS,
+    MetricSources,
+    parse_duration_seconds,
+    source_rules,
+)
+from ramp.api.sources import seconds as _seconds
+from ramp.core.durations import DURATION_PATTERN
 
-"""Durations like ``10s``, ``1m30s``, ``500ms`` (Go ``time.ParseDuration`` syntax without
-``us``/``ns``, so CEL's ``duration()`` in the CRD rules parses the same strings)."""
-
+__all__ = ["MAX_QUERY", "MAX_TIMEOUT_SECONDS", "parse_duration_seconds"]  # re-exported
 
 ARG_NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Argument names are identifiers: they appear as ``{{args.NAME}}`` in queries."""
 
 METRIC_NAME_PATTERN = r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
 
-ADDRESS_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
-"""``http(s)://host[:port][/path]``: no credentials in the URL, no query, no fragment."""
-
-MAX_QUERY = 4096
 MAX_CONDITION = 1024
 MAX_METRICS = 16
 MAX_ARGS = 32
 MAX_TEMPLATES = 8
 MAX_RUN_METRICS = 16
 """Metrics of one analysis run once its templates are resolved (issue 20: fair sharing)."""
-MAX_TIMEOUT_SECONDS = 60
-"""Ceiling of a metric's query timeout: a measurement holds its namespace's measurement
-slot at most this long (plus a margin)."""
 MAX_INTERVAL_SECONDS = 24 * 3600
 
 # Bounds of the status records: the operator truncates to these (see _truncate) so that a
@@ -53,24 +54,6 @@ MAX_INTERVAL_SECONDS = 24 * 3600
 MAX_STATUS_QUERY = 1024
 MAX_STATUS_MESSAGE = 1024
 MAX_STATUS_VALUE = 256
-
-
-def _cel(*rules: tuple[str, str]) -> dict[str, Any]:
-    """``x-kubernetes-validations`` for a model or field: (CEL rule, message) pairs."""
-    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
-
-
-def parse_duration_seconds(text: str) -> float:
-    """Seconds in a duration string such as ``1m30s`` or ``500ms``.
-
-    >>> parse_duration_seconds("1m30s")
-    90.0
-    >>> parse_duration_seconds("250ms")
-    0.25
-
-    Raises ValueError for anything :data:`DURATION_PATTERN` does not accept.
-    """
-    return parse_duration(text).total_seconds()
 
 
 class OnLimit(StrEnum):
@@ -115,80 +98,6 @@ class MetricPhase(StrEnum):
     is failing (for example Prometheus is unreachable)."""
 
 
-_TIMEOUT_RULE = (
-    f"!has(self.timeout) || (duration(self.timeout) >= duration('100ms') && "
-    f"duration(self.timeout) <= duration('{MAX_TIMEOUT_SECONDS}s'))",
-    f"timeout must be between 100ms and {MAX_TIMEOUT_SECONDS}s",
-)
-
-
-def _seconds(text: str) -> float:
-    """``text`` in seconds; infinity for a duration too large to represent (or beyond
-    the longest any field accepts: ``parse_duration`` refuses those; the pattern has
-    refused any other string before this runs)."""
-    try:
-        return parse_duration_seconds(text)
-    except (OverflowError, ValueError):
-        return float("inf")
-
-
-def _check_timeout(timeout: str) -> None:
-    if not 0.1 <= _seconds(timeout) <= MAX_TIMEOUT_SECONDS:
-        raise ValueError(_TIMEOUT_RULE[1])
-
-
-class PrometheusSource(ApiModel):
-    """An instant query against a Prometheus server on the operator's allow-list."""
-
-    model_config = {"json_schema_extra": _cel(_TIMEOUT_RULE)}
-
-    address: str = Field(pattern=ADDRESS_PATTERN, max_length=2048)
-    """Base URL of the Prometheus HTTP API, e.g. ``http://prometheus.monitoring:9090``."""
-    query: str = Field(min_length=1, max_length=MAX_QUERY)
-    """PromQL with placeholders ``{{args.NAME}}``, ``{{rollout}}``, ``{{namespace}}``,
-    ``{{canaryRevision}}``, ``{{stableRevision}}``; substituted values are escaped."""
-    timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
-    """How long one query may take before the measurement is an Error (100ms to 60s)."""
-
-    @model_validator(mode="after")
-    def _check_timeout(self) -> Self:
-        _check_timeout(self.timeout)
-        return self
-
-
-class CompareSource(ApiModel):
-    """The queries of a canary-versus-stable comparison (each run once per revision)."""
-
-    model_config = {"json_schema_extra": _cel(_TIMEOUT_RULE)}
-
-    address: str = Field(pattern=ADDRESS_PATTERN, max_length=2048)
-    query: str = Field(min_length=1, max_length=MAX_QUERY)
-    """The ratio to compare (e.g. error ratio), with ``{{revision}}`` for the revision."""
-    count_query: str = Field(min_length=1, max_length=MAX_QUERY)
-    """The request count behind the ratio, with ``{{revision}}``; run for the canary."""
-    timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
-    """How long each query may take (100ms to 60s)."""
-
-    @model_validator(mode="after")
-    def _check_timeout(self) -> Self:
-        _check_timeout(self.timeout)
-        return self
-
-
-class Compare(ApiModel):
-    """Judge the canary against the stable revision instead of a fixed threshold.
-
-    Fail when ``canary - stable > maxIncrease``; Inconclusive when the canary's count is
-    below ``minCount`` or either ratio is missing or NaN; Pass otherwise.
-    """
-
-    prometheus: CompareSource
-    max_increase: float = Field(ge=0)
-    """How much the canary's ratio may exceed the stable's, absolute (0.01 = 1 point)."""
-    min_count: float = Field(default=1, ge=0)
-    """Fewer canary requests than this (from ``countQuery``) is Inconclusive."""
-
-
 _MACRO = "(all|one|exists|filter|map)\\\\s*\\\\("
 """A macro's name and its parenthesis (``one`` for ``exists_one``), kept short: the
 API server's cost estimate of a rule grows with the length of its regular expression."""
@@ -222,18 +131,6 @@ def _condition_rules(text: str | None) -> str | None:
 
 _METRIC_RULES = (
     (
-        "has(self.prometheus) != has(self.compare)",
-        "a metric has exactly one of prometheus or compare",
-    ),
-    (
-        "!has(self.prometheus) || has(self.successCondition) || has(self.failureCondition)",
-        "a prometheus metric needs a successCondition or a failureCondition",
-    ),
-    (
-        "!has(self.compare) || (!has(self.successCondition) && !has(self.failureCondition))",
-        "a compare metric is judged by maxIncrease and minCount, not by conditions",
-    ),
-    (
         "!has(self.interval) || duration(self.interval) >= duration('1s')",
         "interval must be at least 1s",
     ),
@@ -261,10 +158,13 @@ Condition = Annotated[
 ]
 
 
-class Metric(ApiModel):
-    """One measured signal of an analysis, with its schedule and limits."""
+def _metric_rules(schema: dict[str, Any], cls: type[MetricSources]) -> None:
+    """The CRD rules of a metric: its kinds' (:func:`source_rules`), then its own."""
+    schema.update(_cel(*source_rules(cls), *_METRIC_RULES))
 
-    model_config = {"json_schema_extra": _cel(*_METRIC_RULES)}
+
+class MetricSchedule(ApiModel):
+    """A metric's fields other than its source: name, schedule, limits, conditions."""
 
     name: str = Field(pattern=METRIC_NAME_PATTERN, max_length=63)
     interval: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
@@ -285,21 +185,19 @@ class Metric(ApiModel):
     """CEL over ``result``; true means Fail. E.g. ``result >= 0.05``."""
     on_inconclusive: OnLimit = OnLimit.PAUSE
     on_error: OnLimit = OnLimit.PAUSE
-    prometheus: PrometheusSource | None = None
-    compare: Compare | None = None
+
+
+class Metric(MetricSources, MetricSchedule):
+    """One measured signal of an analysis, with its schedule and limits."""
+
+    # Its provider is the one source field it sets (ramp.api.sources.MetricSources); the
+    # base classes' order keeps the source fields last.
+    model_config = {"json_schema_extra": _metric_rules}
 
     @model_validator(mode="after")
     def _check_rules(self) -> Self:
         """The CEL rules of the CRD, for objects the operator validates itself."""
-        if (self.prometheus is None) == (self.compare is None):
-            raise ValueError("a metric has exactly one of prometheus or compare")
-        has_condition = self.success_condition is not None or self.failure_condition is not None
-        if self.prometheus is not None and not has_condition:
-            raise ValueError("a prometheus metric needs a successCondition or a failureCondition")
-        if self.compare is not None and has_condition:
-            raise ValueError(
-                "a compare metric is judged by maxIncrease and minCount, not by conditions"
-            )
+        self.check_source(self.success_condition is not None or self.failure_condition is not None)
         if _seconds(self.interval) < 1:
             raise ValueError("interval must be at least 1s")
         if _seconds(self.interval) > MAX_INTERVAL_SECONDS:
@@ -317,24 +215,6 @@ class Metric(ApiModel):
     def initial_delay_seconds(self) -> float:
         """``initialDelay`` in seconds (0 when unset)."""
         return 0.0 if self.initial_delay is None else parse_duration_seconds(self.initial_delay)
-
-    @property
-    def timeout_seconds(self) -> float:
-        """The query timeout of whichever source the metric uses, in seconds."""
-        source = self.prometheus if self.prometheus is not None else self._compare_source
-        return parse_duration_seconds(source.timeout)
-
-    @property
-    def address(self) -> str:
-        """The Prometheus address the metric queries."""
-        if self.prometheus is not None:
-            return self.prometheus.address
-        return self._compare_source.address
-
-    @property
-    def _compare_source(self) -> CompareSource:
-        assert self.compare is not None  # guaranteed by _check_rules
-        return self.compare.prometheus
 
 
 class Arg(ApiModel):

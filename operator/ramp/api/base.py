@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import annotated_types
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
@@ -67,3 +69,8 @@ def clip(text: str, limit: int) -> str:
         return text
     cut = text.encode()[: max(0, limit - 3)].decode(errors="ignore")
     return cut + "…"
+
+
+def cel_rules(*rules: tuple[str, str]) -> dict[str, Any]:
+    """``x-kubernetes-validations`` for a model or field: (CEL rule, message) pairs."""
+    return {"x-kubernetes-validations": [{"rule": r, "message": m} for r, m in rules]}
