@@ -9,7 +9,7 @@ export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 # RAMP_REAL_NODE=1: `make cluster-up` also starts a real node (docs/real-node.md)
 REAL_NODE := $(if $(filter-out 0,$(RAMP_REAL_NODE)),--real-node)
 
-.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build node-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
+.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build test-tools-build node-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -33,11 +33,18 @@ crds-check: venv
 	$(VPY) -m ramp.crdgen --check crds
 	$(VPY) -m ramp.crdgen --check charts/ramp/crds
 
+# The local control plane: what `make cluster-up` and `make demo` need, nothing more.
+CONTROL_PLANE := etcd kube-apiserver kube-controller-manager kube-scheduler kwok kubectl
 cluster-build:
 	tests/cluster/prereqs.sh
+	tests/cluster/build.sh $(CONTROL_PLANE)
+	$(if $(REAL_NODE),tests/cluster/node/build.sh)
+
+# What only the tests need besides: helm (the chart tests) and prometheus-adapter (the HPA
+# test; about 2.5 minutes cold, a Go module of its own).
+test-tools-build: cluster-build
 	tests/cluster/build.sh
 	tests/cluster/adapter/build.sh
-	$(if $(REAL_NODE),tests/cluster/node/build.sh)
 
 # The real node's kubelet, demo app images and runtime (containerd, runc, CNI plugins).
 node-build: cluster-build
@@ -73,7 +80,7 @@ lock: venv
 argocd-lua:
 	tests/gopherlua/build.sh
 
-test: venv lint crds-check cluster-build node-build prometheus-install browser-install image argocd-lua
+test: venv lint crds-check cluster-build test-tools-build node-build prometheus-install browser-install image argocd-lua
 	PYTHONHASHSEED=0 $(VENV)/bin/pytest tests
 
 test-unit: venv
@@ -85,7 +92,7 @@ test-unit: venv
 fuzz: venv
 	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
 
-test-e2e: venv cluster-build node-build prometheus-install browser-install image argocd-lua
+test-e2e: venv cluster-build test-tools-build node-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e
 
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).

@@ -3,6 +3,8 @@
 # module in this folder (go.mod pins every version; Go's module and build caches are reused).
 # A binary is rebuilt only when its recipe changed: bin/.NAME.stamp holds a hash of go.mod,
 # go.sum, this script and the Go version, so a warm run is a no-op that needs no Go at all.
+# Usage: build.sh [NAME...] builds only the named tools (`make cluster-build` names the
+# control plane's, what the demo needs; helm is for the tests only); no name: all of them.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
@@ -16,6 +18,16 @@ tools=(
   "kwok=sigs.k8s.io/kwok/cmd/kwok"
   "helm=helm.sh/helm/v3/cmd/helm"
 )
+if [[ $# -gt 0 ]]; then
+  wanted=()
+  for name in "$@"; do
+    found=""
+    for t in "${tools[@]}"; do [[ "${t%%=*}" == "$name" ]] && found="$t"; done
+    [[ -n "$found" ]] || { echo "ramp: build.sh: unknown tool $name" >&2; exit 2; }
+    wanted+=("$found")
+  done
+  tools=("${wanted[@]}")
+fi
 goversion="$(command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none)"
 recipe="$(cat go.mod go.sum build.sh | sha256sum | cut -c1-32)"
 stale=()
@@ -43,7 +55,9 @@ if [[ "$goversion" == none ]]; then
 fi
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=readonly}"
 echo "ramp: downloading Go modules (first run only)"
-if ! go mod download; then
+# Only the modules the stale tools import (the control plane needs none of helm's):
+# listing their packages downloads exactly those.
+if ! go list -deps "${stale[@]#*=}" >/dev/null; then
   echo "ramp: failed to download the Go modules of tests/cluster/go.mod from the Go module proxy" \
     "(check GOPROXY and the network)" >&2
   exit 3

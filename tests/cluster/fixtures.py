@@ -128,8 +128,8 @@ def _tool(name: str, external: bool) -> str:
     if external and shutil.which(name):
         return str(shutil.which(name))
     raise ClusterError(
-        f"{name} is missing ({built} does not exist): run `make cluster-build` "
-        "(tests/cluster/build.sh) to build the local control plane"
+        f"{name} is missing ({built} does not exist): run `make test-tools-build` "
+        "(tests/cluster/build.sh) to build the local control plane and the tests' tools"
     )
 
 

@@ -1,7 +1,7 @@
 """prometheus-adapter serving the External metrics API from the test Prometheus.
 
 The binary is sigs.k8s.io/prometheus-adapter built from its Go module by
-``tests/cluster/adapter/build.sh`` (``make cluster-build``). :class:`MetricsAdapter` runs
+``tests/cluster/adapter/build.sh`` (``make test-tools-build``). :class:`MetricsAdapter` runs
 it on 127.0.0.1 at a free port with a serving certificate of its own CA (``openssl``), and
 registers it with the cluster's API aggregation layer: the APIService
 ``v1beta1.external.metrics.k8s.io`` points at a Service of type ExternalName that names
