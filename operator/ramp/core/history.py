@@ -29,9 +29,20 @@ class HistoryMixin(PlanContext):
                     warning=True,
                 )
             else:
-                legacy = next((c for c in self.live_children if c.role == "stable"), None)
-                if legacy is not None and len(self.live_children) > 0 and not self.history:
-                    st.stable_revision = legacy.revision  # written by a version before history
+                # No promotion marked: the status was lost before the mark that follows an
+                # accepted promotion (or written by a version before history). Ramp labels a
+                # child stable only after a status saying so was accepted: that child is the
+                # stable, never the template nobody has run yet.
+                labelled = next((c for c in self.live_children if c.role == "stable"), None)
+                if labelled is not None:
+                    st.stable_revision = labelled.revision
+                    if self.history:
+                        self.event(
+                            "StatusRecovered",
+                            f"no status: stable revision {labelled.revision} recovered from "
+                            "its Deployment (no promotion marked in the history yet)",
+                            warning=True,
+                        )
                 else:
                     st.stable_revision = self.revision
                     self.event(
