@@ -42,6 +42,8 @@ local canRollback = blueGreen and warm and not inProgress and not aborted
 -- After a blue-green switch a promote has nothing left to skip (the operator ignores it);
 -- promote-full still skips the post-promotion analysis.
 local switched = bg.switchedAt ~= nil and bg.switchedAt ~= ""
+
+-- The actions (generated from operator/ramp/api/verbs.py by argocd/render.py):
 actions["promote"] = {["disabled"] = (not inProgress) or aborted or switched, ["iconClass"] = "fa fa-fw fa-forward"}
 actions["promote-full"] = {["disabled"] = (not inProgress) or aborted, ["iconClass"] = "fa fa-fw fa-fast-forward"}
 actions["abort"] = {["disabled"] = (not inProgress) or aborted, ["iconClass"] = "fa fa-fw fa-times-circle"}

@@ -20,8 +20,10 @@ from typing import Any
 
 from ramp_e2e import REPO
 
+from ramp.api.verbs import NAMES
+
 ARGOCD = REPO / "argocd"
-VERBS = ("promote", "promote-full", "abort", "retry", "pause", "resume", "rollback")
+VERBS = NAMES
 
 
 def _runtime() -> Any:

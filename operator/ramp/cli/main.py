@@ -23,6 +23,7 @@ from rich.console import RenderableType
 from rich.live import Live
 
 from ramp import __version__
+from ramp.api.verbs import BY_NAME, VERBS
 from ramp.cli.client import (
     CliError,
     Kube,
@@ -54,15 +55,6 @@ EXIT_LOSSY = 3
 """``convert``: converted, but some fields had no Ramp equivalent (each one warned)."""
 WATCH_REDRAW_SECONDS = 5.0
 """Without a change, the live view is redrawn this often (for its ages; no API call)."""
-
-TOKEN_VERB_ATTR = {
-    "promote": "promote",
-    "promote-full": "promoteFull",
-    "abort": "abort",
-    "retry": "retry",
-    "rollback": "rollback",
-}
-
 
 # -- output -------------------------------------------------------------------------------
 
@@ -309,7 +301,7 @@ class Commands:
         if verb == "retry" and status.get("phase") not in ("Aborted", "Paused"):
             self.out.line(f"  note: the rollout is {status.get('phase')}, not aborted")
         if self.args.wait:
-            attr = TOKEN_VERB_ATTR[verb]
+            attr = BY_NAME[verb].status_key
             done = self._wait_for(
                 name,
                 lambda o: ((o.get("status") or {}).get("handledTokens") or {}).get(attr) == token,
@@ -352,6 +344,11 @@ class Commands:
 
     def abort(self) -> int:
         return self._request("abort", "abort (back to the stable revision)")
+
+    def request(self) -> int:
+        """A token verb of the table without a command of its own (``args.verb``)."""
+        verb = BY_NAME[self.args.verb]
+        return self._request(verb.name, verb.summary)
 
     def retry(self) -> int:
         if self._blue_green():
@@ -756,6 +753,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--open", action="store_true", help="open the URL in a browser")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace")
     p.set_defaults(func=Commands.dashboard)
+
+    for v in VERBS:  # a token verb of the table without a command of its own: a request
+        if v.token and v.cli[0] not in sub.choices:
+            p = verb(v.cli[0], v.summary, Commands.request)
+            p.set_defaults(verb=v.name)
+            waiting(p)
     return parser
 
 

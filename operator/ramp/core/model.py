@@ -17,13 +17,13 @@ from datetime import datetime
 from typing import Any, Literal
 
 from ramp.api.rollout import RolloutStatus
+from ramp.api.verbs import TOKEN_VERBS as TOKEN_VERBS
 from ramp.core.release_clock import ReleaseEnd
 from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.split import Side
 from ramp.core.workload_model import Workload, WorkloadPatch
 
 PREFIX = "ramp.dev"
-TOKEN_VERBS = ("promote", "promote-full", "abort", "retry", "rollback")
 REVISION_LABEL = f"{PREFIX}/revision"
 ROLLOUT_LABEL = f"{PREFIX}/rollout"
 ROLE_LABEL = f"{PREFIX}/role"

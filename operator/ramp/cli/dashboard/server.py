@@ -18,7 +18,6 @@ Deployments and Events for as long as it is open.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import hmac
@@ -36,6 +35,7 @@ from kubernetes import watch as _watch
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
+from ramp.api.verbs import BY_NAME
 from ramp.cli.client import PLURAL, CliError, Kube, NotFound, Obj, RolloutWatch, api_error
 from ramp.cli.dashboard import views
 from ramp.core.names import rollout_label
@@ -168,30 +168,15 @@ class _Capture:
 
 def run_verb(api_client: Any, namespace: str, name: str, verb: str) -> list[str]:
     """Run ``kubectl ramp VERB NAME`` in-process; returns what it printed."""
-    from ramp.cli.main import Commands
+    from ramp.cli.main import Commands, build_parser
 
-    args = argparse.Namespace(
-        name=name,
-        full=verb == "promote-full",
-        wait=False,
-        timeout=30.0,
-        to_revision=None,
-        no_color=True,
-    )
+    args = build_parser().parse_args([*BY_NAME[verb].cli, name])  # the table's command
+    args.no_color, args.wait = True, False
     commands = Commands(args)
     out = _Capture()
     commands.out = out  # type: ignore[assignment]
     commands._kube = Kube(api_client, namespace)
-    method = {
-        "promote": Commands.promote,
-        "promote-full": Commands.promote,
-        "abort": Commands.abort,
-        "retry": Commands.retry,
-        "pause": Commands.pause,
-        "resume": Commands.resume,
-        "rollback": Commands.undo,
-    }[verb]
-    method(commands)
+    args.func(commands)
     return out.lines
 
 

@@ -11,12 +11,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ramp.api.verbs import NAMES
 from ramp.cli.render import images, parse_steps, step_label, step_position
 from ramp.core.plan import REVISION_LABEL, ROLE_LABEL
 
 Obj = Mapping[str, Any]
 
-VERBS = ("promote", "promote-full", "abort", "retry", "pause", "resume", "rollback")
+VERBS = NAMES
 """The buttons of the detail page, in order (the same requests as ``kubectl ramp VERB``)."""
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
