@@ -21,13 +21,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from model.sim import Cluster, Violation
+from ramp.analysis.kinds.base import Outcome
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.analysis.promql import QueryContext
-from ramp.api.analysis import Measurement, Metric, Verdict
+from ramp.analysis.run import Measurer
+from ramp.api.analysis import Metric, Verdict
 from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
-from ramp.core.verdicts import format_time
 from ramp.gates import Gates
 
 LOOP_TURNS = 50
@@ -37,50 +38,60 @@ LOOP_TURNS = 50
 @dataclass
 class _Waiting:
     due: datetime | None
-    future: asyncio.Future[Measurement]
+    future: asyncio.Future[Outcome]
     metric: Metric
     context: QueryContext
-    analysis: str | None
 
 
 @dataclass
 class SimProvider:
-    """A Prometheus whose answers take simulated time (or never come)."""
+    """A metric provider (registered for every kind in the real
+    :class:`~ramp.analysis.run.Measurer`) whose answers take simulated time, or never come."""
 
     shell: RealGates
     waiting: list[_Waiting] = field(default_factory=list)
     calls: int = 0
 
-    def _clock(self) -> datetime:
-        return self.shell.cluster.now if self.shell.cluster else datetime.now()
+    def validate(self, metric: Metric, context: QueryContext) -> list[str]:
+        return []
 
-    async def measure(
-        self, metric: Metric, context: QueryContext, *, analysis: str | None = None
-    ) -> Measurement:
+    async def measure(self, metric: Metric, context: QueryContext) -> Outcome:
         self.calls += 1
         loop = asyncio.get_running_loop()
         latency = self.shell.latency
         assert self.shell.cluster is not None
         due = None if latency is None else self.shell.cluster.now + timedelta(seconds=latency)
-        waiting = _Waiting(due, loop.create_future(), metric, context, analysis)
+        waiting = _Waiting(due, loop.create_future(), metric, context)
         self.waiting.append(waiting)
         return await waiting.future
+
+    def describe(self, metric: Metric, context: QueryContext) -> str:
+        return f"simulated {metric.name}"
 
     async def close(self) -> None:
         pass
 
 
 class RealGates:
-    """``Cluster.measure`` through the real :class:`ramp.gates.Gates`."""
+    """``Cluster.measure`` through the real :class:`ramp.gates.Gates` and its
+    :class:`~ramp.analysis.run.Measurer` (dispatch by kind, the decision record)."""
 
     def __init__(self, latency: float | None) -> None:
         self.latency = latency
         self.cluster: Cluster | None = None
         self.loop = asyncio.new_event_loop()
-        self.gates = Gates(ProviderConfig(allowed_addresses=("http://prometheus:9090",)), _none)
+        config = ProviderConfig(allowed_addresses=("http://prometheus:9090",))
+        self.gates = Gates(config, _none)
         self.provider = SimProvider(self)
-        self.gates._provider = self.provider  # type: ignore[assignment]
+        self.gates._provider = Measurer(
+            config,
+            clock=self._clock,
+            providers={kind: lambda env: self.provider for kind in Metric.kinds()},
+        )
         self.reconciles = 0
+
+    def _clock(self) -> datetime:
+        return self.cluster.now if self.cluster else datetime.now()
 
     def spin(self, turns: int = LOOP_TURNS) -> None:
         for _ in range(turns):
@@ -92,17 +103,8 @@ class RealGates:
         for w in self.provider.waiting:
             if w.due is not None and w.due <= self.cluster.now and not w.future.done():
                 verdict = self.cluster.verdicts.get(w.context.canary_revision or "", Verdict.PASS)
-                w.future.set_result(
-                    Measurement(
-                        metric=w.metric.name,
-                        verdict=verdict,
-                        time=format_time(self.cluster.now),
-                        value="1" if verdict in (Verdict.PASS, Verdict.FAIL) else None,
-                        message=f"simulated {verdict.value}",
-                        revision=w.context.canary_revision,
-                        analysis=w.analysis,
-                    )
-                )
+                value = "1" if verdict in (Verdict.PASS, Verdict.FAIL) else None
+                w.future.set_result(Outcome(verdict, f"simulated {verdict.value}", value=value))
         self.provider.waiting = [w for w in self.provider.waiting if not w.future.done()]
         self.spin()
 

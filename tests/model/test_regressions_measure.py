@@ -60,3 +60,9 @@ def test_class11_a_slow_measurement_is_recorded_when_it_answers_and_the_rollout_
     drive(c, 20)
     assert shell.provider.calls >= 2  # count 2: two measurements, each 7 s late
     assert c.status is not None and c.status["stableRevision"] == V2, c.status
+    # Recorded by the real Measurer (metric-provider seam): the provider's outcome with
+    # the metric's name, the canary revision and the run.
+    recorded = c.status.get("measurements") or []
+    assert recorded, c.status
+    assert all(m["message"] == "m: simulated Pass" for m in recorded), recorded
+    assert all((m["revision"], m["analysis"]) == (V2, "step-2") for m in recorded), recorded
