@@ -7,15 +7,18 @@ import importlib
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ramp.api.rollout import HandledTokens
+from ramp.api.rollout import HandledTokens, Rollout
 from ramp.api.verbs import BY_NAME, NAMES, TOKEN_VERBS, VERBS, Verb
 from ramp.cli.dashboard import views
 from ramp.cli.main import Commands, build_parser
 from ramp.core.model import TOKEN_VERBS as PLANNER_TOKEN_VERBS
+from ramp.core.plan import Child, Observed, plan, revision_hash
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,3 +115,58 @@ def test_a_new_token_verb_gets_a_command_from_the_table(monkeypatch: pytest.Monk
     assert commands.request() == 0
     assert kube.requested == [("web", "drain")]
     assert lines == ["rollout shop/web: drain it requested (ramp.dev/drain=t1)"]
+
+
+# --- the planner: every token verb is answered, acted on or ignored with an Event ----------
+
+
+def _rollout(annotations: dict[str, str], status: dict[str, Any] | None) -> dict[str, Any]:
+    template = {
+        "metadata": {"labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "app", "image": "app:1"}]},
+    }
+    body: dict[str, Any] = {
+        "apiVersion": "ramp.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "ns", "generation": 1, "annotations": annotations},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": template,
+            "strategy": {"canary": {"steps": [{"setWeight": 50}, {"pause": {}}]}},
+        },
+    }
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+@pytest.mark.parametrize("name", TOKEN_VERBS)
+def test_the_planner_answers_every_token_verb(name: str) -> None:
+    """A token verb that the planner does not know would be recorded as handled and
+    silently dropped: on a steady Rollout (nothing to promote, abort, retry or roll
+    back), each token verb is recorded once and answered by an Event naming it."""
+    first = _rollout({}, None)
+    rev = revision_hash(first["spec"]["template"])
+    child = Child(f"web-{rev}", rev, "stable", 2, 2, 2, True)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def observed(body: dict[str, Any]) -> Observed:
+        return Observed(
+            rollout=Rollout.model_validate(body),
+            template=body["spec"]["template"],
+            generation=1,
+            annotations=body["metadata"]["annotations"],
+            children=(child,),
+        )
+
+    steady = plan(observed(first), now).status.to_k8s()
+    assert steady.get("stableRevision") == rev
+    verb = BY_NAME[name]
+    result = plan(observed(_rollout({verb.annotation: "t1"}, steady)), now)
+    handled = result.status.to_k8s().get("handledTokens") or {}
+    assert handled.get(verb.status_key) == "t1"
+    camel = "".join(part.capitalize() for part in name.split("-"))
+    assert any(e.reason.startswith(camel) for e in result.events), [
+        (e.reason, e.message) for e in result.events
+    ]
