@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ramp import __version__
-from ramp.shard import parse_shard
+from ramp.shell.runtime.shard import parse_shard
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -83,7 +83,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
 
-    from ramp.notify import add_arguments
+    from ramp.shell.adapters.notify import add_arguments
 
     add_arguments(parser)
 
@@ -239,12 +239,12 @@ def _seconds(text: str) -> float:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from ramp.logs import configure
+    from ramp.shell.runtime.logs import configure
 
     configure(args.log_format, args.verbose)
     if args.kubeconfig:
         os.environ["KUBECONFIG"] = args.kubeconfig
-    from ramp.runtime import run
+    from ramp.shell.runtime.run import run
 
     try:
         asyncio.run(run(args))

@@ -24,8 +24,8 @@ from ramp_e2e import OperatorProcess, Rollouts, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
 from prometheus.fixtures import PrometheusServer
-from ramp.events import BURST, REFILL
-from ramp.notify.notifier import NAMESPACE_BURST, NAMESPACE_REFILL, WORKERS
+from ramp.shell.adapters.events import BURST, REFILL
+from ramp.shell.adapters.notify.notifier import NAMESPACE_BURST, NAMESPACE_REFILL, WORKERS
 
 METRICS = 16
 FLAPPING = (

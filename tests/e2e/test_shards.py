@@ -36,7 +36,7 @@ from ramp_chart import (
 from ramp_e2e import OperatorProcess, Rollouts, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
-from ramp.shard import Shard, shard_of
+from ramp.shell.runtime.shard import Shard, shard_of
 
 SHARDS = 3
 COUNT = 60

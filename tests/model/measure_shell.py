@@ -1,5 +1,5 @@
-"""The REAL shell's measurement path (:class:`ramp.gates.Gates`) inside the simulated
-cluster, with measurements that take simulated time or never finish (issue 19, class 11).
+"""The REAL shell's measurement path (:class:`ramp.shell.controller.gates.Gates`) inside the
+simulated cluster, with measurements that take simulated time or never finish (issue 19, class 11).
 
 :class:`RealGates` replaces :meth:`model.sim.Cluster.measure` (set it as the cluster's
 ``shell_measure``): every reconcile runs ``Gates.measure`` on a private event loop for a
@@ -29,7 +29,7 @@ from ramp.api.analysis import Metric, Verdict
 from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
-from ramp.gates import Gates
+from ramp.shell.controller.gates import Gates
 
 LOOP_TURNS = 50
 """Event-loop turns a reconcile's measurement step may take (it awaits nothing slow)."""
@@ -73,7 +73,7 @@ class SimProvider:
 
 
 class RealGates:
-    """``Cluster.measure`` through the real :class:`ramp.gates.Gates` and its
+    """``Cluster.measure`` through the real :class:`ramp.shell.controller.gates.Gates` and its
     :class:`~ramp.analysis.run.Measurer` (dispatch by kind, the decision record)."""
 
     def __init__(self, latency: float | None) -> None:

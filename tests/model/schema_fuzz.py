@@ -27,9 +27,8 @@ import cel
 from pydantic import ValidationError
 
 from ramp.api.analysis import AnalysisTemplateSpec, Measurement, Verdict
+from ramp.api.durations import MAX_DURATION
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
-from ramp.controller import validation_problem
-from ramp.core.durations import MAX_DURATION
 from ramp.core.gating import BACKGROUND, runs_in_play
 from ramp.core.model import Child, HistoryEntry, Observed, Plan, revision_hash
 from ramp.core.names import (
@@ -45,6 +44,7 @@ from ramp.core.resolve import AnalysisSpecError, ResolvedAnalysis, resolve_analy
 from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.verdicts import format_time, metric_state, parse_time, record
 from ramp.crdgen import crds
+from ramp.shell.controller.controller import validation_problem
 
 from .sim import T0, schema_errors, status_schema
 

@@ -10,7 +10,7 @@ The REAL planner (:func:`ramp.core.plan.plan`) is driven through this cluster:
 * other actors: children deleted (at once or foreground) or scaled, a look-alike
   Deployment, an HPA scaling ``spec.replicas``, a status restored from a backup (None),
   Service selectors edited, tokens and template / spec changes at any time;
-* the shell's execution order of :meth:`ramp.controller.Controller.apply` (history,
+* the shell's execution order of :meth:`ramp.shell.controller.controller.Controller.apply` (history,
   creates, status, Service pins, scales and role labels, deletes, Events), which an
   operator restart can cut after any part, and its status throttle;
 * the shell's analysis measurement folding (``Gates.measure``) with verdicts of all four
@@ -34,9 +34,8 @@ from typing import Any
 
 from model.sim_workload import Held, apply_workload, observed_extras, settle_rolled
 from ramp.api.analysis import Measurement, Verdict
+from ramp.api.durations import parse_duration
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
-from ramp.controller import volatile_only
-from ramp.core.durations import parse_duration
 from ramp.core.gating import BACKGROUND, runs_in_play
 from ramp.core.model import (
     ABORTED_ANNOTATION,
@@ -64,7 +63,8 @@ from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.steps import step_weight
 from ramp.core.verdicts import format_time, metric_state, parse_time, record
 from ramp.crdgen import crds
-from ramp.kube_objects import endpoints_by_revision
+from ramp.shell.adapters.kube_objects import endpoints_by_revision
+from ramp.shell.controller.controller import volatile_only
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NAME = "web"

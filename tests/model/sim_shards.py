@@ -2,7 +2,7 @@
 
 Operator processes of two shard layouts (``--shard i/a`` and ``--shard i/b``, or no
 shards) run side by side, as in a rolling update of the chart's ``shards``: each runs
-the REAL election of :func:`ramp.layout.elector_for` (what ``runtime.build_elector``
+the REAL election of :func:`ramp.shell.runtime.layout.elector_for` (what ``runtime.build_elector``
 wires: which Lease, which fence) against simulated Leases with the API server's
 optimistic concurrency, on the cluster's clock. Processes start, stop (releasing their
 Lease), are killed (not releasing it), or freeze (paused, or cut off from the API server:
@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
 from model.sim import NAME, STATS, T0, Cluster, Violation
-from ramp.leader import LeaderElector, LeaseConflict
-from ramp.shard import Shard
+from ramp.shell.runtime.leader import LeaderElector, LeaseConflict
+from ramp.shell.runtime.shard import Shard
 
 NAMESPACE = "ns"
 BASE = "ramp"
@@ -53,8 +53,8 @@ class Leases:
 
 
 class LeaseStore:
-    """One process's view of one Lease (:class:`ramp.leader.KubeLeaseStore`'s contract);
-    every request fails while the process is frozen."""
+    """One process's view of one Lease (:class:`ramp.shell.runtime.leader.KubeLeaseStore`'s
+    contract); every request fails while the process is frozen."""
 
     def __init__(self, leases: Leases, name: str, proc: Proc) -> None:
         self.leases = leases
@@ -119,7 +119,7 @@ def elector_for(proc: Proc, leases: Leases, clock: Callable[[], float]) -> Leade
         "wall_clock": lambda: T0 + timedelta(seconds=clock()),
     }
     try:
-        from ramp.layout import elector_for as wire
+        from ramp.shell.runtime.layout import elector_for as wire
     except ImportError:  # before issue 19 (f61a406): Lease <base>-shard-<i>, no fence
         name = f"{BASE}-shard-{proc.shard.index}" if proc.shard else BASE
         return LeaderElector(

@@ -2,9 +2,9 @@
 
 With ``Config.workload_ref`` the Rollout adopts the plain Deployment of :mod:`model.sim`
 (``web-plain``, whose pods the Services selected before Ramp): its template is the
-Rollout's, the shell's :class:`ramp.kube_workload.Workloads` is played here (the give-back
-finalizer first, then the Deployment's merge patch, the finalizer removed last), and a
-deleted Rollout is held by that finalizer until the plan lets it go; then garbage
+Rollout's, the shell's :class:`ramp.shell.adapters.kube_workload.Workloads` is played here
+(the give-back finalizer first, then the Deployment's merge patch, the finalizer removed
+last), and a deleted Rollout is held by that finalizer until the plan lets it go; then garbage
 collection takes its children. Simplification: the Deployment's pods carry the same
 labels whatever its template (only the image changes), and unpaused it rolls at once.
 """

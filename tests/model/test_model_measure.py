@@ -2,9 +2,9 @@
 
 :class:`RolloutMachine` (every rule of the canary machine: aborts, promotions, template
 changes, a lying cluster) with one change: measurements go through the REAL shell
-(:class:`ramp.gates.Gates`, see :mod:`model.measure_shell`) and take a drawn latency in
-simulated time, or never finish. Besides the oracle's invariants (a)-(g), every reconcile
-checks (h): it never waits on a measurement.
+(:class:`ramp.shell.controller.gates.Gates`, see :mod:`model.measure_shell`) and take a
+drawn latency in simulated time, or never finish. Besides the oracle's invariants (a)-(g),
+every reconcile checks (h): it never waits on a measurement.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Issue 19, class 11: measurements never hold a reconcile (named model examples).
 
-The simulated cluster measures through the REAL shell (:class:`ramp.gates.Gates`, see
+The simulated cluster measures through the REAL shell
+(:class:`ramp.shell.controller.gates.Gates`, see
 :mod:`model.measure_shell`) with a Prometheus that answers late or never. On f61a406 the
 reconcile awaited the measurement, so each of these fails there with violation (h).
 """

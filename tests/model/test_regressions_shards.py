@@ -1,7 +1,7 @@
 """Named examples of class 10 (issue 19): two controllers during a shard change.
 
 Replayed through :mod:`model.sim_shards` (the real election wiring of
-``ramp.layout.elector_for`` on simulated Leases); each failed on f61a406, where the
+``ramp.shell.runtime.layout.elector_for`` on simulated Leases); each failed on f61a406, where the
 Lease of shard ``i`` was ``<lease>-shard-<i>`` whatever the shard count, and nothing
 fenced one layout from another.
 """
@@ -13,7 +13,7 @@ from datetime import timedelta
 from model.sim import NAME, Cluster, Config, template
 from model.sim_shards import LEASE, NAMESPACE, RENEW, RETRY, Fleet, Proc
 from ramp.core.model import revision_hash
-from ramp.shard import shard_of
+from ramp.shell.runtime.shard import shard_of
 
 V1, V2 = (revision_hash(template(i)) for i in (1, 2))
 

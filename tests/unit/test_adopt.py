@@ -1,6 +1,6 @@
-"""Adoption of orphaned children and history (ramp.adopt): only objects with no owner at
-all, labelled for this Rollout and named as Ramp names them; never while the Rollout is
-being deleted; the ownerReference is patched with the resourceVersion read."""
+"""Adoption of orphaned children and history (ramp.shell.controller.adopt): only objects
+with no owner at all, labelled for this Rollout and named as Ramp names them; never while
+the Rollout is being deleted; the ownerReference is patched with the resourceVersion read."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ramp.adopt import adopt_orphans
 from ramp.core.plan import Child, Event, revision_hash
-from ramp.kube import Kube
+from ramp.shell.adapters.kube import Kube
+from ramp.shell.controller.adopt import adopt_orphans
 
 UID = "new-uid"
 TEMPLATES = {

@@ -11,7 +11,7 @@ import pytest
 
 from ramp.core.drift import template_drift
 from ramp.core.model import REVISION_LABEL, TEMPLATE_ANNOTATION, revision_hash
-from ramp.kube_objects import child_from_deployment, summarize_deployment
+from ramp.shell.adapters.kube_objects import child_from_deployment, summarize_deployment
 
 WRITTEN: dict[str, Any] = {
     "metadata": {"labels": {"app": "web"}},

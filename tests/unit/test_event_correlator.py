@@ -15,7 +15,15 @@ from typing import Any
 import pytest
 
 from ramp.core.context import Event
-from ramp.events import ALWAYS, BURST, COMBINED, REFILL, SIMILAR, Action, EventCorrelator
+from ramp.shell.adapters.events import (
+    ALWAYS,
+    BURST,
+    COMBINED,
+    REFILL,
+    SIMILAR,
+    Action,
+    EventCorrelator,
+)
 
 TENANT_A = ("team-a", "web", "uid-a")
 TENANT_B = ("team-b", "api", "uid-b")
@@ -143,7 +151,7 @@ class _Core:
 def test_kube_emit_counts_repeats_and_limits_writes(seconds: int) -> None:
     from kubernetes import client
 
-    from ramp.kube import Kube
+    from ramp.shell.adapters.kube import Kube
 
     kube = Kube(client.ApiClient())
     clock = Clock()

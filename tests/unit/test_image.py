@@ -102,7 +102,12 @@ def test_the_wheel_installs_and_its_entry_point_runs(tmp_path: Path) -> None:
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         metadata = zf.read(meta_name).decode()
         entry_points = zf.read(meta_name.replace("METADATA", "entry_points.txt")).decode()
-    assert {"ramp/py.typed", "ramp/__main__.py", "ramp/metrics.py", "ramp/leader.py"} <= names
+    assert {
+        "ramp/py.typed",
+        "ramp/__main__.py",
+        "ramp/shell/runtime/metrics.py",
+        "ramp/shell/runtime/leader.py",
+    } <= names
     assert "ramp-operator = ramp.__main__:main" in entry_points
     requires = re.findall(r"^Requires-Dist: ([A-Za-z0-9_.-]+)", metadata, re.M)
     assert {"kopf", "kubernetes", "prometheus-client", "aiohttp"} <= {

@@ -1,4 +1,4 @@
-"""Which watch events wake a reconcile (``ramp.handlers``): a child Deployment's event
+"""Which watch events wake a reconcile (``ramp.shell.handlers``): a child Deployment's event
 kicks its Rollout only when it changes something the planner reads, and another shard's
 children are neither indexed nor kicked."""
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ramp import handlers
-from ramp.shard import Shard
+from ramp.shell import handlers
+from ramp.shell.runtime.shard import Shard
 
 
 def deployment(**status: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The layout fence (``ramp.layout``): one shard count acts at a time.
+"""The layout fence (``ramp.shell.runtime.layout``): one shard count acts at a time.
 
 In-memory Leases with resourceVersion semantics and one clock for every candidate; the
 model machines (tests/model/sim_shards.py) drive the same wiring at random, and
@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from ramp.layout import SETTLING_ANNOTATION, SHARDS_ANNOTATION, elector_for
-from ramp.leader import LeaderElector, LeaseConflict
-from ramp.shard import Shard
+from ramp.shell.runtime.layout import SETTLING_ANNOTATION, SHARDS_ANNOTATION, elector_for
+from ramp.shell.runtime.leader import LeaderElector, LeaseConflict
+from ramp.shell.runtime.shard import Shard
 
 LEASE, DEADLINE, RENEW, RETRY = 15.0, 10.0, 5.0, 2.0
 

@@ -22,7 +22,9 @@ def loaded_after(code: str) -> set[str]:
 
 
 def test_the_operator_starts_without_the_cel_evaluator() -> None:
-    assert "cel" not in loaded_after("import ramp.__main__, ramp.handlers, ramp.controller")
+    assert "cel" not in loaded_after(
+        "import ramp.__main__, ramp.shell.handlers, ramp.shell.controller.controller"
+    )
 
 
 def test_the_first_condition_brings_it() -> None:

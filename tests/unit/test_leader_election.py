@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ramp.leader import GuardedKube, LeaderElector, LeaseConflict, NotLeader
+from ramp.shell.runtime.leader import GuardedKube, LeaderElector, LeaseConflict, NotLeader
 
 
 class MemoryLeaseStore:
@@ -234,10 +234,11 @@ def test_guarded_kube_refuses_writes_but_not_reads_when_not_leading() -> None:
 
 
 def test_every_write_of_the_adapter_is_guarded() -> None:
-    """A write method added to ramp.kube.Kube must be overridden by GuardedKube too."""
+    """A write method added to ramp.shell.adapters.kube.Kube must be overridden by GuardedKube
+    too."""
     import inspect
 
-    from ramp.kube import Kube
+    from ramp.shell.adapters.kube import Kube
 
     public = {n for n, f in inspect.getmembers(Kube, inspect.isfunction) if not n.startswith("_")}
     writes = {n for n in public if not n.startswith(("get_", "list_"))}

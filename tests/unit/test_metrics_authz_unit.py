@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from ramp.__main__ import parse_args
-from ramp.metrics import PROBES, MetricsServer, OperatorMetrics
-from ramp.metrics_auth import MetricsAuth, bearer_token
-from ramp.runtime import excluded
+from ramp.shell.runtime.metrics import PROBES, MetricsServer, OperatorMetrics
+from ramp.shell.runtime.metrics_auth import MetricsAuth, bearer_token
+from ramp.shell.runtime.run import excluded
 
 
 class Reviewer:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ramp import handlers
-from ramp.controller import Controller
 from ramp.core.names import child_name, rollout_label
-from ramp.kube_objects import endpoints_by_revision
+from ramp.shell import handlers
+from ramp.shell.adapters.kube_objects import endpoints_by_revision
+from ramp.shell.controller.controller import Controller
 
 LONG = "a" * 100 + ".b" * 76  # 252 characters
 
@@ -73,7 +73,7 @@ def test_a_mark_on_a_revision_deleted_meanwhile_plans_again() -> None:
     from kubernetes.client.exceptions import ApiException
 
     from ramp.core.model import HistoryWrite
-    from ramp.kube import Conflict, Kube
+    from ramp.shell.adapters.kube import Conflict, Kube
 
     class _Apps:
         def patch_namespaced_controller_revision(self, *args: Any, **kw: Any) -> None:
@@ -94,7 +94,7 @@ def test_an_api_error_reads_the_same_on_every_retry() -> None:
     words leave out its response headers (an Audit-Id differs on every request)."""
     from kubernetes.client.exceptions import ApiException
 
-    from ramp.controller import error_message
+    from ramp.shell.controller.controller import error_message
 
     body = '{"message": "controllerrevisions.apps \\"x\\" is forbidden: exceeded quota"}'
     first, second = (ApiException(status=403, reason="Forbidden") for _ in range(2))

@@ -12,9 +12,16 @@ import pytest
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ramp.notify.config import AllowList, ConfigError, Delivery, Settings, Sink, parse_settings
-from ramp.notify.messages import analysis_of, notification, payload, wants
-from ramp.notify.notifier import Notifier
+from ramp.shell.adapters.notify.config import (
+    AllowList,
+    ConfigError,
+    Delivery,
+    Settings,
+    Sink,
+    parse_settings,
+)
+from ramp.shell.adapters.notify.messages import analysis_of, notification, payload, wants
+from ramp.shell.adapters.notify.notifier import Notifier
 
 NOW = datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC)
 ROLLOUT: dict[str, Any] = {

@@ -15,9 +15,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from ramp.notify import notifier as notifier_module
-from ramp.notify.config import Delivery, Settings, Sink
-from ramp.notify.notifier import Notifier
+from ramp.shell.adapters.notify import notifier as notifier_module
+from ramp.shell.adapters.notify.config import Delivery, Settings, Sink
+from ramp.shell.adapters.notify.notifier import Notifier
 
 TRIGGERS = frozenset({"analysis", "aborted", "started"})
 

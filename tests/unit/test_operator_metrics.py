@@ -10,8 +10,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ramp.api.rollout import Phase, RolloutStatus, Weights
 from ramp.core.plan import Event, Plan
-from ramp.logs import JsonFormatter
-from ramp.metrics import OperatorMetrics
+from ramp.shell.runtime.logs import JsonFormatter
+from ramp.shell.runtime.metrics import OperatorMetrics
 
 
 def samples(metrics: OperatorMetrics) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -96,7 +96,7 @@ def test_gate_measurements_by_verdict_start_at_zero() -> None:
 
 
 def test_module_level_record_measurement_counts_in_the_served_registry() -> None:
-    from ramp import metrics
+    from ramp.shell.runtime import metrics
 
     before = value(metrics.METRICS, "ramp_gate_measurements_total", verdict="Inconclusive") or 0
     metrics.record_measurement("Inconclusive")

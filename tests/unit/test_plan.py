@@ -308,7 +308,7 @@ def test_plan_is_idempotent() -> None:
 def test_work_queue_replaces_a_worker_that_ended() -> None:
     import asyncio
 
-    from ramp.controller import WorkQueue
+    from ramp.shell.controller.controller import WorkQueue
 
     calls: list[str] = []
 
@@ -331,7 +331,7 @@ def test_work_queue_replaces_a_worker_that_ended() -> None:
 
 
 def test_index_summary_keeps_what_the_planner_reads() -> None:
-    from ramp.kube_objects import child_from_deployment, summarize_deployment
+    from ramp.shell.adapters.kube_objects import child_from_deployment, summarize_deployment
 
     body = {
         "metadata": {

@@ -199,7 +199,7 @@ def test_enforcement_is_on_by_default_wherever_namespaces_are_tenants(
 ) -> None:
     import argparse
 
-    from ramp.runtime import enforces_namespace
+    from ramp.shell.runtime.run import enforces_namespace
 
     args = argparse.Namespace(namespace=namespaces, prometheus_namespace_enforcement=mode)
     assert enforces_namespace(args) is on

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry
 
 from ramp.api.rollout import Phase, ReleaseClock, RolloutStatus
 from ramp.core.release_clock import ReleaseEnd, releasing, track_release
-from ramp.metrics_release import ReleaseHistograms
+from ramp.shell.runtime.metrics_release import ReleaseHistograms
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

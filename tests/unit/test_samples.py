@@ -1,11 +1,11 @@
-"""The operator's timing samples (``ramp.timing.Samples``): the last N kept in order, in
-memory taken once at start — a soak must not see the diagnostics grow."""
+"""The operator's timing samples (``ramp.shell.controller.timing.Samples``): the last N kept in
+order, in memory taken once at start — a soak must not see the diagnostics grow."""
 
 from __future__ import annotations
 
 import tracemalloc
 
-from ramp.timing import PARTS, Samples, StepTiming
+from ramp.shell.controller.timing import PARTS, Samples, StepTiming
 
 
 def test_the_last_samples_are_kept_oldest_first() -> None:

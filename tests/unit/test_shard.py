@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from ramp.__main__ import parse_args
-from ramp.controller import WorkQueue
-from ramp.shard import Shard, parse_shard, shard_of
+from ramp.shell.controller.controller import WorkQueue
+from ramp.shell.runtime.shard import Shard, parse_shard, shard_of
 
 
 def test_every_rollout_has_exactly_one_shard_and_the_split_is_even() -> None:

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from ramp.api.rollout import RolloutStatus
-from ramp.controller import Controller, volatile_only
 from ramp.core.plan import Child, HistoryWrite, Observed, Plan, ServicePin
-from ramp.kube import Conflict, Kube, NotLeader
-from ramp.leader import LeaderElector
+from ramp.shell.adapters.kube import Conflict, Kube, NotLeader
+from ramp.shell.controller.controller import Controller, volatile_only
+from ramp.shell.runtime.leader import LeaderElector
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -324,7 +324,7 @@ def test_unknown_status_fields_are_ignored_after_a_downgrade() -> None:
 
 
 def test_the_token_secret_is_read_again_when_due() -> None:
-    from ramp.gates import Gates
+    from ramp.shell.controller.gates import Gates
 
     tokens = iter(["one", "two"])
     gates = Gates(None, lambda ns, n: None, token_source=lambda: next(tokens))
@@ -340,7 +340,7 @@ def test_the_token_secret_is_read_again_when_due() -> None:
 
 
 def test_status_patches_remove_nested_fields_that_disappeared() -> None:
-    from ramp.kube_objects import merge_patch
+    from ramp.shell.adapters.kube_objects import merge_patch
 
     old = {"blueGreen": {"activeRevision": "a", "warmRevision": "b"}, "phase": "Healthy"}
     new = {"blueGreen": {"activeRevision": "c"}, "phase": "Healthy"}

@@ -1,5 +1,6 @@
-"""The reconcile queue (``ramp.workqueue.WorkQueue``): a bounded number of reconciles in
-flight when a fleet wakes at once, every Rollout served, and resyncs spread in time."""
+"""The reconcile queue (``ramp.shell.controller.workqueue.WorkQueue``): a bounded number of
+reconciles in flight when a fleet wakes at once, every Rollout served, and resyncs spread in
+time."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from ramp import workqueue
-from ramp.workqueue import RECONCILE_SLOTS, WorkQueue
+from ramp.shell.controller import workqueue
+from ramp.shell.controller.workqueue import RECONCILE_SLOTS, WorkQueue
 
 
 def test_a_fleet_kicked_at_once_runs_at_most_the_slots_and_every_rollout_once() -> None:

@@ -1,4 +1,4 @@
-"""The workloadRef adapter (``ramp.kube_workload``): what it reads off an adopted
+"""The workloadRef adapter (``ramp.shell.adapters.kube_workload``): what it reads off an adopted
 Deployment and the one merge patch it sends for a plan's workload part."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from kubernetes import client
 from ramp.api.rollout import RolloutStatus
 from ramp.core.plan import Plan
 from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE, WorkloadPatch
-from ramp.kube import Kube
-from ramp.kube_workload import Workloads, summarize_workload
+from ramp.shell.adapters.kube import Kube
+from ramp.shell.adapters.kube_workload import Workloads, summarize_workload
 
 
 def deployment(labels: dict[str, str]) -> dict[str, Any]:

@@ -19,10 +19,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ramp.api.rollout import Rollout
-from ramp.controller import Controller, quiet
 from ramp.core.plan import ROLE_LABEL, Child, HistoryEntry, Observed, plan
-from ramp.kube import Kube
-from ramp.kube_objects import child_from_deployment, history_entry, merge_patch, summarize_history
+from ramp.shell.adapters.kube import Kube
+from ramp.shell.adapters.kube_objects import (
+    child_from_deployment,
+    history_entry,
+    merge_patch,
+    summarize_history,
+)
+from ramp.shell.controller.controller import Controller, quiet
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ALLOWED_EVENTS = {
@@ -87,7 +92,8 @@ class Cluster:
     writes: list[tuple[str, Any]] = field(default_factory=list)
     """Writes of the current reconcile: (kind, detail)."""
     quiet: int = 0
-    """Reconciles whose plan :func:`ramp.controller.quiet` found to write nothing."""
+    """Reconciles whose plan :func:`ramp.shell.controller.controller.quiet` found to write
+    nothing."""
 
     def __post_init__(self) -> None:
         from kubernetes import client

@@ -19,11 +19,11 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ramp.controller import Controller
 from ramp.core.plan import Child
-from ramp.expectations import EXPECTATION_SECONDS, Expectations
-from ramp.kube import Kube
-from ramp.kube_objects import child_from_deployment, summarize_history
+from ramp.shell.adapters.expectations import EXPECTATION_SECONDS, Expectations
+from ramp.shell.adapters.kube import Kube
+from ramp.shell.adapters.kube_objects import child_from_deployment, summarize_history
+from ramp.shell.controller.controller import Controller
 
 BODY: dict[str, Any] = {
     "apiVersion": "ramp.dev/v1alpha1",
@@ -248,7 +248,8 @@ def test_step_timing_splits_a_reconcile_into_queue_observe_plan_apply() -> None:
     import time
     from concurrent.futures import ThreadPoolExecutor
 
-    from ramp.timing import ApiClock, StepTiming
+    from ramp.shell.adapters.api_clock import ApiClock
+    from ramp.shell.controller.timing import StepTiming
 
     class Client:
         def call_api(self) -> str:

@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from ramp.api.base import ApiModel
 from ramp.api.base import cel_rules as _cel
+from ramp.api.durations import DURATION_PATTERN
 from ramp.api.sources import (
     MAX_QUERY,
     MAX_TIMEOUT_SECONDS,
@@ -32,7 +33,6 @@ from ramp.api.sources import (
     source_rules,
 )
 from ramp.api.sources import seconds as _seconds
-from ramp.core.durations import DURATION_PATTERN
 
 __all__ = ["MAX_QUERY", "MAX_TIMEOUT_SECONDS", "parse_duration_seconds"]  # re-exported
 

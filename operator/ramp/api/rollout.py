@@ -9,7 +9,7 @@ from pydantic import Field
 
 from ramp.api.analysis import AnalysisRef, BackgroundAnalysis, Measurement, MetricResult
 from ramp.api.base import ApiModel
-from ramp.core.durations import DURATION_PATTERN, duration_rule
+from ramp.api.durations import DURATION_PATTERN, duration_rule
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 

@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Self
 from pydantic import Field, model_validator
 
 from ramp.api.base import ApiModel, cel_rules
-from ramp.core.durations import DURATION_PATTERN, parse_duration
+from ramp.api.durations import DURATION_PATTERN, parse_duration
 
 ADDRESS_PATTERN = r"^https?://[^\s/?#@]+(/[^\s?#]*)?$"
 """``http(s)://host[:port][/path]``: no credentials in the URL, no query, no fragment."""

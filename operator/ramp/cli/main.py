@@ -23,6 +23,7 @@ from rich.console import RenderableType
 from rich.live import Live
 
 from ramp import __version__
+from ramp.api.durations import parse_duration
 from ramp.api.verbs import BY_NAME, VERBS
 from ramp.cli.client import (
     CliError,
@@ -47,7 +48,6 @@ from ramp.cli.render import (
 from ramp.cli.render_bluegreen import is_blue_green, rollback_refusal
 from ramp.cli.safe import SafeConsole, visible
 from ramp.cli.templates import original_template, recorded_template
-from ramp.core.durations import parse_duration
 from ramp.core.plan import REVISION_LABEL, revision_hash
 
 EXIT_OK, EXIT_FAILED, EXIT_TIMEOUT = 0, 1, 2

@@ -4,7 +4,7 @@ For every step: the weight in force, the canary and stable replicas it means, th
 weight those replicas give and a warning when the weight is not representable (10 % of 3
 replicas is really 33 %), and the least time the step takes. The arithmetic is the
 operator's own (:func:`ramp.core.split.split_replicas`, :func:`ramp.core.plan.step_weight`,
-:func:`ramp.core.durations.parse_duration`); this module only arranges it.
+:func:`ramp.api.durations.parse_duration`); this module only arranges it.
 
 Least time of a step: a ``pause`` with a duration takes that long; a ``pause: {}`` waits
 for a promote (no bound); an ``analysis`` step needs each metric's ``count`` passes, the
@@ -25,9 +25,9 @@ from rich.table import Table
 from rich.text import Text
 
 from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Metric
+from ramp.api.durations import parse_duration
 from ramp.api.rollout import Rollout
 from ramp.cli.render import make_table, step_label
-from ramp.core.durations import parse_duration
 from ramp.core.plan import step_weight
 from ramp.core.split import split_replicas
 

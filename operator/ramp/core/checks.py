@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ramp.api.durations import parse_duration
 from ramp.api.rollout import RolloutSpec
-from ramp.core.durations import parse_duration
 from ramp.core.model import PREFIX
 
 

@@ -95,7 +95,7 @@ class Child:
     """``metadata.deletionTimestamp`` is set: it is going away."""
     version: int = 0
     """``metadata.resourceVersion`` as a number (0: unknown); the planner never reads it,
-    the shell compares it with its own writes' answers (``ramp.expectations``)."""
+    the shell compares it with its own writes' answers (``ramp.shell.adapters.expectations``)."""
     drift: str | None = None
     """Why its pod template is not its revision's (someone edited it: ``kubectl set
     image``), or None (see :func:`ramp.core.drift.template_drift`)."""

@@ -12,9 +12,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ramp.api.analysis import AnalysisRef
+from ramp.api.durations import parse_duration
 from ramp.api.rollout import MAX_STEP_HISTORY, HandledTokens, Step, StepRecord, Weights
 from ramp.core.context import PlanContext
-from ramp.core.durations import parse_duration
 from ramp.core.gating import BACKGROUND, evaluate, step_run
 from ramp.core.model import PROGRESS_GRAIN, Plan, iso, parse_iso
 from ramp.core.split import Split, next_replicas, split_replicas

@@ -1,7 +1,7 @@
 """kopf registration only: each handler kicks the Rollout's reconcile worker.
 
-The reconcile itself lives in :mod:`ramp.controller`; these handlers keep the watch-fed
-index of child Deployments and translate events into kicks.
+The reconcile itself lives in :mod:`ramp.shell.controller.controller`; these handlers keep
+the watch-fed index of child Deployments and translate events into kicks.
 """
 
 from __future__ import annotations
@@ -16,18 +16,18 @@ from typing import Any, cast
 import kopf
 
 from ramp import GROUP, PREFIX, VERSION
-from ramp.controller import Controller
 from ramp.core.plan import ROLLOUT_LABEL, Child
 from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
-from ramp.kube_objects import (
+from ramp.shell.adapters.kube_objects import (
     child_from_deployment,
     endpoint_pods,
     rollout_label,
     summarize_deployment,
     summarize_history,
 )
+from ramp.shell.controller.controller import Controller
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.handlers")  # its name before the shell package
 
 CHILD_LABELS = {ROLLOUT_LABEL: kopf.PRESENT}
 SERVICE_NAME = "kubernetes.io/service-name"

@@ -15,6 +15,8 @@ from array import array
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from ramp.shell.adapters.api_clock import ApiClock
+
 T = TypeVar("T")
 
 NEXT = {"observe": "plan", "plan": "apply", "apply": "done"}
@@ -71,31 +73,6 @@ class Samples:
     def values(self) -> list[float]:
         """The first column of every sample (a one-column series)."""
         return [row[0] for row in self.rows()]
-
-
-class ApiClock:
-    """Seconds each thread has spent in API requests (wraps ``ApiClient.call_api``;
-    with ``_preload_content=False`` the answer's body is read after it, not counted)."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
-
-    def seconds(self) -> float:
-        return float(getattr(self._local, "seconds", 0.0))
-
-    def wrap(self, api_client: Any) -> None:
-        call = getattr(api_client, "call_api", None)
-        if call is None:
-            return
-
-        def timed_call(*args: Any, **kwargs: Any) -> Any:
-            began = time.monotonic()
-            try:
-                return call(*args, **kwargs)
-            finally:
-                self._local.seconds = self.seconds() + time.monotonic() - began
-
-        api_client.call_api = timed_call
 
 
 class StepTiming:

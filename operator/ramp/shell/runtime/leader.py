@@ -34,9 +34,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from ramp.kube import Kube, NotLeader
+from ramp.shell.adapters.kube import Kube, NotLeader
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.leader")  # its name before the shell package
 
 DEFAULT_LEASE_NAME = "ramp-operator"
 SERVICE_ACCOUNT_NAMESPACE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -187,7 +187,7 @@ class Record:
 
 
 class Fence(Protocol):
-    """A second condition on acting besides the Lease (:mod:`ramp.layout`)."""
+    """A second condition on acting besides the Lease (:mod:`ramp.shell.runtime.layout`)."""
 
     def allows(self) -> bool: ...
 
@@ -229,7 +229,8 @@ class LeaderElector:
         self.clock = clock
         self.wall_clock = wall_clock
         self.fence = fence
-        """Acting also needs ``fence.allows()`` (the layout of shards, :mod:`ramp.layout`)."""
+        """Acting also needs ``fence.allows()`` (the layout of shards,
+        :mod:`ramp.shell.runtime.layout`)."""
         self._renewed_at: float | None = None
         """Monotonic time at which the last successful acquire/renew request was sent."""
         self._observed: Record | None = None
@@ -316,7 +317,8 @@ class LeaderElector:
 
     def observe(self) -> None:
         """Read the Lease without taking it: its expiry clock starts now if it changed
-        (a standby of shard 0 watches the layout Lease this way, :mod:`ramp.layout`)."""
+        (a standby of shard 0 watches the layout Lease this way,
+        :mod:`ramp.shell.runtime.layout`)."""
         lease = self.store.get()
         if lease is None:
             return

@@ -30,7 +30,7 @@ from ramp.core.resolve import AnalysisSpecError, ResolvedAnalysis, resolve_analy
 from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.verdicts import format_time, parse_time, verdict_changed
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.gates")  # its name before the shell package
 
 TOKEN_REFRESH_SECONDS = 60.0
 """How often the Prometheus token Secret is read again (a rotation needs no restart)."""

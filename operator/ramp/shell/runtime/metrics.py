@@ -32,10 +32,10 @@ Series (``namespace`` and ``rollout`` label every per-Rollout series):
     Requests of the reconcile loop to the API server (``read``/``write``).
 ``ramp_release_{duration,progression,paused}_seconds{namespace,strategy,outcome}``
     Histograms of each release's total, progressing and held time
-    (:mod:`ramp.metrics_release`).
+    (:mod:`ramp.shell.runtime.metrics_release`).
 ``ramp_leader``
     1 while this process may act (holds the Lease and its shard layout is the one acting,
-    :mod:`ramp.layout`; or leader election is off).
+    :mod:`ramp.shell.runtime.layout`; or leader election is off).
 
 Everything is fed from the controller's observers (:meth:`OperatorMetrics.observe`, called
 after each *applied* plan), so a standby replica, which applies nothing, reports no
@@ -65,9 +65,9 @@ from prometheus_client.registry import Collector
 from ramp.api.analysis import Verdict
 from ramp.api.rollout import Phase
 from ramp.core.plan import Plan
-from ramp.metrics_release import ReleaseHistograms
+from ramp.shell.runtime.metrics_release import ReleaseHistograms
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.metrics")  # its name before the shell package
 disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series
 
 Key = tuple[str, str]
@@ -158,7 +158,7 @@ class OperatorMetrics:
         self.live_keys: Callable[[], Iterable[Key]] | None = None
         """The Rollouts that still exist (the work queue's keys); others are dropped."""
         self.api_counters: Any = None
-        """``ramp.kube.ApiCounters`` of the reconcile loop, if any."""
+        """``ramp.shell.adapters.kube.ApiCounters`` of the reconcile loop, if any."""
         self.step_transitions = Counter(
             "ramp_step_transitions",
             "Steps completed (StepCompleted Events).",
@@ -315,8 +315,8 @@ class MetricsServer:
 
     ``paths`` says which of them this server answers (the operator runs one for
     ``/metrics`` and one for the probes, on ports of their own); with ``auth``
-    (:class:`ramp.metrics_auth.MetricsAuth`), ``/metrics`` answers only a bearer token that
-    the API server authenticates and authorizes.
+    (:class:`ramp.shell.runtime.metrics_auth.MetricsAuth`), ``/metrics`` answers only a bearer
+    token that the API server authenticates and authorizes.
     """
 
     def __init__(

@@ -35,7 +35,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
-from ramp.core.durations import parse_duration
+from ramp.api.durations import parse_duration
 
 ALLOW_ENV = "RAMP_NOTIFY_ALLOW"
 CONFIG_KEY = "notifications.yaml"

@@ -4,7 +4,7 @@ A Rollout belongs to shard ``sha256("namespace/name") mod n``: stable across pro
 versions and restarts (Python's ``hash()`` is salted per process), so every Rollout has
 exactly one owner among ``n`` operators. Each shard elects its own leader on its own
 Lease (``<lease>-shard-<i>``); a shard that dies leaves only its Rollouts waiting. Only
-one shard count acts at a time (:mod:`ramp.layout`).
+one shard count acts at a time (:mod:`ramp.shell.runtime.layout`).
 """
 
 from __future__ import annotations

@@ -36,8 +36,8 @@ from typing import Any
 import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from ramp.notify.config import Settings, Sink
-from ramp.notify.messages import (
+from ramp.shell.adapters.notify.config import Settings, Sink
+from ramp.shell.adapters.notify.messages import (
     PAUSED_REASON,
     Notification,
     analysis_of,

@@ -1,4 +1,4 @@
-"""The adapter for ``spec.workloadRef`` (part of the shell, beside :mod:`ramp.kube`).
+"""The adapter for ``spec.workloadRef`` (part of the shell, beside :mod:`ramp.shell.adapters.kube`).
 
 Reads the referenced Deployment into a :class:`~ramp.core.workload_model.Workload`
 (its template, counts, pause, Ramp's annotations and which field manager last set
@@ -26,9 +26,9 @@ from ramp.core.workload_model import (
     WATCHED_VALUE,
     Workload,
 )
-from ramp.kube import PLURAL, TIMEOUT, Conflict, Kube
+from ramp.shell.adapters.kube import PLURAL, TIMEOUT, Conflict, Kube
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.kube_workload")  # its name before the shell package
 FIELD_MANAGER = "ramp-operator"
 MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"

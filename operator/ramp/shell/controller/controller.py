@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from ramp.adopt import adopt_orphans
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.api.analysis import Measurement
 from ramp.api.rollout import Rollout
@@ -31,15 +30,16 @@ from ramp.core.gating import runs_in_play
 from ramp.core.plan import Child, Event, HistoryEntry, Observed, Plan, plan
 from ramp.core.workload_model import GIVE_BACK_FINALIZER as GIVE_BACK
 from ramp.core.workload_model import Workload
-from ramp.gates import Gates, TemplateReader
-from ramp.kube import Conflict, Kube
-from ramp.kube_objects import child_name, endpoints_by_revision, history_entry
-from ramp.kube_workload import Workloads
-from ramp.timing import CURRENT as TIMING
-from ramp.timing import PARTS, Samples, StepTiming
-from ramp.workqueue import Key, WorkQueue
+from ramp.shell.adapters.kube import Conflict, Kube
+from ramp.shell.adapters.kube_objects import child_name, endpoints_by_revision, history_entry
+from ramp.shell.adapters.kube_workload import Workloads
+from ramp.shell.controller.adopt import adopt_orphans
+from ramp.shell.controller.gates import Gates, TemplateReader
+from ramp.shell.controller.timing import CURRENT as TIMING
+from ramp.shell.controller.timing import PARTS, Samples, StepTiming
+from ramp.shell.controller.workqueue import Key, WorkQueue
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.controller")  # its name before the shell package
 
 API_THREADS = 32
 """Blocking API calls run on this many threads (asyncio's default pool is far smaller)."""

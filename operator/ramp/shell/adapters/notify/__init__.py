@@ -2,9 +2,10 @@
 
 Sinks come from a ConfigMap (``--notify-config NAMESPACE/NAME``), their URLs and tokens
 from a Secret (``--notify-secret NAMESPACE/NAME``, by default the ConfigMap's name), and a
-URL must be on the allow-list (``--notify-allow``). See :mod:`ramp.notify.config` for the
-format, :mod:`ramp.notify.messages` for the payloads and the per-Rollout annotations, and
-:mod:`ramp.notify.notifier` for delivery.
+URL must be on the allow-list (``--notify-allow``). See
+:mod:`ramp.shell.adapters.notify.config` for the format,
+:mod:`ramp.shell.adapters.notify.messages` for the payloads and the per-Rollout
+annotations, and :mod:`ramp.shell.adapters.notify.notifier` for delivery.
 
 The operator wires it in with one call (:func:`from_args`), which hooks the notifier onto
 the adapter's ``emit`` (every Event the operator posts) and returns it; its ``run()`` is one
@@ -20,8 +21,14 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from ramp.notify.config import CONFIG_KEY, AllowList, ConfigError, Settings, parse_settings
-from ramp.notify.notifier import Notifier
+from ramp.shell.adapters.notify.config import (
+    CONFIG_KEY,
+    AllowList,
+    ConfigError,
+    Settings,
+    parse_settings,
+)
+from ramp.shell.adapters.notify.notifier import Notifier
 
 
 def _ref(text: str, flag: str) -> tuple[str, str]:

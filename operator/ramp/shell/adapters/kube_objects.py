@@ -2,7 +2,7 @@
 
 Summaries kept in the watch-fed indexes (a child Deployment, a ControllerRevision, an
 EndpointSlice), their conversion into what the planner reads, the child and history
-naming, and the status merge patch. No API calls here: :mod:`ramp.kube` makes them.
+naming, and the status merge patch. No API calls here: :mod:`ramp.shell.adapters.kube` makes them.
 """
 
 from __future__ import annotations

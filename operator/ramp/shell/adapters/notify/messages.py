@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from ramp import GROUP, PREFIX, VERSION
-from ramp.notify.config import Sink
+from ramp.shell.adapters.notify.config import Sink
 
 NOTIFY_ANNOTATION = f"{PREFIX}/notify"
 TRIGGERS_ANNOTATION = f"{PREFIX}/notify-triggers"

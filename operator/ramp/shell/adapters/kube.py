@@ -33,9 +33,10 @@ from ramp.core.plan import (
     HistoryWrite,
     Role,
 )
-from ramp.events import Action, Decision, EventCorrelator
-from ramp.expectations import Expectations
-from ramp.kube_objects import (
+from ramp.shell.adapters.api_clock import ApiClock
+from ramp.shell.adapters.events import Action, Decision, EventCorrelator
+from ramp.shell.adapters.expectations import Expectations
+from ramp.shell.adapters.kube_objects import (
     child_from_deployment,
     child_name,
     controller_uid,
@@ -45,9 +46,8 @@ from ramp.kube_objects import (
     rollout_label,
     summarize_history,
 )
-from ramp.timing import ApiClock
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.kube")  # its name before the shell package
 client: Any = _client
 config: Any = _config
 PLURAL = "rollouts"
@@ -145,7 +145,8 @@ class Kube:
         self.api_clock = ApiClock()
         """Seconds per thread spent in API requests (the benchmark's breakdown)."""
         self.api_clock.wrap(api_client)
-        """What our creates and scales must make the watch show (see ramp.expectations)."""
+        """What our creates and scales must make the watch show
+        (see ramp.shell.adapters.expectations)."""
         self.write_budget: Callable[[], float] = lambda: float(TIMEOUT[1])
         """Seconds this process may still write for (the Lease's remaining time)."""
 
@@ -515,7 +516,7 @@ class Kube:
         """Post an Event about the Rollout (never fails the reconcile). An event marked
         ``post=False`` (a step completed: the status records it) is not sent. Repeats are
         counted on one Event and a Rollout's Event writes are rate-limited
-        (:class:`ramp.events.EventCorrelator`)."""
+        (:class:`ramp.shell.adapters.events.EventCorrelator`)."""
         if not getattr(event, "post", True):
             return
         meta = rollout["metadata"]

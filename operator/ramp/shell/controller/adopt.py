@@ -32,8 +32,8 @@ from ramp.core.plan import (
     Event,
     revision_hash,
 )
-from ramp.kube import Kube, _owner_ref
-from ramp.kube_objects import (
+from ramp.shell.adapters.kube import Kube, _owner_ref
+from ramp.shell.adapters.kube_objects import (
     child_name,
     controller_uid,
     decode_template,
@@ -41,7 +41,7 @@ from ramp.kube_objects import (
     rollout_label,
 )
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.adopt")  # its name before the shell package
 
 
 def _orphan(meta: dict[str, Any], rollout: str) -> bool:

@@ -13,22 +13,22 @@ from typing import Any
 
 import kopf
 
-import ramp.handlers as handlers
-from ramp import notify
-from ramp.controller import Controller
-from ramp.gates import provider_config
-from ramp.kube import load_client
-from ramp.layout import elector_for
-from ramp.leader import (
+import ramp.shell.handlers as handlers
+from ramp.shell.adapters import notify
+from ramp.shell.adapters.kube import load_client
+from ramp.shell.controller.controller import Controller
+from ramp.shell.controller.gates import provider_config
+from ramp.shell.runtime.layout import elector_for
+from ramp.shell.runtime.leader import (
     GuardedKube,
     KubeLeaseStore,
     LeaderElector,
     default_identity,
     default_namespace,
 )
-from ramp.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
+from ramp.shell.runtime.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.runtime")  # its name before the shell package
 
 
 def exact_namespaces(patterns: list[str]) -> bool:
@@ -174,7 +174,7 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
     if args.metrics_port >= 0:
         auth = None
         if getattr(args, "metrics_auth", "none") == "kubernetes":
-            from ramp.metrics_auth import KubeReviewer, MetricsAuth
+            from ramp.shell.runtime.metrics_auth import KubeReviewer, MetricsAuth
 
             auth = MetricsAuth(KubeReviewer(load_client(args.kubeconfig)))
         server = MetricsServer(

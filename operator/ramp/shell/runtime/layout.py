@@ -32,10 +32,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ramp.leader import WRITE_MARGIN, LeaderElector, LeaseConflict, LeaseStore
-from ramp.shard import Shard
+from ramp.shell.runtime.leader import WRITE_MARGIN, LeaderElector, LeaseConflict, LeaseStore
+from ramp.shell.runtime.shard import Shard
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.layout")  # its name before the shell package
 
 SHARDS_ANNOTATION = "ramp.dev/shards"
 """On the layout Lease: the shard count whose leaders act (``"1"`` without shards)."""
@@ -236,7 +236,7 @@ def elector_for(
     **kwargs: Any,
 ) -> tuple[LeaderElector, Layout]:
     """The elector of one operator process, fenced by the layout Lease: what
-    :func:`ramp.runtime.build_elector` runs (``store_for(name)`` opens a Lease)."""
+    :func:`ramp.shell.runtime.run.build_elector` runs (``store_for(name)`` opens a Lease)."""
     layout = Layout(shard.count if shard else 1, lease_duration, renew_deadline, clock)
     timings: dict[str, Any] = {
         "lease_duration": lease_duration,

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("ramp.metrics_auth")  # its name before the shell package
 
 CACHE_SECONDS = 10.0
 CACHE_ENTRIES = 256

@@ -1,0 +1,1 @@
+"""The reconcile loop: work queue, observe, plan, apply; measurements and adoption."""
