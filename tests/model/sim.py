@@ -10,9 +10,10 @@ The REAL planner (:func:`ramp.core.plan.plan`) is driven through this cluster:
 * other actors: children deleted (at once or foreground) or scaled, a look-alike
   Deployment, an HPA scaling ``spec.replicas``, a status restored from a backup (None),
   Service selectors edited, tokens and template / spec changes at any time;
-* the shell's execution order of :meth:`ramp.shell.controller.controller.Controller.apply` (history,
-  creates, status, Service pins, scales and role labels, deletes, Events), which an
-  operator restart can cut after any part, and its status throttle;
+* the REAL shell's execution of a plan (:class:`ramp.shell.controller.apply.Executor`
+  over the write ports of :mod:`model.sim_shell`: history, creates, status, Service
+  pins, scales and role labels, deletes, Events), which an operator restart can cut
+  after any part, its status throttle and its handling of refused writes;
 * the shell's analysis measurement folding (``Gates.measure``) with verdicts of all four
   kinds chosen by the test.
 
@@ -23,7 +24,6 @@ issue 9 after every reconcile.
 from __future__ import annotations
 
 import copy
-import dataclasses
 import functools
 import re
 from collections import Counter
@@ -32,10 +32,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from model.sim_workload import Held, apply_workload, observed_extras, settle_rolled
+from kubernetes.client.exceptions import ApiException
+
+from model.sim_shell import SimWorkloads, SimWrites
+from model.sim_workload import Held, observed_extras, settle_rolled
 from ramp.api.analysis import Measurement, Verdict
 from ramp.api.durations import parse_duration
 from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
+from ramp.core.actions import Actions
 from ramp.core.gating import BACKGROUND, runs_in_play
 from ramp.core.model import (
     ABORTED_ANNOTATION,
@@ -46,15 +50,10 @@ from ramp.core.model import (
     HistoryEntry,
     Observed,
     Plan,
-    ServicePin,
     revision_hash,
 )
 from ramp.core.names import (
-    MAX_CHILD_NAME,
     child_name,
-    label_value_problem,
-    name_problem,
-    rollout_label,
 )
 from ramp.core.plan import plan
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
@@ -63,8 +62,9 @@ from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.steps import step_weight
 from ramp.core.verdicts import format_time, metric_state, parse_time, record
 from ramp.crdgen import crds
+from ramp.shell.adapters.kube import Conflict
 from ramp.shell.adapters.kube_objects import endpoints_by_revision
-from ramp.shell.controller.controller import volatile_only
+from ramp.shell.controller.apply import Executor, Outcome
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 NAME = "web"
@@ -73,7 +73,6 @@ ROLLOUT_NAMES = [NAME] * 5 + ["a" * 47, "b" * 64, ("long-name." * 26)[:252] + "x
 with their Deployment's name; 64: no longer a label value; 253: the API's limit)."""
 UID = "uid-web"
 FOREIGN_UID = "uid-someone-else"
-STATUS_THROTTLE = 3.0
 PARTS = ("history", "creates", "status", "services", "scales", "deletes", "events")
 """The parts of Controller.apply, in order; a restart may cut after any of them."""
 
@@ -82,10 +81,6 @@ STATS: Counter[str] = Counter()
 """Event reasons and phases seen over a run (``RAMP_MODEL_STATS=1`` prints them)."""
 
 
-SPEC_REFUSALS = (400, 422)
-"""Codes of a create refused for what it says (the shell plans them as a refusal). Any
-other refusal of a create (409: it exists; 429, 500: for now) skips that create and the
-rest of the plan goes on; any refusal of another write fails the reconcile there."""
 REFUSALS = (409, 422, 429, 500, 400)
 """What the simulated API server answers: a conflict, invalid, throttled, an internal
 error (an admission webhook down: ``failurePolicy: Fail``), a webhook's denial (400)."""
@@ -376,7 +371,6 @@ class Cluster:
         self.verdicts: dict[str, Verdict] = {}
         """Per revision: the verdict every measurement of it gets (default Pass)."""
         self.events: list[tuple[datetime, str, str]] = []
-        self.last_status_write: float | None = None
         self.previous_view: View | None = None
         self.created_seq = 0
         self.foreign_writes: list[str] = []
@@ -407,9 +401,8 @@ class Cluster:
         self.writes = 0
         self.drifted: set[str] = set()
         self.originals: dict[str, Mapping[str, Any]] = {}
-        self.replacement: tuple[Observed, Plan, set[str]] | None = None
-        """The plan the shell applied instead, after a create refused for the spec."""
         self.oracle = Oracle(self)
+        self.executor = self.new_executor()
         self.unseen: set[str] = set()
         """Children created by the shell that the index has not shown yet (its
         expectations): while one is missing from the index, it reads the API instead."""
@@ -637,6 +630,8 @@ class Cluster:
             }
         view = self.observe(lag_children, lag_history, stale_body)
         rollout = Rollout.model_validate(view.body)
+        meta = view.body["metadata"]
+        refused = self.executor.take_refusal((meta["namespace"], meta["name"]), meta["generation"])
         observed = Observed(
             rollout=rollout,
             generation=int(view.body["metadata"]["generation"]),
@@ -646,17 +641,21 @@ class Cluster:
             history=view.history,
             services=view.services,
             endpoints=self.shell_endpoints(),
+            refused=refused,
             **observed_extras(self, view.body),
         )
         rollout, resolved = self.measure(rollout)
         observed = Observed(**{**observed.__dict__, "rollout": rollout, "analysis": resolved})
         result = plan(observed, self.now)
+        if refused is not None:  # the last pass's create was refused for its spec
+            old = (observed.rollout.status or RolloutStatus()).handled_tokens
+            new = result.status.handled_tokens
+            for verb in ("promote", "promote_full", "retry"):
+                if getattr(new, verb, None) != getattr(old, verb, None):
+                    raise Violation(f"(n) a refused create consumed the {verb} token")
         self.oracle.before_apply(observed, view, result)
         done = self.apply(view, observed, result, cut)
         self.refuse = None
-        if self.replacement is not None:  # a create refused for its spec: judge that plan
-            observed, result, done = self.replacement
-            self.replacement = None
         self.last = (result, done)
         STATS["reconciles"] += 1
         STATS.update(f"event:{e.reason}" for e in result.events)
@@ -676,165 +675,37 @@ class Cluster:
             self.oracle.services(observed, result)
         return result
 
+    def new_executor(self) -> Executor:
+        """The shell's executor over this cluster (a new one: an operator restarted)."""
+        return Executor(
+            SimWrites(self), SimWorkloads(self), clock=lambda: (self.now - T0).total_seconds()
+        )
+
     def apply(self, view: View, observed: Observed, result: Plan, cut: int) -> set[str]:
-        """Controller.apply, part by part; returns the parts that were carried out."""
-        done: set[str] = set()
-        if not apply_workload(self, result):
-            return done  # the give-back finalizer was added: plan again
-        if not result.write_status:
-            return done
-        for part in PARTS[:cut]:
-            try:
-                ok = getattr(self, f"_apply_{part}")(view, observed, result)
-            except Refused as refused:  # the reconcile fails here (a create: see below)
-                if part == "creates" and refused.code in SPEC_REFUSALS:
-                    self.refused_for_spec(view, observed, done, refused)
-                break
-            if ok is False:
-                break
-            done.add(part)
+        """The REAL executor carries the plan's actions out (an operator restart stops it
+        after ``cut`` parts); returns the parts that were carried out."""
+        todo = self.executor.actions(view.body, observed, result)
+        if result.write_status and cut < len(PARTS):
+            kept = tuple(a for a in todo.steps if a.part not in PARTS[cut:])
+            todo = Actions(kept, todo.requeue_after)
+        outcome = Outcome()
+        failed = False
+        try:
+            self.executor.execute(view.body, observed, todo, outcome)
+        except (Conflict, ApiException):
+            failed = True  # the reconcile fails here (or plans again from a fresh read)
         if cut < len(PARTS):
-            self.last_status_write = None  # a restart forgets the throttle
-        return done
-
-    def _apply_history(self, view: View, observed: Observed, result: Plan) -> bool:
-        known = {h.revision for h in observed.history}
-        number = max((h.number for h in observed.history), default=0)
-        for write in result.history:
-            self.write()
-            tpl = write.template
-            if tpl is None and write.revision not in known and write.from_child:
-                dep = self.deps.get(write.from_child)
-                tpl = dep.template if dep is not None else None
-            existing = self.history.get(write.revision)
-            if write.revision not in known:
-                number += 1
-                if existing is None:
-                    if tpl is None:
-                        continue  # the shell logs a warning and writes nothing
-                    self.history[write.revision] = CR(
-                        write.revision,
-                        number,
-                        copy.deepcopy(dict(tpl)),
-                        {k: v for k, v in write.annotations.items() if v is not None},
-                    )
-                    continue
-            if existing is None:
-                # 404: the index showed a revision deleted meanwhile; the shell plans again
-                # from a fresh view (Kube.write_history raises Conflict), nothing else is sent.
-                return False
-            for k, v in write.annotations.items():
-                if v is None:
-                    existing.annotations.pop(k, None)
-                else:
-                    existing.annotations[k] = v
-        return True
-
-    def _apply_creates(self, view: View, observed: Observed, result: Plan) -> None:
-        for revision, tpl in result.creates.items():
-            name = child_name(self.cfg.name, revision)
-            for what, problem in (
-                (name, name_problem(name, MAX_CHILD_NAME)),
-                (rollout_label(self.cfg.name), label_value_problem(rollout_label(self.cfg.name))),
-            ):
-                if problem:
-                    raise Violation(f"(n) the shell would write an invalid {what!r}: {problem}")
-            try:
-                if not self.write(create=True):
-                    continue  # 409: the shell takes it as "exists" (the watch will show it)
-            except Refused as refused:
-                if refused.code in SPEC_REFUSALS:
-                    raise
-                continue  # refused for now: the rest of the plan goes on (and backs off)
-            if name in self.deps:
-                continue  # 409: exists (or is being deleted)
-            self.created_seq += 1
-            self.unseen.add(name)
-            self.created_now.add(revision)
-            self.deps[name] = Dep(
-                name=name,
-                revision=revision,
-                role=result.roles.get(revision, "canary"),
-                owner=UID,
-                template=copy.deepcopy(dict(tpl)),
-                replicas=(result.replicas or {}).get(revision, 0),
-                created=f"{self.created_seq:06d}",
-            )
-
-    def _apply_status(self, view: View, observed: Observed, result: Plan) -> bool:
-        if view.body["metadata"]["resourceVersion"] != str(self.rv):
-            return False  # Conflict: plan again from a fresh read
-        new = result.status.to_k8s()
-        old = view.body.get("status") or {}
-        since = (
-            None if self.last_status_write is None else (self.now - T0).total_seconds()
-            - self.last_status_write
-        )  # fmt: skip
-        if volatile_only(old, new) and since is not None and since < STATUS_THROTTLE:
-            return True
-        if old == new:
-            return True
-        self.write()
-        self.status = new
-        self.bump()
-        self.last_status_write = (self.now - T0).total_seconds()
-        return True
-
-    def _apply_scales(self, view: View, observed: Observed, result: Plan) -> bool:
-        existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
-        scaled = dict(result.scales)
-        order = [r for r, _ in result.scales] + list(result.roles)  # shrinks first
-        for revision, role in sorted(result.roles.items(), key=lambda kv: order.index(kv[0])):
-            child = existing.get(revision)
-            if child is None:
-                continue
-            replicas = scaled.get(revision)
-            dep = self.deps.get(child.name)
-            if (replicas is not None and replicas != child.replicas) or role != child.role:
-                self.write()
-            if dep is None:
-                return False  # 404: the reconcile fails here
-            if dep.owner != UID:
-                self.foreign_writes.append(dep.name)
-            if replicas is not None and replicas != child.replicas and replicas != dep.replicas:
-                dep.replicas = replicas
-                dep.generation += 1
-            if role != child.role:
-                dep.role = role
-        return True
-
-    def _apply_deletes(self, view: View, observed: Observed, result: Plan) -> None:
-        for name in result.delete:
-            self.write()
-            dep = self.deps.get(name)
-            if dep is not None and dep.owner != UID:
-                self.foreign_writes.append(name)
-            self.deps.pop(name, None)
-        for revision in result.delete_history:
-            self.write()
-            self.history.pop(revision, None)
-
-    def _apply_services(self, view: View, observed: Observed, result: Plan) -> None:
-        for pin in result.services:
-            self.write()
-            self.pin_one(pin)
-
-    def _apply_events(self, view: View, observed: Observed, result: Plan) -> None:
-        for event in result.events:
-            self.events.append((self.now, event.reason, event.message))
+            self.executor = self.new_executor()  # a restart forgets the throttle, refusals
+        if not result.write_status:
+            return set()
+        if failed or outcome.refused is not None:
+            if len(outcome.done) >= len(todo.steps):
+                return set()  # the give-back finalizer was added: plan again
+            stopped = todo.steps[len(outcome.done)].part
+            return set(PARTS[: PARTS.index(stopped)]) if stopped in PARTS else set()
+        return set(PARTS[:cut])
 
     # -- the user's vocabulary (issue 19) --------------------------------------------
-
-    def pin(self, result: Plan) -> None:
-        for pin in result.services:
-            self.pin_one(pin)
-
-    def pin_one(self, pin: ServicePin) -> None:
-        selector = self.services.get(pin.service)
-        if selector is not None:
-            selector.update(pin.selector)
-            for key in [k for k, v in pin.selector.items() if v is None]:
-                del selector[key]  # a merge patch's null removes the key
 
     def tpl(self, image: int, invalid: bool = False) -> dict[str, Any]:
         """:func:`template` with the labels a selector change added."""
@@ -907,28 +778,6 @@ class Cluster:
         original = self.originals.setdefault(dep.name, dep.template)
         dep.template = original if how == "undo" else self.tpl(9)
         dep.generation += 1
-
-    def refused_for_spec(
-        self, view: View, observed: Observed, done: set[str], refused: Refused
-    ) -> None:
-        """``Controller.create``: a Deployment refused for its spec (400, 422) is planned
-        again as a refusal and that plan's status and Events are written."""
-        problem = f"the Deployment was refused: {refused.code}"
-        again = dataclasses.replace(observed, refused=problem)
-        replacement = plan(again, self.now)
-        old = (observed.rollout.status or RolloutStatus()).handled_tokens
-        new = replacement.status.handled_tokens
-        for verb in ("promote", "promote_full", "retry"):
-            if getattr(new, verb, None) != getattr(old, verb, None):
-                raise Violation(f"(n) a refused create consumed the {verb} token")
-        applied = {p for p in done if p == "history"}
-        if view.body["metadata"]["resourceVersion"] == str(self.rv):
-            if self.status != replacement.status.to_k8s():
-                self.status = replacement.status.to_k8s()
-                self.bump()
-            applied |= {"status", "events"}
-            self._apply_events(view, again, replacement)
-        self.replacement = (again, replacement, applied)
 
 
 def plain_deployment(replicas: int, tpl: Mapping[str, Any] | None = None) -> Dep:

@@ -2,9 +2,9 @@
 
 With ``Config.workload_ref`` the Rollout adopts the plain Deployment of :mod:`model.sim`
 (``web-plain``, whose pods the Services selected before Ramp): its template is the
-Rollout's, the shell's :class:`ramp.shell.adapters.kube_workload.Workloads` is played here
-(the give-back finalizer first, then the Deployment's merge patch, the finalizer removed
-last), and a deleted Rollout is held by that finalizer until the plan lets it go; then garbage
+Rollout's, the shell's writes to it (the give-back finalizer first, then the Deployment's
+merge patch, the finalizer removed last) go to :class:`model.sim_shell.SimWorkloads`, and
+a deleted Rollout is held by that finalizer until the plan lets it go; then garbage
 collection takes its children. Simplification: the Deployment's pods carry the same
 labels whatever its template (only the image changes), and unpaused it rolls at once.
 """
@@ -15,9 +15,8 @@ import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ramp.core.model import Plan, iso
+from ramp.core.model import iso
 from ramp.core.workload_model import (
-    GIVE_BACK_FINALIZER,
     MANAGED_ANNOTATION,
     ORIGINAL_ANNOTATION,
     SCALED_TO_ANNOTATION,
@@ -90,43 +89,6 @@ def observed_extras(c: Cluster, body: dict[str, Any]) -> dict[str, Any]:
         "deleting": bool(meta.get("deletionTimestamp")),
         "deleted_at": meta.get("deletionTimestamp"),
     }
-
-
-def apply_workload(c: Cluster, result: Plan) -> bool:
-    """``Workloads.apply`` (and the pins of a Rollout being deleted, which the shell sends
-    first). False: the finalizer was just added, the reconcile stops (a Conflict)."""
-    meta = c.body["metadata"]
-    finalizers: list[str] = meta.setdefault("finalizers", [])
-    deleting = bool(meta.get("deletionTimestamp"))
-    if not result.write_status:
-        c.pin(result)
-    if result.finalizer is True and GIVE_BACK_FINALIZER not in finalizers and not deleting:
-        finalizers.append(GIVE_BACK_FINALIZER)
-        c.bump()
-        return False
-    patch = result.workload
-    if patch is not None and c.plain is not None and patch.name == c.plain.name:
-        p, h = c.plain, c.held
-        if patch.replicas is not None and patch.replicas != p.replicas:
-            p.replicas = patch.replicas
-            p.generation += 1
-        if patch.paused is not None and patch.paused != h.paused:
-            h.paused = patch.paused
-            if h.paused and h.rolled is None:
-                h.rolled = copy.deepcopy(dict(p.template))
-            p.generation += 1
-        for target, changes in ((h.annotations, patch.annotations), (h.labels, patch.labels)):
-            for k, v in changes.items():
-                if v is None:
-                    target.pop(k, None)
-                else:
-                    target[k] = v
-    if result.finalizer is False and GIVE_BACK_FINALIZER in finalizers:
-        finalizers.remove(GIVE_BACK_FINALIZER)
-        c.bump()
-        if deleting:
-            collect(c)
-    return True
 
 
 def delete_rollout(c: Cluster) -> None:

@@ -128,6 +128,9 @@ def test_class7_canary_create_refused_consumes_no_promote_token() -> None:
     assert f"{NAME}-{V2}" not in c.deps
     assert c.status is not None
     assert (c.status.get("handledTokens") or {}).get("promote") != "p1"
+    c.reconcile()  # the refusal is the next pass's input: reported as an invalid spec
+    assert f"{NAME}-{V2}" not in c.deps
+    assert (c.status.get("handledTokens") or {}).get("promote") != "p1"
     assert condition(c, "InvalidSpec")["status"] == "True"
     reasons = drive(c, 10)
     assert c.status["handledTokens"]["promote"] == "p1" and "Promoted" in reasons
@@ -140,6 +143,7 @@ def test_class7_bluegreen_green_create_refused_consumes_no_token() -> None:
     token(c, "promote-full", "f1")
     c.refuse = (2, 400)  # an admission webhook denies it
     c.reconcile()
+    c.reconcile()  # planned with the refusal
     assert c.status is not None
     assert (c.status.get("handledTokens") or {}).get("promoteFull") != "f1"
     reasons = drive(c, 10)

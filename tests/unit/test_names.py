@@ -8,7 +8,7 @@ from typing import Any
 from ramp.core.names import child_name, rollout_label
 from ramp.shell import handlers
 from ramp.shell.adapters.kube_objects import endpoints_by_revision
-from ramp.shell.controller.controller import Controller
+from ramp.shell.controller.observe import Reader
 
 LONG = "a" * 100 + ".b" * 76  # 252 characters
 
@@ -53,15 +53,13 @@ class _Kube:
 
 def test_pod_revisions_are_listed_once_per_unknown_pod() -> None:
     kube = _Kube()
-    controller = Controller.__new__(Controller)
-    controller.kube = kube  # type: ignore[assignment]
-    controller.pod_revision = {}
-    assert controller._pod_revisions("ns", [("p1", True), ("p2", True)]) == {"p1": "r1", "p2": "r2"}
-    assert controller._pod_revisions("ns", [("p1", True)]) == {"p1": "r1"}
+    reader = Reader(kube)  # type: ignore[arg-type]
+    assert reader.pod_revisions("ns", [("p1", True), ("p2", True)]) == {"p1": "r1", "p2": "r2"}
+    assert reader.pod_revisions("ns", [("p1", True)]) == {"p1": "r1"}
     assert kube.lists == 1
     # A pod that is not Ramp's is remembered as such: not listed again.
-    assert controller._pod_revisions("ns", [("foreign", True)]) == {"foreign": ""}
-    assert controller._pod_revisions("ns", [("foreign", True), ("p2", True)])["p2"] == "r2"
+    assert reader.pod_revisions("ns", [("foreign", True)]) == {"foreign": ""}
+    assert reader.pod_revisions("ns", [("foreign", True), ("p2", True)])["p2"] == "r2"
     assert kube.lists == 2
 
 

@@ -1,5 +1,5 @@
 """The shell's own policy, with a recording adapter: the order a plan is executed in,
-the status throttle, the re-plan after a refused create, measurements counted once their
+the status throttle, a refused create planned by the next pass, measurements counted once their
 status is written, write timeouts bounded by the Lease, the bodies cache."""
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import pytest
 
 from ramp.api.rollout import RolloutStatus
 from ramp.core.plan import Child, HistoryWrite, Observed, Plan, ServicePin
+from ramp.core.throttle import volatile_only
 from ramp.shell.adapters.kube import Conflict, Kube, NotLeader
-from ramp.shell.controller.controller import Controller, volatile_only
+from ramp.shell.controller.controller import Controller
 from ramp.shell.runtime.leader import LeaderElector
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -120,13 +121,19 @@ def test_children_not_owned_are_never_scaled_by_the_shell() -> None:
     assert not [c for c in kube.calls if c[0] == "scale"]
 
 
-def test_a_refused_create_replans_with_an_invalid_spec_and_scales_nothing() -> None:
+def test_a_refused_create_is_the_next_pass_input_and_scales_nothing() -> None:
+    """A create refused for its spec (422) stops the pass there: no status, no scale.
+    The next pass (at once) plans with the refusal, reported as an invalid spec, once."""
+    import dataclasses
+
     from ramp.api.rollout import Rollout
+    from ramp.core.plan import plan as make_plan
 
     kube = Recorder()
     kube.refuse_create = True
     body = {
         **BODY,
+        "metadata": {**BODY["metadata"], "generation": 1},
         "spec": {
             "replicas": 2,
             "selector": {"matchLabels": {"app": "web"}},
@@ -144,10 +151,24 @@ def test_a_refused_create_replans_with_an_invalid_spec_and_scales_nothing() -> N
         annotations={},
         children=(),
     )
-    plan = Plan(status=RolloutStatus(), replicas={"x": 2}, creates={"x": {}})
-    replacement = Controller(kube).apply(body, obs, plan)
-    assert replacement is not None
+    plan = Plan(
+        status=RolloutStatus(phase="Progressing"),
+        replicas={"x": 2, "a": 1},
+        creates={"x": {}},
+        scales=[("a", 1)],
+    )
+    controller = Controller(kube)
+    outcome = controller.apply(body, dataclasses.replace(obs, children=(child("a", 5),)), plan)
+    assert outcome is not None and outcome.refused is not None
+    assert "revision x was refused" in outcome.refused
+    assert plan.requeue_after is None
+    assert kube.calls == []  # no status, no scale: the next pass plans with the refusal
+    refused = controller.executor.take_refusal(("ns", "web"), 1)
+    assert refused == outcome.refused
+    assert controller.executor.take_refusal(("ns", "web"), 1) is None  # used once
+    replacement = make_plan(dataclasses.replace(obs, refused=refused), T0)
     assert replacement.status.phase == "Degraded"
+    controller.apply(body, obs, replacement)
     assert ("status", "Degraded") in kube.calls
     assert not [c for c in kube.calls if c[0] == "scale"]
 
@@ -174,7 +195,8 @@ def test_a_create_refused_for_now_applies_nothing_more_and_backs_off(code: int) 
     for _ in range(8):
         kube.calls.clear()
         plan.requeue_after = None
-        assert controller.apply(BODY, observed(child("a", 5)), plan) is None
+        outcome = controller.apply(BODY, observed(child("a", 5)), plan)
+        assert outcome is not None and outcome.refused is None
         assert kube.calls == [
             ("history", "x"),
             ("event", "CreateRefused"),
@@ -187,7 +209,7 @@ def test_a_create_refused_for_now_applies_nothing_more_and_backs_off(code: int) 
     kube.calls.clear()
     controller.apply(BODY, observed(child("a", 5)), plan)
     assert ("create", "x") in kube.calls
-    assert controller.refusals == {}
+    assert controller.executor.refusals == {}
 
 
 def test_a_refused_status_moves_nothing_and_says_so_once() -> None:

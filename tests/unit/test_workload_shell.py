@@ -52,11 +52,11 @@ def test_labels_and_annotations_travel_in_one_merge_patch() -> None:
         annotations={MANAGED_ANNOTATION: "web"},
         labels={"ramp.dev/rollout": WATCHED_VALUE},
     )
-    Workloads(kube).patch_deployment("ns", result)
+    Workloads(kube).patch_deployment("ns", result.workload)
     result.workload = WorkloadPatch(
         "web", annotations={MANAGED_ANNOTATION: None}, labels={"ramp.dev/rollout": None}
     )
-    Workloads(kube).patch_deployment("ns", result)
+    Workloads(kube).patch_deployment("ns", result.workload)
     assert apps.patches == [
         (
             "web",

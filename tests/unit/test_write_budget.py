@@ -27,7 +27,7 @@ from ramp.shell.adapters.kube_objects import (
     merge_patch,
     summarize_history,
 )
-from ramp.shell.controller.controller import Controller, quiet
+from ramp.shell.controller.controller import Controller
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ALLOWED_EVENTS = {
@@ -92,7 +92,7 @@ class Cluster:
     writes: list[tuple[str, Any]] = field(default_factory=list)
     """Writes of the current reconcile: (kind, detail)."""
     quiet: int = 0
-    """Reconciles whose plan :func:`ramp.shell.controller.controller.quiet` found to write
+    """Reconciles whose plan has no action (:meth:`Executor.actions`) found to write
     nothing."""
 
     def __post_init__(self) -> None:
@@ -173,7 +173,7 @@ class Cluster:
             history=tuple(e for e in entries if isinstance(e, HistoryEntry)),
         )
         result = plan(observed, self.now)
-        silent = quiet(body, observed, result)
+        silent = not self.controller.executor.actions(body, observed, result).steps
         self.controller.apply(body, observed, result)
         # The controller skips apply (and its thread) for a quiet plan: it must write nothing.
         assert not (silent and self.writes), (self.writes, result)

@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.core.plan import ROLLOUT_LABEL, Plan
+from ramp.core.plan import ROLLOUT_LABEL
 from ramp.core.workload_model import (
     GIVE_BACK_FINALIZER,
     MANAGED_ANNOTATION,
@@ -25,8 +25,9 @@ from ramp.core.workload_model import (
     SCALED_TO_ANNOTATION,
     WATCHED_VALUE,
     Workload,
+    WorkloadPatch,
 )
-from ramp.shell.adapters.kube import PLURAL, TIMEOUT, Conflict, Kube
+from ramp.shell.adapters.kube import PLURAL, TIMEOUT, Kube
 
 log = logging.getLogger("ramp.kube_workload")  # its name before the shell package
 FIELD_MANAGER = "ramp-operator"
@@ -124,39 +125,28 @@ class Workloads:
             body = {**body, "spec": {**spec, "selector": copy.deepcopy(workload.selector)}}
         return body, workload
 
-    def apply(self, body: dict[str, Any], plan: Plan) -> None:
-        """The workload part of a plan: finalizer in, Deployment patch, finalizer out."""
-        meta = body["metadata"]
-        finalizers = list(meta.get("finalizers") or [])
-        if plan.finalizer is True and GIVE_BACK_FINALIZER not in finalizers:
-            op = (
-                {"op": "add", "path": "/metadata/finalizers/-", "value": GIVE_BACK_FINALIZER}
-                if finalizers
-                else {"op": "add", "path": "/metadata/finalizers", "value": [GIVE_BACK_FINALIZER]}
-            )
-            self._patch_rollout(body, [op])
-            # Plan again from a fresh read (the Rollout changed): the Deployment is first
-            # touched only once the finalizer that gives it back is in place.
-            raise Conflict(meta["name"])
-        if plan.workload is not None:
-            self.patch_deployment(meta["namespace"], plan)
-        if plan.finalizer is False and GIVE_BACK_FINALIZER in finalizers:
-            i = finalizers.index(GIVE_BACK_FINALIZER)
-            path = f"/metadata/finalizers/{i}"
-            self._patch_rollout(
-                body,
-                [
-                    {"op": "test", "path": path, "value": GIVE_BACK_FINALIZER},
-                    {"op": "remove", "path": path},
-                ],
-            )
-        if not plan.write_status:
-            for event in plan.events:
-                self.kube.emit(body, event)
+    def add_finalizer(self, body: dict[str, Any]) -> None:
+        """Put the give-back finalizer on the Rollout (before the Deployment is touched)."""
+        finalizers = list(body["metadata"].get("finalizers") or [])
+        op = (
+            {"op": "add", "path": "/metadata/finalizers/-", "value": GIVE_BACK_FINALIZER}
+            if finalizers
+            else {"op": "add", "path": "/metadata/finalizers", "value": [GIVE_BACK_FINALIZER]}
+        )
+        self._patch_rollout(body, [op])
 
-    def patch_deployment(self, namespace: str, plan: Plan) -> None:
-        patch = plan.workload
-        assert patch is not None
+    def remove_finalizer(self, body: dict[str, Any], index: int) -> None:
+        """Take the give-back finalizer (at ``index``) off, if it is still there."""
+        path = f"/metadata/finalizers/{index}"
+        self._patch_rollout(
+            body,
+            [
+                {"op": "test", "path": path, "value": GIVE_BACK_FINALIZER},
+                {"op": "remove", "path": path},
+            ],
+        )
+
+    def patch_deployment(self, namespace: str, patch: WorkloadPatch) -> None:
         spec: dict[str, Any] = {}
         if patch.replicas is not None:
             spec["replicas"] = patch.replicas
