@@ -53,7 +53,7 @@ class Leases:
 
 
 class LeaseStore:
-    """One process's view of one Lease (:class:`ramp.shell.runtime.leader.KubeLeaseStore`'s
+    """One process's view of one Lease (:class:`ramp.shell.runtime.lease.KubeLeaseStore`'s
     contract); every request fails while the process is frozen."""
 
     def __init__(self, leases: Leases, name: str, proc: Proc) -> None:

@@ -259,20 +259,23 @@ def test_a_full_queue_drops_and_counts() -> None:
 
 
 def test_attach_notifies_events_and_a_phase_that_becomes_paused() -> None:
+    """The notifier is one of the adapter's event sinks: the real ``Kube.emit`` and
+    ``Kube.patch_status`` hand it what they post and write (only the API is stubbed)."""
+    from kubernetes import client
+
     from ramp.core.plan import Event
+    from ramp.shell.adapters.kube import Kube
 
-    class FakeKube:
+    class FakeKube(Kube):
         def __init__(self) -> None:
+            super().__init__(client.ApiClient())
             self.posted: list[str] = []
-
-        def may_write(self) -> bool:
-            return True
-
-        def emit(self, rollout: Any, event: Any) -> None:
-            self.posted.append(event.reason)
-
-        def patch_status(self, rollout: Any, status: dict[str, Any]) -> dict[str, Any]:
-            return {"status": status}
+            self.poster.post = lambda rollout, event: self.posted.append(event.reason)  # type: ignore[method-assign]
+            self.custom = type(
+                "Custom",
+                (),
+                {"patch_namespaced_custom_object_status": lambda *a, **k: {"status": a[-1]}},
+            )()
 
     async def scenario() -> list[Any]:
         kube = FakeKube()
@@ -290,8 +293,9 @@ def test_attach_notifies_events_and_a_phase_that_becomes_paused() -> None:
             "message": "paused: analysis is inconclusive",
             "conditions": [{"type": "Paused", "status": "True", "reason": "AnalysisInconclusive"}],
         }
-        kube.patch_status(ROLLOUT, paused)
-        kube.patch_status({**ROLLOUT, "status": paused}, paused)  # still paused: nothing new
+        body = {**ROLLOUT, "metadata": {**ROLLOUT["metadata"], "resourceVersion": "1"}}
+        kube.patch_status(body, paused)
+        kube.patch_status({**body, "status": paused}, paused)  # still paused: nothing new
         assert kube.posted == ["RolloutStarted", "Paused"]
         items = []
         while not notifier.queue.empty():

@@ -8,21 +8,14 @@ patches that only send what differs, and the Rollout status patched with its
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
-import time
-import uuid
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client as _client
-from kubernetes import config as _config
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.core.names import event_name
 from ramp.core.plan import (
     REVISION_LABEL,
     ROLE_LABEL,
@@ -34,98 +27,33 @@ from ramp.core.plan import (
     Role,
 )
 from ramp.shell.adapters.api_clock import ApiClock
-from ramp.shell.adapters.events import Action, Decision, EventCorrelator
+from ramp.shell.adapters.events import EventCorrelator
 from ramp.shell.adapters.expectations import Expectations
+from ramp.shell.adapters.kube_client import (
+    MIN_WRITE_BUDGET,
+    PLURAL,
+    TIMEOUT,
+    ApiCounters,
+    Conflict,
+    NotLeader,
+    answer_version,
+    client,
+    discard,
+    load_client,
+)
+from ramp.shell.adapters.kube_events import EventPoster, EventSink
 from ramp.shell.adapters.kube_objects import (
     child_from_deployment,
     child_name,
     controller_uid,
-    encode_template,
     endpoint_pods,
     merge_patch,
     rollout_label,
     summarize_history,
 )
+from ramp.shell.adapters.manifests import deployment_manifest, history_manifest
 
 log = logging.getLogger("ramp.kube")  # its name before the shell package
-client: Any = _client
-config: Any = _config
-PLURAL = "rollouts"
-TIMEOUT = (5, 30)
-"""Connect and read timeouts of every API call: a stalled connection must not stall a
-Rollout's worker."""
-
-
-class Conflict(Exception):
-    """The Rollout changed since it was read: plan again from a fresh read."""
-
-
-class NotLeader(Conflict):
-    """This process may not write now (its Lease is not fresh enough to cover a request)."""
-
-
-MIN_WRITE_BUDGET = 1.0
-"""Seconds of Lease left below which no write is sent at all."""
-
-
-class ApiCounters:
-    """Counts of API calls, for the benchmark and the operator's metrics."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-        self.writes = 0
-        self.writes_by_kind: dict[str, int] = {}
-
-    def write(self, kind: str) -> None:
-        self.writes += 1
-        self.writes_by_kind[kind] = self.writes_by_kind.get(kind, 0) + 1
-
-
-POOL_SIZE = 32
-"""HTTP connections kept to the API server: as many as the controller's API threads, so
-that no call pays for a new TLS handshake."""
-
-
-def _answer_version(response: Any) -> int:
-    """The ``resourceVersion`` in a write's undecoded answer (0 when there is none),
-    read with ``json`` alone (a fraction of what the client's models cost), then the
-    connection is given back like :func:`_discard` does."""
-    data = getattr(response, "data", None)
-    version = 0
-    if isinstance(data, bytes | str) and data:
-        try:
-            meta = json.loads(data).get("metadata") or {}
-            version = int(meta.get("resourceVersion") or 0)
-        except (ValueError, AttributeError):
-            version = 0
-    release = getattr(response, "release_conn", None)
-    if release is not None:
-        release()
-    return version
-
-
-def _discard(response: Any) -> None:
-    """Give back the connection of a write whose answer is not needed. Such writes are
-    sent with ``_preload_content=False``: the client does not decode the answer into its
-    models (for a Deployment, most of the CPU a scale costs the operator)."""
-    drain = getattr(response, "drain_conn", None)
-    if drain is not None:
-        drain()
-        response.release_conn()
-
-
-def load_client(kubeconfig: str | None = None) -> Any:
-    """An ApiClient from a kubeconfig, or the in-cluster service account."""
-    configuration = client.Configuration()
-    if kubeconfig:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-    else:
-        try:
-            config.load_incluster_config(client_configuration=configuration)
-        except config.ConfigException:
-            config.load_kube_config(client_configuration=configuration)
-    configuration.connection_pool_maxsize = POOL_SIZE
-    return client.ApiClient(configuration)
 
 
 class Kube:
@@ -138,9 +66,11 @@ class Kube:
         self.core: Any = client.CoreV1Api(api_client)
         self.component = component
         self.counters = ApiCounters()
-        self.events = EventCorrelator()
-        """Dedupe, aggregation and a per-Rollout rate limit of the Events we post."""
-        self._drop_logged: dict[tuple[str, str], float] = {}
+        self.poster = EventPoster(lambda: self.core, self.counters, self._timeout, component)
+        self.sinks: list[EventSink] = []
+        """What sees every Event posted and every status written (notifications)."""
+        self.may_write: Callable[[], bool] = lambda: True
+        """Whether this process may write now (the Lease; :class:`GuardedKube` checks it)."""
         self.expectations = Expectations()
         self.api_clock = ApiClock()
         """Seconds per thread spent in API requests (the benchmark's breakdown)."""
@@ -149,6 +79,15 @@ class Kube:
         (see ramp.shell.adapters.expectations)."""
         self.write_budget: Callable[[], float] = lambda: float(TIMEOUT[1])
         """Seconds this process may still write for (the Lease's remaining time)."""
+
+    @property
+    def events(self) -> EventCorrelator:
+        """Dedupe, aggregation and a per-Rollout rate limit of the Events we post."""
+        return self.poster.events
+
+    @events.setter
+    def events(self, correlator: EventCorrelator) -> None:
+        self.poster.events = correlator
 
     def _timeout(self, what: str) -> tuple[float, float]:
         """Request timeouts that end before the Lease could pass to another holder."""
@@ -205,41 +144,14 @@ class Kube:
         """Create a revision's Deployment if it does not exist yet."""
         meta = rollout["metadata"]
         name, namespace = meta["name"], meta["namespace"]
-        selector = copy.deepcopy(rollout["spec"]["selector"])
-        selector.setdefault("matchLabels", {})[REVISION_LABEL] = revision
-        pod_template = copy.deepcopy(dict(template))
-        pod_meta = pod_template.setdefault("metadata", {})
-        pod_meta.setdefault("labels", {})[REVISION_LABEL] = revision
-        body = {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": {
-                "name": child_name(name, revision),
-                "namespace": namespace,
-                "labels": {
-                    ROLLOUT_LABEL: rollout_label(name),
-                    REVISION_LABEL: revision,
-                    ROLE_LABEL: role,
-                },
-                "annotations": {
-                    TEMPLATE_ANNOTATION: json.dumps(template, sort_keys=True, separators=(",", ":"))
-                },
-                "ownerReferences": [_owner_ref(meta)],
-            },
-            "spec": {
-                "replicas": replicas,
-                "selector": selector,
-                "template": pod_template,
-                "revisionHistoryLimit": 1,
-            },
-        }
+        body = deployment_manifest(rollout, revision, template, replicas, role)
         key = (namespace, child_name(name, revision))
         if self.expectations.pending(key) is not None:
             self.expectations.held_back += 1
             return  # created already; the watch has not shown it yet
         self.counters.write("create-deployment")
         try:
-            version = _answer_version(
+            version = answer_version(
                 self.apps.create_namespaced_deployment(
                     namespace,
                     body,
@@ -275,7 +187,7 @@ class Kube:
         if not patch:
             return
         self.counters.write("scale-deployment")
-        version = _answer_version(
+        version = answer_version(
             self.apps.patch_namespaced_deployment(
                 child.name,
                 namespace,
@@ -318,7 +230,7 @@ class Kube:
         value removes its key). False when the Service is absent."""
         self.counters.write("patch-service")
         try:
-            _discard(
+            discard(
                 self.core.patch_namespaced_service(
                     service,
                     namespace,
@@ -387,7 +299,7 @@ class Kube:
         if exists:
             self.counters.write("patch-history")
             try:
-                _discard(
+                discard(
                     self.apps.patch_namespaced_controller_revision(
                         name,
                         namespace,
@@ -406,28 +318,10 @@ class Kube:
         if template is None:
             log.warning("no template for the history of revision %s of %s", write.revision, name)
             return
-        body = {
-            "apiVersion": "apps/v1",
-            "kind": "ControllerRevision",
-            "metadata": {
-                "name": name,
-                "namespace": namespace,
-                "labels": {
-                    ROLLOUT_LABEL: rollout_label(meta["name"]),
-                    REVISION_LABEL: write.revision,
-                },
-                "annotations": {
-                    **{k: v for k, v in annotations.items() if v is not None},
-                    TEMPLATE_ANNOTATION: encode_template(template),
-                },
-                "ownerReferences": [_owner_ref(meta)],
-            },
-            "data": {},
-            "revision": number,
-        }
+        body = history_manifest(rollout, write, template, number)
         self.counters.write("create-history")
         try:
-            _discard(
+            discard(
                 self.apps.create_namespaced_controller_revision(
                     namespace,
                     body,
@@ -510,121 +404,27 @@ class Kube:
             if exc.status == 409:
                 raise Conflict(meta["name"]) from exc
             raise
+        for sink in self.sinks:
+            sink.status_written(rollout, status)
         return result
 
     def emit(self, rollout: Mapping[str, Any], event: Event) -> None:
-        """Post an Event about the Rollout (never fails the reconcile). An event marked
-        ``post=False`` (a step completed: the status records it) is not sent. Repeats are
-        counted on one Event and a Rollout's Event writes are rate-limited
-        (:class:`ramp.shell.adapters.events.EventCorrelator`)."""
-        if not getattr(event, "post", True):
-            return
-        meta = rollout["metadata"]
-        key = (str(meta["namespace"]), str(meta["name"]), str(meta.get("uid") or ""))
-        decision = self.events.observe(
-            key,
-            event.type,
-            event.reason,
-            event.message[:1024],
-            lambda: event_name(meta["name"], uuid.uuid4().hex[:12]),
-        )
-        if decision.action is Action.DROP:
-            self._dropped_event(meta, event.reason)
-            return
-        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        try:
-            if decision.action is Action.UPDATE and self._count_event(meta, decision, now):
-                return
-            self._create_event(meta, event, decision, now)
-        except NotLeader:
-            return
-        except ApiException as exc:
-            log.warning("could not post event %s on %s: %s", event.reason, meta["name"], exc.reason)
-
-    def _count_event(self, meta: Mapping[str, Any], decision: Decision, now: str) -> bool:
-        """Bump the count of an earlier Event; False when it is gone (create it anew)."""
-        self.counters.write("event")
-        try:
-            _discard(
-                self.core.patch_namespaced_event(
-                    decision.name,
-                    meta["namespace"],
-                    {"count": decision.count, "lastTimestamp": now, "message": decision.message},
-                    _request_timeout=self._timeout("update Event"),
-                    _preload_content=False,
-                )
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
-            self.events.forget(decision.name)
-            return False
-        return True
-
-    def _create_event(
-        self, meta: Mapping[str, Any], event: Event, decision: Decision, now: str
-    ) -> None:
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": decision.name, "namespace": meta["namespace"]},
-            "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "Rollout",
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta.get("uid"),
-                "resourceVersion": meta.get("resourceVersion"),
-            },
-            "type": event.type,
-            "reason": event.reason,
-            "message": decision.message,
-            "source": {"component": self.component},
-            "reportingComponent": self.component,
-            "reportingInstance": self.component,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": decision.count,
-        }
-        self.counters.write("event")
-        try:
-            _discard(
-                self.core.create_namespaced_event(
-                    meta["namespace"],
-                    body,
-                    _request_timeout=self._timeout("post Event"),
-                    _preload_content=False,
-                )
-            )
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            # The name exists (an earlier run of the operator): a fresh name next time.
-            self.events.forget(decision.name)
-            raise
-
-    def _dropped_event(self, meta: Mapping[str, Any], reason: str) -> None:
-        """Say once a minute per Rollout that its Events are being dropped."""
-        key = (str(meta["namespace"]), str(meta["name"]))
-        now = time.monotonic()
-        if now - self._drop_logged.get(key, -60.0) >= 60.0:
-            self._drop_logged[key] = now
-            log.warning(
-                "Events of Rollout %s/%s are rate-limited; %s and others dropped "
-                "(%d dropped by the operator so far)",
-                key[0],
-                key[1],
-                reason,
-                self.events.dropped,
-            )
+        """Post an Event about the Rollout (never fails the reconcile;
+        :class:`ramp.shell.adapters.kube_events.EventPoster`), then hand it to the event
+        sinks (notifications) while this process may write."""
+        self.poster.post(rollout, event)
+        if self.sinks and self.may_write():
+            for sink in self.sinks:
+                sink.event(rollout, event)
 
 
-def _owner_ref(meta: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Rollout",
-        "name": meta["name"],
-        "uid": meta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
+__all__ = [
+    "PLURAL",
+    "TIMEOUT",
+    "ApiCounters",
+    "Conflict",
+    "EventSink",
+    "Kube",
+    "NotLeader",
+    "load_client",
+]

@@ -32,7 +32,7 @@ from ramp.core.plan import (
     Event,
     revision_hash,
 )
-from ramp.shell.adapters.kube import Kube, _owner_ref
+from ramp.shell.adapters.kube import Kube
 from ramp.shell.adapters.kube_objects import (
     child_name,
     controller_uid,
@@ -40,6 +40,7 @@ from ramp.shell.adapters.kube_objects import (
     deployment_drift,
     rollout_label,
 )
+from ramp.shell.adapters.manifests import owner_ref
 
 log = logging.getLogger("ramp.adopt")  # its name before the shell package
 
@@ -92,7 +93,7 @@ def _adopt(kube: Kube, rollout: dict[str, Any], kind: str, name: str) -> bool:
             return False
         body = {
             "metadata": {
-                "ownerReferences": [_owner_ref(meta)],
+                "ownerReferences": [owner_ref(meta)],
                 "resourceVersion": obj["metadata"]["resourceVersion"],
             }
         }

@@ -19,13 +19,8 @@ from ramp.shell.adapters.kube import load_client
 from ramp.shell.controller.controller import Controller
 from ramp.shell.controller.gates import provider_config
 from ramp.shell.runtime.layout import elector_for
-from ramp.shell.runtime.leader import (
-    GuardedKube,
-    KubeLeaseStore,
-    LeaderElector,
-    default_identity,
-    default_namespace,
-)
+from ramp.shell.runtime.leader import GuardedKube, LeaderElector
+from ramp.shell.runtime.lease import KubeLeaseStore, default_identity, default_namespace
 from ramp.shell.runtime.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
 
 log = logging.getLogger("ramp.runtime")  # its name before the shell package
@@ -204,7 +199,7 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
 
     if elector is not None:
         tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
-    notifier = notify.from_args(args, kube, metrics.registry)  # hooks kube.emit: one seam
+    notifier = notify.from_args(args, kube, metrics.registry)  # one of kube.sinks
     if notifier is not None:
         tasks.append(asyncio.create_task(notifier.run(), name="notifications"))
 

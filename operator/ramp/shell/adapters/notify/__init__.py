@@ -7,9 +7,9 @@ URL must be on the allow-list (``--notify-allow``). See
 :mod:`ramp.shell.adapters.notify.messages` for the payloads and the per-Rollout
 annotations, and :mod:`ramp.shell.adapters.notify.notifier` for delivery.
 
-The operator wires it in with one call (:func:`from_args`), which hooks the notifier onto
-the adapter's ``emit`` (every Event the operator posts) and returns it; its ``run()`` is one
-of the operator's tasks.
+The operator wires it in with one call (:func:`from_args`), which makes the notifier one
+of the adapter's event sinks (every Event the operator posts, every status it writes) and
+returns it; its ``run()`` is one of the operator's tasks.
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def loader(
 def from_args(
     args: argparse.Namespace, kube: Any, registry: CollectorRegistry | None
 ) -> Notifier | None:
-    """The notifier of the operator's flags, attached to ``kube.emit``; None when
+    """The notifier of the operator's flags, one of ``kube``'s event sinks; None when
     ``--notify-config`` is not given. A ConfigMap that cannot be read or parsed stops the
     operator at start-up, naming the flag (a wrong sink only turns that sink off)."""
     config_ref = getattr(args, "notify_config", None)

@@ -165,39 +165,21 @@ class Notifier:
     # -- the seam -------------------------------------------------------------------------
 
     def attach(self, kube: Any) -> None:
-        """Notify on every Event the operator posts through ``kube.emit(rollout, event)``.
-
-        Only Events ``kube`` may post count (``may_write``: the leader), and a failure
-        report is posted with the original ``emit``, so it never notifies itself.
-        """
-        original = kube.emit
-
-        def emit(rollout: Mapping[str, Any], event: Any, *args: Any, **kwargs: Any) -> None:
-            original(rollout, event, *args, **kwargs)
-            may_write = getattr(kube, "may_write", None)
-            if may_write is None or may_write():
-                self.publish(rollout, event.reason, event.type, event.message)
-
-        def report(note: Notification, message: str) -> None:
-            meta = {"name": note.name, "namespace": note.namespace, "uid": note.uid}
-            original({"metadata": meta}, _Event("Warning", FAILED_REASON, message))
-
-        kube.emit = emit
+        """Be one of ``kube``'s event sinks (:attr:`ramp.shell.adapters.kube.Kube.sinks`):
+        every Event it posts while it may write, every status it writes. A failure report
+        is posted through ``kube.emit`` (:meth:`publish` never notifies a report)."""
+        kube.sinks.append(self)
         if self.report is None:
+
+            def report(note: Notification, message: str) -> None:
+                meta = {"name": note.name, "namespace": note.namespace, "uid": note.uid}
+                kube.emit({"metadata": meta}, _Event("Warning", FAILED_REASON, message))
+
             self.report = report
-        original_patch = getattr(kube, "patch_status", None)
-        if original_patch is None:
-            return
 
-        def patch_status(
-            rollout: Mapping[str, Any], status: dict[str, Any], *args: Any, **kwargs: Any
-        ) -> Any:
-            result = original_patch(rollout, status, *args, **kwargs)
-            if result is not None:
-                self.status_written(rollout, status)
-            return result
-
-        kube.patch_status = patch_status
+    def event(self, rollout: Mapping[str, Any], event: Any) -> None:
+        """An Event the operator posted: notified to the sinks that want it."""
+        self.publish(rollout, event.reason, event.type, event.message)
 
     def status_written(self, rollout: Mapping[str, Any], status: Mapping[str, Any]) -> None:
         """The operator wrote ``status`` over the Rollout's old one: a phase that became
