@@ -83,9 +83,28 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
 
-    from ramp.shell.adapters.notify import add_arguments
+    from ramp.shell.adapters.notify.config import CONFIG_KEY
 
-    add_arguments(parser)
+    notifications = parser.add_argument_group("notifications (webhook, CloudEvents, Slack)")
+    notifications.add_argument(
+        "--notify-config",
+        default=os.environ.get("RAMP_NOTIFY_CONFIG"),
+        metavar="NAMESPACE/NAME",
+        help=f"ConfigMap whose '{CONFIG_KEY}' lists the sinks (also RAMP_NOTIFY_CONFIG)",
+    )
+    notifications.add_argument(
+        "--notify-secret",
+        default=os.environ.get("RAMP_NOTIFY_SECRET"),
+        metavar="NAMESPACE/NAME",
+        help="Secret with the sinks' URLs and tokens (default: the ConfigMap's name)",
+    )
+    notifications.add_argument(
+        "--notify-allow",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="a URL prefix sinks may post to (repeatable; also RAMP_NOTIFY_ALLOW)",
+    )
 
     serving = parser.add_argument_group("metrics and health probes")
     serving.add_argument(
@@ -238,16 +257,18 @@ def _seconds(text: str) -> float:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
+    from ramp.shell.runtime.settings import Settings
+
+    settings = Settings.from_args(parse_args(argv))  # the one typed settings object
     from ramp.shell.runtime.logs import configure
 
-    configure(args.log_format, args.verbose)
-    if args.kubeconfig:
-        os.environ["KUBECONFIG"] = args.kubeconfig
+    configure(settings.log_format, settings.verbose)
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
     from ramp.shell.runtime.run import run
 
     try:
-        asyncio.run(run(args))
+        asyncio.run(run(settings))
     except KeyboardInterrupt:
         return 0
     except OSError as exc:

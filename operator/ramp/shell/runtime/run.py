@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -22,6 +21,7 @@ from ramp.shell.runtime.layout import elector_for
 from ramp.shell.runtime.leader import GuardedKube, LeaderElector
 from ramp.shell.runtime.lease import KubeLeaseStore, default_identity, default_namespace
 from ramp.shell.runtime.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
+from ramp.shell.runtime.settings import Settings
 
 log = logging.getLogger("ramp.runtime")  # its name before the shell package
 
@@ -51,11 +51,11 @@ def kick_all(controller: Controller) -> None:
         controller.queue.kick(key)
 
 
-def read_providers(args: argparse.Namespace) -> str | None:
+def read_providers(settings: Settings) -> str | None:
     """The providers document: ``--prometheus-providers FILE``, else the environment."""
     from ramp.analysis.providers import PROVIDERS_ENV
 
-    path = getattr(args, "prometheus_providers", None)
+    path = settings.prometheus_providers
     if path:
         try:
             with open(path, encoding="utf-8") as handle:
@@ -65,45 +65,45 @@ def read_providers(args: argparse.Namespace) -> str | None:
     return os.environ.get(PROVIDERS_ENV) or None
 
 
-def enforces_namespace(args: argparse.Namespace) -> bool:
+def enforces_namespace(settings: Settings) -> bool:
     """Whether queries are scoped to the Rollout's namespace by default: ``auto`` (the
     default) scopes them unless the operator watches exactly one namespace (a cluster-wide
     install, a list or a pattern of namespaces: namespaces are tenants)."""
-    mode = getattr(args, "prometheus_namespace_enforcement", "auto")
+    mode = settings.prometheus_namespace_enforcement
     if mode == "auto":
-        watched = list(args.namespace or [])
+        watched = list(settings.namespace or [])
         return len(watched) != 1 or any(ch in watched[0] for ch in "*?[!")
     return bool(mode == "on")
 
 
-def build_elector(args: argparse.Namespace, controller: Controller) -> LeaderElector:
-    namespace = args.leader_elect_namespace or default_namespace()
-    api_client = load_client(args.kubeconfig)
-    timeout = max(1.0, min(5.0, args.leader_elect_renew_deadline / 2))
+def build_elector(settings: Settings, controller: Controller) -> LeaderElector:
+    namespace = settings.leader_elect_namespace or default_namespace()
+    api_client = load_client(settings.kubeconfig)
+    timeout = max(1.0, min(5.0, settings.leader_elect_renew_deadline / 2))
     elector, _ = elector_for(
-        getattr(args, "shard", None),
-        args.leader_elect_lease_name,
+        settings.shard,
+        settings.leader_elect_lease_name,
         lambda name: KubeLeaseStore(api_client, namespace, name, request_timeout=timeout),
-        args.leader_elect_identity or default_identity(),
-        lease_duration=args.leader_elect_lease_duration,
-        renew_deadline=args.leader_elect_renew_deadline,
-        renew_period=args.leader_elect_renew_period,
-        retry_period=args.leader_elect_retry_period,
+        settings.leader_elect_identity or default_identity(),
+        lease_duration=settings.leader_elect_lease_duration,
+        renew_deadline=settings.leader_elect_renew_deadline,
+        renew_period=settings.leader_elect_renew_period,
+        retry_period=settings.leader_elect_retry_period,
         clock=time.monotonic,
         on_started_leading=lambda: kick_all(controller),
     )
     return elector
 
 
-async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> None:
+async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
-    kube = GuardedKube(load_client(args.kubeconfig))
+    kube = GuardedKube(load_client(settings.kubeconfig))
     prometheus = provider_config(
-        args.prometheus_allow,
-        args.prometheus_token_secret,
+        list(settings.prometheus_allow),
+        settings.prometheus_token_secret,
         lambda namespace, name: kube.core.read_namespaced_secret(name, namespace),
-        providers=read_providers(args),
-        enforce_namespace=enforces_namespace(args),
+        providers=read_providers(settings),
+        enforce_namespace=enforces_namespace(settings),
     )
     controller = Controller(
         kube,
@@ -114,10 +114,10 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         history=handlers.history_of,
         endpoints=handlers.endpoints_of,
     )
-    if args.prometheus_token_secret:
+    if settings.prometheus_token_secret:
         from ramp.analysis.prometheus import parse_secret_ref, token_from_secret_data
 
-        secret_ns, secret_name = parse_secret_ref(args.prometheus_token_secret)
+        secret_ns, secret_name = parse_secret_ref(settings.prometheus_token_secret)
 
         def read_token() -> str | None:
             secret = kube.core.read_namespaced_secret(secret_name, secret_ns)
@@ -128,14 +128,12 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         controller.gates.secret_reader = lambda namespace, name: kube.core.read_namespaced_secret(
             name, namespace
         )
-    controller.gates.scheduler.per_namespace = max(
-        1, getattr(args, "measurements_per_namespace", 4)
-    )
+    controller.gates.scheduler.per_namespace = max(1, settings.measurements_per_namespace)
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
-    shard = getattr(args, "shard", None)
+    shard = settings.shard
     if shard is not None:
         controller.owns = shard.owns
-    exclude = list(getattr(args, "exclude_namespace", None) or [])
+    exclude = list(settings.exclude_namespace)
     if exclude:
         skip, owns = excluded(exclude), controller.owns
         controller.owns = lambda namespace, name: not skip(namespace) and owns(namespace, name)
@@ -143,12 +141,12 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
     kube.may_write = lambda: controller.may_write()
 
     elector: LeaderElector | None = None
-    if args.leader_elect:
-        elector = build_elector(args, controller)
+    if settings.leader_elect:
+        elector = build_elector(settings, controller)
         controller.may_write = elector.is_leader
         kube.write_budget = elector.write_budget
 
-    namespaces: list[str] = list(args.namespace)
+    namespaces: list[str] = list(settings.namespace)
     ready = asyncio.Event()
     metrics.acting = lambda: controller.may_write()
     metrics.live_keys = controller.queue.keys
@@ -166,28 +164,32 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         return (not dead, f"stopped: {', '.join(dead)}" if dead else "running")
 
     servers: list[MetricsServer] = []
-    if args.metrics_port >= 0:
+    if settings.metrics_port >= 0:
         auth = None
-        if getattr(args, "metrics_auth", "none") == "kubernetes":
+        if settings.metrics_auth == "kubernetes":
             from ramp.shell.runtime.metrics_auth import KubeReviewer, MetricsAuth
 
-            auth = MetricsAuth(KubeReviewer(load_client(args.kubeconfig)))
+            auth = MetricsAuth(KubeReviewer(load_client(settings.kubeconfig)))
         server = MetricsServer(
-            metrics, args.metrics_bind_address, args.metrics_port, paths=("/metrics",), auth=auth
+            metrics,
+            settings.metrics_bind_address,
+            settings.metrics_port,
+            paths=("/metrics",),
+            auth=auth,
         )
         servers.append(server)
         port = await server.start()
         log.info(
             "serving /metrics on http://%s:%d (%s)",
-            args.metrics_bind_address,
+            settings.metrics_bind_address,
             port,
             "bearer token: TokenReview and SubjectAccessReview" if auth else "no authentication",
         )
-    if getattr(args, "health_port", -1) >= 0:
+    if settings.health_port >= 0:
         probes = MetricsServer(
             metrics,
-            args.health_bind_address,
-            args.health_port,
+            settings.health_bind_address,
+            settings.health_port,
             health={"loops": loops_alive},
             ready=ready.is_set,
             status=status,
@@ -195,18 +197,18 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
         )
         servers.append(probes)
         port = await probes.start()
-        log.info("serving /healthz and /readyz on http://%s:%d", args.health_bind_address, port)
+        log.info("serving /healthz and /readyz on http://%s:%d", settings.health_bind_address, port)
 
     if elector is not None:
         tasks.append(asyncio.create_task(elector.run(), name="leader-election"))
-    notifier = notify.from_args(args, kube, metrics.registry)  # one of kube.sinks
+    notifier = notify.from_settings(settings.notify, kube, metrics.registry)  # one of kube.sinks
     if notifier is not None:
         tasks.append(asyncio.create_task(notifier.run(), name="notifications"))
 
-    settings = kopf.OperatorSettings()
+    kopf_settings = kopf.OperatorSettings()
     if exact_namespaces(namespaces):
         # Plain namespace names need no namespace or CRD watches (and no RBAC for them).
-        settings.scanning.disabled = True
+        kopf_settings.scanning.disabled = True
     log.info(
         "ramp-operator starting, watching %s%s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
@@ -219,7 +221,7 @@ async def run(args: argparse.Namespace, metrics: OperatorMetrics = METRICS) -> N
             standalone=True,
             clusterwide=not namespaces,
             namespaces=namespaces,
-            settings=settings,
+            settings=kopf_settings,
             ready_flag=ready,
         )
     finally:

@@ -7,16 +7,16 @@ URL must be on the allow-list (``--notify-allow``). See
 :mod:`ramp.shell.adapters.notify.messages` for the payloads and the per-Rollout
 annotations, and :mod:`ramp.shell.adapters.notify.notifier` for delivery.
 
-The operator wires it in with one call (:func:`from_args`), which makes the notifier one
+The operator wires it in with one call (:func:`from_settings`), which makes the notifier one
 of the adapter's event sinks (every Event the operator posts, every status it writes) and
 returns it; its ``run()`` is one of the operator's tasks.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -61,22 +61,32 @@ def loader(
     return load
 
 
-def from_args(
-    args: argparse.Namespace, kube: Any, registry: CollectorRegistry | None
+@dataclass(frozen=True)
+class NotifySettings:
+    """``--notify-config``, ``--notify-secret``, ``--notify-allow`` (parsed in
+    ``ramp.__main__``)."""
+
+    config: str | None = None
+    secret: str | None = None
+    allow: tuple[str, ...] = ()
+
+
+def from_settings(
+    settings: NotifySettings, kube: Any, registry: CollectorRegistry | None
 ) -> Notifier | None:
-    """The notifier of the operator's flags, one of ``kube``'s event sinks; None when
+    """The notifier of the operator's settings, one of ``kube``'s event sinks; None when
     ``--notify-config`` is not given. A ConfigMap that cannot be read or parsed stops the
     operator at start-up, naming the flag (a wrong sink only turns that sink off)."""
-    config_ref = getattr(args, "notify_config", None)
+    config_ref = settings.config
     if not config_ref:
         return None
     try:
-        allow = AllowList.from_env_and_args(getattr(args, "notify_allow", None) or [])
+        allow = AllowList.from_env_and_args(list(settings.allow))
     except ConfigError as exc:
         raise SystemExit(f"--notify-allow: {exc}") from None
-    load = loader(kube.core, config_ref, getattr(args, "notify_secret", None), allow)
+    load = loader(kube.core, config_ref, settings.secret, allow)
     try:
-        settings = load()
+        loaded = load()
     except ConfigError as exc:
         raise SystemExit(f"--notify-config {config_ref}: {exc}") from None
     except Exception as exc:
@@ -84,35 +94,9 @@ def from_args(
             f"--notify-config {config_ref}: cannot read the ConfigMap or Secret "
             f"({getattr(exc, 'reason', type(exc).__name__)})"
         ) from None
-    notifier = Notifier(settings, registry, reload=load)
+    notifier = Notifier(loaded, registry, reload=load)
     notifier.attach(kube)
     return notifier
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The operator's notification flags."""
-    import os
-
-    group = parser.add_argument_group("notifications (webhook, CloudEvents, Slack)")
-    group.add_argument(
-        "--notify-config",
-        default=os.environ.get("RAMP_NOTIFY_CONFIG"),
-        metavar="NAMESPACE/NAME",
-        help=f"ConfigMap whose '{CONFIG_KEY}' lists the sinks (also RAMP_NOTIFY_CONFIG)",
-    )
-    group.add_argument(
-        "--notify-secret",
-        default=os.environ.get("RAMP_NOTIFY_SECRET"),
-        metavar="NAMESPACE/NAME",
-        help="Secret with the sinks' URLs and tokens (default: the ConfigMap's name)",
-    )
-    group.add_argument(
-        "--notify-allow",
-        action="append",
-        default=[],
-        metavar="URL",
-        help="a URL prefix sinks may post to (repeatable; also RAMP_NOTIFY_ALLOW)",
-    )
-
-
-__all__ = ["Notifier", "add_arguments", "from_args", "loader"]
+__all__ = ["Notifier", "NotifySettings", "from_settings", "loader"]
