@@ -203,6 +203,12 @@ def test_only_the_holder_writes_and_the_standby_finishes_when_it_is_killed(
     seen = recorder.steps()
     assert seen == list(range(seen[0], seen[0] + len(seen))), f"a step repeated or skipped: {seen}"
     assert seen[0] == 0 and seen[-1] >= len(steps) - 1, seen
+    # The Events of a plan are posted after its status (the last of its writes): poll.
+    wait_for(
+        "the RolloutCompleted Event",
+        lambda: "RolloutCompleted" in [e[1] for e in r.events("web")],
+        timeout=30,
+    )
     reasons = [e[1] for e in r.events("web")]
     assert r.step_history("web") == list(range(len(steps))), final
     assert reasons.count("RolloutCompleted") == 1, reasons
