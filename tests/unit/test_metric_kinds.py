@@ -215,6 +215,19 @@ def test_a_provider_that_raises_is_an_error_never_a_crash() -> None:
     assert measurer.describe(METRIC, CTX) is None  # a describe that raises: no query shown
 
 
+def test_the_record_of_a_failed_measurement_shows_what_was_asked() -> None:
+    """describe() fills the decision record when the provider gave no outcome."""
+
+    class Failing(FakeProvider):
+        def describe(self, metric: Metric, context: QueryContext) -> str:
+            return f"asked {context.rollout}"
+
+    config = ProviderConfig(allowed_addresses=(PROM,))
+    providers = {"prometheus": lambda env: Failing(env, RuntimeError("boom"))}
+    m = asyncio.run(Measurer(config, providers=providers).measure(METRIC, CTX))
+    assert (m.verdict, m.query) == (Verdict.ERROR, "asked app")
+
+
 def test_a_metric_of_an_unregistered_kind_is_refused_by_name() -> None:
     measurer = Measurer(ProviderConfig(), providers={})
     assert measurer.check([METRIC], CTX) == [

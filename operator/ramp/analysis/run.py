@@ -133,7 +133,7 @@ class Measurer:
                 "unexpected error measuring metric %s: %s", metric.name, self.config.redact(trace)
             )
             message = f"internal error while measuring ({type(error).__name__}; see the log)"
-            outcome = Outcome(Verdict.ERROR, message)
+            outcome = Outcome(Verdict.ERROR, message, query=self.describe(metric, context))
         return self.record(metric, context, outcome, analysis)
 
     def record(
