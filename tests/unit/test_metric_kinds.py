@@ -12,6 +12,7 @@ import cel
 import pytest
 from pydantic import Field, ValidationError
 
+import ramp.shell.controller.gates as gates_module
 from ramp.analysis.kinds import PROVIDERS
 from ramp.analysis.kinds.base import Env, Outcome, source_of
 from ramp.analysis.promql import QueryContext
@@ -262,3 +263,39 @@ def test_describe_shows_the_query_as_asked() -> None:
 def test_an_unknown_source_field_is_refused() -> None:
     with pytest.raises(ValidationError, match="web"):
         Metric.model_validate({"name": "m", "web": {"url": "http://x"}})
+
+
+def test_a_measurement_past_its_deadline_is_an_error_recorded_by_the_measurer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The scheduler's deadline record goes through the Measurer: the metric's name, the
+    run, and what was asked (the provider's describe())."""
+
+    class Hanging(FakeProvider):
+        async def measure(self, metric: Metric, context: QueryContext) -> Outcome:
+            await asyncio.sleep(3600)
+            raise AssertionError("cancelled before")
+
+        def describe(self, metric: Metric, context: QueryContext) -> str:
+            return "up"
+
+    monkeypatch.setattr(gates_module, "measurement_deadline", lambda timeout: 0.05)
+    config = ProviderConfig(allowed_addresses=(PROM,))
+    gates = gates_module.Gates(config, lambda namespace, name: None)
+    gates._provider = Measurer(
+        config, clock=lambda: CLOCK, providers={"prometheus": lambda env: Hanging(env, Exception())}
+    )
+    key = ("team-a", "app", "step-1", "m", "c1")
+
+    async def run() -> Any:
+        gates.submit(key, METRIC, CTX)
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            taken = gates.scheduler.take(key)
+            if taken is not None:
+                return taken
+        raise AssertionError("no record after the deadline")
+
+    m = asyncio.run(run())
+    assert (m.verdict, m.query, m.analysis, m.revision) == (Verdict.ERROR, "up", "step-1", "c1")
+    assert m.message == "m: the measurement did not finish within 0.05s (timeout 10s)"

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ramp.analysis.kinds.base import Outcome
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.analysis.promql import QueryContext
 from ramp.analysis.run import Measurer, check_metrics, due_metrics, fold
@@ -234,18 +235,13 @@ class Gates:
         analysis = key[2]
         timeout = metric.timeout_seconds
 
-        def late() -> Measurement:
-            return Measurement(
-                metric=metric.name,
-                verdict=Verdict.ERROR,
-                time=format_time(provider._clock()),
-                message=(
-                    f"{metric.name}: the measurement did not finish within "
-                    f"{measurement_deadline(timeout):g}s (timeout {timeout:g}s)"
-                ),
-                revision=context.canary_revision,
-                analysis=analysis,
+        def late() -> Measurement:  # the provider describes what was asked
+            message = (
+                f"the measurement did not finish within {measurement_deadline(timeout):g}s "
+                f"(timeout {timeout:g}s)"
             )
+            outcome = Outcome(Verdict.ERROR, message, query=provider.describe(metric, context))
+            return provider.record(metric, context, outcome, analysis)
 
         self.scheduler.submit(
             key,
