@@ -9,7 +9,7 @@ export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 # RAMP_REAL_NODE=1: `make cluster-up` also starts a real node (docs/real-node.md)
 REAL_NODE := $(if $(filter-out 0,$(RAMP_REAL_NODE)),--real-node)
 
-.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build test-tools-build node-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
+.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build test-tools-build node-build gateway-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -46,6 +46,11 @@ test-tools-build: cluster-build
 	tests/cluster/build.sh
 	tests/cluster/adapter/build.sh
 
+# Traefik (a Gateway API implementation, pure Go) and the Gateway API CRDs, from the Go
+# module proxy through tests/cluster/gateway (a wrapper module for Traefik's replaces).
+gateway-build:
+	tests/cluster/gateway/build.sh
+
 # The real node's kubelet, demo app images and runtime (containerd, runc, CNI plugins).
 node-build: cluster-build
 	tests/cluster/node/build.sh
@@ -80,7 +85,7 @@ lock: venv
 argocd-lua:
 	tests/gopherlua/build.sh
 
-test: venv lint crds-check cluster-build test-tools-build node-build prometheus-install browser-install image argocd-lua
+test: venv lint crds-check cluster-build test-tools-build node-build gateway-build prometheus-install browser-install image argocd-lua
 	PYTHONHASHSEED=0 $(VENV)/bin/pytest tests
 
 test-unit: venv
@@ -92,7 +97,7 @@ test-unit: venv
 fuzz: venv
 	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
 
-test-e2e: venv cluster-build test-tools-build node-build prometheus-install browser-install image argocd-lua
+test-e2e: venv cluster-build test-tools-build node-build gateway-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e
 
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).

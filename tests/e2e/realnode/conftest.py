@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gateway_e2e import RealGateway
 from ramp_e2e import CRDS, OperatorProcess, Rollouts, wait_for
 from realnode_e2e import FIGURES, RealCluster, RealPrometheus
 
@@ -64,6 +65,21 @@ def real_prometheus(real_cluster: RealCluster) -> Iterator[RealPrometheus]:
         yield prom
     finally:
         prom.stop()
+
+
+@pytest.fixture(scope="session")
+def real_gateway(real_cluster: RealCluster) -> Iterator[RealGateway]:
+    """Traefik serving the Gateway API in the cluster's namespace (tests/e2e/realnode/
+    gateway_e2e.py); without its binary the fixture fails and says what to build."""
+    try:
+        gateway = RealGateway(real_cluster, real_cluster.handle.workdir / "gateway")
+        gateway.start()
+    except ClusterError as e:
+        pytest.fail(f"the gateway is not available: {e}", pytrace=False)
+    try:
+        yield gateway
+    finally:
+        gateway.stop()
 
 
 @pytest.fixture(scope="session")
@@ -140,6 +156,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.sections.append(("real-node cluster state", real.handle.dump(ns)))
         for operator in _running:
             report.sections.append(("ramp operator log (tail)", operator.tail(60)))
+        gateway = funcargs.get("real_gateway")
+        if gateway is not None:
+            report.sections.append(("traefik log (tail)", gateway.log_tail()))
         prom = funcargs.get("real_prometheus")
         if prom is not None:
             report.sections.append(("prometheus log (tail)", prom.log_tail()))
