@@ -215,6 +215,8 @@ class GatewayTraffic:
         self.seconds, self.limit = seconds, limit
         self.headers = {"Host": host, **(headers or {})}
         self.log: list[tuple[float, str, int]] = []
+        self.errors: Counter[str] = Counter()
+        """Why requests failed (the exception's type and message, or the status code)."""
         self._stop = threading.Event()
         path = realnode.netns_path(gateway.real.netns_pid)
         self._threads = [
@@ -252,7 +254,10 @@ class GatewayTraffic:
                 resp = conn.getresponse()
                 body = resp.read().decode(errors="replace").strip()
                 code = resp.status
-            except (OSError, http.client.HTTPException):
+                if code != 200:
+                    self.errors[f"{code} {body[:80]}"] += 1
+            except (OSError, http.client.HTTPException) as exc:
+                self.errors[f"{type(exc).__name__}: {exc}"[:120]] += 1
                 conn.close()
                 conn = None
             self.log.append((time.monotonic(), body, code))
