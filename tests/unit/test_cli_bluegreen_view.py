@@ -16,8 +16,9 @@ import pytest
 from test_cli_render import EVENTS, check_golden, condition, deployment, event, template
 
 from ramp.cli.client import CliError
-from ramp.cli.main import Commands
-from ramp.cli.render import progress_line, render_text
+from ramp.cli.commands import Commands
+from ramp.cli.facts import progress_line
+from ramp.cli.render import render_text
 from ramp.cli.render_bluegreen import in_window, rollback_refusal
 
 NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=UTC)

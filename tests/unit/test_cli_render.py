@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from ramp.cli.render import outcome, progress_line, render_text, rollouts_table, to_text
+from ramp.cli.facts import outcome, progress_line
+from ramp.cli.render import render_text, rollouts_table, to_text
 from ramp.cli.templates import original_template
 from ramp.core.plan import revision_hash
 

@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from ramp.cli.dashboard import views
-from ramp.cli.render import progress_line, render, render_text, rollouts_table, to_text
+from ramp.cli.dashboard import pages, views
+from ramp.cli.facts import progress_line
+from ramp.cli.render import render, render_text, rollouts_table, to_text
 from ramp.cli.safe import SafeConsole, visible, visible_obj
 
 cli_main = importlib.import_module("ramp.cli.main")  # (ramp.cli.main is also a function)
@@ -194,6 +195,6 @@ def test_dashboard_detail_page_escapes_every_string() -> None:
     rollout["status"]["message"] = '<img src=x onerror="alert(1)"> [/bold]'
     events = [{**EVENTS[0], "message": "<script>steal()</script>"}]
     view = views.detail(rollout, [], events, [], [], [], [])
-    html = views.detail_page("shop", "web", view, "namespace shop", "csrf")
+    html = pages.detail_page("shop", "web", view, "namespace shop", "csrf")
     assert "<script>steal" not in html and "&lt;script&gt;steal()" in html
-    assert "<img src=x" not in html and "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in html
+    assert "<img src=x" not in html and "&lt;img src=x onerror=&#34;alert(1)&#34;&gt;" in html

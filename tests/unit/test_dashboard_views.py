@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import urllib.parse
 from typing import Any
 
 import aiohttp
 
-from ramp.cli.dashboard import views
+from ramp.cli.dashboard import pages, server, views
 from ramp.cli.dashboard.server import Dashboard
 
 ROLLOUT: dict[str, Any] = {
@@ -103,14 +104,14 @@ def test_detail_marks_steps_and_keeps_measurements_beyond_the_status() -> None:
     assert len(seen) == 3
     view = views.detail(ROLLOUT, [], [], [], [TEMPLATE], seen.values(), [])
     assert [s["state"] for s in view["steps"]] == ["done", "current", "pending"]
-    html = views.detail_page("shop", "web", view, "namespace shop", "csrf")
+    html = pages.detail_page("shop", "web", view, "namespace shop", "csrf")
     assert 'aria-current="step">analysis errors</li>' in html
     assert 'data-verb="abort"' in html
 
 
 def test_list_page_escapes_and_works_without_js() -> None:
     bad = {**ROLLOUT, "status": {**ROLLOUT["status"], "message": "<script>x</script>"}}
-    html = views.list_page(views.summaries([bad]), None, ["shop"], "ns", "c")
+    html = pages.list_page(views.summaries([bad]), None, ["shop"], "ns", "c")
     assert "<script>x</script>" not in html and "&lt;script&gt;" in html
     assert '<a href="/rollouts/shop/web">web</a>' in html
 
@@ -160,6 +161,44 @@ def test_guard_token_cookie_host_and_csrf() -> None:
     assert "HttpOnly" in out["cookie"] and "SameSite=Strict" in out["cookie"]
     assert out["with_cookie"] == 200 and "script-src 'self'" in out["csp"]
     assert out["no_csrf"] == 403 and out["cross_origin"] == 403
+
+
+def test_list_stream_sends_events_pings_and_the_pages_escape_the_error(monkeypatch: Any) -> None:
+    """The list's server-sent events (aiohttp-sse): a ``rollouts`` event with the watch's
+    error, then pings while idle; the list page shows that error escaped."""
+    monkeypatch.setattr(server, "HEARTBEAT_SECONDS", 0.2)
+
+    async def scenario() -> tuple[str, str]:
+        dash = Dashboard(_Nothing(), "shop", False, token="tok")
+        runner = await dash.start(0)
+        base = f"http://127.0.0.1:{dash.port}"
+        try:
+            jar = aiohttp.CookieJar(unsafe=True)
+            async with aiohttp.ClientSession(cookie_jar=jar) as s:
+                async with s.get(f"{base}/?token=tok") as r:
+                    page = await r.text()
+                async with s.get(f"{base}/api/stream") as r:
+                    assert r.headers["Content-Type"] == "text/event-stream"
+                    seen = ""
+                    while seen.count(": ping") < 2:
+                        seen += (await asyncio.wait_for(r.content.readany(), 10)).decode()
+        finally:
+            dash.rollouts.stop()
+            await runner.cleanup()
+        return page, seen
+
+    page, stream = asyncio.run(scenario())
+    assert '<p class="error" role="alert">no cluster in a unit test</p>' in page
+    event, data = stream.split("\r\n")[:2]
+    assert event == "event: rollouts"
+    assert json.loads(data.removeprefix("data: ")) == {
+        "rollouts": [],
+        "error": "no cluster in a unit test",
+    }
+    hostile = pages.list_page([], None, [], "ns", "c", error="<b>refused</b>")
+    assert "<b>refused" not in hostile and "&lt;b&gt;refused&lt;/b&gt;" in hostile
+    error = pages.error_page("shop", "<i>web</i>", "not found", "ns", "c")
+    assert "<i>web" not in error and "shop/&lt;i&gt;web&lt;/i&gt;" in error
 
 
 def test_the_browser_gets_the_token_from_a_private_file_not_its_command_line(

@@ -103,8 +103,9 @@ def test_a_new_token_verb_gets_a_command_from_the_table(monkeypatch: pytest.Monk
     edit of the CLI (nor of the dashboard, which runs the table's command line)."""
     cli = importlib.import_module("ramp.cli.main")  # the package exports a main() too
     drain = Verb("drain", "drain it", token=True, cli=("drain",), icon="x", disabled="false")
-    monkeypatch.setattr(cli, "VERBS", (*VERBS, drain))
-    monkeypatch.setattr(cli, "BY_NAME", {**BY_NAME, "drain": drain})
+    monkeypatch.setattr(importlib.import_module("ramp.cli.parser"), "VERBS", (*VERBS, drain))
+    commands_module = importlib.import_module("ramp.cli.commands")
+    monkeypatch.setattr(commands_module, "BY_NAME", {**BY_NAME, "drain": drain})
     args = cli.build_parser().parse_args(["drain", "web"])
     assert args.func is Commands.request and args.verb == "drain" and args.wait is False
     commands = Commands(args)

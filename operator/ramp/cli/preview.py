@@ -27,7 +27,8 @@ from rich.text import Text
 from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec, Metric
 from ramp.api.durations import parse_duration
 from ramp.api.rollout import Rollout
-from ramp.cli.render import make_table, step_label
+from ramp.cli.facts import step_label
+from ramp.cli.tables import make_table
 from ramp.core.plan import step_weight
 from ramp.core.split import split_replicas
 

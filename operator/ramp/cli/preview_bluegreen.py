@@ -23,7 +23,7 @@ from rich.text import Text
 from ramp.api.analysis import AnalysisRef, AnalysisTemplateSpec
 from ramp.api.rollout import BlueGreenStrategy, Rollout
 from ramp.cli.preview import analysis_least_seconds, camel_data, format_seconds
-from ramp.cli.render import make_table
+from ramp.cli.tables import make_table
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from ramp.cli.render import _parse_time, age, images, make_table
+from ramp.cli.facts import age, images, parse_time
+from ramp.cli.tables import make_table
 from ramp.core.plan import REVISION_LABEL
 
 Obj = Mapping[str, Any]
@@ -30,7 +31,7 @@ def is_blue_green(rollout: Obj) -> bool:
 def in_window(rollout: Obj, now: datetime) -> bool:
     """A warm previous revision that a rollback can still flip back to at ``now``."""
     bg = (rollout.get("status") or {}).get("blueGreen") or {}
-    until = _parse_time(bg.get("warmUntil"))
+    until = parse_time(bg.get("warmUntil"))
     return bool(bg.get("warmRevision")) and until is not None and now < until
 
 
@@ -41,7 +42,7 @@ def remaining(text: Any, now: datetime | None) -> str:
     >>> remaining("2024-05-01T12:03:10Z", datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC))
     '3m10s'
     """
-    moment = _parse_time(text)
+    moment = parse_time(text)
     if moment is None or now is None:
         return "-"
     return age(now.isoformat(), moment)
@@ -161,7 +162,7 @@ def _rollback_text(sides: Sides, now: datetime | None) -> Text:
         return Text("the active Service has not moved: an abort keeps blue", style="dim")
     until = bg.get("warmUntil")
     if sides.warm and until:
-        moment = _parse_time(until)
+        moment = parse_time(until)
         if now is not None and moment is not None and now < moment:
             return Text(
                 f"{sides.warm} warm until {until} (in {remaining(until, now)}): "

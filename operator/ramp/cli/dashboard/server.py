@@ -2,7 +2,7 @@
 
 Nothing runs in the cluster: the server talks to the API server with the kubeconfig of the
 person who started it, so the dashboard can read and do exactly what their RBAC allows.
-Writes are the CLI's own (:class:`ramp.cli.main.Commands`): once-only token annotations for
+Writes are the CLI's own (:mod:`ramp.cli.dashboard.actions`): once-only token annotations for
 promote / promote-full / abort / retry, ``spec.paused`` for pause / resume, and ``undo``
 for rollback; a refusal of the API server is shown as it was given.
 
@@ -12,8 +12,9 @@ printed (kept in a ``SameSite=Strict`` cookie) and takes writes only with the pa
 token and a same-origin ``Origin``.
 
 Live updates: one watch of the Rollouts (list, then watch; relist on 410 Gone) feeds the
-list page by server-sent events; a detail page opens a :class:`RolloutWatch` of its Rollout,
-Deployments and Events for as long as it is open.
+list page by server-sent events (aiohttp-sse, which also pings idle streams); a detail page
+opens a :class:`RolloutWatch` of its Rollout, Deployments and Events for as long as it is open.
+The pages are Jinja templates (:mod:`ramp.cli.dashboard.pages`).
 """
 
 from __future__ import annotations
@@ -26,158 +27,29 @@ import secrets
 import threading
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from kubernetes import watch as _watch
+from aiohttp_sse import EventSourceResponse
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.api.verbs import BY_NAME
-from ramp.cli.client import PLURAL, CliError, Kube, NotFound, Obj, RolloutWatch, api_error
-from ramp.cli.dashboard import views
+from ramp.cli.client import CliError, Kube, NotFound, Obj, RolloutWatch, api_error
+from ramp.cli.dashboard import pages, views
+from ramp.cli.dashboard.actions import run_verb
+from ramp.cli.dashboard.watches import RolloutsWatch
 from ramp.core.names import rollout_label
 from ramp.core.plan import ROLLOUT_LABEL
 
-watch: Any = _watch
 STATIC = Path(__file__).parent / "static"
 COOKIE = "ramp_dashboard"
 SPLIT_SAMPLES = 2000
 """Points of the replica split kept per Rollout (one per observed change)."""
 HEARTBEAT_SECONDS = 15.0
+"""An idle stream is pinged this often (a closed one is noticed at the latest then)."""
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-class RolloutsWatch:
-    """Every Rollout in scope (one namespace or all), kept current by a watch in a thread."""
-
-    def __init__(self, kube: Kube, all_namespaces: bool, on_change: Callable[[], None]) -> None:
-        self.kube = kube
-        self.all_namespaces = all_namespaces
-        self.on_change = on_change
-        self.synced = threading.Event()
-        self.stopped = threading.Event()
-        self.error: str | None = None
-        self.lock = threading.Lock()
-        self.items: dict[tuple[str, str], Obj] = {}
-        self._stream: Any = None
-        self._thread = threading.Thread(target=self._run, name="watch-rollouts", daemon=True)
-
-    def start(self) -> RolloutsWatch:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stopped.set()
-        with contextlib.suppress(Exception):
-            if self._stream is not None:
-                self._stream.stop()
-        self._thread.join(timeout=2)
-
-    def snapshot(self) -> list[Obj]:
-        with self.lock:
-            return list(self.items.values())
-
-    def _call(self) -> tuple[Callable[..., Any], dict[str, Any]]:
-        if self.all_namespaces:
-            return self.kube.custom.list_cluster_custom_object, {
-                "group": GROUP,
-                "version": VERSION,
-                "plural": PLURAL,
-            }
-        return self.kube.custom.list_namespaced_custom_object, {
-            "group": GROUP,
-            "version": VERSION,
-            "plural": PLURAL,
-            "namespace": self.kube.namespace,
-        }
-
-    @staticmethod
-    def _key(obj: Obj) -> tuple[str, str]:
-        meta = obj.get("metadata") or {}
-        return str(meta.get("namespace", "")), str(meta.get("name", ""))
-
-    def _run(self) -> None:
-        func, kwargs = self._call()
-        version = ""
-        while not self.stopped.is_set():
-            try:
-                if not version:
-                    result = func(**kwargs)
-                    with self.lock:
-                        self.items = {self._key(o): o for o in result.get("items") or []}
-                    version = str((result.get("metadata") or {}).get("resourceVersion") or "")
-                    self.error = None
-                    self.synced.set()
-                    self.on_change()
-                self._stream = watch.Watch()
-                for event in self._stream.stream(
-                    func, resource_version=version, timeout_seconds=60, deserialize=False, **kwargs
-                ):
-                    if self.stopped.is_set():
-                        return
-                    obj: Obj = event["object"]
-                    if event["type"] == "BOOKMARK":
-                        continue
-                    if event["type"] == "ERROR":
-                        version = ""
-                        break
-                    version = str((obj.get("metadata") or {}).get("resourceVersion") or version)
-                    with self.lock:
-                        if event["type"] == "DELETED":
-                            self.items.pop(self._key(obj), None)
-                        else:
-                            self.items[self._key(obj)] = obj
-                    self.on_change()
-            except ApiException as exc:
-                version = ""
-                if exc.status != 410 and not self.stopped.is_set():
-                    self.error = api_error(exc)
-                    self.synced.set()
-                    self.on_change()
-                    self.stopped.wait(2)
-            except Exception as exc:  # the network: say so on the page, retry
-                version = ""
-                if not self.stopped.is_set():
-                    self.error = str(exc)
-                    self.synced.set()
-                    self.on_change()
-                    self.stopped.wait(2)
-
-
-class _Capture:
-    """Stands in for the CLI's Output: collects the lines a command prints."""
-
-    plain = True
-    width = 120
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def line(self, text: str) -> None:
-        self.lines.append(text)
-
-    def show(self, renderable: Any) -> None:
-        pass
-
-    def data(self, obj: Any, fmt: str) -> None:
-        pass
-
-
-def run_verb(api_client: Any, namespace: str, name: str, verb: str) -> list[str]:
-    """Run ``kubectl ramp VERB NAME`` in-process; returns what it printed."""
-    from ramp.cli.main import Commands, build_parser
-
-    args = build_parser().parse_args([*BY_NAME[verb].cli, name])  # the table's command
-    args.no_color, args.wait = True, False
-    commands = Commands(args)
-    out = _Capture()
-    commands.out = out  # type: ignore[assignment]
-    commands._kube = Kube(api_client, namespace)
-    args.func(commands)
-    return out.lines
 
 
 class Dashboard:
@@ -218,7 +90,7 @@ class Dashboard:
             ]
         )
         self.app.on_shutdown.append(self._on_shutdown)
-        self._streams: set[web.StreamResponse] = set()
+        self._streams: set[EventSourceResponse] = set()
 
     # -- state ---------------------------------------------------------------------------
 
@@ -343,15 +215,14 @@ class Dashboard:
     async def list_page(self, request: web.Request) -> web.Response:
         await self._synced()
         namespace = request.query.get("namespace") or None
-        text = views.list_page(
-            self.rows(namespace), namespace, self.namespaces(), self.scope(), self.csrf
+        text = pages.list_page(
+            self.rows(namespace),
+            namespace,
+            self.namespaces(),
+            self.scope(),
+            self.csrf,
+            error=self.rollouts.error,
         )
-        if self.rollouts.error:
-            text = text.replace(
-                "<h1>Rollouts</h1>",
-                f'<h1>Rollouts</h1><p class="error" role="alert">'
-                f"{views._e(self.rollouts.error)}</p>",
-            )
         return web.Response(text=text, content_type="text/html")
 
     async def detail_page(self, request: web.Request) -> web.Response:
@@ -362,15 +233,12 @@ class Dashboard:
         except (CliError, ApiException) as exc:
             message = api_error(exc) if isinstance(exc, ApiException) else str(exc)
             status = exc.status if isinstance(exc, ApiException) else 404
-            body = (
-                f'<h1>{views._e(ns)}/{views._e(name)}</h1><p role="alert">{views._e(message)}</p>'
-            )
             return web.Response(
-                text=views.page(name, "error", body, self.scope(), self.csrf),
+                text=pages.error_page(ns, name, message, self.scope(), self.csrf),
                 status=status or 500,
                 content_type="text/html",
             )
-        text = views.detail_page(ns, name, view, self.scope(), self.csrf)
+        text = pages.detail_page(ns, name, view, self.scope(), self.csrf)
         return web.Response(text=text, content_type="text/html")
 
     # -- data ----------------------------------------------------------------------------
@@ -382,44 +250,39 @@ class Dashboard:
         await self._synced()
         return web.json_response(self._list_payload(request.query.get("namespace") or None))
 
-    async def _sse(self, request: web.Request) -> web.StreamResponse:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": "text/event-stream",
-                "Cache-Control": "no-cache",
-                "X-Accel-Buffering": "no",
-            }
-        )
+    @contextlib.asynccontextmanager
+    async def _sse(self, request: web.Request) -> AsyncIterator[EventSourceResponse]:
+        """A server-sent event stream, pinged when idle; ends quietly when the browser
+        goes away or the server shuts down."""
+        response = EventSourceResponse(ping_interval=HEARTBEAT_SECONDS)
         await response.prepare(request)
         self._streams.add(response)
-        return response
+        try:
+            async with response:
+                yield response
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._streams.discard(response)
 
     @staticmethod
-    async def _send(response: web.StreamResponse, event: str, data: Any) -> None:
-        payload = json.dumps(data, separators=(",", ":"))
-        await response.write(f"event: {event}\ndata: {payload}\n\n".encode())
+    async def _send(response: EventSourceResponse, event: str, data: Any) -> None:
+        await response.send(json.dumps(data, separators=(",", ":")), event=event)
 
     async def list_stream(self, request: web.Request) -> web.StreamResponse:
         await self._synced()
         namespace = request.query.get("namespace") or None
-        response = await self._sse(request)
-        try:
+        async with self._sse(request) as response:
             last: Any = None
-            while True:
+            while response.is_connected():
                 changed = self.changed
                 payload = self._list_payload(namespace)
                 if payload != last:
                     await self._send(response, "rollouts", payload)
                     last = payload
-                else:
-                    await response.write(b": keep-alive\n\n")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), HEARTBEAT_SECONDS)
                 await asyncio.sleep(0.05)  # a burst of watch events becomes one message
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            self._streams.discard(response)
         return response
 
     async def detail_json(self, request: web.Request) -> web.Response:
@@ -444,38 +307,33 @@ class Dashboard:
             while not done.is_set():
                 if watcher.changed.wait(HEARTBEAT_SECONDS):
                     watcher.changed.clear()
-                    loop.call_soon_threadsafe(wake.set)
-                else:
-                    loop.call_soon_threadsafe(wake.set)
+                loop.call_soon_threadsafe(wake.set)
 
         thread = threading.Thread(target=bridge, name=f"bridge-{name}", daemon=True)
         thread.start()
-        response = await self._sse(request)
         try:
-            last: Any = None
-            while True:
-                await wake.wait()
-                wake.clear()
-                await asyncio.sleep(0.1)  # settle a burst
-                try:
-                    view = await loop.run_in_executor(None, self.build_detail, ns, name, watcher)
-                except NotFound as exc:
-                    await self._send(response, "gone", {"error": str(exc)})
-                    continue
-                except Exception as exc:
-                    await self._send(response, "problem", {"error": str(exc)})
-                    continue
-                if view != last:
-                    await self._send(response, "detail", view)
-                    last = view
-                else:
-                    await response.write(b": keep-alive\n\n")
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
+            async with self._sse(request) as response:
+                last: Any = None
+                while response.is_connected():
+                    await wake.wait()
+                    wake.clear()
+                    await asyncio.sleep(0.1)  # settle a burst
+                    try:
+                        view = await loop.run_in_executor(
+                            None, self.build_detail, ns, name, watcher
+                        )
+                    except NotFound as exc:
+                        await self._send(response, "gone", {"error": str(exc)})
+                        continue
+                    except Exception as exc:
+                        await self._send(response, "problem", {"error": str(exc)})
+                        continue
+                    if view != last:
+                        await self._send(response, "detail", view)
+                        last = view
         finally:
             done.set()
             watcher.stop()
-            self._streams.discard(response)
         return response
 
     async def verb(self, request: web.Request) -> web.Response:
