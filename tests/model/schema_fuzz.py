@@ -46,7 +46,8 @@ from ramp.core.verdicts import format_time, metric_state, parse_time, record
 from ramp.crdgen import crds
 from ramp.shell.controller.controller import validation_problem
 
-from .sim import T0, schema_errors, status_schema
+from .crd_schema import schema_errors, status_schema
+from .sim import T0
 
 UID = "uid-fuzz"
 DURATION_BOUND = f"must be at most {MAX_DURATION} (a year)"
@@ -293,34 +294,12 @@ def cel_errors(value: Any, schema: Mapping[str, Any], path: str) -> list[str]:
     return errors
 
 
-def minimum_errors(value: Any, schema: Mapping[str, Any], path: str) -> list[str]:
-    """What :func:`sim.schema_errors` leaves out: minItems, minLength."""
-    errors: list[str] = []
-    if isinstance(value, list):
-        if len(value) < schema.get("minItems", 0):
-            errors.append(f"{path}: fewer than minItems")
-        errors += [
-            e
-            for i, item in enumerate(value)
-            for e in minimum_errors(item, schema.get("items") or {}, f"{path}[{i}]")
-        ]
-    if isinstance(value, str) and len(value) < schema.get("minLength", 0):
-        errors.append(f"{path}: shorter than minLength")
-    if isinstance(value, dict):
-        props = schema.get("properties") or {}
-        for key, item in value.items():
-            sub = props.get(key) or schema.get("additionalProperties")
-            if isinstance(sub, Mapping):
-                errors += minimum_errors(item, sub, f"{path}.{key}")
-    return errors
-
-
 def accepted(spec: Any, kind: str, stored_before: bool = False) -> list[str]:
     """Why the API server would refuse ``spec`` ([] when it would accept it).
     ``stored_before``: as a CRD without the duration bound did (issue 19, class 6), for
     objects written before the bound came: the planner must stay total on those too."""
     schema = spec_schema(kind)
-    errors = schema_errors(spec, schema, "spec") + minimum_errors(spec, schema, "spec")
+    errors = schema_errors(spec, schema, "spec")
     errors = errors or cel_errors(spec, schema, "spec")
     if stored_before:
         errors = [e for e in errors if not e.endswith(DURATION_BOUND)]

@@ -24,8 +24,6 @@ issue 9 after every reconcile.
 from __future__ import annotations
 
 import copy
-import functools
-import re
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +32,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from model.crd_schema import schema_errors, status_schema
 from model.sim_shell import SimWorkloads, SimWrites
 from model.sim_workload import Held, observed_extras, settle_rolled
 from ramp.api.analysis import Measurement, Verdict
@@ -61,7 +60,6 @@ from ramp.core.split import Limits, split_replicas
 from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.steps import step_weight
 from ramp.core.verdicts import format_time, metric_state, parse_time, record
-from ramp.crdgen import crds
 from ramp.shell.adapters.kube import Conflict
 from ramp.shell.adapters.kube_objects import endpoints_by_revision
 from ramp.shell.controller.apply import Executor, Outcome
@@ -94,74 +92,6 @@ class Refused(Exception):
 
 class Violation(AssertionError):
     """An invariant of issue 9 does not hold."""
-
-
-@functools.cache
-def status_schema() -> dict[str, Any]:
-    """The Rollout status schema of the generated CRD (``ramp.crdgen``)."""
-    crd = crds()["rollouts.ramp.dev.yaml"]
-    schema: dict[str, Any] = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    return dict(schema["properties"]["status"])
-
-
-_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,),
-    "array": (list,),
-    "string": (str,),
-    "integer": (int,),
-    "number": (int, float),
-    "boolean": (bool,),
-}
-
-
-def schema_errors(value: Any, schema: Mapping[str, Any], path: str = "status") -> list[str]:
-    """What the API server would refuse (or silently prune) in ``value``: a small
-    validator of the structural-schema keywords the CRD uses (type, properties, required,
-    items, maxItems, maxLength, pattern, enum, minimum, maximum, maxProperties)."""
-    errors: list[str] = []
-    kind = schema.get("type")
-    if schema.get("x-kubernetes-int-or-string"):
-        if not isinstance(value, int | str) or isinstance(value, bool):
-            errors.append(f"{path}: not an int or a string")
-        return errors
-    if kind is not None:
-        ok = isinstance(value, _TYPES[kind]) and not (
-            kind in ("integer", "number") and isinstance(value, bool)
-        )
-        if not ok:
-            return [f"{path}: {value!r} is not of type {kind}"]
-    if "enum" in schema and value not in schema["enum"]:
-        errors.append(f"{path}: {value!r} not in {schema['enum']}")
-    if isinstance(value, str):
-        if len(value) > schema.get("maxLength", len(value)):
-            errors.append(f"{path}: longer than {schema['maxLength']}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            errors.append(f"{path}: {value!r} does not match {schema['pattern']}")
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value < schema.get("minimum", value):
-            errors.append(f"{path}: below {schema['minimum']}")
-        if value > schema.get("maximum", value):
-            errors.append(f"{path}: above {schema['maximum']}")
-    if isinstance(value, list):
-        if len(value) > schema.get("maxItems", len(value)):
-            errors.append(f"{path}: {len(value)} items, maxItems {schema['maxItems']}")
-        for i, item in enumerate(value):
-            errors += schema_errors(item, schema.get("items", {}), f"{path}[{i}]")
-    if isinstance(value, dict):
-        if len(value) > schema.get("maxProperties", len(value)):
-            errors.append(f"{path}: more than {schema['maxProperties']} properties")
-        for key in schema.get("required", []):
-            if key not in value:
-                errors.append(f"{path}.{key}: required")
-        props = schema.get("properties")
-        for key, item in value.items():
-            if props is not None and key in props:
-                errors += schema_errors(item, props[key], f"{path}.{key}")
-            elif "additionalProperties" in schema:
-                errors += schema_errors(item, schema["additionalProperties"], f"{path}.{key}")
-            elif props is not None and not schema.get("x-kubernetes-preserve-unknown-fields"):
-                errors.append(f"{path}.{key}: unknown field (the API server would prune it)")
-    return errors
 
 
 def template(image: int, invalid: bool = False) -> dict[str, Any]:
