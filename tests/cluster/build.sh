@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the local control plane binaries into tests/cluster/bin (ignored by git) from the Go
 # module in this folder (go.mod pins every version; Go's module and build caches are reused).
-# A binary is rebuilt only when its recipe changed: bin/.NAME.stamp holds a hash of go.mod,
-# go.sum, this script and the Go version, so a warm run is a no-op that needs no Go at all.
+# A binary is rebuilt only when its recipe changed (stamp.sh: bin/.NAME.stamp holds a hash of
+# go.mod, go.sum, this script and the Go version), so a warm run is a no-op that needs no Go.
 # Usage: build.sh [NAME...] builds only the named tools (`make cluster-build` names the
 # control plane's, what the demo needs; helm is for the tests only); no name: all of them.
 set -euo pipefail
@@ -28,21 +28,11 @@ if [[ $# -gt 0 ]]; then
   done
   tools=("${wanted[@]}")
 fi
-goversion="$(command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none)"
-recipe="$(cat go.mod go.sum build.sh | sha256sum | cut -c1-32)"
+. "$here/stamp.sh"
+recipe="$(recipe_of go.mod go.sum build.sh stamp.sh)"
 stale=()
 for t in "${tools[@]}"; do
-  name="${t%%=*}"
-  out="$bin/$name"
-  stamp="$bin/.$name.stamp"
-  if [[ -x "$out" && -f "$stamp" ]]; then
-    read -r built_recipe built_go <"$stamp" || true
-    # Without a Go toolchain an existing binary of the same recipe is still good.
-    if [[ "$built_recipe" == "$recipe" && ("$built_go" == "$goversion" || "$goversion" == none) ]]; then
-      continue
-    fi
-  fi
-  stale+=("$t")
+  fresh "${t%%=*}" "$recipe" || stale+=("$t")
 done
 if [[ ${#stale[@]} -eq 0 ]]; then
   echo "ramp: control-plane binaries are up to date in $bin"
@@ -62,17 +52,12 @@ if ! go list -deps "${stale[@]#*=}" >/dev/null; then
     "(check GOPROXY and the network)" >&2
   exit 3
 fi
-kube_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
 helm_version="$(go list -m -f '{{.Version}}' helm.sh/helm/v3)"
-major="${kube_version#v}"; major="${major%%.*}"
-minor="${kube_version#v*.}"; minor="${minor%%.*}"
 # Version ldflags as upstream hack/lib/version.sh and helm's Makefile set them, so that
 # kubectl/helm report (and see the server as) the real release instead of v0.0.0-master.
-ld="-s -w"
-for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-  ld+=" -X ${pkg}.gitVersion=${kube_version} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
-  ld+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=2026-01-01T00:00:00Z"
-done
+ld="$(kube_ldflags)"
+major="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"; major="${major#v}"
+minor="${major#*.}"; minor="${minor%%.*}"; major="${major%%.*}"
 helm_ld="-X helm.sh/helm/v3/internal/version.version=${helm_version}"
 helm_ld+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
 helm_ld+=" -X helm.sh/helm/v3/pkg/lint/rules.k8sVersionMajor=${major}"
@@ -92,6 +77,6 @@ for t in "${stale[@]}"; do
     exit 4
   fi
   mv "$bin/$name.tmp" "$bin/$name"
-  echo "$recipe $goversion" >"$bin/.$name.stamp"
+  stamp "$name" "$recipe"
   echo "ramp: built $name in $(( $(date +%s) - start ))s"
 done

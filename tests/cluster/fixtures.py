@@ -26,8 +26,7 @@ import secrets
 import shutil
 import subprocess
 import tempfile
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +41,7 @@ from cluster.launcher import (
     kubeconfig_for_token,
     rss_bytes,
 )
+from cluster.waiting import wait_for
 
 FAULT_LABEL = "ramp.dev/test-fault"
 """Pod label read by the kwok stages: ``never-ready`` or ``crash`` (see kwok.yaml)."""
@@ -62,28 +62,6 @@ class KubectlError(subprocess.CalledProcessError):
             f"`{' '.join(map(str, self.cmd))}` exited with {self.returncode}\n"
             f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
         )
-
-
-def wait_until(
-    predicate: Callable[[], T], timeout: float = 30.0, interval: float = 0.2, what: str = ""
-) -> T:
-    """Poll `predicate` until it returns something truthy (returned) or fail after `timeout`
-    seconds with the last value (or exception) in the message. Every wait is bounded."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = predicate()
-        except Exception as e:  # keep polling: the state may not exist yet
-            last = e
-        else:
-            if last:
-                return last
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"timed out after {timeout:.0f}s waiting for {what or predicate!r}; last: {last!r}"
-            )
-        time.sleep(interval)
 
 
 def deployment_manifest(
@@ -342,10 +320,11 @@ def namespace(cluster: ClusterHandle, request: pytest.FixtureRequest) -> Iterato
     core.create_namespace(
         {"metadata": {"name": name, "labels": {"ramp.dev/test": _label_value(request.node.name)}}}
     )
-    wait_until(
+    wait_for(
+        f"the default ServiceAccount of namespace {name}",
         lambda: core.read_namespaced_service_account("default", name),
         timeout=30,
-        what=f"the default ServiceAccount of namespace {name}",
+        retry=(Exception,),
     )
     try:
         yield name
@@ -388,5 +367,5 @@ __all__ = [
     "cluster",
     "deployment_manifest",
     "namespace",
-    "wait_until",
+    "wait_for",
 ]

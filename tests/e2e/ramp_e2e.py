@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, Self, TypeVar
 
 from kubernetes import client
 
+from cluster.waiting import wait_for
 from ramp.core.names import rollout_label
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "crds"
+T = TypeVar("T")
 GROUP, VERSION, PLURAL = "ramp.dev", "v1alpha1", "rollouts"
 PROMETHEUS_TOKEN = "ramp-e2e-bearer-7f3c9d2a41"
 """The bearer token the shared operator sends to Prometheus (from a Secret); tests check
@@ -205,26 +209,6 @@ def metrics_reader_token(allowed: bool = True) -> str:
     return token
 
 
-def wait_for(
-    what: str,
-    probe: Callable[[], Any],
-    timeout: float = 60,
-    interval: float = 0.2,
-    describe: Callable[[], str] | None = None,
-) -> Any:
-    """Poll ``probe`` until it returns something truthy; fail with a clear message."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        last = probe()
-        if last:
-            return last
-        if time.monotonic() > deadline:
-            extra = f"\n{describe()}" if describe else ""
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}{extra}")
-        time.sleep(interval)
-
-
 def rollout_manifest(
     name: str,
     replicas: int = 10,
@@ -387,6 +371,42 @@ class Rollouts:
             ),
             timeout,
         )
+
+
+class Sampling(Generic[T]):
+    """Calls :meth:`sample` every ``interval`` seconds in a thread while open (``with``) and
+    keeps what it returns in ``samples``; an exception (a transient API error) is a missing
+    sample."""
+
+    interval = 0.25
+
+    def __init__(self) -> None:
+        self.samples: list[T] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=type(self).__name__, daemon=True)
+
+    def sample(self) -> T:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(Exception):
+                self.samples.append(self.sample())
+            self._stop.wait(self.interval)
+
+    def start(self) -> Self:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 def condition(status: dict[str, Any], ctype: str) -> dict[str, Any]:

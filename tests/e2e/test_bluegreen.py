@@ -7,13 +7,12 @@ the tests check what traffic would have seen, not only what the status says."""
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client
-from ramp_e2e import Rollouts, rollout_manifest, wait_for
+from ramp_e2e import Rollouts, Sampling, rollout_manifest, wait_for
 from test_analysis import error_metric, next_revision
 
 from prometheus.fixtures import PrometheusServer
@@ -58,20 +57,15 @@ class Sample:
     ready: dict[str, int]
 
 
-@dataclass
-class Sampler:
+class Sampler(Sampling[Sample]):
     """Every 0.25 s: the active Service's selector and ready endpoints by revision, the
     preview's selector, each revision's replicas and ready pods."""
 
-    rollouts: Rollouts
-    name: str
-    samples: list[Sample] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
+    def __init__(self, rollouts: Rollouts, name: str) -> None:
+        super().__init__()
+        self.rollouts, self.name = rollouts, name
         self.core = client.CoreV1Api(self.rollouts.custom.api_client)
         self.discovery = client.DiscoveryV1Api(self.rollouts.custom.api_client)
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
     def endpoints(self, service: str) -> dict[str, int]:
         slices = self.discovery.list_namespaced_endpoint_slice(
@@ -88,35 +82,18 @@ class Sampler:
                 out[revision] = out.get(revision, 0) + 1
         return out
 
-    def run(self) -> None:
-        while not self.stop.is_set():
-            try:
-                active = self.core.read_namespaced_service(f"{self.name}-active", self.rollouts.ns)
-                preview = self.core.read_namespaced_service(
-                    f"{self.name}-preview", self.rollouts.ns
-                )
-                deps = self.rollouts.deployments(self.name)
-                self.samples.append(
-                    Sample(
-                        time.monotonic(),
-                        (active.spec.selector or {}).get(REV),
-                        self.endpoints(f"{self.name}-active"),
-                        (preview.spec.selector or {}).get(REV),
-                        {r: d.spec.replicas or 0 for r, d in deps.items()},
-                        {r: d.status.ready_replicas or 0 for r, d in deps.items()},
-                    )
-                )
-            except Exception:  # a transient API error is a missing sample, not a failure
-                pass
-            self.stop.wait(0.25)
-
-    def __enter__(self) -> Sampler:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
+    def sample(self) -> Sample:
+        active = self.core.read_namespaced_service(f"{self.name}-active", self.rollouts.ns)
+        preview = self.core.read_namespaced_service(f"{self.name}-preview", self.rollouts.ns)
+        deps = self.rollouts.deployments(self.name)
+        return Sample(
+            time.monotonic(),
+            (active.spec.selector or {}).get(REV),
+            self.endpoints(f"{self.name}-active"),
+            (preview.spec.selector or {}).get(REV),
+            {r: d.spec.replicas or 0 for r, d in deps.items()},
+            {r: d.status.ready_replicas or 0 for r, d in deps.items()},
+        )
 
 
 def test_switch_waits_for_green_endpoints_with_no_gap_and_blue_leaves_after_the_delay(

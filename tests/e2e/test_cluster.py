@@ -22,7 +22,7 @@ from cluster.fixtures import (
     ClusterHandle,
     KubectlError,
     deployment_manifest,
-    wait_until,
+    wait_for,
 )
 from cluster.launcher import BIN_DIR, COMPONENTS, Cluster, ClusterError, pid_alive
 
@@ -63,14 +63,29 @@ def _converged(cluster: ClusterHandle, namespace: str, name: str, replicas: int)
 def test_deployment_becomes_ready_and_scales(cluster: ClusterHandle, namespace: str) -> None:
     """Acceptance 1: ReplicaSet, scheduling and kwok's kubelet stand-in make pods Ready."""
     cluster.apply(deployment_manifest("web", replicas=3), namespace)
-    wait_until(lambda: _converged(cluster, namespace, "web", 3), 30, what="3 ready replicas")
+    wait_for(
+        "3 ready replicas",
+        lambda: _converged(cluster, namespace, "web", 3),
+        30,
+        retry=(Exception,),
+    )
     rs = client.AppsV1Api(cluster.client).list_namespaced_replica_set(namespace).items
     assert len(rs) == 1 and rs[0].metadata.owner_references[0].name == "web"
 
     cluster.kubectl("scale", "deployment/web", "--replicas=5", namespace=namespace)
-    wait_until(lambda: _converged(cluster, namespace, "web", 5), 30, what="5 ready replicas")
+    wait_for(
+        "5 ready replicas",
+        lambda: _converged(cluster, namespace, "web", 5),
+        30,
+        retry=(Exception,),
+    )
     cluster.kubectl("scale", "deployment/web", "--replicas=1", namespace=namespace)
-    wait_until(lambda: _converged(cluster, namespace, "web", 1), 30, what="scale down to 1")
+    wait_for(
+        "scale down to 1",
+        lambda: _converged(cluster, namespace, "web", 1),
+        30,
+        retry=(Exception,),
+    )
 
 
 def test_fault_labels_keep_pods_unready(cluster: ClusterHandle, namespace: str) -> None:
@@ -105,7 +120,13 @@ def test_fault_labels_keep_pods_unready(cluster: ClusterHandle, namespace: str) 
             and restarted
         )
 
-    wait_until(settled, 45, interval=0.25, what="ProgressDeadlineExceeded and crash restarts")
+    wait_for(
+        "ProgressDeadlineExceeded and crash restarts",
+        settled,
+        45,
+        interval=0.25,
+        retry=(Exception,),
+    )
     assert seen_ready == [], f"fault pods became Ready: {seen_ready}"
     for name in ("stuck", "crashy"):
         assert not _deployment(cluster, namespace, name).status.ready_replicas
@@ -241,7 +262,12 @@ def test_owner_reference_garbage_collection(cluster: ClusterHandle, namespace: s
         {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     ]
     cluster.apply(dep, namespace)
-    wait_until(lambda: _converged(cluster, namespace, "owned", 2), 30, what="owned Deployment")
+    wait_for(
+        "owned Deployment",
+        lambda: _converged(cluster, namespace, "owned", 2),
+        30,
+        retry=(Exception,),
+    )
     core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
     apps = client.AppsV1Api(cluster.client)
 
@@ -250,7 +276,12 @@ def test_owner_reference_garbage_collection(cluster: ClusterHandle, namespace: s
             cluster, namespace, "app=owned"
         )
 
-    wait_until(gone, 60, what="garbage collection of the owned Deployment and its pods")
+    wait_for(
+        "garbage collection of the owned Deployment and its pods",
+        gone,
+        60,
+        retry=(Exception,),
+    )
 
 
 CHART = {
@@ -343,10 +374,11 @@ def test_rbac_applies_to_service_account_tokens(
         f"--serviceaccount={namespace}:probe",
         namespace=namespace,
     )
-    wait_until(
+    wait_for(
+        "the RoleBinding to take effect",
         lambda: cluster.kubectl("get", "pods", kubeconfig=kc, check=False).returncode == 0,
         15,
-        what="the RoleBinding to take effect",
+        retry=(Exception,),
     )
 
 

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from ramp_e2e import Rollouts, rollout_manifest, wait_for
+from ramp_e2e import Rollouts, Sampling, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
 from prometheus.adapter import METRIC, MetricsAdapter, parse_quantity
@@ -66,49 +65,30 @@ class Sample:
     selector: str
 
 
-@dataclass
-class Sampler:
+class Sampler(Sampling[Sample]):
     """Every 0.25 s: the Rollout's spec.replicas and split, and its ready pods counted
     from the Pods themselves."""
 
-    rollouts: Rollouts
-    name: str
-    samples: list[Sample] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
+    def __init__(self, rollouts: Rollouts, name: str) -> None:
+        super().__init__()
+        self.rollouts, self.name = rollouts, name
 
-    def __post_init__(self) -> None:
-        self.thread = threading.Thread(target=self.run, daemon=True)
-
-    def run(self) -> None:
-        while not self.stop.wait(0.25):
-            try:
-                obj = self.rollouts.get(self.name)
-                ready = sum(self.rollouts.ready_pods(self.name).values())
-            except Exception:  # a transient API error: the next sample counts
-                continue
-            st = obj.get("status") or {}
-            self.samples.append(
-                Sample(
-                    time.monotonic(),
-                    int(obj["spec"]["replicas"]),
-                    int(st.get("canaryReplicas") or 0),
-                    int(st.get("stableReplicas") or 0),
-                    int(st.get("canaryReadyReplicas") or 0),
-                    int(st.get("stableReadyReplicas") or 0),
-                    ready,
-                    str(st.get("phase")),
-                    st.get("abortedRevision"),
-                    str(st.get("selector")),
-                )
-            )
-
-    def __enter__(self) -> Sampler:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
+    def sample(self) -> Sample:
+        obj = self.rollouts.get(self.name)
+        ready = sum(self.rollouts.ready_pods(self.name).values())
+        st = obj.get("status") or {}
+        return Sample(
+            time.monotonic(),
+            int(obj["spec"]["replicas"]),
+            int(st.get("canaryReplicas") or 0),
+            int(st.get("stableReplicas") or 0),
+            int(st.get("canaryReadyReplicas") or 0),
+            int(st.get("stableReadyReplicas") or 0),
+            ready,
+            str(st.get("phase")),
+            st.get("abortedRevision"),
+            str(st.get("selector")),
+        )
 
     def first(self, since: float, pred: Any) -> Sample | None:
         return next((s for s in self.samples if s.at >= since and pred(s)), None)

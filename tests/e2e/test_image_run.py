@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import secrets
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 from ramp_chart import RESTRICTED, helm_install, scratch_namespace, service_account_kubeconfig
-from ramp_e2e import Rollouts, metrics_reader_token, rollout_manifest, wait_for
+from ramp_e2e import Rollouts, Sampling, metrics_reader_token, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
 from image.podman import (
@@ -101,26 +100,20 @@ def lease_holder(cluster: ClusterHandle, namespace: str, name: str) -> str | Non
     return holder
 
 
-class RssSampler:
+class RssSampler(Sampling[int]):
     """The container's PID 1 resident memory, sampled on the host every half second."""
 
+    interval = 0.5
+
     def __init__(self, container: str) -> None:
-        self.container, self.samples = container, [0]
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
+        super().__init__()
+        self.container = container
 
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            try:
-                self.samples.append(host_rss_bytes(self.container))
-            except Exception:  # the container is stopping
-                return
+    def sample(self) -> int:
+        return host_rss_bytes(self.container)
 
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join(5)
-        return max(self.samples)
+    def peak(self) -> int:
+        return max(self.samples, default=0)
 
 
 def restricted(manifest: dict[str, Any]) -> dict[str, Any]:
@@ -200,7 +193,7 @@ def test_the_image_runs_hardened_as_the_chart_identity(
             describe=lambda: logs()[-3000:],
         )
         ready_after = time.monotonic() - started
-        rss = RssSampler(name)
+        rss = RssSampler(name).start()
         assert http_status(f"{base}/healthz") == 200
 
         def leading() -> bool:
@@ -247,7 +240,8 @@ def test_the_image_runs_hardened_as_the_chart_identity(
         assert aborted["abortReason"] == "ProgressDeadlineExceeded", aborted
         assert aborted["stableRevision"] == done["stableRevision"]
         assert lease_holder(cluster, ns, lease) == pod_name
-        peak_rss = rss.stop()
+        rss.stop()
+        peak_rss = rss.peak()
 
         # What the container wrote: only under /tmp (listed for docs/install.md).
         tmp = podman("exec", name, "find", "/tmp", "-mindepth", "1").stdout.split()

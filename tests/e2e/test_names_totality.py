@@ -7,35 +7,26 @@ so the tests check what traffic would have seen."""
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from ramp_e2e import Rollouts, condition, rollout_manifest
+from ramp_e2e import Rollouts, Sampling, condition, rollout_manifest
 
 from ramp.core.names import label_value_problem, name_problem, rollout_label
 
 REV = "ramp.dev/revision"
 
 
-@dataclass
-class Serving:
-    """Every 0.25 s: ready pods of the app and ready endpoints of ``service`` (if any)."""
+class Serving(Sampling[tuple[int, int]]):
+    """Every 0.25 s: ready pods of the app and ready endpoints of ``service`` (if any);
+    ``samples`` are (ready pods, ready endpoints)."""
 
-    rollouts: Rollouts
-    app: str
-    service: str | None = None
-    samples: list[tuple[int, int]] = field(default_factory=list)
-    """(ready pods, ready endpoints) per sample."""
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def __post_init__(self) -> None:
+    def __init__(self, rollouts: Rollouts, app: str, service: str | None = None) -> None:
+        super().__init__()
+        self.rollouts, self.app, self.service = rollouts, app, service
         self.discovery = client.DiscoveryV1Api(self.rollouts.custom.api_client)
-        self.thread = threading.Thread(target=self.run, daemon=True)
 
     def sample(self) -> tuple[int, int]:
         pods = sum(self.rollouts.ready_pods(self.app).values())
@@ -51,20 +42,6 @@ class Serving:
             if e.conditions is None or e.conditions.ready is not False
         )
         return pods, ready
-
-    def run(self) -> None:
-        while not self.stop.is_set():
-            with contextlib.suppress(Exception):  # a transient API error: a missing sample
-                self.samples.append(self.sample())
-            self.stop.wait(0.25)
-
-    def __enter__(self) -> Serving:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop.set()
-        self.thread.join(timeout=5)
 
     def never_dark(self) -> None:
         """The app always had ready pods, and the Service always listed some of them."""

@@ -15,16 +15,15 @@ import json
 import re
 import secrets
 import shutil
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
-from ramp_e2e import REPO, OperatorProcess, Rollouts, rollout_manifest, wait_for
+from ramp_e2e import REPO, Rollouts, rollout_manifest, wait_for
+from ramp_e2e_notify import Sink, notifying_operator
 
 from cluster.fixtures import ClusterHandle
 from prometheus.fixtures import PrometheusServer
@@ -33,43 +32,12 @@ TOKEN = "notify-e2e-bearer-" + secrets.token_hex(6)
 STEPS = [{"setWeight": 50}, {"pause": {"duration": "1s"}}]
 
 
-class Sink:
-    """Records every POST: (monotonic time, path, headers, JSON body)."""
-
-    def __init__(self) -> None:
-        self.requests: list[tuple[float, str, dict[str, str], Any]] = []
-        self.lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                with sink.lock:
-                    sink.requests.append((time.monotonic(), self.path, dict(self.headers), body))
-                self.send_response(500 if self.path.startswith("/fail") else 204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def posts(self, prefix: str) -> list[tuple[float, str, dict[str, str], Any]]:
-        with self.lock:
-            return [r for r in self.requests if r[1].startswith(prefix)]
-
+class CloudEventsSink(Sink):
     def events(self, rollout: str) -> list[dict[str, Any]]:
         return [r[3] for r in self.posts("/ok") if r[3]["data"]["rollout"]["name"] == rollout]
 
-    def close(self) -> None:
-        self.server.shutdown()
 
-
-def config(sink: Sink) -> str:
+def config(sink: CloudEventsSink) -> str:
     return """
 sinks:
   - name: hooks
@@ -96,32 +64,21 @@ def scenario(cluster: ClusterHandle, crds: None) -> Iterator[SimpleNamespace]:
     if binary is None:
         pytest.fail("no prometheus binary: run `make prometheus-install`", pytrace=False)
     ns = f"notify-{secrets.token_hex(3)}"
-    sink = Sink()
+    sink = CloudEventsSink()
     cluster.kubectl("create", "namespace", ns)
-    cluster.kubectl(
-        "create", "configmap", "ramp-notify", f"--from-literal=notifications.yaml={config(sink)}",
-        namespace=ns,
+    secret = {
+        "hooks-url": f"{sink.url}/ok/hooks",
+        "hooks-token": TOKEN,
+        "flaky-url": f"{sink.url}/fail/flaky",
+        "inside-url": "https://kubernetes.default.svc/api/v1/secrets",
+    }
+    operator = notifying_operator(
+        cluster, ns, config(sink), secret, sink,
+        ["--namespace", ns, "--metrics-auth=none"],  # Prometheus scrapes it
+        f"operator-{ns}.log",
     )  # fmt: skip
-    cluster.kubectl(
-        "create", "secret", "generic", "ramp-notify",
-        f"--from-literal=hooks-url={sink.url}/ok/hooks",
-        f"--from-literal=hooks-token={TOKEN}",
-        f"--from-literal=flaky-url={sink.url}/fail/flaky",
-        "--from-literal=inside-url=https://kubernetes.default.svc/api/v1/secrets",
-        namespace=ns,
-    )  # fmt: skip
-    operator = OperatorProcess(
-        cluster.kubeconfig,
-        cluster.workdir / f"operator-{ns}.log",
-        [
-            *("--namespace", ns, "--notify-config", f"{ns}/ramp-notify"),
-            *("--notify-allow", sink.url, "--metrics-auth=none"),  # Prometheus scrapes it
-        ],
-    )
-    operator.start()
     prometheus: PrometheusServer | None = None
     try:
-        wait_for("the operator to start", lambda: "watching" in operator.log_text(), timeout=30)
         target = operator.metrics_url().removeprefix("http://")
         workdir = cluster.workdir / f"prometheus-{ns}"
         workdir.mkdir()

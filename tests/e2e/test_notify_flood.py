@@ -11,16 +11,14 @@ to a quarter of the queue, and B's abort is delivered.
 
 from __future__ import annotations
 
-import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from ramp_e2e import OperatorProcess, Rollouts, rollout_manifest, wait_for
+from ramp_e2e_notify import Sink, notifying_operator
 
 from cluster.fixtures import ClusterHandle
 from prometheus.fixtures import PrometheusServer
@@ -43,37 +41,15 @@ delivery: {maxAttempts: 1, timeout: 5s, queueSize: 10}
 """
 
 
-class SlowSink:
-    """Answers 204 after 1 s; records (monotonic time, namespace, trigger)."""
+class SlowSink(Sink):
+    """Answers 204 after 1 s; ``of()``: (monotonic time, namespace, trigger) received."""
 
     def __init__(self) -> None:
-        self.received: list[tuple[float, str, str]] = []
-        self.lock = threading.Lock()
-        sink = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = json.loads(self.rfile.read(length) or b"null")
-                time.sleep(1.0)
-                with sink.lock:
-                    sink.received.append(
-                        (time.monotonic(), body["rollout"]["namespace"], body["trigger"])
-                    )
-                self.send_response(204)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        super().__init__(delay=1.0)
 
     def of(self, namespace: str, trigger: str | None = None) -> list[tuple[float, str, str]]:
-        with self.lock:
-            return [r for r in self.received if r[1] == namespace and trigger in (None, r[2])]
+        received = [(t, b["rollout"]["namespace"], b["trigger"]) for t, _, _, b in self.posts()]
+        return [r for r in received if r[1] == namespace and trigger in (None, r[2])]
 
 
 def flapping_rollout(address: str) -> dict[str, Any]:
@@ -101,30 +77,16 @@ def tenants(
     sink = SlowSink()
     for ns in (a, b):
         cluster.kubectl("create", "namespace", ns)
-    cluster.kubectl(
-        "create", "configmap", "ramp-notify", f"--from-literal=notifications.yaml={CONFIG}",
-        namespace=a,
+    operator = notifying_operator(
+        cluster, a, CONFIG, {"hooks-url": f"{sink.url}/hook"}, sink,
+        ["--namespace", a, "--namespace", b, "--prometheus-allow", prometheus.url],
+        f"operator-{prefix}.log",
     )  # fmt: skip
-    cluster.kubectl(
-        "create", "secret", "generic", "ramp-notify", f"--from-literal=hooks-url={sink.url}/hook",
-        namespace=a,
-    )  # fmt: skip
-    operator = OperatorProcess(
-        cluster.kubeconfig,
-        cluster.workdir / f"operator-{prefix}.log",
-        [
-            *("--namespace", a, "--namespace", b),
-            *("--notify-config", f"{a}/ramp-notify", "--notify-allow", sink.url),
-            *("--prometheus-allow", prometheus.url),
-        ],
-    )
-    operator.start()
     try:
-        wait_for("the operator to start", lambda: "watching" in operator.log_text(), timeout=30)
         yield Rollouts(cluster.client, a), Rollouts(cluster.client, b), sink, operator
     finally:
         operator.stop()
-        sink.server.shutdown()
+        sink.close()
         for ns in (a, b):
             cluster.kubectl("delete", "namespace", ns, "--wait=false", check=False)
 
@@ -157,7 +119,7 @@ def test_a_flapping_metric_is_bounded_and_another_tenants_abort_gets_through(
         "tenant B's aborted notification",
         lambda: sink.of(team_b.ns, "aborted"),
         timeout=30,
-        describe=lambda: f"received: {len(sink.received)}; {operator.tail(20)}",
+        describe=lambda: f"received: {len(sink.posts())}; {operator.tail(20)}",
     )[0]
     elapsed = time.monotonic() - started
     # Aborts go first: only what the two workers already held is delivered before it (on

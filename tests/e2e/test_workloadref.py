@@ -4,13 +4,12 @@ it back on deletion or removal of workloadRef."""
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
 import pytest
 from kubernetes.client.exceptions import ApiException
-from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, condition, wait_for
+from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, Sampling, condition, wait_for
 
 MANAGED = "ramp.dev/workload-of"
 WATCH_LABEL = "ramp.dev/rollout"
@@ -53,45 +52,31 @@ def ref_rollout(
     }
 
 
-class Sampler:
+class Sampler(Sampling[tuple[float, int, int]]):
     """Ready pods of ``app=NAME`` (both sets) every 0.25 s; the minimum seen."""
 
     def __init__(self, rollouts: Rollouts, name: str) -> None:
+        super().__init__()
         self.rollouts, self.name = rollouts, name
-        self.samples: list[tuple[float, int, int]] = []
         self.stray: list[str] = []
         self.new_image: str | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            pods = self.rollouts.core.list_namespaced_pod(
-                self.rollouts.ns, label_selector=f"app={self.name}"
-            ).items
-            ready = ours = 0
-            for pod in pods:
-                labels = pod.metadata.labels or {}
-                image = pod.spec.containers[0].image
-                if "ramp.dev/revision" not in labels and image == self.new_image:
-                    self.stray.append(pod.metadata.name)
-                if pod.metadata.deletion_timestamp:
-                    continue
-                if any(
-                    c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []
-                ):
-                    ready += 1
-                    ours += "ramp.dev/revision" in labels
-            self.samples.append((time.monotonic(), ready, ours))
-            self._stop.wait(0.25)
-
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: Any) -> None:
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> tuple[float, int, int]:
+        pods = self.rollouts.core.list_namespaced_pod(
+            self.rollouts.ns, label_selector=f"app={self.name}"
+        ).items
+        ready = ours = 0
+        for pod in pods:
+            labels = pod.metadata.labels or {}
+            image = pod.spec.containers[0].image
+            if "ramp.dev/revision" not in labels and image == self.new_image:
+                self.stray.append(pod.metadata.name)
+            if pod.metadata.deletion_timestamp:
+                continue
+            if any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions or []):
+                ready += 1
+                ours += "ramp.dev/revision" in labels
+        return time.monotonic(), ready, ours
 
     def min_ready(self, since: float = 0.0) -> int:
         return min(r for t, r, _ in self.samples if t >= since)

@@ -29,7 +29,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cluster.fixtures import ClusterHandle, wait_until
+from cluster.fixtures import ClusterHandle, wait_for
 from cluster.launcher import BIN_DIR, ClusterError, binary
 from prometheus.fixtures import PrometheusServer, _die_with_parent, free_port
 
@@ -163,7 +163,12 @@ class MetricsAdapter:
             self.cluster.kubectl("apply", "-f", "-", input=json.dumps({
                 "apiVersion": "v1", "kind": "List", "items": manifests
             }))  # fmt: skip
-            wait_until(self._available, timeout=timeout, what="the External metrics APIService")
+            wait_for(
+                "the External metrics APIService",
+                self._available,
+                timeout=timeout,
+                retry=(Exception,),
+            )
         except BaseException:
             self.stop()
             raise

@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from cluster.waiting import wait_for
 from prometheus.exporter import Exporter
 
 Samples = list[tuple[dict[str, str], float]]
@@ -166,19 +167,19 @@ class PrometheusServer:
         self, promql: str, predicate: Callable[[Samples], bool], timeout: float = 30.0
     ) -> Samples:
         """Poll ``promql`` until ``predicate(samples)`` holds; fail with the last answer."""
-        deadline = time.monotonic() + timeout
-        last: Samples | str = "(no answer)"
-        while time.monotonic() < deadline:
+        last: list[Samples | str] = ["(no answer)"]
+
+        def probe() -> tuple[Samples] | None:
             try:
                 samples = self.query(promql)
             except (urllib.error.URLError, OSError, KeyError, ValueError) as error:
-                last = f"error: {error}"
-            else:
-                if predicate(samples):
-                    return samples
-                last = samples
-            time.sleep(0.25)
-        raise AssertionError(f"timed out after {timeout}s waiting on {promql!r}; last: {last}")
+                last[0] = f"error: {error}"
+                return None
+            last[0] = samples
+            return (samples,) if predicate(samples) else None
+
+        found = wait_for(repr(promql), probe, timeout, 0.25, describe=lambda: f"last: {last[0]}")
+        return found[0]
 
     def query_log(self) -> list[str]:
         """The queries the server has received so far (from its query log), oldest first."""

@@ -3,23 +3,19 @@
 # the External/custom metrics API server in front of Prometheus) from the Go module in this
 # folder. It is a module of its own: the adapter pins its own k8s.io libraries (v0.30), which
 # must not move the control plane's (tests/cluster/go.mod, v0.36). Rebuilt only when go.mod,
-# go.sum, this script or the Go version changed (bin/.prometheus-adapter.stamp), so a warm
+# go.sum, this script or the Go version changed (../stamp.sh), so a warm
 # run is a no-op that needs no Go at all.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 bin="$here/../bin"
 out="$bin/prometheus-adapter"
-stamp="$bin/.prometheus-adapter.stamp"
 pkg="sigs.k8s.io/prometheus-adapter/cmd/adapter"
-goversion="$(command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none)"
-recipe="$(cat go.mod go.sum build.sh | sha256sum | cut -c1-32)"
-if [[ -x "$out" && -f "$stamp" ]]; then
-  read -r built_recipe built_go <"$stamp" || true
-  if [[ "$built_recipe" == "$recipe" && ("$built_go" == "$goversion" || "$goversion" == none) ]]; then
-    echo "ramp: prometheus-adapter is up to date in $bin"
-    exit 0
-  fi
+. "$here/../stamp.sh"
+recipe="$(recipe_of go.mod go.sum build.sh ../stamp.sh)"
+if fresh prometheus-adapter "$recipe"; then
+  echo "ramp: prometheus-adapter is up to date in $bin"
+  exit 0
 fi
 if [[ "$goversion" == none ]]; then
   echo "ramp: the Go toolchain (go >= 1.26) is required to build prometheus-adapter" \
@@ -43,5 +39,5 @@ if ! go build -trimpath -ldflags "-s -w -X k8s.io/component-base/version.gitVers
   exit 4
 fi
 mv "$out.tmp" "$out"
-echo "$recipe $goversion" >"$stamp"
+stamp prometheus-adapter "$recipe"
 echo "ramp: built prometheus-adapter in $(( $(date +%s) - start ))s"

@@ -6,8 +6,8 @@
 #   demoapp                 the demo application (demoapp/, standard library only)
 #   demoapp.oci.tar         localhost/ramp-demoapp:v1, FROM scratch, built with podman
 #   pause.oci.tar           localhost/ramp-pause:v1, the pod sandbox (the same binary, "pause")
-# Each piece is rebuilt only when its recipe changed (bin/.NAME.stamp: a hash of its inputs,
-# this script and the Go version), so a warm run is a no-op that needs neither Go nor podman.
+# Each piece is rebuilt only when its recipe changed (../stamp.sh: bin/.NAME.stamp, a hash of
+# its inputs, this script and the Go version), so a warm run is a no-op that needs neither Go nor podman.
 # Prerequisites (containerd, runc, CNI plugins, podman) come from prereqs.sh.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -15,13 +15,7 @@ cd "$here"
 bin="$here/bin"
 mkdir -p "$bin"
 "$here/prereqs.sh"
-goversion="$(command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none)"
-fresh() { # fresh NAME RECIPE: the piece is built with this recipe
-  local stamp="$bin/.$1.stamp" r g
-  [[ -e "$bin/$1" && -f "$stamp" ]] || return 1
-  read -r r g <"$stamp" || true
-  [[ "$r" == "$2" && ("$g" == "$goversion" || "$goversion" == none) ]]
-}
+. "$here/../stamp.sh"
 need_go() {
   if [[ "$goversion" == none ]]; then
     echo "ramp: the Go toolchain (go >= 1.26) is required to build $1 (tests/cluster/node);" \
@@ -31,18 +25,18 @@ need_go() {
 }
 export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:--mod=readonly}"
 
-recipe="$(cat demoapp/go.mod demoapp/*.go build.sh | sha256sum | cut -c1-32)"
+recipe="$(recipe_of demoapp/go.mod demoapp/*.go build.sh ../stamp.sh)"
 if ! fresh demoapp "$recipe"; then
   need_go demoapp
   (cd demoapp && go build -trimpath -ldflags "-s -w" -o "$bin/demoapp.tmp" .)
   mv "$bin/demoapp.tmp" "$bin/demoapp"
-  echo "$recipe $goversion" >"$bin/.demoapp.stamp"
+  stamp demoapp "$recipe"
   echo "ramp: built demoapp"
 fi
 
 # The images: podman builds them from the binary alone (no RUN step, so no container runs)
 # and saves them as OCI archives that the node's containerd imports at start.
-demo_recipe="$(cat "$bin/.demoapp.stamp" Containerfile Containerfile.pause build.sh | sha256sum | cut -c1-32)"
+demo_recipe="$(recipe_of "$bin/.demoapp.stamp" Containerfile Containerfile.pause build.sh)"
 for image in demoapp:Containerfile pause:Containerfile.pause; do
   name="${image%%:*}"; file="${image#*:}"
   if fresh "$name.oci.tar" "$demo_recipe"; then continue; fi
@@ -53,30 +47,23 @@ for image in demoapp:Containerfile pause:Containerfile.pause; do
   rm -rf "$ctx"
   rm -f "$bin/$name.oci.tar"
   podman save --quiet --format oci-archive -o "$bin/$name.oci.tar" "$ref"
-  echo "$demo_recipe $goversion" >"$bin/.$name.oci.tar.stamp"
+  stamp "$name.oci.tar" "$demo_recipe"
   echo "ramp: built image $ref into $bin/$name.oci.tar"
 done
 
-recipe="$(cat go.mod go.sum build.sh | sha256sum | cut -c1-32)"
+recipe="$(recipe_of go.mod go.sum build.sh ../stamp.sh)"
 if ! fresh kubelet "$recipe"; then
   need_go kubelet
   echo "ramp: building kubelet (first run: several minutes)"
   start=$(date +%s)
   go mod download || { echo "ramp: failed to download the Go modules of tests/cluster/node/go.mod" >&2; exit 3; }
-  kube_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
-  major="${kube_version#v}"; major="${major%%.*}"
-  minor="${kube_version#v*.}"; minor="${minor%%.*}"
-  ld="-s -w"
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=" -X ${pkg}.gitVersion=${kube_version} -X ${pkg}.gitMajor=${major} -X ${pkg}.gitMinor=${minor}"
-    ld+=" -X ${pkg}.gitTreeState=clean -X ${pkg}.buildDate=2026-01-01T00:00:00Z"
-  done
+  ld="$(kube_ldflags)"
   if ! go build -trimpath -ldflags "$ld" -o "$bin/kubelet.tmp" k8s.io/kubernetes/cmd/kubelet; then
     rm -f "$bin/kubelet.tmp"
     echo "ramp: building kubelet failed (see the Go errors above)" >&2
     exit 4
   fi
   mv "$bin/kubelet.tmp" "$bin/kubelet"
-  echo "$recipe $goversion" >"$bin/.kubelet.stamp"
+  stamp kubelet "$recipe"
   echo "ramp: built kubelet in $(( $(date +%s) - start ))s"
 fi

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from kubernetes import client, watch
-from ramp_e2e import Rollouts, rollout_manifest, wait_for
+from ramp_e2e import Rollouts, Sampling, rollout_manifest, wait_for
 
 from cluster import realnode
 from cluster.fixtures import ClusterHandle
@@ -287,28 +287,15 @@ class PodClock:
         return [t for t in list(self.pods.values()) if t.revision == revision]
 
 
-class ReadySampler:
+class ReadySampler(Sampling[dict[str, int]]):
     """Samples the ready pods per revision every ``interval`` seconds (from the Pods)."""
 
     def __init__(self, rollouts: Rollouts, name: str, interval: float = 0.25) -> None:
+        super().__init__()
         self.rollouts, self.name, self.interval = rollouts, name, interval
-        self.samples: list[dict[str, int]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="ready-sampler", daemon=True)
 
-    def start(self) -> ReadySampler:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(Exception):
-                self.samples.append(self.rollouts.ready_pods(self.name))
-            self._stop.wait(self.interval)
+    def sample(self) -> dict[str, int]:
+        return self.rollouts.ready_pods(self.name)
 
     def minimum(self, revision: str) -> int:
         return min((s.get(revision, 0) for s in self.samples), default=0)
