@@ -26,10 +26,10 @@ from typing import Any
 import cel
 from pydantic import ValidationError
 
-from ramp.api.analysis import AnalysisTemplateSpec, Measurement, Verdict
+from ramp.api.analysis import AnalysisTemplateSpec, Measurement, Metric, Verdict
 from ramp.api.durations import MAX_DURATION
-from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
-from ramp.core.gating import BACKGROUND, runs_in_play
+from ramp.api.rollout import Rollout
+from ramp.core.gating import runs_in_play
 from ramp.core.model import Child, HistoryEntry, Observed, Plan, revision_hash
 from ramp.core.names import (
     MAX_CHILD_NAME,
@@ -41,13 +41,13 @@ from ramp.core.names import (
 )
 from ramp.core.plan import plan
 from ramp.core.resolve import AnalysisSpecError, ResolvedAnalysis, resolve_analysis
-from ramp.core.status import MAX_MEASUREMENTS
-from ramp.core.verdicts import format_time, metric_state, parse_time, record
+from ramp.core.verdicts import format_time
 from ramp.crdgen import crds
 from ramp.shell.controller.controller import validation_problem
 
 from .crd_schema import schema_errors, status_schema
 from .sim import T0
+from .sim_measure import measure_due_now
 
 UID = "uid-fuzz"
 DURATION_BOUND = f"must be at most {MAX_DURATION} (a year)"
@@ -357,42 +357,18 @@ class Drive:
                 resolved[name] = resolve_analysis(ref, self.templates)
             except AnalysisSpecError as exc:
                 resolved[name] = str(exc)
-        status = (rollout.status or RolloutStatus()).model_copy(deep=True)
-        canary = status.canary_revision or ""
-        by_name = {r.name: r for r in status.analysis_runs or [] if r.revision == canary}
-        taken: list[Measurement] = []
-        for name, analysis in resolved.items():
-            if not isinstance(analysis, ResolvedAnalysis):
-                continue
-            run = by_name.get(name) or AnalysisRun(
-                name=name, revision=canary, started_at=format_time(self.now)
-            )
-            results = {m.name: m for m in run.metrics}
-            continuous = name == BACKGROUND
-            for m in analysis.metrics:
-                state = metric_state(
-                    m, results.get(m.name), parse_time(run.started_at), self.now,
-                    continuous=continuous,
-                )  # fmt: skip
-                if not state.is_due(self.now):
-                    continue
-                measurement = Measurement(
-                    metric=m.name,
-                    verdict=self.verdict,
-                    time=format_time(self.now),
-                    value="1",
-                    message="fuzz",
-                    revision=canary,
-                    analysis=name,
-                )
-                results[m.name] = record(m, results.get(m.name), measurement, continuous=continuous)
-                taken.append(measurement)
-            run.metrics = [results[m.name] for m in analysis.metrics if m.name in results]
-            by_name[name] = run
-        status.analysis_runs = list(by_name.values()) or None
-        if taken:
-            status.measurements = [*(status.measurements or []), *taken][-MAX_MEASUREMENTS:]
-        return rollout.model_copy(update={"status": status}), resolved
+        return measure_due_now(rollout, resolved, self.now, self.measurement), resolved
+
+    def measurement(self, metric: Metric, analysis: str, revision: str) -> Measurement:
+        return Measurement(
+            metric=metric.name,
+            verdict=self.verdict,
+            time=format_time(self.now),
+            value="1",
+            message="fuzz",
+            revision=revision,
+            analysis=analysis,
+        )
 
     def step(self) -> Plan | None:
         body = self.body()

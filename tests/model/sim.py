@@ -33,13 +33,14 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from model.crd_schema import schema_errors, status_schema
+from model.sim_measure import measure_due_now
 from model.sim_shell import SimWorkloads, SimWrites
 from model.sim_workload import Held, observed_extras, settle_rolled
-from ramp.api.analysis import Measurement, Verdict
+from ramp.api.analysis import Measurement, Metric, Verdict
 from ramp.api.durations import parse_duration
-from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
+from ramp.api.rollout import Rollout, RolloutStatus
 from ramp.core.actions import Actions
-from ramp.core.gating import BACKGROUND, runs_in_play
+from ramp.core.gating import runs_in_play
 from ramp.core.model import (
     ABORTED_ANNOTATION,
     PREFIX,
@@ -57,9 +58,8 @@ from ramp.core.names import (
 from ramp.core.plan import plan
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
 from ramp.core.split import Limits, split_replicas
-from ramp.core.status import MAX_MEASUREMENTS
 from ramp.core.steps import step_weight
-from ramp.core.verdicts import format_time, metric_state, parse_time, record
+from ramp.core.verdicts import format_time, parse_time
 from ramp.shell.adapters.kube import Conflict
 from ramp.shell.adapters.kube_objects import endpoints_by_revision
 from ramp.shell.controller.apply import Executor, Outcome
@@ -496,42 +496,20 @@ class Cluster:
         resolved: dict[str, ResolvedAnalysis | str] = {
             name: resolve_analysis(ref, {}) for name, ref in runs.items()
         }
-        status = (rollout.status or RolloutStatus()).model_copy(deep=True)
-        canary = status.canary_revision or ""
-        by_name = {r.name: r for r in status.analysis_runs or [] if r.revision == canary}
-        taken: list[Measurement] = []
-        for name, analysis in resolved.items():
-            assert isinstance(analysis, ResolvedAnalysis)
-            run = by_name.get(name) or AnalysisRun(
-                name=name, revision=canary, started_at=format_time(self.now)
-            )
-            results = {m.name: m for m in run.metrics}
-            continuous = name == BACKGROUND
-            for m in analysis.metrics:
-                state = metric_state(
-                    m, results.get(m.name), parse_time(run.started_at), self.now,
-                    continuous=continuous,
-                )  # fmt: skip
-                if not state.is_due(self.now):
-                    continue
-                verdict = self.verdicts.get(canary, Verdict.PASS)
-                measurement = Measurement(
-                    metric=m.name,
-                    verdict=verdict,
-                    time=format_time(self.now),
-                    value="1" if verdict in (Verdict.PASS, Verdict.FAIL) else None,
-                    message=f"simulated {verdict.value}",
-                    revision=canary,
-                    analysis=name,
-                )
-                results[m.name] = record(m, results.get(m.name), measurement, continuous=continuous)
-                taken.append(measurement)
-            run.metrics = [results[m.name] for m in analysis.metrics if m.name in results]
-            by_name[name] = run
-        status.analysis_runs = list(by_name.values()) or None
-        if taken:
-            status.measurements = [*(status.measurements or []), *taken][-MAX_MEASUREMENTS:]
-        return rollout.model_copy(update={"status": status}), resolved
+        return measure_due_now(rollout, resolved, self.now, self.simulated_measurement), resolved
+
+    def simulated_measurement(self, metric: Metric, analysis: str, revision: str) -> Measurement:
+        """A measurement of the verdict ``verdicts`` chose for the revision."""
+        verdict = self.verdicts.get(revision, Verdict.PASS)
+        return Measurement(
+            metric=metric.name,
+            verdict=verdict,
+            time=format_time(self.now),
+            value="1" if verdict in (Verdict.PASS, Verdict.FAIL) else None,
+            message=f"simulated {verdict.value}",
+            revision=revision,
+            analysis=analysis,
+        )
 
     def reconcile(
         self,
