@@ -232,6 +232,9 @@ class Dep:
             created=self.created,
             owner=self.owner,
             deleting=self.deleting,
+            pod_labels=tuple(
+                sorted(((self.template.get("metadata") or {}).get("labels") or {}).items())
+            ),
             **drift_of(self),
         )
 

@@ -194,7 +194,10 @@ class PlanContext:
         if template is None and entry is not None:
             template = entry.template
         if not template:
-            return None
+            child = self.children.get(revision)
+            if child is None or child.pod_labels is None:
+                return None
+            return {**dict(child.pod_labels), REVISION_LABEL: revision}  # pruned history
         labels = (template.get("metadata") or {}).get("labels") or {}
         return {**labels, REVISION_LABEL: revision}
 

@@ -99,6 +99,9 @@ class Child:
     drift: str | None = None
     """Why its pod template is not its revision's (someone edited it: ``kubectl set
     image``), or None (see :func:`ramp.core.drift.template_drift`)."""
+    pod_labels: tuple[tuple[str, str], ...] | None = None
+    """The labels of its pod template, sorted (None: not observed). What its pods carry
+    when the revision history no longer holds the revision's template."""
 
     @property
     def side(self) -> Side:

@@ -50,11 +50,24 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
         "spec": {"replicas": spec.get("replicas")},
         "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
         DRIFT: deployment_drift(body),
+        POD_LABELS: pod_template_labels(body),
     }
 
 
 DRIFT = "rampDrift"
 """The key under which a summary keeps :func:`deployment_drift` (the template is not kept)."""
+POD_LABELS = "rampPodLabels"
+"""The key under which a summary keeps its pod template's labels (the template is not kept)."""
+
+
+def pod_template_labels(body: Mapping[str, Any]) -> list[list[str]] | None:
+    """The labels of a Deployment's pod template as sorted pairs (a summary's copy)."""
+    spec = body.get("spec") or {}
+    if "template" not in spec:
+        kept = body.get(POD_LABELS)
+        return [list(pair) for pair in kept] if kept is not None else None
+    labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    return [[str(k), str(v)] for k, v in sorted(labels.items())]
 
 
 def deployment_drift(body: Mapping[str, Any]) -> str | None:
@@ -88,7 +101,12 @@ def child_from_deployment(body: Mapping[str, Any]) -> Child:
         deleting=bool(meta.get("deletionTimestamp")),
         version=_version(meta.get("resourceVersion")),
         drift=deployment_drift(body),
+        pod_labels=_pairs(pod_template_labels(body)),
     )
+
+
+def _pairs(labels: list[list[str]] | None) -> tuple[tuple[str, str], ...] | None:
+    return None if labels is None else tuple((k, v) for k, v in labels)
 
 
 def _version(raw: Any) -> int:
