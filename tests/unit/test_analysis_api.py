@@ -65,7 +65,12 @@ METRICS = [
         [],
     ),
     ("compare", _metric(successCondition=None, prometheus=None, compare=COMPARE), True, []),
-    ("neither-source", _metric(prometheus=None), False, ["exactly one of prometheus or compare"]),
+    (
+        "neither-source",
+        _metric(prometheus=None),
+        False,
+        ["exactly one of prometheus, compare, web, job or webhook"],
+    ),
     ("both-sources", _metric(successCondition=None, compare=COMPARE), False, ["exactly one"]),
     (
         "no-condition",

@@ -119,7 +119,7 @@ def _violations(obj: dict[str, Any]) -> list[str]:
             "a refusing metric judges by itself",
         ),
         ({"prometheus": {}}, "a prometheus metric needs a successCondition or a failureCondition"),
-        ({}, "a metric has exactly one of prometheus, compare, toy or refusing"),
+        ({}, "a metric has exactly one of prometheus, compare, web, job, webhook, toy or refusing"),
         ({"toy": {"url": "u"}, "refusing": {"word": "w"}}, "exactly one of"),
     ],
     ids=["optional", "optional-refined", "refused", "refused-given", "required", "none", "two"],
@@ -147,7 +147,7 @@ def test_the_rules_of_a_new_kind_are_generated(obj: dict[str, Any], message: str
 
 def test_only_source_fields_are_kinds() -> None:
     assert "name" not in Metric.kinds() and "successCondition" not in ToyMetric.kinds()
-    assert list(ToyMetric.kinds()) == ["prometheus", "compare", "toy", "refusing"]
+    assert list(ToyMetric.kinds()) == [*MetricSources.kinds(), "toy", "refusing"]
 
 
 # --- the Measurer: dispatch, the record, surprises -------------------------------------

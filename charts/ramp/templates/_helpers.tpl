@@ -147,6 +147,19 @@ rbac.services is set. Nothing else.
   resources: ["services"]
   verbs: ["get", "patch"]
 {{- end }}
+{{- if .Values.rbac.checks }}
+# Checks (docs/checks.md): a Job per measurement, owned by its Rollout; the end of its
+# pod's log for the decision record; Secrets named by web and webhook metrics.
+- apiGroups: ["batch"]
+  resources: ["jobs"]
+  verbs: ["get", "create", "delete"]
+- apiGroups: [""]
+  resources: ["pods/log"]
+  verbs: ["get"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get"]
+{{- end }}
 {{- end }}
 
 {{/*

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
@@ -80,6 +80,27 @@ class _Context(StrEnum):
 
 
 @dataclass(frozen=True)
+class MeasurementId:
+    """What identifies one measurement of a metric, and the Services a check is handed.
+
+    The same on every operator that computes it (all from the Rollout and its status), so
+    a restarted operator finds the Job, or sends the idempotency key, of the measurement
+    it was taking."""
+
+    uid: str
+    """The Rollout's uid."""
+    analysis: str
+    """The analysis run (``step-0``, ``background``, ``prePromotion``...)."""
+    started: str
+    """When the run started (a retried run's measurements are new ones)."""
+    attempt: int
+    """1 for the run's first measurement of the metric, then 2, 3...: from the counters
+    in the status."""
+    services: Mapping[str, str] = field(default_factory=dict)
+    """``canary``, ``stable``, ``active``, ``preview``: the Rollout's Service names."""
+
+
+@dataclass(frozen=True)
 class QueryContext:
     """The values a query template may refer to.
 
@@ -93,17 +114,13 @@ class QueryContext:
     stable_revision: str | None = None
     args: Mapping[str, str] = field(default_factory=dict)
     revision: str | None = None
+    run: MeasurementId | None = None
+    """Who takes this measurement (set by the shell; the checks name their Job and their
+    idempotency key from it). Not a placeholder."""
 
     def with_revision(self, revision: str | None) -> QueryContext:
         """The same context with ``{{revision}}`` bound to ``revision``."""
-        return QueryContext(
-            rollout=self.rollout,
-            namespace=self.namespace,
-            canary_revision=self.canary_revision,
-            stable_revision=self.stable_revision,
-            args=self.args,
-            revision=revision,
-        )
+        return replace(self, revision=revision)
 
     def lookup(self, name: str) -> str:
         """The value of placeholder ``name``; QueryTemplateError naming it if unknown."""

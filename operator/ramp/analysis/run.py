@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Self
 
 from ramp.analysis.cel import check_condition
+from ramp.analysis.jobcheck import JobApi
 from ramp.analysis.kinds import PROVIDERS
 from ramp.analysis.kinds.base import MetricProvider, Outcome, ProviderFactory
 from ramp.analysis.prometheus import PrometheusClient, ProviderConfig
@@ -55,6 +56,11 @@ class Measurer:
         self._factories = providers
         self._providers: dict[str, MetricProvider] = {}
         self._prometheus = PrometheusClient(config)
+        self.read_secret: Callable[[str, str, str], str] | None = None
+        """``(namespace, name, key)``: a value of a Secret of a Rollout's namespace (the
+        web checks' headers, the webhooks' signing keys); given by the runtime."""
+        self.jobs: JobApi | None = None
+        """Creates and reads the job checks' Jobs; given by the runtime."""
 
     @property
     def config(self) -> ProviderConfig:

@@ -14,7 +14,7 @@ of :class:`MetricSources`; ``make crds`` regenerates the CRDs.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -150,6 +150,158 @@ class Compare(MetricSource):
         return parse_duration_seconds(self.prometheus.timeout)
 
 
+# The checks (issue 24): web, job and webhook. A check is a metric like a Prometheus query
+# (one of four verdicts per measurement, the same limits and decision record); what
+# differs is where the verdict comes from (ramp.analysis.kinds.web, .job, .webhook).
+# Secrets (header values, the webhook's signing key) come from Secrets of the Rollout's
+# namespace, named here and read by the operator when it measures; never inline.
+
+CHECK_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s#]*)?$"
+"""``http(s)://host[:port][/path][?query]``: no credentials in the URL, no fragment."""
+
+MAX_JOB_DEADLINE_SECONDS = 3600
+"""The longest a check Job may run (its ``activeDeadlineSeconds``)."""
+JOB_GRACE_SECONDS = 30.0
+"""Beyond a check Job's deadline, how long the operator waits to see it end."""
+MAX_BODY = 16 * 1024
+MAX_HEADERS = 16
+_SECRET_NAME = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+_SECRET_KEY = r"^[-._a-zA-Z0-9]+$"
+_HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+
+
+class SecretKeyRef(ApiModel):
+    """A key of a Secret in the Rollout's namespace."""
+
+    name: str = Field(pattern=_SECRET_NAME, max_length=253)
+    key: str = Field(pattern=_SECRET_KEY, max_length=253)
+
+
+class HeaderValueFrom(ApiModel):
+    secret_key_ref: SecretKeyRef
+
+
+class Header(ApiModel):
+    """One request header: a literal ``value`` or one read from a Secret."""
+
+    model_config = {
+        "json_schema_extra": cel_rules(
+            (
+                "has(self.value) != has(self.valueFrom)",
+                "a header has exactly one of value or valueFrom",
+            )
+        )
+    }
+
+    name: str = Field(pattern=_HEADER_NAME, max_length=256)
+    value: str | None = Field(default=None, max_length=4096)
+    value_from: HeaderValueFrom | None = None
+
+    @model_validator(mode="after")
+    def _one_value(self) -> Self:
+        if (self.value is None) == (self.value_from is None):
+            raise ValueError("a header has exactly one of value or valueFrom")
+        return self
+
+
+class WebSource(MetricSource):
+    """An HTTP(S) request whose JSON answer, at ``jsonPath``, is judged by the conditions."""
+
+    model_config = {"json_schema_extra": cel_rules(TIMEOUT_RULE)}
+
+    url: str = Field(pattern=CHECK_URL_PATTERN, max_length=2048)
+    """Must be under an address the cluster admin allowed for the namespace (the same
+    allow-list as Prometheus). Placeholders as in queries: ``{{args.NAME}}``, ``{{rollout}}``,
+    ``{{namespace}}``, ``{{canaryRevision}}``, ``{{stableRevision}}``."""
+    method: Literal["GET", "POST", "PUT"] = "GET"
+    headers: list[Header] = Field(default_factory=list, max_length=MAX_HEADERS)
+    body: str | None = Field(default=None, max_length=MAX_BODY)
+    json_path: str = Field(default="", max_length=256, pattern=r"^[A-Za-z0-9_.\[\]$-]*$")
+    """Where the value is in the answer: ``data.errorRate``, ``items[0].ok`` (empty: the
+    whole answer). A number, a boolean (1.0 / 0.0) or a list of numbers."""
+    timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
+
+    @model_validator(mode="after")
+    def _check_timeout(self) -> Self:
+        check_timeout(self.timeout)
+        return self
+
+
+class WebhookSource(MetricSource):
+    """A signed CloudEvent POSTed to a hook whose JSON answer is the verdict."""
+
+    conditions = Conditions.REFUSED
+    refused_conditions = "gives its own verdict (the hook's answer), not by conditions"
+
+    model_config = {"json_schema_extra": cel_rules(TIMEOUT_RULE)}
+
+    url: str = Field(pattern=CHECK_URL_PATTERN, max_length=2048)
+    """Must be under an address the cluster admin allowed for the namespace."""
+    signing_secret: SecretKeyRef
+    """The HMAC-SHA256 key: the request carries ``X-Ramp-Signature: sha256=HEX`` over
+    ``TIMESTAMP.BODY`` and ``X-Ramp-Timestamp``."""
+    timeout: str = Field(default="10s", pattern=DURATION_PATTERN, max_length=32)
+    data: dict[str, str] | None = Field(default=None, json_schema_extra={"maxProperties": 32})
+    """Extra fields of the event's ``data`` (placeholders as in queries)."""
+
+    @model_validator(mode="after")
+    def _check_timeout(self) -> Self:
+        check_timeout(self.timeout)
+        return self
+
+
+_POD_SPEC_SCHEMA: dict[str, Any] = {
+    "x-kubernetes-preserve-unknown-fields": True,
+    "required": ["containers"],
+    "properties": {
+        "containers": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        }
+    },
+}
+
+
+class JobPodTemplate(ApiModel):
+    """The pod template of a check Job (``restartPolicy`` is always ``Never``)."""
+
+    metadata: dict[str, Any] | None = Field(
+        default=None, json_schema_extra={"x-kubernetes-preserve-unknown-fields": True}
+    )
+    spec: dict[str, Any] = Field(json_schema_extra=_POD_SPEC_SCHEMA)
+
+    @model_validator(mode="after")
+    def _check_spec(self) -> Self:
+        containers = self.spec.get("containers")
+        if not isinstance(containers, list) or not containers:
+            raise ValueError("spec.containers: a check Job needs at least one container")
+        policy = self.spec.get("restartPolicy")
+        if policy not in (None, "Never"):
+            raise ValueError("spec.restartPolicy must be Never: a check is not retried")
+        return self
+
+
+class JobSource(MetricSource):
+    """A Job run once per measurement; its outcome is the verdict."""
+
+    conditions = Conditions.REFUSED
+    refused_conditions = "gives its own verdict (how the Job ended), not by conditions"
+
+    active_deadline_seconds: int = Field(ge=1, le=MAX_JOB_DEADLINE_SECONDS)
+    """Required: the Job is stopped after this long and the measurement is Inconclusive."""
+    template: JobPodTemplate
+    """Gets ``RAMP_ROLLOUT``, ``RAMP_NAMESPACE``, ``RAMP_CANARY_REVISION``,
+    ``RAMP_STABLE_REVISION``, ``RAMP_CANARY_SERVICE``, ``RAMP_STABLE_SERVICE`` and
+    ``RAMP_PREVIEW_SERVICE`` / ``RAMP_ACTIVE_SERVICE`` (blue-green) in every container's
+    environment."""
+
+    @property
+    def timeout_seconds(self) -> float:
+        """The deadline, plus the time to see the Job end."""
+        return self.active_deadline_seconds + JOB_GRACE_SECONDS
+
+
 class MetricSources(ApiModel):
     """The providers a metric can name: it sets exactly one of these fields, whose name is
     its kind (one line per provider; the registry in :mod:`ramp.analysis.kinds` has the
@@ -157,6 +309,9 @@ class MetricSources(ApiModel):
 
     prometheus: PrometheusSource | None = None
     compare: Compare | None = None
+    web: WebSource | None = None
+    job: JobSource | None = None
+    webhook: WebhookSource | None = None
 
     @classmethod
     def kinds(cls) -> dict[str, type[MetricSource]]:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 from ramp.analysis.kinds.base import ProviderFactory
 from ramp.analysis.kinds.compare import CompareMetric
+from ramp.analysis.kinds.job import JobMetric
 from ramp.analysis.kinds.prometheus import PrometheusMetric
+from ramp.analysis.kinds.web import WebMetric
+from ramp.analysis.kinds.webhook import WebhookMetric
 
 PROVIDERS: dict[str, ProviderFactory] = {
     "prometheus": PrometheusMetric,
     "compare": CompareMetric,
+    "web": WebMetric,
+    "job": JobMetric,
+    "webhook": WebhookMetric,
 }

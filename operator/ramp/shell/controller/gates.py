@@ -19,6 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ramp.analysis.kinds.base import Outcome
+from ramp.analysis.identity import identified
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.analysis.promql import QueryContext
 from ramp.analysis.run import Measurer, check_metrics, due_metrics, fold
@@ -202,8 +203,9 @@ class Gates:
                 finished = self.scheduler.take(key)
                 if finished is not None:
                     taken_now.append((metric, finished))
-                else:
-                    self.submit(key, metric, context)
+                else:  # the checks name their Job and idempotency key from its identity
+                    run_context = identified(context, rollout, run, before.get(metric.name))
+                    self.submit(key, metric, run_context)
             measured = fold(analysis.metrics, before, taken_now, continuous=name == BACKGROUND)
             run.metrics = [
                 measured.results[m.name] for m in analysis.metrics if m.name in measured.results

@@ -95,6 +95,23 @@ def build_elector(settings: Settings, controller: Controller) -> LeaderElector:
     return elector
 
 
+def wire_checks(measurer: Any, kube: Any) -> None:
+    """The checks' access: Jobs (created only while this process may write) and the
+    values of Secrets of a Rollout's namespace (header values, signing keys)."""
+    from ramp.analysis.jobcheck import KubeJobs
+    from ramp.analysis.providers import token_from_secret_data
+
+    jobs = KubeJobs(kube.api_client)
+    jobs.may_write = lambda: bool(kube.may_write())
+    measurer.jobs = jobs
+
+    def read_secret(namespace: str, name: str, key: str) -> str:
+        secret = kube.core.read_namespaced_secret(name, namespace)
+        return token_from_secret_data(getattr(secret, "data", None), key)
+
+    measurer.read_secret = read_secret
+
+
 async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
     """Run until stopped (SIGINT/SIGTERM)."""
     kube = GuardedKube(load_client(settings.kubeconfig))
@@ -128,6 +145,7 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
         controller.gates.secret_reader = lambda namespace, name: kube.core.read_namespaced_secret(
             name, namespace
         )
+    wire_checks(controller.gates.provider, kube)  # web, job and webhook metrics
     controller.gates.scheduler.per_namespace = max(1, settings.measurements_per_namespace)
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     shard = settings.shard
