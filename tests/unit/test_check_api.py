@@ -165,3 +165,25 @@ def _find(node: Any, key: str) -> dict[str, Any]:
             except KeyError:
                 continue
     raise KeyError(key)
+
+
+@pytest.mark.parametrize("path", ["checks-bluegreen-smoke.yaml", "checks-canary-load.yaml"])
+def test_the_check_examples_are_valid_rollouts(path: str) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from ramp.api.rollout import Rollout
+
+    root = Path(__file__).resolve().parents[2]
+    rollout = Rollout.model_validate(yaml.safe_load((root / "examples" / path).read_text()))
+    kinds = {
+        m.kind
+        for s in (rollout.spec.strategy.canary.steps if rollout.spec.strategy.canary else [])
+        if s.analysis
+        for m in s.analysis.metrics
+    }
+    bluegreen = rollout.spec.strategy.blue_green
+    if bluegreen and bluegreen.pre_promotion_analysis:
+        kinds |= {m.kind for m in bluegreen.pre_promotion_analysis.metrics}
+    assert "job" in kinds, kinds
