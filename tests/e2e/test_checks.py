@@ -326,3 +326,80 @@ def test_check_jobs_complete_pass_and_past_their_deadline_are_inconclusive(
     env = {e.name: e.value for e in found.spec.template.spec.containers[0].env}
     assert env["RAMP_CANARY_REVISION"] == ended["job-deadline"]["canaryRevision"]
     assert env["RAMP_STABLE_REVISION"] == stables["job-deadline"]
+
+
+def test_bluegreen_smoke_job_before_the_switch_fails_on_blue_passes_to_green(
+    checks: Rollouts, cluster: ClusterHandle
+) -> None:
+    """The brief's recipe: deploy green, test green, switch. A smoke Job in the
+    pre-promotion analysis (kwok completes it, or its container exits 3): a failing one
+    aborts and the active Service never leaves blue; a passing one switches."""
+    from kubernetes import client
+    from test_bluegreen import bg_manifest, services
+
+    core = client.CoreV1Api(cluster.client)
+
+    def smoke(fault: str | None) -> dict[str, Any]:
+        labels = {"ramp.dev/test-fault": fault} if fault else {}
+        return {
+            "metrics": [
+                {
+                    "name": "smoke",
+                    "job": {
+                        "activeDeadlineSeconds": 30,
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {"containers": [{"name": "smoke", "image": "ramp-test/smoke:1"}]},
+                        },
+                    },
+                }
+            ]
+        }
+
+    cases = {"bg-pass": None, "bg-fail": "exit-3"}
+    for name, fault in cases.items():
+        services(checks, name)
+        checks.create(bg_manifest(name, replicas=2, prePromotionAnalysis=smoke(fault)))
+    blue = {name: checks.wait_healthy(name, 2, timeout=90)["stableRevision"] for name in cases}
+    for name in cases:
+        checks.set_image(name, "ramp-test/app:v2")
+    seen: dict[str, set[str | None]] = {name: set() for name in cases}
+
+    def ended() -> bool:
+        done = 0
+        for name in cases:
+            selector = core.read_namespaced_service(f"{name}-active", checks.ns).spec.selector
+            seen[name].add((selector or {}).get("ramp.dev/revision"))
+            status = checks.status(name)
+            done += status.get("phase") == "Aborted" or (
+                status.get("stableRevision") != blue[name] and status.get("phase") == "Healthy"
+            )
+        return done == len(cases)
+
+    wait_for("both smoke tests to decide", ended, timeout=120, interval=0.2)
+    failed = checks.status("bg-fail")
+    assert failed["phase"] == "Aborted" and failed["abortReason"] == "AnalysisFailed", failed
+    assert seen["bg-fail"] == {blue["bg-fail"]}, f"the active Service left blue: {seen['bg-fail']}"
+    record = failed["measurements"][-1]
+    assert record["verdict"] == "Fail" and record["value"] == "exit 3", record
+    assert "exited with code 3" in record["message"] and "GET / answered 500" in record["message"]
+    passed = checks.status("bg-pass")
+    green = passed["stableRevision"]
+    assert green != blue["bg-pass"] and passed["measurements"][-1]["verdict"] == "Pass"
+    wait_for(
+        "the active Service on green",
+        lambda: core.read_namespaced_service("bg-pass-active", checks.ns).spec.selector.get(
+            "ramp.dev/revision"
+        )
+        == green,
+        timeout=30,
+    )
+    jobs = client.BatchV1Api(cluster.client).list_namespaced_job(checks.ns).items
+    env = {
+        e.name: e.value
+        for j in jobs
+        if j.metadata.owner_references[0].name == "bg-pass"
+        for e in j.spec.template.spec.containers[0].env
+    }
+    assert env["RAMP_PREVIEW_SERVICE"] == "bg-pass-preview"
+    assert env["RAMP_ACTIVE_SERVICE"] == "bg-pass-active"

@@ -52,7 +52,6 @@ EXPECTED_WARNINGS: dict[str, list[str]] = {
     "09-experiment": ["spec.strategy.canary.steps[0].experiment", "Experiment/example-experiment"],
     "10-providers": [
         "spec.args[0].valueFrom",
-        "spec.metrics[0].provider.web",
         "spec.metrics[1].provider.datadog",
         "spec.metrics[2].successCondition",
         "spec.metrics[2].failureCondition",
@@ -60,6 +59,10 @@ EXPECTED_WARNINGS: dict[str, list[str]] = {
     ],
     "11-cluster-template": [],
     "12-passthrough": [],
+    "13-checks": [
+        "spec.metrics[0].provider.job.spec.activeDeadlineSeconds",
+        "spec.metrics[0].provider.job.spec.backoffLimit",
+    ],
 }
 
 

@@ -10,7 +10,8 @@ so the exit status can say whether the conversion was lossless. What it maps:
   background analysis; blueGreen activeService, previewService, previewReplicaCount,
   autoPromotionEnabled/Seconds, scaleDownDelaySeconds, abortScaleDownDelaySeconds,
   pre/postPromotionAnalysis.
-- ``AnalysisTemplate`` / ``ClusterAnalysisTemplate`` with Prometheus metrics: interval,
+- ``AnalysisTemplate`` / ``ClusterAnalysisTemplate`` with Prometheus metrics (and ``job``
+  and ``web`` metrics as Ramp checks: :mod:`ramp.cli.convert_checks`): interval,
   count, initialDelay, the limits, conditions rewritten from Argo's expr language to CEL
   (``result[0]`` → ``result``, ``and``/``or``/``not`` → ``&&``/``||``/``!``, integer
   literals → doubles: CEL compares strictly typed values), ``{{args.x}}`` kept (names
@@ -31,6 +32,7 @@ from typing import Any
 
 import yaml
 
+from ramp.cli.convert_checks import bool_literals, convert_check, fold_fields
 from ramp.cli.convert_expr import argo_duration, convert_condition, ident
 from ramp.cli.convert_live import NotConvertible, rollout_for_deployment
 
@@ -302,10 +304,15 @@ class _Converter:
     ) -> Obj | None:
         provider = metric.get("provider") or {}
         prom = provider.get("prometheus")
-        if not prom:
+        check = None if prom else convert_check(
+            provider, lambda at, message: self.warn(where, f"{path}.provider.{at}", message)
+        )  # fmt: skip
+        if not prom and check is None:
             kind = next(iter(provider), "none")
             self.warn(
-                where, f"{path}.provider.{kind}", "only Prometheus is supported: metric dropped"
+                where,
+                f"{path}.provider.{kind}",
+                "only Prometheus, job and web are supported: metric dropped",
             )
             return None
         out: Obj = {}
@@ -329,11 +336,30 @@ class _Converter:
         if "interval" in metric and "count" not in metric:
             self.warn(where, f"{path}.count", "absent: Argo measures until stopped, Ramp once")
         for key in ("successCondition", "failureCondition"):
-            if key in metric:
+            if key in metric and check is not None and "job" in check:
+                self.warn(where, f"{path}.{key}", "a job check's verdict is how it ended: dropped")
+            elif key in metric:
                 cel, problems = convert_condition(str(metric[key]))
-                out[key] = cel
+                out[key] = cel if check is None else bool_literals(cel)
                 for problem in problems:
                     self.warn(where, f"{path}.{key}", problem)
+        if check is not None:
+            out.update(check)
+            if "web" in check:
+                conditions = {
+                    k: out[k] for k in ("successCondition", "failureCondition") if k in out
+                }
+                conditions, out["web"]["jsonPath"], problem = fold_fields(
+                    conditions, out["web"].get("jsonPath", "")
+                )
+                out.update(conditions)
+                if problem:
+                    self.warn(where, f"{path}.successCondition", f"{problem}: one value only")
+            for key in sorted(
+                set(metric) - _METRIC_KEYS - {"provider", "successCondition", "failureCondition"}
+            ):
+                self.warn(where, f"{path}.{key}", "no Ramp equivalent: dropped")
+            return out
         query = str(prom.get("query", ""))
         for arg, placeholder in bound.items():
             query = query.replace("{{args." + arg + "}}", placeholder)
