@@ -268,3 +268,39 @@ def test_doctests_of_the_check_modules() -> None:
     for module in (checkhttp, jobcheck, web, webhook):
         failures, _ = doctest.testmod(module)
         assert failures == 0, module.__name__
+
+
+def test_kubectl_ramp_get_shows_a_check_in_the_decision_record() -> None:
+    """A job check's record (its exit code as the value, the Job, the container's words)
+    and a webhook's 202 are shown like any measurement by ``kubectl ramp get``."""
+    from ramp.cli.render import render_text
+
+    rollout = {
+        "metadata": {"name": "checkout", "namespace": "shop"},
+        "spec": {"strategy": {"canary": {"steps": [{"analysis": {"metrics": []}}]}}},
+        "status": {
+            "phase": "Aborted",
+            "measurements": [
+                {
+                    "metric": "smoke",
+                    "analysis": "step-0",
+                    "verdict": "Fail",
+                    "time": "2026-12-06T09:00:00Z",
+                    "value": "exit 3",
+                    "query": "job checkout-smoke-1-8dac3340c5",
+                    "message": "smoke: Job checkout-smoke-1-8dac3340c5: container smoke "
+                    "exited with code 3: GET / answered 500",
+                },
+                {
+                    "metric": "approval",
+                    "analysis": "step-0",
+                    "verdict": "Inconclusive",
+                    "time": "2026-12-06T09:00:01Z",
+                    "message": "approval: the hook answered 202 (accepted, later): not a verdict",
+                },
+            ],
+        },
+    }
+    text = render_text(rollout, width=250)
+    assert "exit 3" in text and "exited with code 3: GET / answered 500" in text
+    assert "Inconclusive" in text and "202 (accepted, later)" in text
