@@ -36,8 +36,9 @@ from model.test_model_based import VERDICTS, configs
 from model.test_model_measure import LATENCIES, SlowMeasurementMachine
 from model.test_regressions import drive, roll_to, steady
 from ramp.analysis.jobcheck import job_name
+from ramp.analysis.kinds.base import Outcome
 from ramp.analysis.promql import MeasurementId, QueryContext
-from ramp.api.analysis import Measurement, Metric, Verdict
+from ramp.api.analysis import Metric, Verdict
 from ramp.core.model import revision_hash
 
 CHECKS: dict[str, dict[str, Any]] = {
@@ -83,6 +84,12 @@ def with_checks(cfg: Config, kind: str) -> Config:
     return replace(cfg, steps=steps, background=background)
 
 
+def install(shell: RealGates, provider: SimProvider) -> None:
+    """``provider`` answers every kind in the shell's real Measurer (built on first use)."""
+    shell.provider = provider
+    shell.gates.provider._providers.clear()
+
+
 class CheckProvider(SimProvider):
     """The simulated checks: :class:`SimProvider`'s latencies and verdicts, with a log of
     what was asked (the identities) and answered (the Pass verdicts)."""
@@ -91,14 +98,13 @@ class CheckProvider(SimProvider):
         super().__init__(shell)
         self.machine = machine
 
-    async def measure(
-        self, metric: Metric, context: QueryContext, *, analysis: str | None = None
-    ) -> Measurement:
+    async def measure(self, metric: Metric, context: QueryContext) -> Outcome:
         self.machine.asked(metric, context)
-        measurement = await super().measure(metric, context, analysis=analysis)
-        if measurement.verdict is Verdict.PASS:
-            self.machine.passes[(measurement.revision, measurement.analysis, metric.name)] += 1
-        return measurement
+        outcome = await super().measure(metric, context)
+        if outcome.verdict is Verdict.PASS and context.run is not None:
+            key = (context.canary_revision, context.run.analysis, metric.name)
+            self.machine.passes[key] += 1
+        return outcome
 
 
 class CheckMachine(SlowMeasurementMachine):
@@ -132,9 +138,7 @@ class CheckMachine(SlowMeasurementMachine):
 
     def _install(self, shell: RealGates | None) -> None:
         assert shell is not None
-        provider = CheckProvider(shell, self)
-        shell.provider = provider
-        shell.gates._provider = provider  # type: ignore[assignment]
+        install(shell, CheckProvider(shell, self))
 
     def asked(self, metric: Metric, context: QueryContext) -> None:
         """(r): a check in flight at a restart is asked again under the same identity."""
@@ -228,17 +232,14 @@ class Recording(SimProvider):
         super().__init__(shell)
         self.asked: list[MeasurementId | None] = []
 
-    async def measure(
-        self, metric: Metric, context: QueryContext, *, analysis: str | None = None
-    ) -> Measurement:
+    async def measure(self, metric: Metric, context: QueryContext) -> Outcome:
         self.asked.append(context.run)
-        return await super().measure(metric, context, analysis=analysis)
+        return await super().measure(metric, context)
 
 
 def recording_shell(c: Cluster, latency: float | None) -> RealGates:
     shell = RealGates(latency)
-    shell.provider = Recording(shell)
-    shell.gates._provider = shell.provider  # type: ignore[assignment]
+    install(shell, Recording(shell))
     c.shell_measure = shell  # type: ignore[attr-defined]
     return shell
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import yaml
 
-from ramp.cli.convert_checks import bool_literals, convert_check, fold_fields
+from ramp.cli.convert_checks import Warn, bool_literals, convert_check, finish_check
 from ramp.cli.convert_expr import argo_duration, convert_condition, ident
 from ramp.cli.convert_live import NotConvertible, rollout_for_deployment
 
@@ -344,22 +344,9 @@ class _Converter:
                 for problem in problems:
                     self.warn(where, f"{path}.{key}", problem)
         if check is not None:
-            out.update(check)
-            if "web" in check:
-                conditions = {
-                    k: out[k] for k in ("successCondition", "failureCondition") if k in out
-                }
-                conditions, out["web"]["jsonPath"], problem = fold_fields(
-                    conditions, out["web"].get("jsonPath", "")
-                )
-                out.update(conditions)
-                if problem:
-                    self.warn(where, f"{path}.successCondition", f"{problem}: one value only")
-            for key in sorted(
-                set(metric) - _METRIC_KEYS - {"provider", "successCondition", "failureCondition"}
-            ):
-                self.warn(where, f"{path}.{key}", "no Ramp equivalent: dropped")
-            return out
+            warn_at: Warn = lambda at, message: self.warn(where, f"{path}.{at}", message)  # noqa: E731
+            return finish_check(out, check, set(metric) - _METRIC_KEYS, warn_at)
+        assert prom  # a metric without a check is a Prometheus metric here
         query = str(prom.get("query", ""))
         for arg, placeholder in bound.items():
             query = query.replace("{{args." + arg + "}}", placeholder)

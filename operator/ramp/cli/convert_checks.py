@@ -127,3 +127,21 @@ def fold_fields(conditions: dict[str, str], json_path: str) -> tuple[dict[str, s
     folded = {k: _FIELD.sub("result", v) for k, v in conditions.items()}
     path = f"{json_path}{field}" if json_path else field.lstrip(".")
     return folded, path, ""
+
+
+def finish_check(out: Obj, check: Obj, extra: set[str], warn: Warn) -> Obj:
+    """The converted metric ``out`` (schedule, limits, conditions) with its check source;
+    the fields of Argo's metric with no Ramp equivalent (``extra``) warned on."""
+    out.update(check)
+    if "web" in check:
+        keys = ("successCondition", "failureCondition")
+        conditions: dict[str, str] = {k: out[k] for k in keys if k in out}
+        conditions, path, problem = fold_fields(conditions, check["web"].get("jsonPath", ""))
+        out.update(conditions)
+        if path:
+            check["web"]["jsonPath"] = path
+        if problem:
+            warn("successCondition", f"{problem}: one value only")
+    for key in sorted(extra - {"provider", "successCondition", "failureCondition"}):
+        warn(key, "no Ramp equivalent: dropped")
+    return out
