@@ -29,6 +29,7 @@ from cluster.fixtures import ClusterHandle
 pytestmark = pytest.mark.cluster
 
 PROMOTED, ABORTED = "promoted", "aborted"
+SMOKE = {"name": "smoke", "image": "ramp-test/smoke:1"}
 ERROR, INCONCLUSIVE = "AnalysisError", "AnalysisInconclusive"
 
 
@@ -349,7 +350,7 @@ def test_bluegreen_smoke_job_before_the_switch_fails_on_blue_passes_to_green(
                         "activeDeadlineSeconds": 30,
                         "template": {
                             "metadata": {"labels": labels},
-                            "spec": {"containers": [{"name": "smoke", "image": "ramp-test/smoke:1"}]},
+                            "spec": {"containers": [SMOKE]},
                         },
                     },
                 }
