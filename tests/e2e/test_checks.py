@@ -389,10 +389,12 @@ def test_bluegreen_smoke_job_before_the_switch_fails_on_blue_passes_to_green(
     assert green != blue["bg-pass"] and passed["measurements"][-1]["verdict"] == "Pass"
     wait_for(
         "the active Service on green",
-        lambda: core.read_namespaced_service("bg-pass-active", checks.ns).spec.selector.get(
-            "ramp.dev/revision"
-        )
-        == green,
+        lambda: (
+            core.read_namespaced_service("bg-pass-active", checks.ns).spec.selector.get(
+                "ramp.dev/revision"
+            )
+            == green
+        ),
         timeout=30,
     )
     jobs = client.BatchV1Api(cluster.client).list_namespaced_job(checks.ns).items
