@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ramp.analysis.kinds.base import Outcome
 from ramp.analysis.identity import identified
+from ramp.analysis.kinds.base import Outcome
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.analysis.promql import QueryContext
 from ramp.analysis.run import Measurer, check_metrics, due_metrics, fold
