@@ -246,6 +246,22 @@ def test_view_without_status_or_children() -> None:
     assert "Unknown" in text and "· 1 setWeight 20" in text
 
 
+def test_view_shows_the_configuration_each_revision_reads() -> None:
+    from ramp.core.config_tracking import CONFIG_ANNOTATION
+
+    deployments = copy.deepcopy(IN_PROGRESS_DEPLOYMENTS)
+    for dep, digest in zip(deployments, ("1111111111", "2222222222"), strict=True):
+        dep["spec"]["template"].setdefault("metadata", {})["annotations"] = {
+            CONFIG_ANNOTATION: f'{{"ConfigMap/settings":"settings-{digest}"}}'
+        }
+    text = render_text(IN_PROGRESS, deployments, EVENTS, NOW)
+    assert "CONFIG" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.split()[:1]}
+    assert "ConfigMap settings-1111111111" in lines[STABLE]
+    assert "ConfigMap settings-2222222222" in lines[CANARY]
+    assert "CONFIG" not in render_text(IN_PROGRESS, IN_PROGRESS_DEPLOYMENTS, EVENTS, NOW)
+
+
 def test_list_view() -> None:
     text = to_text(rollouts_table([IN_PROGRESS, ABORTED]))
     check_golden("list.txt", text)

@@ -285,6 +285,11 @@ class RolloutSpec(ApiModel):
     progress_deadline_seconds: int | None = Field(default=None, ge=1, le=86400)
     paused: bool | None = None
     revision_history_limit: int | None = Field(default=None, ge=0, le=10)
+    track_config: bool | None = None
+    """Tracked configuration: the ConfigMaps and Secrets the template references (env,
+    envFrom, volumes, projected volumes) are part of the revision. A change of their
+    data is a new revision rolled out through the steps; each revision's pods read an
+    immutable copy made for it (see docs/config-tracking.md)."""
     strategy: Strategy
 
     @property

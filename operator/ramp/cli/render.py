@@ -36,6 +36,7 @@ from ramp.cli.facts import (
 )
 from ramp.cli.safe import SafeConsole, visible_all, visible_obj
 from ramp.cli.tables import make_table
+from ramp.core.config_tracking import describe_config
 from ramp.core.plan import REVISION_LABEL, ROLE_LABEL
 
 Obj = Mapping[str, Any]
@@ -179,7 +180,10 @@ def _steps(status: Obj, steps: list[Step]) -> Table:
 
 
 def _revisions(status: Obj, deployments: Sequence[Obj]) -> Table:
-    table = make_table("REVISION", "ROLE", "IMAGE", "DESIRED", "CURRENT", "READY")
+    config = {id(d): describe_config((d.get("spec") or {}).get("template")) for d in deployments}
+    tracked = any(config.values())  # tracked configuration: the copies each revision reads
+    columns = ["REVISION", "ROLE", "IMAGE", *(["CONFIG"] if tracked else [])]
+    table = make_table(*columns, "DESIRED", "CURRENT", "READY")
     role_of = {status.get("stableRevision"): "stable", status.get("canaryRevision"): "canary"}
     order = {"canary": 0, "stable": 1}
 
@@ -202,6 +206,7 @@ def _revisions(status: Obj, deployments: Sequence[Obj]) -> Table:
             Text(rev, style=style),
             Text(role, style=style),
             images(spec.get("template")),
+            *([config[id(dep)] or "-"] if tracked else []),
             str(desired),
             str(int(dstatus.get("replicas") or 0)),
             Text(str(ready), style="green" if ready >= desired else "yellow"),

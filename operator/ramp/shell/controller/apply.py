@@ -133,6 +133,9 @@ class Executor:
         self.on_written: Callable[[dict[str, Any]], None] = lambda body: None
         """Called with the Rollout a status write returned (the controller keeps it)."""
         self.on_pinned: Callable[[str, str, dict[str, str] | None], None] = lambda *a: None
+        self.before_create: Callable[[Mapping[str, Any], str], None] = lambda *a: None
+        """Called with (the Rollout, a revision) before its Deployment is created: the
+        tracked configuration's copies (:mod:`ramp.shell.adapters.config_copies`)."""
         """Called with (namespace, Service, its selector now; None: the Service is gone)."""
         self.last_status_write: dict[Key, float] = {}
         self.refusals: dict[Key, int] = {}
@@ -205,6 +208,7 @@ class Executor:
             elif isinstance(action, WriteHistory):
                 self.write_history(body, action)
             elif isinstance(action, Create):
+                self.before_create(body, action.revision)
                 refused = self.create(body, action)
                 if isinstance(refused, str):
                     out.refused = refused

@@ -30,6 +30,8 @@ from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
 from ramp.core.plan import Child, Event, Observed, Plan, plan
 from ramp.core.workload_model import Workload
+from ramp.shell.adapters.config_copies import RECHECK as CONFIG_RECHECK
+from ramp.shell.adapters.config_copies import ConfigTracker
 from ramp.shell.adapters.kube import Conflict, Kube
 from ramp.shell.adapters.kube_objects import child_name
 from ramp.shell.adapters.kube_workload import Workloads
@@ -83,6 +85,8 @@ class Controller:
         self.executor = Executor(kube, self.workloads)
         self.executor.on_written = self.remember
         self.executor.on_pinned = self.reader.pinned
+        self.config = ConfigTracker(kube)
+        self.executor.before_create = self.config.ensure
         self.templates = templates
         self.gates = Gates(prometheus, self._read_template)
         self.children = children
@@ -144,6 +148,7 @@ class Controller:
         self.gates.scheduler.forget(*key)
         self.reported_errors.pop(key, None)
         self.reader.forget(key[0])
+        self.config.forget(*key)
         self.queue.forget(key)
 
     def summary(self) -> dict[str, Any]:
@@ -221,6 +226,9 @@ class Controller:
             return None
         now = self.clock()
         observed = await self._call(self._observe, body, rollout, children, workload)
+        tracked = bool(rollout.spec.track_config) and not observed.deleting
+        if tracked:  # the template reads per-revision copies of its ConfigMaps and Secrets
+            observed = await self._call(self.config.rewrite, observed, namespace, name)
         gate_events: list[Event] = []
         taken: list[Measurement] = []
         runs = runs_in_play(rollout) if not observed.deleting else {}
@@ -234,6 +242,9 @@ class Controller:
         timing.mark("observe")
         result = plan(observed, now)
         result.events[:0] = gate_events
+        if tracked:  # look at the configuration again even when nothing else wakes it
+            wait = result.requeue_after
+            result.requeue_after = CONFIG_RECHECK if wait is None else min(wait, CONFIG_RECHECK)
         if result.measure:
             result.requeue_after = 0.0
         elif runs and self.gates.pending(namespace, name):
