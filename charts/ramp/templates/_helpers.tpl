@@ -160,6 +160,12 @@ rbac.services is set. Nothing else.
   resources: ["secrets"]
   verbs: ["get"]
 {{- end }}
+{{- if .Values.rbac.configTracking }}
+# Tracked configuration: read what a template references, make and own the copies.
+- apiGroups: [""]
+  resources: ["configmaps", "secrets"]
+  verbs: ["get", "create", "patch"]
+{{- end }}
 {{- end }}
 
 {{/*
