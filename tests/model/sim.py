@@ -33,6 +33,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from model.crd_schema import schema_errors, status_schema
+from model.sim_config import check_reads_copies, reading_config
+from model.sim_config import revision as config_revision
 from model.sim_measure import measure_due_now
 from model.sim_shell import SimWorkloads, SimWrites
 from model.sim_workload import Held, observed_extras, settle_rolled
@@ -142,6 +144,9 @@ class Config:
     :mod:`model.sim_workload`) instead of having a template."""
     name: str = NAME
     """The Rollout's name: up to the API's 253 characters (issue 19, class 5)."""
+    track_config: bool = False
+    """``spec.trackConfig``: the template reads the ConfigMap ``settings``, whose data the
+    machines change (:mod:`model.sim_config`)."""
 
 
 def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
@@ -174,10 +179,11 @@ def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
         "spec": {
             "replicas": cfg.replicas,
             "selector": {"matchLabels": {"app": NAME}},
-            "template": template(image),
+            "template": reading_config(template(image)) if cfg.track_config else template(image),
             "progressDeadlineSeconds": cfg.deadline,
             "revisionHistoryLimit": cfg.history_limit,
             "strategy": strategy,
+            **({"trackConfig": True} if cfg.track_config else {}),
         },
     }
 
@@ -281,6 +287,8 @@ class Cluster:
 
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
+        self.config_data: int | None = 1
+        """The data version of the ConfigMap a tracked Rollout reads (None: deleted)."""
         self.now = T0
         self.body = rollout_body(cfg)
         self.status: dict[str, Any] | None = None
@@ -564,6 +572,8 @@ class Cluster:
             for verb in ("promote", "promote_full", "retry"):
                 if getattr(new, verb, None) != getattr(old, verb, None):
                     raise Violation(f"(n) a refused create consumed the {verb} token")
+        if self.cfg.track_config:
+            check_reads_copies(result)
         self.oracle.before_apply(observed, view, result)
         done = self.apply(view, observed, result, cut)
         self.refuse = None
@@ -622,7 +632,19 @@ class Cluster:
         """:func:`template` with the labels a selector change added."""
         tpl = template(image, invalid)
         tpl["metadata"]["labels"].update(self.extra_labels)
-        return tpl
+        return reading_config(tpl) if self.cfg.track_config else tpl
+
+    def revision(self, image: int) -> str:
+        """The revision of image ``image``; of a tracked Rollout, of data version ``image``
+        (its image does not change, its ConfigMap does)."""
+        if self.cfg.track_config:
+            return config_revision(self.tpl(1), image)
+        return revision_hash(self.tpl(image))
+
+    def set_config(self, image: int, invalid: bool) -> None:
+        """A tracked Rollout's ``set_template``: the ConfigMap's data becomes version
+        ``image``, or (invalid) the ConfigMap is deleted. The Rollout does not change."""
+        self.config_data = None if invalid else image
 
     def change_selector(self) -> None:
         """Add ``track: x`` to ``spec.selector.matchLabels`` and to the template's labels

@@ -15,6 +15,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from model.sim_config import observed as config_observed
 from ramp.core.model import iso
 from ramp.core.workload_model import (
     MANAGED_ANNOTATION,
@@ -83,12 +84,15 @@ def observed_extras(c: Cluster, body: dict[str, Any]) -> dict[str, Any]:
     workload = workload_of(c)
     meta = body["metadata"]
     template = body["spec"].get("template") or (workload.template if workload else None) or {}
-    return {
+    extras = {
         "template": template,
         "workload": workload,
         "deleting": bool(meta.get("deletionTimestamp")),
         "deleted_at": meta.get("deletionTimestamp"),
     }
+    if body["spec"].get("trackConfig") and not extras["deleting"]:
+        extras.update(config_observed(c, template))  # the shell's ConfigTracker.rewrite
+    return extras
 
 
 def delete_rollout(c: Cluster) -> None:
