@@ -6,7 +6,9 @@ each: nothing Ramp writes reads the ConfigMap itself."""
 
 from __future__ import annotations
 
-from model.sim import Cluster, Config, template
+import pytest
+
+from model.sim import Cluster, Config, Violation, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_config import SOURCE
 from ramp.core.config_tracking import config_of
@@ -109,3 +111,42 @@ def test_an_untracked_template_is_planned_as_written() -> None:
     c = steady(Config(replicas=2, steps=STEPS, services=False))
     assert all(not config_of(d.template) for d in c.owned())
     assert c.tpl(1) == template(1)
+
+
+@pytest.mark.xfail(strict=True, raises=Violation, reason="selector change: not tracking's bug")
+@pytest.mark.parametrize("track", [False, True], ids=["untracked", "tracked"])
+def test_a_selector_change_then_promotes_leaves_the_stable_service_on_a_ready_pod(
+    track: bool,
+) -> None:
+    """Found by the canary machine with tracked configuration on (issue 25), and the same
+    without it on main at 4681e67: replicas 1, no steps, background analysis; promotes,
+    ``track: x`` added to the selector and the template labels, more promotes. The oracle's
+    (f): Service web-stable selects the new revision (with ``track: x``) and no ready pod
+    while the Rollout has one ready."""
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    background = {
+        "metrics": [
+            {
+                "name": "bg",
+                "interval": "5s",
+                "count": 2,
+                "consecutiveErrorLimit": 1,
+                "prometheus": {"address": "http://prometheus:9090", "query": "up"},
+                "successCondition": "result > 0",
+            }
+        ],
+        "startingStep": 0,
+    }
+    cfg = Config(replicas=1, background=background, history_limit=0, track_config=track)
+    m = RolloutMachine()
+    m.start(cfg=cfg, start_rollout=True, delay=2.0, verdict=Verdict.PASS)
+    m.token(verb="promote")
+    m.drive(rounds=3, seconds=10)
+    for _ in range(3):
+        m.token(verb="promote")
+    m._selector(None)  # type: ignore[arg-type]
+    for _ in range(4):
+        m.token(verb="promote")
+    m.drive(rounds=5, seconds=1)
