@@ -4,8 +4,9 @@
 template references and hands their digests to the pure
 :func:`ramp.core.config_tracking.track`; the planner then plans with the rewritten
 template (its hash is the revision). :meth:`ConfigTracker.ensure` runs after the plan's
-history writes, before the Deployment of the revision they are for is created: it makes the current revision's copies, immutable,
-each owned by the ControllerRevision of every revision that reads it, so the garbage
+history writes, before the Deployment of a new revision is created (the executor's
+``before_create``): it makes that revision's copies, immutable, each owned by the
+ControllerRevision of every revision that reads it, so the garbage
 collector removes a copy with the last history entry that uses it (``revisionHistoryLimit``
 prunes both). A Secret's copy is a Secret of the same type; its data is never logged,
 never in an Event, the status or a metric (errors name the object and the status code).
