@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.sim import Cluster, Config, Violation, template
+from model.sim import Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_config import SOURCE
 from ramp.core.config_tracking import config_of
@@ -113,13 +113,13 @@ def test_an_untracked_template_is_planned_as_written() -> None:
     assert c.tpl(1) == template(1)
 
 
-@pytest.mark.xfail(strict=True, raises=Violation, reason="selector change: not tracking's bug")
 @pytest.mark.parametrize("track", [False, True], ids=["untracked", "tracked"])
 def test_a_selector_change_then_promotes_leaves_the_stable_service_on_a_ready_pod(
     track: bool,
 ) -> None:
     """Found by the canary machine with tracked configuration on (issue 25), and the same
-    without it on main at 4681e67: replicas 1, no steps, background analysis; promotes,
+    without it on main at 4681e67 (fixed by 5b1a432, pins falling back to a child's own
+    pod-template labels): replicas 1, no steps, background analysis; promotes,
     ``track: x`` added to the selector and the template labels, more promotes. The oracle's
     (f): Service web-stable selects the new revision (with ``track: x``) and no ready pod
     while the Rollout has one ready."""
