@@ -5,23 +5,19 @@
 # bin/gateway-api-crds.yaml. A wrapper module of our own: `go install traefik@v3.6.12` is
 # refused because of Traefik's own `replace` directives, which go.mod here repeats (with its
 # `exclude`). Rebuilt only when go.mod, go.sum, this script or the Go version changed
-# (bin/.traefik.stamp), so a warm run is a no-op that needs no Go at all.
+# (../stamp.sh: bin/.traefik.stamp), so a warm run is a no-op that needs no Go at all.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
 bin="$here/../bin"
 out="$bin/traefik"
 crds="$bin/gateway-api-crds.yaml"
-stamp="$bin/.traefik.stamp"
 pkg="github.com/traefik/traefik/v3/cmd/traefik"
-goversion="$(command -v go >/dev/null 2>&1 && go env GOVERSION 2>/dev/null || echo none)"
-recipe="$(cat go.mod go.sum build.sh | sha256sum | cut -c1-32)"
-if [[ -x "$out" && -f "$crds" && -f "$stamp" ]]; then
-  read -r built_recipe built_go <"$stamp" || true
-  if [[ "$built_recipe" == "$recipe" && ("$built_go" == "$goversion" || "$goversion" == none) ]]; then
-    echo "ramp: traefik and the Gateway API CRDs are up to date in $bin"
-    exit 0
-  fi
+. "$here/../stamp.sh"
+recipe="$(recipe_of go.mod go.sum build.sh ../stamp.sh)"
+if [[ -f "$crds" ]] && fresh traefik "$recipe"; then
+  echo "ramp: traefik and the Gateway API CRDs are up to date in $bin"
+  exit 0
 fi
 if [[ "$goversion" == none ]]; then
   echo "ramp: the Go toolchain (go >= 1.26) is required to build traefik" \
@@ -53,5 +49,5 @@ if ! go build -trimpath -ldflags "-s -w -X github.com/traefik/traefik/v3/pkg/ver
   exit 4
 fi
 mv "$out.tmp" "$out"
-echo "$recipe $goversion" >"$stamp"
+stamp traefik "$recipe"
 echo "ramp: built traefik $version in $(( $(date +%s) - start ))s"
