@@ -6,28 +6,16 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-from ramp.analysis.checkhttp import CheckHttp, render_url
-from ramp.analysis.kinds.base import Env, Outcome, QueryContext, source_of
-from ramp.analysis.promql import QueryTemplateError
+from ramp.analysis.kinds.base import Outcome, QueryContext, source_of
+from ramp.analysis.kinds.http import HttpKind
 from ramp.analysis.webhook import check_webhook, measure_webhook
 from ramp.api.analysis import Metric, Verdict
 from ramp.api.sources import WebhookSource
 from ramp.core.verdicts import format_time
 
 
-class WebhookMetric:
+class WebhookMetric(HttpKind):
     """``webhook: {url, signingSecret, data, timeout}``."""
-
-    def __init__(self, env: Env) -> None:
-        self.env = env
-        self._http: CheckHttp | None = None
-
-    @property
-    def http(self) -> CheckHttp:
-        if self._http is None:
-            self._http = CheckHttp(self.env.config)
-        self._http.config = self.env.config
-        return self._http
 
     def validate(self, metric: Metric, context: QueryContext) -> list[str]:
         return check_webhook(source_of(metric, WebhookSource), context, self.env.config)
@@ -54,12 +42,4 @@ class WebhookMetric:
 
     def describe(self, metric: Metric, context: QueryContext) -> str:
         source = source_of(metric, WebhookSource)
-        try:
-            url = render_url(source.url, context)
-        except QueryTemplateError:
-            url = source.url
-        return f"POST {url.split('?', 1)[0]}"
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
+        return self.described("POST", source.url, context)
