@@ -136,6 +136,16 @@ def apiserver_writes(kubectl: list[str]) -> dict[str, float]:
     return out
 
 
+def by_cause(counts: dict[str, int] | None, steps: int) -> str:
+    """Reconciles per step by cause, most first: "child 3.10, rollout 2.00, ... (total)"."""
+    if not counts:
+        return "-"
+    parts = [
+        f"{c} {n / max(steps, 1):.2f}" for c, n in sorted(counts.items(), key=lambda kv: -kv[1])
+    ]
+    return f"{', '.join(parts)} ({sum(counts.values()) / max(steps, 1):.2f})"
+
+
 def stats_from_log(text: str) -> dict[str, Any]:
     lines = [ln for ln in text.splitlines() if "ramp stats " in ln]
     if not lines:
@@ -357,6 +367,8 @@ def main() -> int:
         print(f"status patches by reason      {stats.get('status_writes_by_reason')}")
         print(f"API reads per step            {stats['api_reads'] / max(steps, 1):.2f}")
         print(f"reconciles per step           {stats['reconciles'] / max(steps, 1):.2f}")
+        print(f"  by cause                    {by_cause(stats.get('reconciles_by_cause'), steps)}")
+        print(f"reconciles started, by cause  {by_cause(stats.get('wakes_by_cause'), steps)}")
         print(f"writes held back (expected)   {stats.get('expectations')}")
         if stats.get("step_timings"):
             print_breakdown(stats["step_timings"])

@@ -26,6 +26,7 @@ from ramp.shell.adapters.kube_objects import (
     summarize_history,
 )
 from ramp.shell.controller.controller import Controller
+from ramp.shell.controller.workqueue import Cause
 
 log = logging.getLogger("ramp.handlers")  # its name before the shell package
 
@@ -232,14 +233,14 @@ async def child_changed(
     if not _owned_child(namespace, labels, body):
         return
     if State.controller is not None and namespace and relevant(type, namespace, body):
-        State.controller.queue.kick((namespace, rollout_of(labels, body)))
+        State.controller.queue.kick((namespace, rollout_of(labels, body)), Cause.CHILD)
 
 
 @kopf.on.event("apps", "v1", "deployments", annotations={MANAGED_ANNOTATION: kopf.PRESENT})
 async def workload_changed(namespace: str | None, annotations: kopf.Annotations, **_: Any) -> None:
     """An adopted Deployment (spec.workloadRef) changed: reconcile the Rollout holding it."""
     if State.controller is not None and namespace:
-        State.controller.queue.kick((namespace, annotations[MANAGED_ANNOTATION]))
+        State.controller.queue.kick((namespace, annotations[MANAGED_ANNOTATION]), Cause.WORKLOAD)
 
 
 @kopf.on.event(GROUP, VERSION, "rollouts")
@@ -269,7 +270,7 @@ async def rollout_changed(
             State.seen.pop(key, None)  # (a look-alike's entry costs one extra kick at most)
     else:
         State.controller.remember(dict(body))  # kept compact (see compact_rollout)
-        State.controller.queue.kick((namespace, name))
+        State.controller.queue.kick((namespace, name), Cause.ROLLOUT)
 
 
 @kopf.on.cleanup()

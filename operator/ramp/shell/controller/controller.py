@@ -48,7 +48,7 @@ from ramp.shell.controller.observe import (
 from ramp.shell.controller.report import error_message, report_error, report_unparsable
 from ramp.shell.controller.timing import CURRENT as TIMING
 from ramp.shell.controller.timing import PARTS, Samples, StepTiming
-from ramp.shell.controller.workqueue import Key, WorkQueue
+from ramp.shell.controller.workqueue import CAUSE, Cause, Key, WorkQueue
 
 log = logging.getLogger("ramp.controller")  # its name before the shell package
 
@@ -93,7 +93,9 @@ class Controller:
         self.clock = clock
         self.observers = observers or []
         self.queue = WorkQueue(self.reconcile)
-        self.gates.scheduler.on_done = lambda namespace, name: self.queue.kick((namespace, name))
+        self.gates.scheduler.on_done = lambda namespace, name: self.queue.kick(
+            (namespace, name), Cause.MEASUREMENT
+        )
         self.owns: Callable[[str, str], bool] = lambda namespace, name: True
         """Whether this process handles a Rollout (``--shard``); others are ignored."""
         self.queue.accept = lambda key: self.owns(*key)
@@ -101,6 +103,9 @@ class Controller:
         self.reported_errors: dict[Key, str] = {}
         self.may_write: Callable[[], bool] = lambda: True
         self.reconciles = 0
+        self.reconciles_by_cause: dict[str, int] = {}
+        """Reconciles that planned (those ``reconciles`` counts) by what woke them
+        (:class:`ramp.shell.controller.workqueue.Cause`)."""
         self.bodies: dict[Key, dict[str, Any]] = {}
         """The newest Rollout bodies seen (watch events, our own patches): a reconcile
         plans from them instead of reading again. A stale one only costs a Conflict on the
@@ -155,6 +160,8 @@ class Controller:
         """Counters for the benchmark and diagnostics."""
         return {
             "reconciles": self.reconciles,
+            "reconciles_by_cause": dict(self.reconciles_by_cause),
+            "wakes_by_cause": dict(self.queue.wakes),
             "api_reads": self.kube.counters.reads,
             "api_writes": self.kube.counters.writes,
             "api_writes_by_kind": self.kube.counters.writes_by_kind,
@@ -265,6 +272,8 @@ class Controller:
             return 0.0
         self.gates.report(taken)  # counted once the status holding them is written
         self.reconciles += 1
+        cause = CAUSE.get().value
+        self.reconciles_by_cause[cause] = self.reconciles_by_cause.get(cause, 0) + 1
         if kicked is not None and any(e.reason == "StepCompleted" for e in result.events):
             self.step_latencies.append((time.monotonic() - kicked,))
             timing.mark("apply")

@@ -1,5 +1,11 @@
 """The reconcile queue: one asyncio worker per Rollout, woken by watch events (a kick),
-scheduled again by what its reconcile returns; a bounded number in flight at once."""
+scheduled again by what its reconcile returns; a bounded number in flight at once.
+
+Every reconcile has a cause (:class:`Cause`): the kick that woke it (the Rollout's own
+event, a child's, an adopted Deployment's, a finished measurement, a newly gained Lease)
+or the timer that ran out (the plan's ``requeue_after``, the periodic resync, the backoff
+after a failure). The reconcile reads it from :data:`CAUSE`; :attr:`WorkQueue.wakes`
+counts every reconcile started, by cause."""
 
 from __future__ import annotations
 
@@ -9,10 +15,40 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextvars import ContextVar
+from enum import StrEnum
 
 log = logging.getLogger("ramp.controller")
 
 Key = tuple[str, str]
+
+
+class Cause(StrEnum):
+    """Why a reconcile ran."""
+
+    ROLLOUT = "rollout"
+    """A watch event of the Rollout itself (its spec, a user's edit, our status echo)."""
+    CHILD = "child"
+    """A child Deployment's event that changes what the planner reads."""
+    WORKLOAD = "workload"
+    """An adopted Deployment's event (``spec.workloadRef``)."""
+    MEASUREMENT = "measurement"
+    """An analysis measurement finished."""
+    LEADER = "leader"
+    """This process started acting (it gained the Lease): every Rollout is looked at."""
+    KICK = "kick"
+    """Any other kick."""
+    REQUEUE = "requeue"
+    """The plan asked to be looked at again (``requeue_after``: a pause, a deadline, an
+    interval, a re-plan at once after a conflict)."""
+    RESYNC = "resync"
+    """The periodic look at a Rollout at rest."""
+    RETRY = "retry"
+    """The last reconcile failed: retried after a backoff."""
+
+
+CAUSE: ContextVar[Cause] = ContextVar("ramp_reconcile_cause", default=Cause.KICK)
+"""The cause of the reconcile running in this task (set by the worker)."""
 RESYNC_SECONDS = 60.0
 RESYNC_JITTER = 0.1
 """A Rollout at rest is looked at again after RESYNC_SECONDS ± 10 %: Rollouts that became
@@ -34,6 +70,9 @@ class WorkQueue:
         self._wakeups: dict[Key, asyncio.Event] = {}
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._kicked_at: dict[Key, float] = {}
+        self._causes: dict[Key, Cause] = {}
+        self.wakes: dict[str, int] = {}
+        """Reconciles started, by :class:`Cause` (finished or not)."""
         self.enabled = True
         self.accept: Callable[[Key], bool] = lambda key: True
         self._slots = asyncio.Semaphore(RECONCILE_SLOTS)
@@ -42,12 +81,15 @@ class WorkQueue:
         self.on_error: Callable[[Key, Exception], Awaitable[None]] | None = None
         """Told of every failed reconcile (the controller shows it on the Rollout)."""
 
-    def kick(self, key: Key) -> None:
+    def kick(self, key: Key, cause: Cause = Cause.KICK) -> None:
+        """Wake a Rollout's worker; the first kick since its last reconcile names the
+        cause of the next one."""
         if not self.accept(key):
             return  # another shard's
         wakeup = self._wakeups.setdefault(key, asyncio.Event())
         wakeup.set()
         self._kicked_at.setdefault(key, time.monotonic())
+        self._causes.setdefault(key, cause)
         task = self._tasks.get(key)
         if (task is None or task.done()) and self.enabled:
             # A worker that ended for any reason is replaced: a Rollout is never orphaned.
@@ -57,6 +99,7 @@ class WorkQueue:
         task = self._tasks.pop(key, None)
         self._wakeups.pop(key, None)
         self._kicked_at.pop(key, None)
+        self._causes.pop(key, None)
         self.failures.pop(key, None)
         if task is not None:
             task.cancel()
@@ -79,20 +122,29 @@ class WorkQueue:
     async def _worker(self, key: Key) -> None:
         wakeup = self._wakeups.setdefault(key, asyncio.Event())
         delay: float | None = 0.0
+        timer = Cause.REQUEUE  # what wakes the worker when ``delay`` runs out
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=delay)
+            cause = self._causes.pop(key, Cause.KICK) if wakeup.is_set() else timer
             wakeup.clear()
+            self.wakes[cause.value] = self.wakes.get(cause.value, 0) + 1
+            token = CAUSE.set(cause)
             try:
                 async with self._slots:
                     delay = await self._reconcile(*key)
                 self.failures.pop(key, None)
+                timer = Cause.REQUEUE
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 delay = await self._failed(key, exc)
+                timer = Cause.RETRY
+            finally:
+                CAUSE.reset(token)
             if delay is None:
                 delay = RESYNC_SECONDS * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
+                timer = Cause.RESYNC
 
     async def _failed(self, key: Key, exc: Exception) -> float:
         """A reconcile raised: log it, tell ``on_error``, and back off (bounded)."""

@@ -28,6 +28,10 @@ Series (``namespace`` and ``rollout`` label every per-Rollout series):
     :func:`record_measurement`.
 ``ramp_reconcile_duration_seconds``
     Histogram of one reconcile (read, plan, apply).
+``ramp_reconciles_total{cause}``
+    Reconciles that planned, by what woke them (``rollout``, ``child``, ``workload``,
+    ``measurement``, ``leader``, ``requeue``, ``resync``, ``retry``: see
+    :class:`ramp.shell.controller.workqueue.Cause`).
 ``ramp_api_requests_total{kind}``
     Requests of the reconcile loop to the API server (``read``/``write``).
 ``ramp_release_{duration,progression,paused}_seconds{namespace,strategy,outcome}``
@@ -48,7 +52,7 @@ import contextlib
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,6 +137,14 @@ class _RolloutGauges(Collector):
         )
         leader.add_metric([], 1 if self.owner.acting() else 0)
         yield leader
+        causes = self.owner.reconciles_by_cause
+        if causes is not None:
+            reconciles = CounterMetricFamily(
+                "ramp_reconciles", "Reconciles that planned, by what woke them.", labels=["cause"]
+            )
+            for cause, count in sorted(dict(causes).items()):
+                reconciles.add_metric([str(cause)], count)
+            yield reconciles
         counters = self.owner.api_counters
         if counters is not None:
             api = CounterMetricFamily(
@@ -159,6 +171,8 @@ class OperatorMetrics:
         """The Rollouts that still exist (the work queue's keys); others are dropped."""
         self.api_counters: Any = None
         """``ramp.shell.adapters.kube.ApiCounters`` of the reconcile loop, if any."""
+        self.reconciles_by_cause: Mapping[str, int] | None = None
+        """The controller's reconciles by cause (read at scrape time), if any."""
         self.step_transitions = Counter(
             "ramp_step_transitions",
             "Steps completed (StepCompleted Events).",

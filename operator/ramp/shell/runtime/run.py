@@ -17,6 +17,7 @@ from ramp.shell.adapters import notify
 from ramp.shell.adapters.kube import load_client
 from ramp.shell.controller.controller import Controller
 from ramp.shell.controller.gates import provider_config
+from ramp.shell.controller.workqueue import Cause
 from ramp.shell.runtime.layout import elector_for
 from ramp.shell.runtime.leader import GuardedKube, LeaderElector
 from ramp.shell.runtime.lease import KubeLeaseStore, default_identity, default_namespace
@@ -48,7 +49,7 @@ def kick_all(controller: Controller) -> None:
     keys = list(controller.queue.keys())
     log.info("acting on %d known Rollout(s)", len(keys))
     for key in keys:
-        controller.queue.kick(key)
+        controller.queue.kick(key, Cause.LEADER)
 
 
 def read_providers(settings: Settings) -> str | None:
@@ -169,6 +170,7 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
     metrics.acting = lambda: controller.may_write()
     metrics.live_keys = controller.queue.keys
     metrics.api_counters = kube.counters
+    metrics.reconciles_by_cause = controller.reconciles_by_cause
     tasks: list[asyncio.Task[Any]] = []
 
     def status() -> dict[str, Any]:
