@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import kopf
+from kopf._cogs.structs.references import Insights
 
 import ramp.shell.handlers as handlers
 from ramp.shell.adapters import notify
@@ -22,6 +23,7 @@ from ramp.shell.runtime.layout import elector_for
 from ramp.shell.runtime.leader import GuardedKube, LeaderElector
 from ramp.shell.runtime.lease import KubeLeaseStore, default_identity, default_namespace
 from ramp.shell.runtime.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
+from ramp.shell.runtime.namespaces import keep_namespaces
 from ramp.shell.runtime.settings import Settings
 
 log = logging.getLogger("ramp.runtime")  # its name before the shell package
@@ -226,9 +228,15 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
         tasks.append(asyncio.create_task(notifier.run(), name="notifications"))
 
     kopf_settings = kopf.OperatorSettings()
+    insights = Insights()
     if exact_namespaces(namespaces):
         # Plain namespace names need no namespace or CRD watches (and no RBAC for them).
         kopf_settings.scanning.disabled = True
+    elif namespaces:  # patterns: repair what kopf's namespace watch misses
+        names = lambda: [n.metadata.name for n in kube.core.list_namespace().items]  # noqa: E731
+        tasks.append(
+            asyncio.create_task(keep_namespaces(insights, namespaces, names), name="namespaces")
+        )
     log.info(
         "ramp-operator starting, watching %s%s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
@@ -242,6 +250,7 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
             clusterwide=not namespaces,
             namespaces=namespaces,
             settings=kopf_settings,
+            insights=insights,
             ready_flag=ready,
         )
     finally:
