@@ -60,11 +60,11 @@ from cluster.realnode import preexec_in  # noqa: E402
 from prometheus.exporter import Exporter  # noqa: E402
 from prometheus.fixtures import PrometheusServer  # noqa: E402
 from prometheus.traffic import ERROR_ANNOTATION, ServiceTraffic  # noqa: E402
+from ramp.api.labels import revision_hash  # noqa: E402
 from ramp.cli.client import Kube, RolloutWatch  # noqa: E402
 from ramp.cli.facts import outcome, progress_line, recent_events  # noqa: E402
 from ramp.cli.preview import load_documents, plan_rollout, render_plan  # noqa: E402
 from ramp.cli.render import render, to_text  # noqa: E402
-from ramp.core.plan import revision_hash  # noqa: E402
 
 NAMESPACE = "ramp-demo"
 ROLLOUT = "checkout"

@@ -24,7 +24,7 @@ from ramp_e2e import PROMETHEUS_TOKEN, Rollouts, condition, rollout_manifest, wa
 from cluster.fixtures import ClusterHandle
 from prometheus.fixtures import PrometheusServer
 from prometheus.traffic import ERROR_ANNOTATION, REVISION_LABEL, ServiceTraffic
-from ramp.core.plan import revision_hash
+from ramp.api.labels import revision_hash
 
 FIRST_DATA = "4s"
 """``initialDelay`` of the gates on EndpointSlice traffic: the canary's requests start when

@@ -21,7 +21,7 @@ from test_analysis import error_metric
 from test_bluegreen import REV, Sampler, bg_manifest, services
 
 from prometheus.fixtures import PrometheusServer
-from ramp.core.plan import revision_hash
+from ramp.api.labels import revision_hash
 
 READY_DELAY = "ramp.dev/test-ready-delay"
 DELAY = 24

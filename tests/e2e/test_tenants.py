@@ -37,7 +37,7 @@ from test_dashboard import DashboardProcess
 
 from cluster.fixtures import ClusterHandle
 from prometheus.fixtures import PrometheusServer, free_port
-from ramp.core.plan import revision_hash
+from ramp.api.labels import revision_hash
 
 A, B = "tenant-a", "tenant-b"
 USERS = {A: "alice", B: "bob"}

@@ -28,9 +28,10 @@ from pydantic import ValidationError
 
 from ramp.api.analysis import AnalysisTemplateSpec, Measurement, Metric, Verdict
 from ramp.api.durations import MAX_DURATION
+from ramp.api.labels import revision_hash
 from ramp.api.rollout import Rollout
 from ramp.core.gating import runs_in_play
-from ramp.core.model import Child, HistoryEntry, Observed, Plan, revision_hash
+from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.names import (
     MAX_CHILD_NAME,
     child_name,

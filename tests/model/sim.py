@@ -40,20 +40,17 @@ from model.sim_shell import SimWorkloads, SimWrites
 from model.sim_workload import Held, observed_extras, settle_rolled
 from ramp.api.analysis import Measurement, Metric, Verdict
 from ramp.api.durations import parse_duration
-from ramp.api.rollout import Rollout, RolloutStatus
-from ramp.core.actions import Actions
-from ramp.core.gating import runs_in_play
-from ramp.core.model import (
+from ramp.api.labels import (
     ABORTED_ANNOTATION,
     PREFIX,
     PROMOTED_ANNOTATION,
     REVISION_LABEL,
-    Child,
-    HistoryEntry,
-    Observed,
-    Plan,
     revision_hash,
 )
+from ramp.api.rollout import Rollout, RolloutStatus
+from ramp.core.actions import Actions
+from ramp.core.gating import runs_in_play
+from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.names import (
     child_name,
 )

@@ -27,9 +27,10 @@ from datetime import timedelta
 from typing import Any
 
 from model.sim import UID, Cluster, Config, Dep, Oracle, View, Violation
+from ramp.api.labels import REVISION_LABEL
 from ramp.api.rollout import RolloutStatus
 from ramp.core.gating import PRE
-from ramp.core.model import REVISION_LABEL, Observed, Plan
+from ramp.core.model import Observed, Plan
 from ramp.core.verdicts import parse_time
 
 GRANTS = ("Promoted", "PromotedFull", "AutoPromoted")

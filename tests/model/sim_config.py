@@ -16,8 +16,9 @@ import copy
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ramp.api.labels import revision_hash
 from ramp.core.config_tracking import ConfigRef, data_digest, references, track
-from ramp.core.model import Plan, revision_hash
+from ramp.core.model import Plan
 
 if TYPE_CHECKING:
     from model.sim import Cluster

@@ -36,7 +36,7 @@ from model.sim import (
 from model.sim_shards import ShardChangeRules
 from model.sim_workload import delete_rollout, unref
 from ramp.api.analysis import Verdict
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 
 settings.register_profile(
     "ci",

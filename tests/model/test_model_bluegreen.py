@@ -39,7 +39,7 @@ from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_shards import ShardChangeRules
 from model.sim_workload import delete_rollout, unref
 from ramp.api.analysis import Verdict
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 
 settings.register_profile(
     "bg-ci",

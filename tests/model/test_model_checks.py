@@ -39,7 +39,7 @@ from ramp.analysis.jobcheck import job_name
 from ramp.analysis.kinds.base import Outcome
 from ramp.analysis.promql import MeasurementId, QueryContext
 from ramp.api.analysis import Metric, Verdict
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 
 CHECKS: dict[str, dict[str, Any]] = {
     "job": {

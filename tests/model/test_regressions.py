@@ -13,7 +13,8 @@ import pytest
 
 from model.sim import FOREIGN_UID, NAME, Cluster, Config, Dep, metric, template
 from ramp.api.analysis import Verdict
-from ramp.core.model import REVISION_LABEL, Plan, revision_hash
+from ramp.api.labels import REVISION_LABEL, revision_hash
+from ramp.core.model import Plan
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
 
@@ -277,8 +278,9 @@ def test_found_invalid_spec_with_a_deleted_stable_recreates_it_from_history() ->
     deleted stable, so a later abort had nothing to return to."""
     from datetime import UTC, datetime
 
+    from ramp.api.labels import revision_hash
     from ramp.api.rollout import Rollout
-    from ramp.core.model import HistoryEntry, Observed, revision_hash
+    from ramp.core.model import HistoryEntry, Observed
     from ramp.core.plan import plan
 
     template = {

@@ -7,7 +7,8 @@ from datetime import timedelta
 
 from model.sim import Cluster, Config, Oracle, View, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
-from ramp.core.model import REVISION_LABEL, Observed, Plan, revision_hash
+from ramp.api.labels import REVISION_LABEL, revision_hash
+from ramp.core.model import Observed, Plan
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
 POST = {"metrics": [{"name": "post", "interval": "5s", "count": 2, "consecutiveErrorLimit": 1,

@@ -15,7 +15,7 @@ import pytest
 from model.measure_shell import RealGates
 from model.sim import Cluster, Config, metric, template
 from model.test_regressions import drive, reasons, roll_to, steady, token
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 
 V1, V2 = (revision_hash(template(i)) for i in (1, 2))
 STEPS = [{"setWeight": 50}, {"analysis": {"metrics": [metric("m")]}}, {"setWeight": 100}]

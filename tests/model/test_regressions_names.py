@@ -9,7 +9,7 @@ import pytest
 
 from model.sim import Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
-from ramp.core.model import REVISION_LABEL, revision_hash
+from ramp.api.labels import REVISION_LABEL, revision_hash
 
 V2 = revision_hash(template(2))
 NAMES = {

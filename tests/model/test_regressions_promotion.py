@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from model.sim import NAME, Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
-from ramp.core.model import PROMOTED_ANNOTATION, REVISION_LABEL, revision_hash
+from ramp.api.labels import PROMOTED_ANNOTATION, REVISION_LABEL, revision_hash
 
 V1, V2 = (revision_hash(template(i)) for i in (1, 2))
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from model.sim import Config, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 from ramp.core.verdicts import Verdict
 
 V1, V2 = (revision_hash(template(i)) for i in (1, 2))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from model.sim import NAME, Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_workload import delete_rollout, unref
-from ramp.core.model import REVISION_LABEL, revision_hash
+from ramp.api.labels import REVISION_LABEL, revision_hash
 
 V1 = revision_hash(template(1))
 STABLE, CANARY = f"{NAME}-stable", f"{NAME}-canary"

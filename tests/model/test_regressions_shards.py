@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from model.sim import NAME, Cluster, Config, template
 from model.sim_shards import LEASE, NAMESPACE, RENEW, RETRY, Fleet, Proc
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 from ramp.shell.runtime.shard import shard_of
 
 V1, V2 = (revision_hash(template(i)) for i in (1, 2))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from model.sim import Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, bg_cluster
-from ramp.core.model import revision_hash
+from ramp.api.labels import revision_hash
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
 

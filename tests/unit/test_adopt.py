@@ -11,7 +11,8 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from ramp.core.plan import Child, Event, revision_hash
+from ramp.api.labels import revision_hash
+from ramp.core.plan import Child, Event
 from ramp.shell.adapters.kube import Kube
 from ramp.shell.controller.adopt import adopt_orphans
 

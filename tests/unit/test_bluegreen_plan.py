@@ -10,17 +10,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ramp.api.labels import ABORTED_ANNOTATION, PROMOTED_ANNOTATION, REVISION_LABEL, revision_hash
 from ramp.api.rollout import Rollout
-from ramp.core.model import (
-    ABORTED_ANNOTATION,
-    PROMOTED_ANNOTATION,
-    REVISION_LABEL,
-    Child,
-    HistoryEntry,
-    Observed,
-    Plan,
-    revision_hash,
-)
+from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.plan import plan
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

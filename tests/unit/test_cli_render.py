@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
+from ramp.api.labels import revision_hash
 from ramp.cli.facts import outcome, progress_line
 from ramp.cli.render import render_text, rollouts_table, to_text
 from ramp.cli.templates import original_template
-from ramp.core.plan import revision_hash
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 UPDATE = bool(os.environ.get("RAMP_UPDATE_GOLDEN"))

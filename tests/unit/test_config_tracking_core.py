@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ramp.api.labels import revision_hash
 from ramp.core.config_tracking import (
     CONFIG_ANNOTATION,
     ConfigRef,
@@ -18,7 +19,6 @@ from ramp.core.config_tracking import (
     references,
     track,
 )
-from ramp.core.model import revision_hash
 from ramp.core.names import name_problem
 
 CM, SECRET = "ConfigMap", "Secret"

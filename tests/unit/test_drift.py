@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from ramp.api.labels import REVISION_LABEL, TEMPLATE_ANNOTATION, revision_hash
 from ramp.core.drift import template_drift
-from ramp.core.model import REVISION_LABEL, TEMPLATE_ANNOTATION, revision_hash
 from ramp.shell.adapters.kube_objects import child_from_deployment, summarize_deployment
 
 WRITTEN: dict[str, Any] = {

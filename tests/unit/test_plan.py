@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from ramp.api.labels import revision_hash
 from ramp.api.rollout import Phase, Rollout
-from ramp.core.plan import Child, Observed, Plan, plan, revision_hash
+from ramp.core.plan import Child, Observed, Plan, plan
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

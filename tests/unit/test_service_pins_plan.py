@@ -8,8 +8,9 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
+from ramp.api.labels import REVISION_LABEL, revision_hash
 from ramp.api.rollout import Rollout
-from ramp.core.plan import REVISION_LABEL, Child, HistoryEntry, Observed, plan, revision_hash
+from ramp.core.plan import Child, HistoryEntry, Observed, plan
 from ramp.core.workload_model import Workload
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
+from ramp.api.labels import TEMPLATE_ANNOTATION, revision_hash
 from ramp.cli.templates import recorded_template
-from ramp.core.plan import TEMPLATE_ANNOTATION, revision_hash
 
 TEMPLATE = {
     "metadata": {"labels": {"app": "web"}},

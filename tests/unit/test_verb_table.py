@@ -13,12 +13,13 @@ from typing import Any
 
 import pytest
 
+from ramp.api.labels import revision_hash
 from ramp.api.rollout import HandledTokens, Rollout
 from ramp.api.verbs import BY_NAME, NAMES, TOKEN_VERBS, VERBS, Verb
 from ramp.cli.dashboard import views
 from ramp.cli.main import Commands, build_parser
 from ramp.core.model import TOKEN_VERBS as PLANNER_TOKEN_VERBS
-from ramp.core.plan import Child, Observed, plan, revision_hash
+from ramp.core.plan import Child, Observed, plan
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -6,8 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ramp.api.labels import revision_hash
 from ramp.api.rollout import Rollout
-from ramp.core.plan import Child, Observed, Plan, plan, revision_hash
+from ramp.core.plan import Child, Observed, Plan, plan
 from ramp.core.workload_model import (
     MANAGED_ANNOTATION,
     SCALED_TO_ANNOTATION,

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from ramp.api.labels import ROLE_LABEL
 from ramp.api.rollout import Rollout
-from ramp.core.plan import ROLE_LABEL, Child, HistoryEntry, Observed, plan
+from ramp.core.plan import Child, HistoryEntry, Observed, plan
 from ramp.shell.adapters.kube import Kube
 from ramp.shell.adapters.kube_objects import (
     child_from_deployment,

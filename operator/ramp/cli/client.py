@@ -30,8 +30,8 @@ from kubernetes import watch as _watch
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, PREFIX, VERSION
+from ramp.api.labels import ROLLOUT_LABEL
 from ramp.core.names import rollout_label
-from ramp.core.plan import ROLLOUT_LABEL
 
 client: Any = _client
 config: Any = _config

@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from ramp.api.labels import REVISION_LABEL, revision_hash
 from ramp.api.verbs import BY_NAME
 from ramp.cli.client import Kube, Obj, RolloutWatch, connect
 from ramp.cli.facts import images, parse_steps, progress_line, recent_events
 from ramp.cli.output import EXIT_OK, Output, fail
 from ramp.cli.render_bluegreen import is_blue_green, rollback_refusal
 from ramp.cli.templates import original_template, recorded_template
-from ramp.core.plan import REVISION_LABEL, revision_hash
 
 
 class Commands:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ramp.api.labels import ROLLOUT_LABEL
 from ramp.cli.client import CliError
-from ramp.core.model import ROLLOUT_LABEL
 from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 
 RAMP_API = "ramp.dev/v1alpha1"

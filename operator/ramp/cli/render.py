@@ -22,6 +22,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ramp.api.labels import REVISION_LABEL, ROLE_LABEL
 from ramp.api.rollout import Step
 from ramp.cli import render_bluegreen as bg
 from ramp.cli.facts import (
@@ -37,7 +38,6 @@ from ramp.cli.facts import (
 from ramp.cli.safe import SafeConsole, visible_all, visible_obj
 from ramp.cli.tables import make_table
 from ramp.core.config_tracking import describe_config
-from ramp.core.plan import REVISION_LABEL, ROLE_LABEL
 
 Obj = Mapping[str, Any]
 

@@ -17,9 +17,9 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ramp.api.labels import REVISION_LABEL
 from ramp.cli.facts import age, images, parse_time
 from ramp.cli.tables import make_table
-from ramp.core.plan import REVISION_LABEL
 
 Obj = Mapping[str, Any]
 

@@ -20,7 +20,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from ramp.core.plan import REVISION_LABEL, TEMPLATE_ANNOTATION, revision_hash
+from ramp.api.labels import REVISION_LABEL, TEMPLATE_ANNOTATION, revision_hash
 
 Path = tuple[str | int, ...]
 

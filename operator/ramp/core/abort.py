@@ -11,6 +11,7 @@ from __future__ import annotations
 from ramp.core.context import PlanContext
 from ramp.core.model import Plan
 from ramp.core.split import Side, Split, next_replicas, split_replicas
+from ramp.core.traffic_services import SERVICE_PINS
 
 
 class AbortMixin(PlanContext):
@@ -131,7 +132,7 @@ class AbortMixin(PlanContext):
             release = st.blue_green
             if release is not None and release.active_revision not in keep:
                 release.active_revision = st.stable_revision
-            listed = self.obs.endpoints.get(bg.active_service) or {}
+            listed = SERVICE_PINS.endpoints(self, bg.active_service) or {}
             for other in others:
                 if listed.get(other.revision):
                     replicas[other.revision] = other.replicas

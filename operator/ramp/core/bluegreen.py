@@ -18,12 +18,16 @@ switch; canary = green):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 
+from ramp.api.labels import REVISION_LABEL
 from ramp.api.rollout import BlueGreenStatus, BlueGreenStrategy, Weights
 from ramp.core.context import PlanContext
 from ramp.core.gating import POST, PRE
-from ramp.core.model import REVISION_LABEL, Plan, ServicePin, iso, iso_ceil, parse_iso
+from ramp.core.model import Plan, iso, iso_ceil, parse_iso
+from ramp.core.traffic import ServiceTarget, TrafficIntent
+from ramp.core.traffic_services import SERVICE_PINS
 
 
 class BlueGreenMixin(PlanContext):
@@ -39,9 +43,12 @@ class BlueGreenMixin(PlanContext):
 
     def endpoints(self, service: str | None, revision: str | None) -> int | None:
         """Ready endpoints of ``revision`` in ``service`` (None: not known)."""
-        if not service or not revision or service not in self.obs.endpoints:
-            return None
-        return self.obs.endpoints[service].get(revision, 0)
+        listed = SERVICE_PINS.endpoints(self, service)
+        return None if listed is None or not revision else listed.get(revision, 0)
+
+    def listed(self, service: str | None) -> Mapping[str, int]:
+        """Ready endpoints by revision that ``service`` still sends requests to."""
+        return SERVICE_PINS.endpoints(self, service) or {}
 
     def blue_green(self) -> Plan:
         """A release in progress (template ≠ stable, not aborted)."""
@@ -204,7 +211,7 @@ class BlueGreenMixin(PlanContext):
         replicas = {active: self.total}
         warm = s.warm_revision if s.warm_revision in self.children else None
         until = parse_iso(s.warm_until)
-        for revision, served in (self.obs.endpoints.get(bg.active_service) or {}).items():
+        for revision, served in self.listed(bg.active_service).items():
             child = self.child(revision) if revision not in (active, warm) else None
             if served and child is not None:  # a release left mid-way, still served
                 replicas[revision] = child.replicas
@@ -283,14 +290,14 @@ class BlueGreenMixin(PlanContext):
         replicas = {blue: self.total, green: keep}
         # An older green the active Service still lists (replaced after the switch and
         # aborted in the same plan): it goes only once no endpoint of it is listed.
-        listed = self.obs.endpoints.get(bg.active_service) or {}
+        listed = self.listed(bg.active_service)
         for other in self.live_children:
             if other.revision not in replicas and listed.get(other.revision):
                 replicas[other.revision] = other.replicas
                 self.wake_in(1.0)
         return self.finish(replicas)
 
-    def bg_pins(self) -> list[ServicePin]:
+    def bg_intent(self) -> TrafficIntent:
         """The active Service never selects an aborted or unverified revision, nor one with
         no ready pod while another has them; the preview never goes empty."""
         st, bg, s = self.st, self.bg(), self.bg_status()
@@ -312,17 +319,15 @@ class BlueGreenMixin(PlanContext):
         elif s.preview_revision not in (None, active) and self.serving(s.preview_revision) > 0:
             preview = s.preview_revision if s.preview_revision != st.aborted_revision else active
         s.preview_revision = preview
-        wanted = [(bg.active_service, active), (bg.preview_service, preview)]
-        return self.pins([(svc, rev) for svc, rev in wanted if not self.adopting(svc, rev)])
-
-    def adopting(self, service: str | None, revision: str | None) -> bool:
-        """A Service Ramp has not pinned yet (no revision key in its selector: it may serve
-        pods of what ran before Ramp) is narrowed only once ``revision`` is fully
-        available — never to fewer pods than it serves now."""
-        seen = self.obs.services.get(service or "")
-        if not seen or REVISION_LABEL in seen:
-            return False
-        return self.serving(revision) < int(self.total)
+        # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
+        # narrowed only once the revision is fully available.
+        return TrafficIntent(
+            targets=(
+                ServiceTarget(bg.active_service, active, self.total),
+                ServiceTarget(bg.preview_service, preview, self.total),
+            ),
+            weights=self.traffic_weights(),
+        )
 
     def bg_counts(self) -> None:
         """The HPA sees only the active side: its pods and a selector narrowed to it."""

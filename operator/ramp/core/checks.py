@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from ramp.api.durations import parse_duration
+from ramp.api.labels import PREFIX
 from ramp.api.rollout import RolloutSpec
-from ramp.core.model import PREFIX
 
 
 def selector_string(spec: RolloutSpec) -> str:

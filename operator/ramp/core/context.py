@@ -11,10 +11,9 @@ from datetime import datetime
 from typing import Any
 
 from ramp.api.analysis import AnalysisRef
+from ramp.api.labels import PREFIX, revision_hash
 from ramp.api.rollout import HandledTokens, RolloutSpec, RolloutStatus, Step
 from ramp.core.model import (
-    PREFIX,
-    REVISION_LABEL,
     TOKEN_VERBS,
     Child,
     Event,
@@ -22,10 +21,9 @@ from ramp.core.model import (
     HistoryWrite,
     Observed,
     Plan,
-    ServicePin,
-    revision_hash,
 )
 from ramp.core.split import Limits, Side
+from ramp.core.traffic import TrafficIntent
 
 
 class PlanContext:
@@ -131,7 +129,7 @@ class PlanContext:
 
     def mark(self, revision: str, **annotations: str | None) -> None:
         """Set marks on a revision's history entry (created from the template if new)."""
-        from ramp.core.model import ABORTED_ANNOTATION, PROMOTED_ANNOTATION
+        from ramp.api.labels import ABORTED_ANNOTATION, PROMOTED_ANNOTATION
 
         keys = {"promoted": PROMOTED_ANNOTATION, "aborted": ABORTED_ANNOTATION}
         wanted = {keys[k]: v for k, v in annotations.items()}
@@ -156,58 +154,13 @@ class PlanContext:
             return
         self.history_writes[revision] = HistoryWrite(revision, template, wanted)
 
-    def pins(self, wanted: list[tuple[str | None, str | None]]) -> list[ServicePin]:
-        """Pins for (Service, revision) pairs: the selector keys Ramp owns (the Rollout's
-        matchLabels and the revision), only where the observed Service differs; a Service
-        known to be absent gets none (the shell reports it).
-
-        A pin selects the labels the revision's pods really carry (its template's, as
-        written): a matchLabels key its pods lack (the selector changed after it was
-        created) is left out, and a key of the Service that would select none of its pods
-        — a matchLabels key, or a label key of a revision Ramp ran — is set to their value
-        or removed. Keys nobody's pods carry (the user's own) are left alone."""
-        base = dict(self.spec.selector.match_labels or {})
-        pins = []
-        for service, revision in wanted:
-            if not service or not revision:
-                continue
-            seen = self.obs.services.get(service, {"": ""})
-            if seen is None:
-                continue
-            owned: dict[str, str | None] = {**base, REVISION_LABEL: revision}
-            labels = self.pod_labels(revision)
-            if labels is not None:
-                owned = {k: v for k, v in owned.items() if labels.get(k) == v}
-                ramp_keys = self.label_keys()
-                for key, value in seen.items():
-                    if key not in owned and labels.get(key) != value and key in ramp_keys:
-                        owned[key] = labels.get(key)  # its pods' value, or None: removed
-            if all(seen.get(k) == v for k, v in owned.items()):
-                continue
-            pins.append(ServicePin(service, owned, revision))
-        return pins
-
-    def pod_labels(self, revision: str) -> dict[str, str] | None:
-        """The labels the pods of ``revision`` carry (None: its template is not known)."""
-        entry = self.entry(revision)
-        template = self.obs.template if revision == self.revision else None
-        if template is None and entry is not None:
-            template = entry.template
-        if not template:
-            child = self.children.get(revision)
-            if child is None or child.pod_labels is None:
-                return None
-            return {**dict(child.pod_labels), REVISION_LABEL: revision}  # pruned history
-        labels = (template.get("metadata") or {}).get("labels") or {}
-        return {**labels, REVISION_LABEL: revision}
-
-    def label_keys(self) -> set[str]:
-        """Selector keys Ramp may set on a Service: matchLabels', the revision's, and the
-        label keys of every revision's template it knows."""
-        keys = {REVISION_LABEL, *(self.spec.selector.match_labels or {})}
-        for template in (self.obs.template, *(h.template for h in self.obs.history)):
-            keys.update(((template or {}).get("metadata") or {}).get("labels") or {})
-        return keys
+    def traffic_weights(self) -> dict[str, int]:
+        """The share of requests the strategy wants per revision (see ``TrafficIntent``)."""
+        st = self.st
+        live = st.canary_revision if st.canary_revision != st.aborted_revision else None
+        weight = st.weights.desired if live and st.weights is not None else 0
+        weights = {st.stable_revision or "": 100 - weight, live or "": weight}
+        return {revision: share for revision, share in weights.items() if revision}
 
     # -- implemented by the concerns -----------------------------------------------
 
@@ -240,7 +193,7 @@ class PlanContext:
     def bg_aborted(self) -> Plan:
         raise NotImplementedError
 
-    def bg_pins(self) -> list[ServicePin]:
+    def bg_intent(self) -> TrafficIntent:
         raise NotImplementedError
 
     def bg_counts(self) -> None:

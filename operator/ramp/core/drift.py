@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ramp.core.model import REVISION_LABEL, revision_hash
+from ramp.api.labels import REVISION_LABEL, revision_hash
 
 NEVER_DEFAULTED = frozenset(
     {

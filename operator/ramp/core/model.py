@@ -9,8 +9,6 @@ to measure and when to look again. The shell only executes a Plan.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,37 +19,14 @@ from ramp.api.verbs import TOKEN_VERBS as TOKEN_VERBS
 from ramp.core.release_clock import ReleaseEnd
 from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.split import Side
+from ramp.core.traffic import TrafficWrite
 from ramp.core.workload_model import Workload, WorkloadPatch
-
-PREFIX = "ramp.dev"
-REVISION_LABEL = f"{PREFIX}/revision"
-ROLLOUT_LABEL = f"{PREFIX}/rollout"
-ROLE_LABEL = f"{PREFIX}/role"
-TEMPLATE_ANNOTATION = f"{PREFIX}/template"
-"""On each child Deployment: the Rollout's pod template exactly as written (JSON), so that
-an undo can restore it byte for byte (the Deployment's own copy gets API defaults)."""
-PROMOTED_ANNOTATION = f"{PREFIX}/promoted-at"
-"""On a revision's ControllerRevision: when it became stable (the last one is stable)."""
-ABORTED_ANNOTATION = f"{PREFIX}/aborted"
-"""On a revision's ControllerRevision: why it was aborted (absent when not aborted)."""
 
 Role = Literal["stable", "canary", "previous"]
 PROGRESS_GRAIN = 0.1
 """Fraction of progressDeadlineSeconds within which a further progress is not recorded
 (the deadline counts from the end of the grain: an abort is never early and at most 10 %
 late)."""
-
-
-def revision_hash(template: Mapping[str, Any]) -> str:
-    """A short, stable hash of a pod template: the revision's name.
-
-    Key order does not matter; any change of value does.
-
-    >>> revision_hash({"spec": {"containers": [{"name": "a", "image": "x:1"}]}})
-    '5fd2c6b0bc'
-    """
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
 def iso(t: datetime) -> str:
@@ -162,6 +137,9 @@ class Observed:
     refused: str | None = None
     """The API server refused a child for what it says (400, 422: a webhook's denial, an
     invalid Deployment): reported like an invalid spec, but no verb is consumed by it."""
+    traffic: Mapping[str, Any] = field(default_factory=dict)
+    """What the shell read for each traffic router beyond the Services, by the router's
+    ``kind`` (see :mod:`ramp.core.traffic`)."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +212,9 @@ class Plan:
     delete_history: list[str] = field(default_factory=list)
     """Revisions whose ControllerRevision goes (beyond ``revisionHistoryLimit``)."""
     services: list[ServicePin] = field(default_factory=list)
+    traffic: list[TrafficWrite] = field(default_factory=list)
+    """Writes of the traffic routers beyond the Services' pins (see
+    :mod:`ramp.core.traffic`): the shell hands each to the writer of its ``router``."""
     events: list[Event] = field(default_factory=list)
     measure: list[str] = field(default_factory=list)
     """Analysis runs the plan consulted but the shell did not resolve: measure them."""

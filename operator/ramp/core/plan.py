@@ -23,13 +23,6 @@ from ramp.core.bluegreen import BlueGreenMixin
 from ramp.core.checks import selector_string, spec_problems
 from ramp.core.history import HistoryMixin
 from ramp.core.model import (
-    ABORTED_ANNOTATION,
-    PREFIX,
-    PROMOTED_ANNOTATION,
-    REVISION_LABEL,
-    ROLE_LABEL,
-    ROLLOUT_LABEL,
-    TEMPLATE_ANNOTATION,
     TOKEN_VERBS,
     Child,
     Event,
@@ -40,7 +33,6 @@ from ramp.core.model import (
     Plan,
     Role,
     ServicePin,
-    revision_hash,
 )
 from ramp.core.release_clock import track_release
 from ramp.core.status import StatusMixin, phase
@@ -211,13 +203,6 @@ def plan(observed: Observed, now: datetime) -> Plan:
 
 
 __all__ = [
-    "ABORTED_ANNOTATION",
-    "PREFIX",
-    "PROMOTED_ANNOTATION",
-    "REVISION_LABEL",
-    "ROLE_LABEL",
-    "ROLLOUT_LABEL",
-    "TEMPLATE_ANNOTATION",
     "TOKEN_VERBS",
     "Child",
     "Event",
@@ -231,6 +216,5 @@ __all__ = [
     "describe_step",
     "phase",
     "plan",
-    "revision_hash",
     "step_weight",
 ]

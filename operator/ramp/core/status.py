@@ -14,16 +14,9 @@ from typing import Literal
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.context import PlanContext
 from ramp.core.gating import BACKGROUND, POST, PRE, step_run
-from ramp.core.model import (
-    PROGRESS_GRAIN,
-    REVISION_LABEL,
-    Child,
-    Plan,
-    Role,
-    ServicePin,
-    iso,
-    parse_iso,
-)
+from ramp.core.model import PROGRESS_GRAIN, Child, Plan, Role, iso, parse_iso
+from ramp.core.routers import routers_for
+from ramp.core.traffic import ServiceTarget, TrafficIntent, floors, hold_floors
 
 MAX_MEASUREMENTS = 64
 CONDITION_TYPES = (
@@ -52,6 +45,7 @@ class StatusMixin(PlanContext):
             gone = {c.revision for c in self.live_children if c.name in result.delete}
             for revision in gone:
                 full.pop(revision, None)
+            full = self.hold_floors(full)
             result.replicas = full
             for revision in full:
                 result.roles[revision] = self.role_of(revision)
@@ -74,12 +68,7 @@ class StatusMixin(PlanContext):
             again = self.old.canary_revision if not self.old.canary_replicas else None
             fresh = [rev for rev in result.creates if rev != again or not self.old.progressed_at]
             self.scaled_is_progress(bool(moves or fresh))
-            result.services = self.bg_pins() if self.spec.blue_green else self.service_pins(full)
-        elif not self.spec.blue_green:
-            # The workload is left as it is (invalid spec, stable missing), but pods come
-            # and go: a pinned Service still follows the ready ones.
-            as_is = {c.revision: c.replicas for c in self.live_children}
-            result.services = self.service_pins(as_is)
+        self.route(result)
         result.history = list(self.history_writes.values())
         result.measure = list(dict.fromkeys(self.measure))
         self.bound_lists()
@@ -131,10 +120,34 @@ class StatusMixin(PlanContext):
         if st.measurements:
             st.measurements = st.measurements[-MAX_MEASUREMENTS:]
 
-    def service_pins(self, replicas: dict[str, int]) -> list[ServicePin]:
+    def hold_floors(self, replicas: dict[str, int]) -> dict[str, int]:
+        """A revision a router still sends requests to keeps the pods its share needs (see
+        :mod:`ramp.core.traffic`)."""
+        weights = self.traffic_weights()
+        for router in routers_for(self.spec):
+            acknowledged = router.acknowledged(self)
+            if acknowledged is not None:
+                replicas = hold_floors(replicas, floors(acknowledged, weights, self.total))
+        return replicas
+
+    def route(self, result: Plan) -> None:
+        """Every router makes the data plane carry the strategy's intent."""
+        if self.spec.blue_green:
+            intent = self.bg_intent() if result.replicas is not None else TrafficIntent()
+        else:
+            # The workload left as it is (invalid spec, stable missing): pods still come
+            # and go, and a pinned Service still follows the ready ones.
+            as_is = {c.revision: c.replicas for c in self.live_children}
+            intent = self.canary_intent(as_is if result.replicas is None else result.replicas)
+        for router in routers_for(self.spec):
+            router.route(self, intent, result)
+
+    def canary_intent(self, replicas: dict[str, int]) -> TrafficIntent:
         """Pinned Services never select a revision with no ready pod while another has
         (counting the pods that stay once ``replicas`` is applied: at weight 100 before
-        promotion the stable Service follows the canary as the stable goes to zero)."""
+        promotion the stable Service follows the canary as the stable goes to zero). A
+        Service not pinned yet is narrowed once the revision runs all the ready pods it is
+        planned to run (at least one)."""
         st = self.st
         strategy = self.spec.canary
         canary = st.canary_revision if st.aborted_revision != st.canary_revision else None
@@ -153,22 +166,17 @@ class StatusMixin(PlanContext):
                     return revision
             return primary or fallback
 
-        wanted = [
-            (strategy.stable_service, choose(stable, canary)),
-            (strategy.canary_service, choose(canary or stable, stable)),
-        ]
-        return self.pins([(s, r) for s, r in wanted if not self.narrowing_waits(s, r, replicas)])
+        def target(service: str | None, revision: str | None) -> ServiceTarget:
+            narrow_at = max(1, min(self.total, replicas.get(revision or "", 0)))
+            return ServiceTarget(service, revision, narrow_at)
 
-    def narrowing_waits(
-        self, service: str | None, revision: str | None, replicas: dict[str, int]
-    ) -> bool:
-        """A Service Ramp has not pinned yet (no revision key: it may serve the pods of
-        what ran before Ramp, e.g. the Deployment a Rollout replaces) is narrowed only once
-        ``revision`` runs all the ready pods it is planned to run (at least one)."""
-        seen = self.obs.services.get(service or "")
-        if not seen or REVISION_LABEL in seen or not revision:
-            return False
-        return bool(self.serving(revision) < max(1, min(self.total, replicas.get(revision, 0))))
+        return TrafficIntent(
+            targets=(
+                target(strategy.stable_service, choose(stable, canary)),
+                target(strategy.canary_service, choose(canary or stable, stable)),
+            ),
+            weights=self.traffic_weights(),
+        )
 
     def fill_counts(self) -> None:
         st = self.st

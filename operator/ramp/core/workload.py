@@ -33,9 +33,11 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from ramp.api.labels import ROLLOUT_LABEL
 from ramp.api.rollout import Condition, WorkloadStatus
 from ramp.core.context import PlanContext
-from ramp.core.model import REVISION_LABEL, ROLLOUT_LABEL, Plan, ServicePin, iso, parse_iso
+from ramp.core.model import Plan, iso, parse_iso
+from ramp.core.routers import routers_for
 from ramp.core.workload_model import (
     MANAGED_ANNOTATION,
     ORIGINAL_ANNOTATION,
@@ -282,11 +284,9 @@ class WorkloadMixin(PlanContext):
             late = deadline is not None and self.now - deadline >= timedelta(
                 seconds=GIVE_BACK_SECONDS
             )
-            unpins = self.unpins() if self.obs.deleting else []
-            if unpins:
+            if self.obs.deleting and self.release_traffic(result):
                 # Ramp's key leaves the Services first (they select the Deployment's pods
                 # beside Ramp's), then the finalizer: garbage collection takes Ramp's pods.
-                result.services = unpins
                 self.wake_in(1.0)
             elif ready or late:
                 release = dict.fromkeys(
@@ -317,18 +317,16 @@ class WorkloadMixin(PlanContext):
         result.requeue_after = self.requeue
         return result
 
-    def unpins(self) -> list[ServicePin]:
-        """Remove the revision key Ramp added to each Service the strategy names (a key
-        its pods alone carry): what Ramp pinned serves the app's other pods again."""
+    def release_traffic(self, result: Plan) -> bool:
+        """Every router takes out what Ramp wrote for the Services the strategy names;
+        True while some writes are planned."""
         canary, bg = self.spec.strategy.canary, self.spec.blue_green
         names = [canary.stable_service, canary.canary_service] if canary else []
         if bg is not None:
             names = [bg.active_service, bg.preview_service]
-        return [
-            ServicePin(name, {REVISION_LABEL: None}, "")
-            for name in dict.fromkeys(n for n in names if n)
-            if REVISION_LABEL in (self.obs.services.get(name) or {})
-        ]
+        services = tuple(n for n in names if n)
+        released = [router.release(self, services, result) for router in routers_for(self.spec)]
+        return any(released)
 
     def events_to(self, result: Plan) -> None:
         """Events of this concern, added to a plan that was already finished."""

@@ -16,7 +16,8 @@ from typing import Any, cast
 import kopf
 
 from ramp import GROUP, PREFIX, VERSION
-from ramp.core.plan import ROLLOUT_LABEL, Child
+from ramp.api.labels import ROLLOUT_LABEL
+from ramp.core.plan import Child
 from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.shell.adapters.kube_objects import (
     child_from_deployment,

@@ -28,7 +28,7 @@ from cluster import realnode
 from cluster.fixtures import ClusterHandle
 from cluster.launcher import Cluster, ClusterError
 from prometheus.fixtures import free_port
-from ramp.core.plan import revision_hash
+from ramp.api.labels import revision_hash
 
 T = TypeVar("T")
 PORT = 8080

@@ -36,12 +36,12 @@ from aiohttp_sse import EventSourceResponse
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
+from ramp.api.labels import ROLLOUT_LABEL
 from ramp.cli.client import CliError, Kube, NotFound, Obj, RolloutWatch, api_error
 from ramp.cli.dashboard import pages, views
 from ramp.cli.dashboard.actions import run_verb
 from ramp.cli.dashboard.watches import RolloutsWatch
 from ramp.core.names import rollout_label
-from ramp.core.plan import ROLLOUT_LABEL
 
 STATIC = Path(__file__).parent / "static"
 COOKIE = "ramp_dashboard"

@@ -10,9 +10,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from ramp.api.labels import REVISION_LABEL, ROLE_LABEL
 from ramp.api.verbs import NAMES
 from ramp.cli.facts import images, parse_steps, step_label, step_position
-from ramp.core.plan import REVISION_LABEL, ROLE_LABEL
 
 Obj = Mapping[str, Any]
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from ramp.api.labels import ROLLOUT_LABEL, revision_hash
 from ramp.core.config_tracking import (
     COPY_LABEL,
     SOURCE_ANNOTATION,
@@ -31,7 +32,7 @@ from ramp.core.config_tracking import (
     referenced,
     track,
 )
-from ramp.core.model import ROLLOUT_LABEL, Observed, revision_hash
+from ramp.core.model import Observed
 from ramp.core.names import child_name, rollout_label
 
 log = logging.getLogger(__name__)

@@ -16,16 +16,8 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.core.plan import (
-    REVISION_LABEL,
-    ROLE_LABEL,
-    ROLLOUT_LABEL,
-    TEMPLATE_ANNOTATION,
-    Child,
-    Event,
-    HistoryWrite,
-    Role,
-)
+from ramp.api.labels import REVISION_LABEL, ROLE_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION
+from ramp.core.plan import Child, Event, HistoryWrite, Role
 from ramp.shell.adapters.api_clock import ApiClock
 from ramp.shell.adapters.events import EventCorrelator
 from ramp.shell.adapters.expectations import Expectations

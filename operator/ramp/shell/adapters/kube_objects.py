@@ -11,17 +11,16 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ramp.core.drift import template_drift
-from ramp.core.names import child_name, rollout_label
-from ramp.core.plan import (
+from ramp.api.labels import (
     ABORTED_ANNOTATION,
     PROMOTED_ANNOTATION,
     REVISION_LABEL,
     ROLE_LABEL,
     TEMPLATE_ANNOTATION,
-    Child,
-    HistoryEntry,
 )
+from ramp.core.drift import template_drift
+from ramp.core.names import child_name, rollout_label
+from ramp.core.plan import Child, HistoryEntry
 
 __all__ = ["child_name", "rollout_label"]
 

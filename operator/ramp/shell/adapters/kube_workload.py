@@ -17,7 +17,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.core.plan import ROLLOUT_LABEL
+from ramp.api.labels import ROLLOUT_LABEL
 from ramp.core.workload_model import (
     GIVE_BACK_FINALIZER,
     MANAGED_ANNOTATION,

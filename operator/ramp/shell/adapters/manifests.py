@@ -9,15 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ramp import GROUP, VERSION
+from ramp.api.labels import REVISION_LABEL, ROLE_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION
 from ramp.core.names import child_name, rollout_label
-from ramp.core.plan import (
-    REVISION_LABEL,
-    ROLE_LABEL,
-    ROLLOUT_LABEL,
-    TEMPLATE_ANNOTATION,
-    HistoryWrite,
-    Role,
-)
+from ramp.core.plan import HistoryWrite, Role
 from ramp.shell.adapters.kube_objects import encode_template
 
 

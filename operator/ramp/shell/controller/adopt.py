@@ -24,14 +24,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from ramp.core.plan import (
-    REVISION_LABEL,
-    ROLLOUT_LABEL,
-    TEMPLATE_ANNOTATION,
-    Child,
-    Event,
-    revision_hash,
-)
+from ramp.api.labels import REVISION_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION, revision_hash
+from ramp.core.plan import Child, Event
 from ramp.shell.adapters.kube import Kube
 from ramp.shell.adapters.kube_objects import (
     child_name,

@@ -1,0 +1,151 @@
+"""The traffic-router seam: floors from acknowledged weights, and the planner asking every
+router of the Rollout (a router that carries weights keeps the pods its share needs)."""
+
+from __future__ import annotations
+
+import doctest
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from ramp.api.labels import REVISION_LABEL, revision_hash
+from ramp.api.rollout import Rollout
+from ramp.core import traffic as traffic_module
+from ramp.core.context import PlanContext
+from ramp.core.model import Child, HistoryEntry, Observed, Plan
+from ramp.core.plan import plan
+from ramp.core.traffic import TrafficIntent, floors, hold_floors
+from ramp.core.traffic_services import SERVICE_PINS
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_doctests() -> None:
+    failures, tried = doctest.testmod(traffic_module)
+    assert tried and not failures
+
+
+@pytest.mark.parametrize(
+    ("acknowledged", "wanted", "total", "expected"),
+    [
+        ({"a": 100}, {"a": 100}, 4, {"a": 4}),
+        ({"a": 100}, {"a": 0, "b": 100}, 4, {"a": 4, "b": 4}),  # 0 not acknowledged yet
+        ({"b": 100}, {"a": 0, "b": 100}, 4, {"b": 4}),  # acknowledged: a may go
+        ({"a": 99, "b": 1}, {"a": 99, "b": 1}, 10, {"a": 10, "b": 1}),  # one pod at least
+        ({"a": 50, "b": 50}, {}, 0, {"a": 0, "b": 0}),  # no replicas: nothing to keep
+    ],
+)
+def test_floors(
+    acknowledged: dict[str, int], wanted: dict[str, int], total: int, expected: dict[str, int]
+) -> None:
+    assert floors(acknowledged, wanted, total) == expected
+
+
+def test_hold_floors_never_lowers_nor_adds() -> None:
+    assert hold_floors({"a": 5, "b": 0}, {"a": 2, "b": 3, "c": 9}) == {"a": 5, "b": 3}
+
+
+TEMPLATE = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"image": "x:2"}]}}
+OLD = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"image": "x:1"}]}}
+NEW, STABLE = revision_hash(TEMPLATE), revision_hash(OLD)
+
+
+def observed(services: Mapping[str, Any] | None = None) -> Observed:
+    """A canary at its last step (weight 100): the planner takes the stable to zero."""
+    body = {
+        "apiVersion": "ramp.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "web", "namespace": "ns", "generation": 1},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": TEMPLATE,
+            "strategy": {
+                "canary": {
+                    "stableService": "web-stable",
+                    "canaryService": "web-canary",
+                    "steps": [{"setWeight": 100}],
+                }
+            },
+        },
+        "status": {
+            "stableRevision": STABLE,
+            "canaryRevision": NEW,
+            "currentStepIndex": 0,
+            "stepStartedAt": "2026-01-01T00:00:00Z",
+        },
+    }
+    children = tuple(
+        Child(f"web-{rev}", rev, role, 4, 4, 4, True, owner="u")
+        for rev, role in ((STABLE, "stable"), (NEW, "canary"))
+    )
+    return Observed(
+        rollout=Rollout.model_validate(body),
+        template=TEMPLATE,
+        generation=1,
+        annotations={},
+        children=children,
+        uid="u",
+        history=(HistoryEntry(STABLE, 1, OLD, promoted_at="2026-01-01T00:00:00Z"),),
+        services=services or {},
+    )
+
+
+@dataclass
+class WeightedRouter:
+    """A router that carries weights (a route): what its data plane acknowledged."""
+
+    seen: Mapping[str, int]
+    kind: str = "test-route"
+    intents: list[TrafficIntent] | None = None
+
+    def acknowledged(self, draft: PlanContext) -> Mapping[str, int] | None:
+        return self.seen
+
+    def route(self, draft: PlanContext, intent: TrafficIntent, plan: Plan) -> None:
+        if self.intents is not None:
+            self.intents.append(intent)
+
+    def release(self, draft: PlanContext, services: tuple[str, ...], plan: Plan) -> bool:
+        return False
+
+
+def with_routers(monkeypatch: pytest.MonkeyPatch, *routers: Any) -> None:
+    import ramp.core.status as status
+    import ramp.core.workload as workload
+
+    for module in (status, workload):
+        monkeypatch.setattr(module, "routers_for", lambda spec: (SERVICE_PINS, *routers))
+
+
+def test_service_pins_alone_scale_the_stable_down_at_weight_100() -> None:
+    result = plan(observed(), T0)
+    assert result.replicas == {STABLE: 0, NEW: 4}
+
+
+def test_a_revision_the_router_still_sends_to_keeps_its_pods(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    intents: list[TrafficIntent] = []
+    with_routers(monkeypatch, WeightedRouter({STABLE: 100}, intents=intents))
+    result = plan(observed(), T0)
+    assert result.replicas == {STABLE: 4, NEW: 4}  # weight 0 not acknowledged yet
+    assert intents and intents[-1].weights == {STABLE: 0, NEW: 100}
+    with_routers(monkeypatch, WeightedRouter({NEW: 100}))
+    result = plan(observed(), T0)
+    assert result.replicas == {STABLE: 0, NEW: 4}  # acknowledged: the stable goes
+
+
+def test_service_pins_follow_the_intent(monkeypatch: pytest.MonkeyPatch) -> None:
+    """At weight 100 the stable Service follows the canary as the stable goes to zero; a
+    Service known to be absent gets no pin."""
+    intents: list[TrafficIntent] = []
+    with_routers(monkeypatch, WeightedRouter({}, intents=intents))
+    services = {"web-stable": {"app": "web", REVISION_LABEL: STABLE}, "web-canary": None}
+    result = plan(observed(services), T0)
+    targets = {t.service: t.revision for t in intents[-1].targets}
+    assert targets == {"web-stable": NEW, "web-canary": NEW}
+    assert [(p.service, p.revision) for p in result.services] == [("web-stable", NEW)]
