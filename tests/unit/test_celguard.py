@@ -89,12 +89,14 @@ def test_freeze_attack_is_refused_fast() -> None:
     evaluating or judging it never reaches the evaluator."""
     attack = freeze_attack()
     assert 650 <= len(attack) <= 1024
-    start = time.perf_counter()
+    # CPU time of this process: what the guard spends, not what a loaded machine's
+    # scheduler adds to the wall clock (an attack that reached the evaluator takes seconds).
+    start = time.process_time()
     assert check_condition(attack) is not None
     judgement = judge([0.1, 0.2, 0.3], attack, None)
     with pytest.raises(ConditionError, match="list literals"):
         evaluate_condition(attack, 0.1)
-    assert time.perf_counter() - start < 0.1
+    assert time.process_time() - start < 0.1
     assert judgement.verdict is Verdict.ERROR and "not allowed" in judgement.message
 
 
