@@ -27,7 +27,7 @@ from ramp.analysis.promql import QueryContext
 from ramp.analysis.run import Measurer
 from ramp.api.analysis import Metric, Verdict
 from ramp.api.rollout import Rollout
-from ramp.core.gating import runs_in_play
+from ramp.core.plan import runs_in_play
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
 from ramp.shell.controller.gates import Gates
 

@@ -30,7 +30,6 @@ from ramp.api.analysis import AnalysisTemplateSpec, Measurement, Metric, Verdict
 from ramp.api.durations import MAX_DURATION
 from ramp.api.labels import revision_hash
 from ramp.api.rollout import Rollout
-from ramp.core.gating import runs_in_play
 from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.names import (
     MAX_CHILD_NAME,
@@ -40,7 +39,7 @@ from ramp.core.names import (
     name_problem,
     rollout_label,
 )
-from ramp.core.plan import plan
+from ramp.core.plan import plan, runs_in_play
 from ramp.core.resolve import AnalysisSpecError, ResolvedAnalysis, resolve_analysis
 from ramp.core.verdicts import format_time
 from ramp.crdgen import crds

@@ -49,15 +49,14 @@ from ramp.api.labels import (
 )
 from ramp.api.rollout import Rollout, RolloutStatus
 from ramp.core.actions import Actions
-from ramp.core.gating import runs_in_play
+from ramp.core.canary.steps import step_weight
 from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.names import (
     child_name,
 )
-from ramp.core.plan import plan
+from ramp.core.plan import plan, runs_in_play
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
 from ramp.core.split import Limits, split_replicas
-from ramp.core.steps import step_weight
 from ramp.core.verdicts import format_time, parse_time
 from ramp.shell.adapters.kube import Conflict
 from ramp.shell.adapters.kube_objects import endpoints_by_revision

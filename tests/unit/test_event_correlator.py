@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from ramp.core.context import Event
+from ramp.core.model import Event
 from ramp.shell.adapters.events import (
     ALWAYS,
     BURST,

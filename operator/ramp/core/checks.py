@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ramp.api.durations import parse_duration
 from ramp.api.labels import PREFIX
 from ramp.api.rollout import RolloutSpec
 
@@ -27,7 +26,8 @@ def selector_string(spec: RolloutSpec) -> str:
 
 
 def spec_problems(spec: RolloutSpec, template: Mapping[str, Any]) -> str | None:
-    """What the schema cannot check. None when the spec is usable."""
+    """What the schema cannot check of the template and selector (the strategy checks
+    its own part: ``Strategy.problems``). None when they are usable."""
     labels = (template.get("metadata") or {}).get("labels") or {}
     for key in labels:
         if key.startswith(f"{PREFIX}/") and key != "ramp.dev/test-fault":
@@ -45,14 +45,4 @@ def spec_problems(spec: RolloutSpec, template: Mapping[str, Any]) -> str | None:
                 f"spec.selector.matchExpressions: {expr.key} {expr.operator} "
                 f"{expr.values or ''} does not match spec.template.metadata.labels"
             )
-    canary = spec.canary
-    for name, value in (("maxSurge", canary.surge), ("maxUnavailable", canary.unavailable)):
-        if isinstance(value, str) and int(value.rstrip("%")) > 100:
-            return f"spec.strategy.canary.{name}: {value} is above 100%"
-    for i, step in enumerate(canary.steps):
-        if step.pause is not None and step.pause.duration is not None:
-            try:
-                parse_duration(step.pause.duration)
-            except ValueError as exc:
-                return f"spec.strategy.canary.steps[{i}].pause.duration: {exc}"
     return None

@@ -1,8 +1,8 @@
 """Analysis gates as data: which runs are in play, and their state from the counters. Pure.
 
-The shell resolves the runs :func:`runs_in_play` names (templates, allow-list), takes the
-measurements that are due and folds them into the status *before* planning; the planner
-then judges each run with :func:`evaluate` from that data alone.
+The shell resolves the runs :func:`ramp.core.plan.runs_in_play` names (templates,
+allow-list), takes the measurements that are due and folds them into the status *before*
+planning; the planner then judges each run with :func:`evaluate` from that data alone.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ramp.api.analysis import AnalysisRef, MetricPhase
-from ramp.api.rollout import AnalysisRun, Rollout, RolloutStatus
+from ramp.api.analysis import MetricPhase
+from ramp.api.rollout import AnalysisRun, RolloutStatus
 from ramp.core.model import GateResult
 from ramp.core.resolve import ResolvedAnalysis
 from ramp.core.verdicts import GateAction, analysis_state, metric_state, parse_time
@@ -31,35 +31,6 @@ _OUTCOME: dict[MetricPhase, Any] = {
 def step_run(index: int) -> str:
     """The run name of the analysis step at ``index`` (counting from 0)."""
     return f"step-{index + 1}"
-
-
-def runs_in_play(rollout: Rollout) -> dict[str, AnalysisRef]:
-    """The analysis runs the next plan will consult, from the status: the current step's
-    analysis and the background analysis, while a canary is live."""
-    status = rollout.status or RolloutStatus()
-    if not status.canary_revision or status.aborted_revision == status.canary_revision:
-        return {}
-    bg = rollout.spec.strategy.blue_green
-    if bg is not None:
-        release = status.blue_green
-        if release is not None and release.skip_analysis:
-            return {}
-        switched = release is not None and release.switched_at is not None
-        ref = bg.post_promotion_analysis if switched else bg.pre_promotion_analysis
-        return {(POST if switched else PRE): ref} if ref is not None else {}
-    canary = rollout.spec.strategy.canary
-    if canary is None:
-        return {}
-    index = status.current_step_index or 0
-    runs: dict[str, AnalysisRef] = {}
-    if index < len(canary.steps) and canary.steps[index].analysis is not None:
-        ref = canary.steps[index].analysis
-        assert ref is not None
-        runs[step_run(index)] = ref
-    background = canary.analysis
-    if background is not None and index >= (background.starting_step or 0):
-        runs[BACKGROUND] = background
-    return runs
 
 
 def run_record(status: RolloutStatus, name: str) -> AnalysisRun | None:

@@ -7,21 +7,38 @@ history writes, Service pins, the status, Events, the runs to measure and when t
 again. It is level-based: given the same inputs it returns the same plan, and applying a
 plan and planning again changes nothing more.
 
-:meth:`_Planner.run` is the whole sequence; each concern lives in its own module:
-:mod:`~ramp.core.history` (revisions, identities, history), :mod:`~ramp.core.checks`
-(spec checks), :mod:`~ramp.core.abort` (abort, retry, drain),
-:mod:`~ramp.core.steps` (steps, gates, promotion), :mod:`~ramp.core.status` (status,
-conditions, Services, phase).
+The strategy is chosen once (:func:`strategy_of`); :func:`run` is the whole sequence
+around it, on a :class:`~ramp.core.draft.Draft` of the plan:
+
+1. the workload step before (:func:`ramp.core.workload.workload_problem`), the spec checks;
+2. identities from the status and the history (:mod:`ramp.core.history`);
+3. an invalid spec: the strategy holds (:func:`invalid`);
+4. the stable exists; the template is the stable's: the strategy's steady state;
+5. the release's identity, the abort and retry verbs (:mod:`ramp.core.abort`); an
+   aborted release: the strategy's abort; other revisions drain;
+6. the release progresses: the strategy's own walk (:mod:`ramp.core.canary`,
+   :mod:`ramp.core.bluegreen`);
+7. every path ends in :func:`ramp.core.status.finish` (children, traffic, counts,
+   conditions, phase); the workload step after (:func:`ramp.core.workload.with_workload`).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from ramp.core.abort import AbortMixin
-from ramp.core.bluegreen import BlueGreenMixin
+from ramp.api.analysis import AnalysisRef
+from ramp.api.rollout import Rollout, RolloutSpec, RolloutStatus
+from ramp.core.abort import abort, abort_and_retry_tokens, aborted, drain_others
+from ramp.core.bluegreen.strategy import BlueGreen
+from ramp.core.canary.steps import describe_step, step_weight
+from ramp.core.canary.strategy import Canary
 from ramp.core.checks import selector_string, spec_problems
-from ramp.core.history import HistoryMixin
+from ramp.core.draft import Draft, Strategy
+from ramp.core.history import (
+    ensure_canary_identity,
+    ensure_stable,
+    recover_identities,
+)
 from ramp.core.model import (
     TOKEN_VERBS,
     Child,
@@ -35,169 +52,134 @@ from ramp.core.model import (
     ServicePin,
 )
 from ramp.core.release_clock import track_release
-from ramp.core.status import StatusMixin, phase
-from ramp.core.steps import StepsMixin, describe_step, step_weight
-from ramp.core.workload import WorkloadMixin
+from ramp.core.routers import problems as router_problems
+from ramp.core.status import fill_conditions, finish, phase
+from ramp.core.workload import with_workload, workload_problem
+
+CANARY, BLUE_GREEN = Canary(), BlueGreen()
 
 
-class _Planner(HistoryMixin, AbortMixin, BlueGreenMixin, StepsMixin, StatusMixin, WorkloadMixin):
+def strategy_of(spec: RolloutSpec) -> Strategy:
+    """The strategy of a Rollout: blue-green when ``strategy.blueGreen`` is set."""
+    return BLUE_GREEN if spec.strategy.blue_green is not None else CANARY
+
+
+def runs_in_play(rollout: Rollout) -> dict[str, AnalysisRef]:
+    """The analysis runs the next plan will consult, from the status (the strategy's: the
+    current step's and the background's, or the pre- or post-promotion one), while a
+    release is live. The shell resolves and measures them before planning."""
+    status = rollout.status or RolloutStatus()
+    if not status.canary_revision or status.aborted_revision == status.canary_revision:
+        return {}
+    return strategy_of(rollout.spec).runs_in_play(rollout.spec, status)
+
+
+def run(d: Draft) -> Plan:
     """One planning pass."""
+    st, strategy = d.st, d.strategy
+    if d.obs.deleting:
+        return Plan(status=d.old, write_status=False)  # garbage collection's now
+    st.observed_generation = d.obs.generation
+    st.selector = selector_string(d.spec)
+    problem = d.obs.spec_problem or d.obs.refused or workload_problem(d)
+    problem = problem or spec_problems(d.spec, d.obs.template) or strategy.problems(d.spec)
+    problem = problem or router_problems(d)
+    if problem and not d.obs.template:
+        return invalid(d, problem)  # no template (workloadRef unresolved): no identity
+    recover_identities(d)
+    if problem:
+        return invalid(d, problem)
+    ignore_tokens_without_rollout(d)
+    missing = ensure_stable(d)
+    if missing is not None:
+        return missing
+    if d.revision == st.stable_revision:
+        return strategy.steady(d)
+    ensure_canary_identity(d)
+    abort_and_retry_tokens(d)
+    if st.aborted_revision == d.revision:
+        return aborted(d)
+    drain = drain_others(d, stable_target=d.total - strategy.share(d))
+    if drain is not None:
+        return drain
+    return strategy.progress(d)
 
-    def run(self) -> Plan:
-        st = self.st
-        if self.obs.deleting:
-            return Plan(status=self.old, write_status=False)  # garbage collection's now
-        st.observed_generation = self.obs.generation
-        st.selector = selector_string(self.spec)
-        problem = self.obs.spec_problem or self.obs.refused or self.workload_problem()
-        problem = problem or spec_problems(self.spec, self.obs.template)
-        if problem and not self.obs.template:
-            return self.invalid(problem)  # no template (workloadRef unresolved): no identity
-        self.recover_identities()
-        if problem:
-            return self.invalid(problem)
-        self.ignore_tokens_without_rollout()
-        missing = self.ensure_stable()
-        if missing is not None:
-            return missing
-        if self.revision == st.stable_revision:
-            return self.bg_steady() if self.spec.blue_green else self.steady()
-        self.ensure_canary_identity()
-        self.abort_and_retry_tokens()
-        if st.aborted_revision == self.revision:
-            return self.aborted()
-        # Blue-green: blue stays at full size beside green (it is what the active Service
-        # lists); a canary's pods count toward the stable's share.
-        share = 0 if self.spec.blue_green else self.canary_share()
-        drain = self.drain_others(stable_target=self.total - share)
-        if drain is not None:
-            return drain
-        if self.spec.blue_green:
-            return self.blue_green()
-        self.token_not_applicable("rollback", "rollback flips back a blue-green release")
-        if self.spec.paused:
-            return self.walk_steps(hold="SpecPaused")
-        if st.held_by_spec_paused:
-            st.held_by_spec_paused = None
-            self.event("Resumed", "spec.paused is false: the rollout resumes")
-        return self.walk_steps()
 
-    def canary_share(self) -> int:
-        canary = self.child(self.st.canary_revision)
-        return canary.replicas if canary else 0
-
-    def invalid(self, problem: str) -> Plan:
-        """An invalid spec leaves the workload as it is — but an abort is honoured and a
-        live canary stays judged (background analysis, progress deadline)."""
-        st = self.st
-        old = next((c for c in self.old.conditions or [] if c.type == "InvalidSpec"), None)
-        if old is None or old.status != "True" or old.message != problem:
-            self.event("InvalidSpec", f"{problem}; the workload is left as it is", warning=True)
-        self.conditions["InvalidSpec"] = (True, "InvalidSpec", problem)
-        message = f"invalid spec: {problem}; the workload keeps running as it was"
-        live = st.canary_revision and st.canary_revision != st.stable_revision
-        for verb in ("promote", "promote-full", "retry"):
-            if self.obs.refused:
-                self.defer_tokens(verb)  # a refusal consumes no verb: acted on later
-            else:
-                self.token_not_applicable(verb, "the spec is invalid")
-        recreated = self.recreate_stable_from_history()
-        if not live:
-            if self.obs.refused:
-                self.defer_tokens("abort")
-            self.token_not_applicable("abort", "no rollout is in progress")
-            st.message = message
-            if not recreated:
-                return self.finish(None)
-            replicas = {st.stable_revision or "": self.total}
-            if self.spec.blue_green:
-                # Nothing else scales down meanwhile: the warm revision may be all the
-                # active Service lists (issue 10: blue stays while its endpoints are).
-                replicas = {**{c.revision: c.replicas for c in self.live_children}, **replicas}
-            return self.finish(replicas)
-        if self.tokens.get("abort") and st.aborted_revision != st.canary_revision:
-            self.abort("UserAbort", "aborted by request (ramp.dev/abort)")
-            self.tokens.pop("abort")
-        self.token_not_applicable("abort", "the rollout is already aborted")
-        if st.aborted_revision == st.canary_revision:
-            plan = self.aborted()
-        elif self.spec.blue_green:
-            # A blue-green release holds as it is: nothing switches, nothing scales down.
-            self.paused_reason = "InvalidSpec"
-            plan = self.finish({c.revision: c.replicas for c in self.live_children})
+def invalid(d: Draft, problem: str) -> Plan:
+    """An invalid spec leaves the workload as it is -- but an abort is honoured and a
+    live release stays judged (the strategy holds it: analysis, progress deadline)."""
+    st = d.st
+    old = next((c for c in d.old.conditions or [] if c.type == "InvalidSpec"), None)
+    if old is None or old.status != "True" or old.message != problem:
+        d.event("InvalidSpec", f"{problem}; the workload is left as it is", warning=True)
+    d.conditions["InvalidSpec"] = (True, "InvalidSpec", problem)
+    message = f"invalid spec: {problem}; the workload keeps running as it was"
+    live = st.canary_revision and st.canary_revision != st.stable_revision
+    for verb in ("promote", "promote-full", "retry"):
+        if d.obs.refused:
+            d.defer_tokens(verb)  # a refusal consumes no verb: acted on later
         else:
-            drain = self.drain_others(stable_target=self.total - self.canary_share())
-            plan = drain if drain is not None else self.walk_steps(hold="InvalidSpec")
-        st.message = f"{message}; {st.message}"
-        self.fill_conditions()
-        return plan
+            d.token_not_applicable(verb, "the spec is invalid")
+    recreated = recreate_stable_from_history(d)
+    if not live:
+        if d.obs.refused:
+            d.defer_tokens("abort")
+        d.token_not_applicable("abort", "no rollout is in progress")
+        st.message = message
+        if not recreated:
+            return finish(d, None)
+        return finish(d, d.strategy.at_rest(d, {st.stable_revision or "": d.total}))
+    if d.tokens.get("abort") and st.aborted_revision != st.canary_revision:
+        abort(d, "UserAbort", "aborted by request (ramp.dev/abort)")
+        d.tokens.pop("abort")
+    d.token_not_applicable("abort", "the rollout is already aborted")
+    if st.aborted_revision == st.canary_revision:
+        result = aborted(d)
+    else:
+        result = d.strategy.hold(d, "InvalidSpec")
+    st.message = f"{message}; {st.message}"
+    fill_conditions(d)
+    return result
 
-    def recreate_stable_from_history(self) -> bool:
-        """Even with an invalid spec, a missing stable comes back from its history entry
-        (never from the invalid template): an abort must have a stable to return to."""
-        stable = self.st.stable_revision
-        entry = self.entry(stable)
-        if (
-            not stable
-            or stable in self.children
-            or stable in self.going
-            or stable == self.revision
-            or entry is None
-            or entry.template is None
-        ):
-            return False
-        self.creates[stable] = entry.template
-        self.event(
-            "StableRecreated",
-            f"the Deployment of stable revision {stable} was missing: recreated from the "
-            "revision history",
-            warning=True,
-        )
-        return True
 
-    def ignore_tokens_without_rollout(self) -> None:
-        if self.revision == self.st.stable_revision:
-            for verb in ("promote", "promote-full", "abort", "retry"):
-                self.token_not_applicable(verb, "no rollout is in progress")
-            if not self.spec.blue_green:
-                self.token_not_applicable("rollback", "rollback flips back a blue-green release")
+def recreate_stable_from_history(d: Draft) -> bool:
+    """Even with an invalid spec, a missing stable comes back from its history entry
+    (never from the invalid template): an abort must have a stable to return to."""
+    stable = d.st.stable_revision
+    entry = d.entry(stable)
+    if (
+        not stable
+        or stable in d.children
+        or stable in d.going
+        or stable == d.revision
+        or entry is None
+        or entry.template is None
+    ):
+        return False
+    d.creates[stable] = entry.template
+    d.event(
+        "StableRecreated",
+        f"the Deployment of stable revision {stable} was missing: recreated from the "
+        "revision history",
+        warning=True,
+    )
+    return True
 
-    def steady(self) -> Plan:
-        """The template is the stable one: steady state, or a rollback."""
-        st = self.st
-        if st.canary_revision:
-            self.event(
-                "RolledBack",
-                f"template equals stable revision {st.stable_revision}: canary "
-                f"{st.canary_revision} removed without steps",
-            )
-        self.clear_canary()
-        st.aborted_revision = None
-        st.abort_reason = None
-        st.abort_message = None
-        drain = self.drain_others(stable_target=self.total)
-        if drain is not None:
-            return drain
-        stable = self.child(st.stable_revision)
-        if stable is None or not stable.converged or stable.replicas != self.total:
-            ready = stable.ready if stable else 0
-            st.message = f"stable revision {st.stable_revision}: {ready}/{self.total} ready"
-            self.conditions["Progressing"] = (True, "ScalingStable", st.message)
-        else:
-            st.message = (
-                f"stable revision {st.stable_revision} runs {self.total}/{self.total} ready"
-            )
-            self.conditions["Progressing"] = (False, "RolloutCompleted", "")
-        return self.finish({st.stable_revision or "": self.total})
+
+def ignore_tokens_without_rollout(d: Draft) -> None:
+    if d.revision == d.st.stable_revision:
+        for verb in ("promote", "promote-full", "abort", "retry"):
+            d.token_not_applicable(verb, "no rollout is in progress")
+        if not d.strategy.rollback:
+            d.token_not_applicable("rollback", "rollback flips back a blue-green release")
 
 
 def plan(observed: Observed, now: datetime) -> Plan:
     """Decide the next move of a Rollout. Pure: the clock is the ``now`` parameter."""
-    planner = _Planner(observed, now)
-    result = planner.with_workload(planner.run())  # the adopted Deployment, if any
+    draft = Draft(observed, now, strategy_of(observed.rollout.spec))
+    result = with_workload(draft, run(draft))  # the workload step after planning
     if result.write_status:
-        strategy = "blueGreen" if planner.spec.blue_green else "canary"
-        result.released = track_release(result.status, now, strategy)
+        result.released = track_release(result.status, now, draft.strategy.name)
     result.status.clip_strings()  # whatever a branch wrote last stays inside the schema
     return result
 
@@ -216,5 +198,6 @@ __all__ = [
     "describe_step",
     "phase",
     "plan",
+    "runs_in_play",
     "step_weight",
 ]

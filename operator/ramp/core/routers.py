@@ -1,10 +1,43 @@
-"""Which traffic routers a Rollout has (see :mod:`ramp.core.traffic`). Pure."""
+"""The traffic-router protocol, and which routers a Rollout has (the guide to writing
+one is :mod:`ramp.core.traffic`). Pure."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Protocol
+
 from ramp.api.rollout import RolloutSpec
-from ramp.core.traffic import TrafficRouter
+from ramp.core.draft import Draft
+from ramp.core.model import Plan
+from ramp.core.traffic import TrafficIntent
 from ramp.core.traffic_services import SERVICE_PINS
+
+
+class TrafficRouter(Protocol):
+    """One way requests reach revisions (see the module's guide)."""
+
+    kind: str
+
+    def problems(self, draft: Draft) -> str | None:
+        """What keeps this router from routing (an object the spec names is missing, or
+        does not reference the Rollout's Services): reported as an invalid spec naming the
+        field, and the traffic stays as it was. None: nothing."""
+        ...
+
+    def acknowledged(self, draft: Draft) -> Mapping[str, int] | None:
+        """Per revision, the percent of requests the data plane confirmed it carries (a
+        revision absent: 0); None: this router carries no weights of its own."""
+        ...
+
+    def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
+        """Add to ``plan`` the writes that make the data plane carry ``intent`` (none where
+        it already does). ``plan.replicas`` is None when the workload is left as it is."""
+        ...
+
+    def release(self, draft: Draft, services: tuple[str, ...], plan: Plan) -> bool:
+        """The Rollout goes (deleted, its workload given back): add the writes that take
+        out what Ramp wrote. True while some are planned (the shell waits for them)."""
+        ...
 
 
 def routers_for(spec: RolloutSpec) -> tuple[TrafficRouter, ...]:
@@ -13,3 +46,22 @@ def routers_for(spec: RolloutSpec) -> tuple[TrafficRouter, ...]:
     of each kind of object the spec names."""
     del spec  # no spec field names a router yet: a route router is chosen from it here
     return (SERVICE_PINS,)
+
+
+def acknowledged(draft: Draft, weights: Mapping[str, int]) -> bool:
+    """Every router that carries weights has confirmed ``weights`` (revision -> percent;
+    a revision it does not name: 0). Routers without weights (Service pins) agree."""
+    for router in routers_for(draft.spec):
+        seen = router.acknowledged(draft)
+        if seen is not None and any(seen.get(r, 0) != w for r, w in weights.items() if r):
+            return False
+    return True
+
+
+def problems(draft: Draft) -> str | None:
+    """The first problem a router of the Rollout reports (None: none)."""
+    for router in routers_for(draft.spec):
+        problem = router.problems(draft)
+        if problem:
+            return problem
+    return None

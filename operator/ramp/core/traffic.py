@@ -1,12 +1,15 @@
 """The traffic-router seam: how requests reach the revisions a strategy runs. Pure.
 
 A strategy decides *where* traffic should go (:class:`TrafficIntent`: which revision each
-of its Services selects, the share of requests per revision, header routes); a
-:class:`TrafficRouter` makes the data plane carry it and says what the data plane has
-*acknowledged*. The planner asks every router of the Rollout
-(:func:`ramp.core.routers.routers_for`) in
-each pass, after the strategy chose the replicas:
+of its Services selects, the share of requests per revision, header routes); a router
+(:class:`ramp.core.routers.TrafficRouter`) makes the data plane carry it and says what
+the data plane has *acknowledged*. The planner asks every router of the Rollout
+(:func:`ramp.core.routers.routers_for`) in each pass, after the strategy chose the
+replicas:
 
+0. ``router.problems(draft)`` before planning -- an object the spec names that cannot be
+   routed (missing, not referencing the Rollout's Services) is an invalid spec naming the
+   field, and the traffic stays as it was;
 1. ``router.acknowledged(draft)`` -- per revision, the share of requests (percent) the
    data plane has confirmed it carries now, or ``None`` when this router carries no
    weights of its own (Service pins: the replica ratio is the split);
@@ -17,14 +20,18 @@ each pass, after the strategy chose the replicas:
 3. ``router.route(draft, intent, plan)`` adds its writes to the plan (only where what
    was observed differs: a level-based router writes nothing when all is in place).
 
+A canary step is reached only once every router that carries weights acknowledged the
+step's weights (:func:`ramp.core.routers.acknowledged`): until then the step waits, and
+its progress deadline runs.
+
 Writing a second router (the Gateway API HTTPRoute router is the next one):
 
-- its own module ``ramp/core/traffic_<kind>.py`` with a class that has the three methods
-  of :class:`TrafficRouter` and a ``kind``; it reads what the shell observed for it from
-  ``draft.obs.traffic[kind]`` (whatever the shell's reader of that kind put there: the
-  routes, their generation and ``status.parents``) and adds its writes to
-  ``plan.traffic`` (objects with a ``router`` attribute naming its kind: the shell hands
-  each to the writer of that kind);
+- its own module ``ramp/core/traffic_<kind>.py`` with a class that has the four methods
+  of :class:`ramp.core.routers.TrafficRouter` and a ``kind``; it reads what the shell
+  observed for it from ``draft.obs.traffic[kind]`` (whatever the shell's reader of that
+  kind put there: the routes, their generation and ``status.parents``) and adds its
+  writes to ``plan.traffic`` (objects with a ``router`` attribute naming its kind: the
+  shell hands each to the writer of that kind);
 - one line in :func:`ramp.core.routers.routers_for` (when the spec names its objects);
 - the API field that names those objects, and the shell's reader and writer of them.
 
@@ -49,11 +56,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal, Protocol
-
-if TYPE_CHECKING:
-    from ramp.core.context import PlanContext
-    from ramp.core.model import Plan
+from typing import Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -107,27 +110,6 @@ class TrafficWrite(Protocol):
 
     @property
     def router(self) -> str: ...
-
-
-class TrafficRouter(Protocol):
-    """One way requests reach revisions (see the module's guide)."""
-
-    kind: str
-
-    def acknowledged(self, draft: PlanContext) -> Mapping[str, int] | None:
-        """Per revision, the percent of requests the data plane confirmed it carries (a
-        revision absent: 0); None: this router carries no weights of its own."""
-        ...
-
-    def route(self, draft: PlanContext, intent: TrafficIntent, plan: Plan) -> None:
-        """Add to ``plan`` the writes that make the data plane carry ``intent`` (none where
-        it already does). ``plan.replicas`` is None when the workload is left as it is."""
-        ...
-
-    def release(self, draft: PlanContext, services: tuple[str, ...], plan: Plan) -> bool:
-        """The Rollout goes (deleted, its workload given back): add the writes that take
-        out what Ramp wrote. True while some are planned (the shell waits for them)."""
-        ...
 
 
 def floors(

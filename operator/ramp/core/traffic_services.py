@@ -14,15 +14,11 @@ away from still lists its endpoints.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ramp.api.labels import REVISION_LABEL
-from ramp.core.model import ServicePin
+from ramp.core.draft import Draft
+from ramp.core.model import Plan, ServicePin
 from ramp.core.traffic import ServiceTarget, TrafficIntent
-
-if TYPE_CHECKING:
-    from ramp.core.context import PlanContext
-    from ramp.core.model import Plan
 
 
 class ServicePins:
@@ -30,19 +26,23 @@ class ServicePins:
 
     kind = "service"
 
-    def acknowledged(self, draft: PlanContext) -> Mapping[str, int] | None:
+    def problems(self, draft: Draft) -> str | None:
+        del draft
+        return None  # a missing Service is reported by the shell (it is not pinned)
+
+    def acknowledged(self, draft: Draft) -> Mapping[str, int] | None:
         del draft
         return None  # no weights: the replica ratio is the split
 
-    def route(self, draft: PlanContext, intent: TrafficIntent, plan: Plan) -> None:
+    def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
         targets = [t for t in intent.targets if not narrowing_waits(draft, t)]
         plan.services = pins(draft, [(t.service, t.revision) for t in targets])
 
-    def release(self, draft: PlanContext, services: tuple[str, ...], plan: Plan) -> bool:
+    def release(self, draft: Draft, services: tuple[str, ...], plan: Plan) -> bool:
         plan.services = unpins(draft, services)
         return bool(plan.services)
 
-    def endpoints(self, draft: PlanContext, service: str | None) -> Mapping[str, int] | None:
+    def endpoints(self, draft: Draft, service: str | None) -> Mapping[str, int] | None:
         """Ready endpoints by revision that ``service``'s EndpointSlices list (what
         kube-proxy sends requests to); None: not known."""
         if not service or service not in draft.obs.endpoints:
@@ -53,7 +53,7 @@ class ServicePins:
 SERVICE_PINS = ServicePins()
 
 
-def narrowing_waits(draft: PlanContext, target: ServiceTarget) -> bool:
+def narrowing_waits(draft: Draft, target: ServiceTarget) -> bool:
     """A Service Ramp has not pinned yet (no revision key in its selector: it may serve the
     pods of what ran before Ramp, e.g. the Deployment a Rollout replaces) is narrowed only
     once the revision serves ``narrow_at`` ready pods: never to fewer than it serves now."""
@@ -63,7 +63,7 @@ def narrowing_waits(draft: PlanContext, target: ServiceTarget) -> bool:
     return draft.serving(target.revision) < target.narrow_at
 
 
-def pins(draft: PlanContext, wanted: list[tuple[str | None, str | None]]) -> list[ServicePin]:
+def pins(draft: Draft, wanted: list[tuple[str | None, str | None]]) -> list[ServicePin]:
     """Pins for (Service, revision) pairs: the selector keys Ramp owns (the Rollout's
     matchLabels and the revision), only where the observed Service differs; a Service
     known to be absent gets none (the shell reports it).
@@ -95,7 +95,7 @@ def pins(draft: PlanContext, wanted: list[tuple[str | None, str | None]]) -> lis
     return result
 
 
-def pod_labels(draft: PlanContext, revision: str) -> dict[str, str] | None:
+def pod_labels(draft: Draft, revision: str) -> dict[str, str] | None:
     """The labels the pods of ``revision`` carry (None: its template is not known)."""
     entry = draft.entry(revision)
     template = draft.obs.template if revision == draft.revision else None
@@ -110,7 +110,7 @@ def pod_labels(draft: PlanContext, revision: str) -> dict[str, str] | None:
     return {**labels, REVISION_LABEL: revision}
 
 
-def label_keys(draft: PlanContext) -> set[str]:
+def label_keys(draft: Draft) -> set[str]:
     """Selector keys Ramp may set on a Service: matchLabels', the revision's, and the
     label keys of every revision's template it knows."""
     keys = {REVISION_LABEL, *(draft.spec.selector.match_labels or {})}
@@ -119,7 +119,7 @@ def label_keys(draft: PlanContext) -> set[str]:
     return keys
 
 
-def unpins(draft: PlanContext, services: tuple[str, ...]) -> list[ServicePin]:
+def unpins(draft: Draft, services: tuple[str, ...]) -> list[ServicePin]:
     """Remove the revision key Ramp added to each of ``services`` (a key its pods alone
     carry): what Ramp pinned serves the app's other pods again."""
     return [

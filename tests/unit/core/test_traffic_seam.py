@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import doctest
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from ramp.api.labels import REVISION_LABEL, revision_hash
 from ramp.api.rollout import Rollout
 from ramp.core import traffic as traffic_module
-from ramp.core.context import PlanContext
+from ramp.core.draft import Draft
 from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.plan import plan
 from ramp.core.traffic import TrafficIntent, floors, hold_floors
@@ -101,24 +101,30 @@ class WeightedRouter:
     seen: Mapping[str, int]
     kind: str = "test-route"
     intents: list[TrafficIntent] | None = None
+    problem: str | None = None
 
-    def acknowledged(self, draft: PlanContext) -> Mapping[str, int] | None:
+    def problems(self, draft: Draft) -> str | None:
+        return self.problem
+
+    def acknowledged(self, draft: Draft) -> Mapping[str, int] | None:
         return self.seen
 
-    def route(self, draft: PlanContext, intent: TrafficIntent, plan: Plan) -> None:
+    def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
         if self.intents is not None:
             self.intents.append(intent)
 
-    def release(self, draft: PlanContext, services: tuple[str, ...], plan: Plan) -> bool:
+    def release(self, draft: Draft, services: tuple[str, ...], plan: Plan) -> bool:
         return False
 
 
-def with_routers(monkeypatch: pytest.MonkeyPatch, *routers: Any) -> None:
+def with_routers(monkeypatch: pytest.MonkeyPatch, *extra: Any) -> None:
+    """The Rollout's routers: the Service pins and ``extra`` (every module that asks)."""
+    import ramp.core.routers as routers
     import ramp.core.status as status
     import ramp.core.workload as workload
 
-    for module in (status, workload):
-        monkeypatch.setattr(module, "routers_for", lambda spec: (SERVICE_PINS, *routers))
+    for module in (routers, status, workload):
+        monkeypatch.setattr(module, "routers_for", lambda spec: (SERVICE_PINS, *extra))
 
 
 def test_service_pins_alone_scale_the_stable_down_at_weight_100() -> None:
@@ -149,3 +155,32 @@ def test_service_pins_follow_the_intent(monkeypatch: pytest.MonkeyPatch) -> None
     targets = {t.service: t.revision for t in intents[-1].targets}
     assert targets == {"web-stable": NEW, "web-canary": NEW}
     assert [(p.service, p.revision) for p in result.services] == [("web-stable", NEW)]
+
+
+def test_a_step_is_reached_only_once_its_weights_are_acknowledged(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The stable already at zero, the canary at full size: promotion waits until the
+    router confirmed weight 100 on the canary (the progress deadline runs meanwhile)."""
+    obs = observed()
+    stable, canary = obs.children
+    obs = replace(obs, children=(replace(stable, replicas=0, ready=0, current=0), canary))
+    with_routers(monkeypatch, WeightedRouter({STABLE: 5, NEW: 95}))
+    held = plan(obs, T0)
+    assert held.status.stable_revision == STABLE and held.status.canary_revision == NEW
+    assert held.replicas == {STABLE: 1, NEW: 4}  # 5 % of the requests still need a pod
+    assert held.requeue_after is not None
+    with_routers(monkeypatch, WeightedRouter({NEW: 100}))
+    done = plan(obs, T0)
+    assert done.status.stable_revision == NEW and done.status.canary_revision is None
+
+
+def test_a_router_problem_is_an_invalid_spec_and_nothing_moves(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    problem = "spec.strategy.canary.trafficRouting: route web not found"
+    with_routers(monkeypatch, WeightedRouter({STABLE: 100}, problem=problem))
+    result = plan(observed(), T0)
+    invalid = {c.type: c for c in result.status.conditions or []}["InvalidSpec"]
+    assert invalid.status == "True" and invalid.message == problem
+    assert not result.scales  # the workload is left as it is

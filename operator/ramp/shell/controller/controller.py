@@ -27,8 +27,7 @@ from pydantic import ValidationError
 from ramp.analysis.prometheus import ProviderConfig
 from ramp.api.analysis import Measurement
 from ramp.api.rollout import Rollout
-from ramp.core.gating import runs_in_play
-from ramp.core.plan import Child, Event, Observed, Plan, plan
+from ramp.core.plan import Child, Event, Observed, Plan, plan, runs_in_play
 from ramp.core.workload_model import Workload
 from ramp.shell.adapters.config_copies import RECHECK as CONFIG_RECHECK
 from ramp.shell.adapters.config_copies import ConfigTracker

@@ -1,7 +1,7 @@
 """Analysis gates in the shell: resolve templates, take due measurements, feed the core.
 
 Before a reconcile plans, the shell asks the core which analysis runs are in play
-(:func:`ramp.core.gating.runs_in_play`: the current step's and the background's),
+(:func:`ramp.core.plan.runs_in_play`: the current step's and the background's),
 resolves them (AnalysisTemplates from the watch-fed index, the allow-list check), takes
 the measurements that are due (async HTTP to Prometheus) and folds them into the run
 counters kept in the status. The planner then judges from that data alone — pass, wait,

@@ -1,18 +1,21 @@
-"""The state one planning pass shares between its concerns (a base for the mixins).
+"""The draft of one planning pass: its inputs, the chosen strategy, the status being
+built and what the pass decided so far.
 
-A pass is a straight sequence (see :mod:`ramp.core.plan`); the concerns it calls —
-history, abort and drain, steps and gates, status — live in their own modules as mixins
-of this base, which holds the inputs, the status being built and the small helpers.
+A pass is a straight sequence (see :mod:`ramp.core.plan`); the concerns it calls --
+history, abort and drain, gates, status, the workload -- are plain functions over a
+:class:`Draft`, and so are the two strategies (:mod:`ramp.core.canary`,
+:mod:`ramp.core.bluegreen`), which the pass reaches through ``draft.strategy``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ramp.api.analysis import AnalysisRef
 from ramp.api.labels import PREFIX, revision_hash
-from ramp.api.rollout import HandledTokens, RolloutSpec, RolloutStatus, Step
+from ramp.api.rollout import HandledTokens, RolloutSpec, RolloutStatus
 from ramp.core.model import (
     TOKEN_VERBS,
     Child,
@@ -26,13 +29,90 @@ from ramp.core.split import Limits, Side
 from ramp.core.traffic import TrafficIntent
 
 
-class PlanContext:
+class Strategy(Protocol):
+    """How a new revision replaces the stable one: :class:`ramp.core.canary.strategy.Canary`
+    or :class:`ramp.core.bluegreen.strategy.BlueGreen`, chosen once per pass from the spec.
+    The pass (:mod:`ramp.core.plan`) does what both share -- identities and history,
+    verbs, drains, the invalid spec, the workload -- and asks the strategy for the rest.
+    Every method that returns a Plan ends with :func:`ramp.core.status.finish`."""
+
+    name: str
+    rollback: bool
+    """The ``rollback`` verb applies (it flips back to the warm previous revision)."""
+
+    def problems(self, spec: RolloutSpec) -> str | None:
+        """What the schema cannot check of the strategy's part of the spec (None: usable)."""
+        ...
+
+    def limits(self, spec: RolloutSpec) -> Limits:
+        """How far pods may be over or under ``spec.replicas`` while they shift."""
+        ...
+
+    def runs_in_play(self, spec: RolloutSpec, status: RolloutStatus) -> dict[str, AnalysisRef]:
+        """The analysis runs the next plan consults, by run name, while a release is live
+        (the shell resolves and measures them before planning)."""
+        ...
+
+    def services(self, spec: RolloutSpec) -> tuple[str, ...]:
+        """The Services the strategy pins (the traffic routers release them)."""
+        ...
+
+    def steady(self, draft: Draft) -> Plan:
+        """The template is the stable revision's: no release (or a rollback to it)."""
+        ...
+
+    def share(self, draft: Draft) -> int:
+        """Pods of the live release that count toward the stable's share while other
+        revisions drain."""
+        ...
+
+    def progress(self, draft: Draft) -> Plan:
+        """A release in progress (not aborted, nothing left to drain)."""
+        ...
+
+    def hold(self, draft: Draft, reason: str) -> Plan:
+        """A live release holds as it is for ``reason`` (an invalid spec): nothing is
+        promoted, what judges it (analysis, deadline) still runs."""
+        ...
+
+    def aborted(self, draft: Draft) -> Plan:
+        """The release is aborted: back to the stable, the release's pods go."""
+        ...
+
+    def at_rest(self, draft: Draft, replicas: dict[str, int]) -> dict[str, int]:
+        """``replicas`` of a pass that leaves the workload as it is (no release live):
+        what else must keep its pods meanwhile."""
+        ...
+
+    def draining(self, draft: Draft, others: list[Child], replicas: dict[str, int]) -> None:
+        """Other revisions drain (``replicas`` planned for them): keep what still serves."""
+        ...
+
+    def restarted(self, draft: Draft) -> None:
+        """A release (re)starts: what the strategy keeps of the last one is cleared."""
+        ...
+
+    def intent(self, draft: Draft, replicas: Mapping[str, int] | None) -> TrafficIntent:
+        """Where traffic goes once ``replicas`` is applied (None: left as it is)."""
+        ...
+
+    def counts(self, draft: Draft) -> None:
+        """The strategy's own counts and selector in the status (the HPA reads them)."""
+        ...
+
+    def describe(self, draft: Draft) -> str:
+        """A few words on the release for the Event that starts it."""
+        ...
+
+
+class Draft:
     """Inputs, the status being built and the helpers every concern uses."""
 
-    def __init__(self, obs: Observed, now: datetime) -> None:
+    def __init__(self, obs: Observed, now: datetime, strategy: Strategy) -> None:
         self.obs = obs
         self.now = now
         self.spec: RolloutSpec = obs.rollout.spec
+        self.strategy = strategy
         old = obs.rollout.status or RolloutStatus()
         self.old: RolloutStatus = old
         self.st: RolloutStatus = old.model_copy(deep=True)
@@ -44,12 +124,7 @@ class PlanContext:
         self.live_children = [c for c in owned if not c.deleting]
         self.children = {c.revision: c for c in self.live_children}
         self.total = self.spec.replicas
-        try:
-            self.limits = Limits.resolve(
-                self.total, self.spec.canary.surge, self.spec.canary.unavailable
-            )
-        except ValueError:  # reported as an invalid spec; moves stay within one pod
-            self.limits = Limits(total=self.total, surge=1, unavailable=0)
+        self.limits: Limits = strategy.limits(self.spec)
         self.revision = revision_hash(obs.template)
         self.history = {h.revision: h for h in obs.history}
         self.history_writes: dict[str, HistoryWrite] = {}
@@ -62,7 +137,7 @@ class PlanContext:
         self.full_weight = False
         """The canary's step is at weight 100: its role labels say where the rollout
         heads (canary ``stable``, stable ``previous``), so that they travel with the last
-        scale of each and the promotion writes none (see ``StatusMixin.role_of``)."""
+        scale of each and the promotion writes none (see ``ramp.core.status.role_of``)."""
 
     # -- helpers -------------------------------------------------------------------
 
@@ -121,9 +196,6 @@ class PlanContext:
         c = self.child(revision)
         return c.serving if c else 0
 
-    def steps(self) -> list[Step]:
-        return self.spec.canary.steps
-
     def entry(self, revision: str | None) -> HistoryEntry | None:
         return self.history.get(revision) if revision else None
 
@@ -161,46 +233,6 @@ class PlanContext:
         weight = st.weights.desired if live and st.weights is not None else 0
         weights = {st.stable_revision or "": 100 - weight, live or "": weight}
         return {revision: share for revision, share in weights.items() if revision}
-
-    # -- implemented by the concerns -----------------------------------------------
-
-    def finish(self, replicas: dict[str, int] | None) -> Plan:
-        raise NotImplementedError
-
-    def abort(self, reason: str, message: str) -> None:
-        raise NotImplementedError
-
-    def aborted(self) -> Plan:
-        raise NotImplementedError
-
-    def restart_canary(self, reason: str, message: str) -> None:
-        raise NotImplementedError
-
-    def clear_canary(self) -> None:
-        raise NotImplementedError
-
-    def warn_weight(self, index: int) -> None:
-        raise NotImplementedError
-
-    def progress_deadline(self) -> datetime:
-        raise NotImplementedError
-
-    def gate_outcome(
-        self, run: str, ref: AnalysisRef, what: str, replicas: dict[str, int]
-    ) -> Plan | None:
-        raise NotImplementedError
-
-    def bg_aborted(self) -> Plan:
-        raise NotImplementedError
-
-    def bg_intent(self) -> TrafficIntent:
-        raise NotImplementedError
-
-    def bg_counts(self) -> None:
-        raise NotImplementedError
-
-    def prune(self, replicas: dict[str, int]) -> tuple[list[str], list[str]]:
-        raise NotImplementedError
 
 
 def _camel(verb: str) -> str:

@@ -1,0 +1,155 @@
+"""Blue-green around a release: its completion, the warm window of blue, a rollback to
+blue, an abort. Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from ramp.api.rollout import BlueGreenStatus, BlueGreenStrategy, Weights
+from ramp.core.abort import abort
+from ramp.core.draft import Draft
+from ramp.core.history import clear_canary
+from ramp.core.model import Plan, iso, iso_ceil, parse_iso
+from ramp.core.status import finish
+from ramp.core.traffic_services import SERVICE_PINS
+
+
+def spec_of(d: Draft) -> BlueGreenStrategy:
+    strategy = d.spec.blue_green
+    assert strategy is not None
+    return strategy
+
+
+def release_of(d: Draft) -> BlueGreenStatus:
+    if d.st.blue_green is None:
+        d.st.blue_green = BlueGreenStatus()
+    return d.st.blue_green
+
+
+def endpoints(d: Draft, service: str | None, revision: str | None) -> int | None:
+    """Ready endpoints of ``revision`` in ``service`` (None: not known)."""
+    listed = SERVICE_PINS.endpoints(d, service)
+    return None if listed is None or not revision else listed.get(revision, 0)
+
+
+def still_listed(d: Draft, service: str | None) -> Mapping[str, int]:
+    """Ready endpoints by revision that ``service`` still sends requests to."""
+    return SERVICE_PINS.endpoints(d, service) or {}
+
+
+def bg_complete(d: Draft, s: BlueGreenStatus, bg: BlueGreenStrategy, blue: str, green: str) -> Plan:
+    st = d.st
+    switched = parse_iso(s.switched_at) or d.now
+    d.event(
+        "RolloutCompleted",
+        f"revision {green} is active and stable (was {blue}); {blue} stays warm for rollback",
+    )
+    st.stable_revision = green  # marked promoted by the next pass (see StepsMixin.promote)
+    clear_canary(d)
+    s.warm_revision = blue
+    s.warm_until = iso(switched + timedelta(seconds=bg.scale_down_delay))
+    s.promoted = s.skip_analysis = s.verified_at = s.switched_at = s.aborted_at = None
+    s.waiting_for = None
+    d.conditions["Progressing"] = (False, "RolloutCompleted", "")
+    return bg_steady(d)
+
+
+def bg_steady(d: Draft) -> Plan:
+    """No release: the active revision at full size; a warm blue until its window ends
+    and no endpoint of it is left in the active Service. A rollback flips back to it."""
+    st, bg, s = d.st, spec_of(d), release_of(d)
+    active = st.stable_revision or ""
+    s.active_revision = active
+    s.preview_revision = active
+    st.weights = Weights(desired=0, actual=0)
+    replicas = {active: d.total}
+    warm = s.warm_revision if s.warm_revision in d.children else None
+    until = parse_iso(s.warm_until)
+    for revision, served in still_listed(d, bg.active_service).items():
+        child = d.child(revision) if revision not in (active, warm) else None
+        if served and child is not None:  # a release left mid-way, still served
+            replicas[revision] = child.replicas
+            d.wake_in(1.0)
+    if d.tokens.get("rollback"):
+        if warm and until is not None and d.now < until:
+            d.tokens.pop("rollback")
+            return bg_rollback(d, warm, active)
+        d.token_not_applicable(
+            "rollback", "no warm previous revision to flip back to (its window is over)"
+        )
+    if warm:
+        listed = endpoints(d, bg.active_service, warm)
+        if (until is not None and d.now < until) or listed:
+            replicas[warm] = d.total
+            if until is not None and d.now < until:
+                d.wake_in((until - d.now).total_seconds())
+            else:
+                d.wake_in(1.0)
+            st.message = (
+                f"revision {active} is active; {warm} stays warm until "
+                f"{s.warm_until}{' (its endpoints are still listed)' if listed else ''}"
+            )
+            if "Progressing" not in d.conditions:
+                d.conditions["Progressing"] = (False, "RolloutCompleted", "")
+            return finish(d, replicas)
+        d.event("ScaledDown", f"the warm revision {warm} scales down")
+    s.warm_revision = None
+    s.warm_until = None
+    stable = d.child(active)
+    if stable is None or not stable.converged or stable.replicas != d.total:
+        st.message = f"active revision {active}: {stable.ready if stable else 0}/{d.total}"
+        d.conditions.setdefault("Progressing", (True, "ScalingStable", st.message))
+    else:
+        st.message = f"active revision {active} runs {d.total}/{d.total} ready"
+        d.conditions.setdefault("Progressing", (False, "RolloutCompleted", ""))
+    return finish(d, replicas)
+
+
+def bg_rollback(d: Draft, warm: str, active: str) -> Plan:
+    st = d.st
+    d.event("RolledBack", f"rollback: the active Service flips back to {warm}")
+    st.stable_revision = warm
+    st.canary_revision = active
+    d.mark(warm, promoted=iso(d.now))
+    abort(d, "UserRollback", f"rolled back to {warm} (ramp.dev/rollback)")
+    s = release_of(d)
+    s.warm_revision = s.warm_until = None
+    s.switched_at = iso(d.now)
+    return bg_aborted(d)
+
+
+def bg_aborted(d: Draft) -> Plan:
+    """Active back on blue at once (it never left full size while warm); green stays
+    ``abortScaleDownDelaySeconds`` and then goes."""
+    st, bg, s = d.st, spec_of(d), release_of(d)
+    blue, green = st.stable_revision or "", st.canary_revision or ""
+    s.active_revision = blue
+    s.promoted = s.skip_analysis = s.verified_at = s.switched_at = None
+    since = parse_iso(s.aborted_at)
+    if since is None:
+        s.aborted_at = iso_ceil(d.now)
+        since = parse_iso(s.aborted_at) or d.now
+    until = since + timedelta(seconds=bg.abort_scale_down_delay)
+    g = d.child(green)
+    keep = g.replicas if g is not None and d.now < until else 0
+    if keep:
+        d.wake_in((until - d.now).total_seconds())
+    st.weights = Weights(desired=0, actual=0)
+    d.conditions["Aborted"] = (True, st.abort_reason or "Aborted", st.abort_message or "")
+    d.conditions["Progressing"] = (False, "RolloutAborted", st.abort_message or "")
+    st.message = (
+        f"aborted: {st.abort_message}; active {blue} "
+        f"{d.serving(blue)}/{d.total} ready"
+        f"{f', green {green} removed at {iso(until)}' if keep else ''}"
+        "; retry with ramp.dev/retry or change the template"
+    )
+    replicas = {blue: d.total, green: keep}
+    # An older green the active Service still lists (replaced after the switch and
+    # aborted in the same plan): it goes only once no endpoint of it is listed.
+    listed = still_listed(d, bg.active_service)
+    for other in d.live_children:
+        if other.revision not in replicas and listed.get(other.revision):
+            replicas[other.revision] = other.replicas
+            d.wake_in(1.0)
+    return finish(d, replicas)

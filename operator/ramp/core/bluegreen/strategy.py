@@ -1,0 +1,145 @@
+"""The blue-green strategy as the planner sees it (:class:`BlueGreen`). Pure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ramp.api.analysis import AnalysisRef
+from ramp.api.labels import REVISION_LABEL
+from ramp.api.rollout import RolloutSpec, RolloutStatus
+from ramp.core.bluegreen.release import blue_green
+from ramp.core.bluegreen.steady import bg_aborted, bg_steady, release_of, spec_of, still_listed
+from ramp.core.draft import Draft
+from ramp.core.gating import POST, PRE
+from ramp.core.model import Child, Plan
+from ramp.core.split import Limits
+from ramp.core.status import finish
+from ramp.core.traffic import ServiceTarget, TrafficIntent
+
+
+class BlueGreen:
+    """``spec.strategy.blueGreen`` (see :mod:`ramp.core.bluegreen`)."""
+
+    name = "blueGreen"
+    rollback = True
+
+    def problems(self, spec: RolloutSpec) -> str | None:
+        return None  # the schema checks all of it
+
+    def limits(self, spec: RolloutSpec) -> Limits:
+        """Drains (and the workload's adoption) shift within Deployment-like defaults."""
+        return Limits.resolve(spec.replicas, "25%", 0)
+
+    def runs_in_play(self, spec: RolloutSpec, status: RolloutStatus) -> dict[str, AnalysisRef]:
+        """The pre-promotion analysis before the switch, the post-promotion one after."""
+        bg = spec.strategy.blue_green
+        release = status.blue_green
+        if bg is None or (release is not None and release.skip_analysis):
+            return {}
+        switched = release is not None and release.switched_at is not None
+        ref = bg.post_promotion_analysis if switched else bg.pre_promotion_analysis
+        return {(POST if switched else PRE): ref} if ref is not None else {}
+
+    def services(self, spec: RolloutSpec) -> tuple[str, ...]:
+        bg = spec.strategy.blue_green
+        names = (bg.active_service, bg.preview_service) if bg is not None else ()
+        return tuple(n for n in names if n)
+
+    def steady(self, d: Draft) -> Plan:
+        return bg_steady(d)
+
+    def share(self, d: Draft) -> int:
+        """Blue stays at full size beside green (it is what the active Service lists)."""
+        return 0
+
+    def progress(self, d: Draft) -> Plan:
+        return blue_green(d)
+
+    def hold(self, d: Draft, reason: str) -> Plan:
+        """A release holds as it is: nothing switches, nothing scales down."""
+        d.paused_reason = reason
+        return finish(d, {c.revision: c.replicas for c in d.live_children})
+
+    def aborted(self, d: Draft) -> Plan:
+        return bg_aborted(d)
+
+    def at_rest(self, d: Draft, replicas: dict[str, int]) -> dict[str, int]:
+        """Nothing else scales down meanwhile: the warm revision may be all the active
+        Service lists (issue 10: blue stays while its endpoints are)."""
+        return {**{c.revision: c.replicas for c in d.live_children}, **replicas}
+
+    def draining(self, d: Draft, others: list[Child], replicas: dict[str, int]) -> None:
+        """A green replaced after the switch: the active flips back to blue (warm at full
+        size), and the old green goes only once the active Service's EndpointSlices list
+        none of its endpoints."""
+        st = d.st
+        release = st.blue_green
+        if release is not None and release.active_revision not in {
+            st.stable_revision,
+            st.canary_revision,
+        }:
+            release.active_revision = st.stable_revision
+        still = still_listed(d, spec_of(d).active_service)
+        for other in others:
+            if still.get(other.revision):
+                replicas[other.revision] = other.replicas
+                d.wake_in(1.0)
+
+    def restarted(self, d: Draft) -> None:
+        release = d.st.blue_green
+        if release is not None:
+            release.promoted = release.skip_analysis = release.verified_at = None
+            release.switched_at = release.aborted_at = release.waiting_for = None
+
+    def intent(self, d: Draft, replicas: Mapping[str, int] | None) -> TrafficIntent:
+        return bg_intent(d) if replicas is not None else TrafficIntent()
+
+    def counts(self, d: Draft) -> None:
+        bg_counts(d)
+
+    def describe(self, d: Draft) -> str:
+        return "0 steps"
+
+
+def bg_intent(d: Draft) -> TrafficIntent:
+    """The active Service never selects an aborted or unverified revision, nor one with
+    no ready pod while another has them; the preview never goes empty."""
+    st, bg, s = d.st, spec_of(d), release_of(d)
+    active = s.active_revision or st.stable_revision
+    if d.serving(active) == 0:
+        other = st.stable_revision if active != st.stable_revision else s.warm_revision
+        if other and d.serving(other) > 0 and other != st.aborted_revision:
+            active = other
+    if d.serving(active) == 0:
+        # Nothing ready to move to yet (a rolled-back blue still coming up): the active
+        # Service stays where it is while that revision serves and was not aborted.
+        current = (d.obs.services.get(bg.active_service) or {}).get(REVISION_LABEL)
+        if current and current != st.aborted_revision and d.serving(current) > 0:
+            active = current
+    green = st.canary_revision if st.aborted_revision != st.canary_revision else None
+    preview = green if green and d.serving(green) > 0 else active
+    if preview == green:
+        s.preview_revision = green
+    elif s.preview_revision not in (None, active) and d.serving(s.preview_revision) > 0:
+        preview = s.preview_revision if s.preview_revision != st.aborted_revision else active
+    s.preview_revision = preview
+    # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
+    # narrowed only once the revision is fully available.
+    return TrafficIntent(
+        targets=(
+            ServiceTarget(bg.active_service, active, d.total),
+            ServiceTarget(bg.preview_service, preview, d.total),
+        ),
+        weights=d.traffic_weights(),
+    )
+
+
+def bg_counts(d: Draft) -> None:
+    """The HPA sees only the active side: its pods and a selector narrowed to it."""
+    st, s = d.st, release_of(d)
+    active = s.active_revision or st.stable_revision
+    child = d.child(active)
+    st.replicas = child.current if child else 0
+    st.ready_replicas = min(child.ready, child.current) if child else 0
+    if active:
+        st.selector = f"{st.selector},{REVISION_LABEL}={active}" if st.selector else ""
