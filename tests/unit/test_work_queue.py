@@ -81,7 +81,8 @@ def test_resyncs_are_spread(monkeypatch: pytest.MonkeyPatch) -> None:
     asyncio.run(scenario())
     gaps: list[Any] = [t[1] - t[0] for t in times.values() if len(t) > 1]
     assert len(gaps) == 30
-    assert all(0.2 * 0.9 - 0.01 <= g <= 0.2 * 1.1 + 0.05 for g in gaps), gaps
+    # Never early; late by at most what a loaded machine's event loop adds (CI saw 0.27 s+).
+    assert all(0.2 * 0.9 - 0.01 <= g <= 0.2 * 1.1 + 0.25 for g in gaps), gaps
     assert max(gaps) - min(gaps) > 0.005  # not all in the same instant
 
 
