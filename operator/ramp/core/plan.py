@@ -167,11 +167,15 @@ def recreate_stable_from_history(d: Draft) -> bool:
 
 
 def ignore_tokens_without_rollout(d: Draft) -> None:
+    """No release in progress: every token verb of the table is answered as not applicable
+    (a new verb too, without a line here), but the rollback of a strategy that has one
+    (blue-green's steady state acts on it)."""
     if d.revision == d.st.stable_revision:
-        for verb in ("promote", "promote-full", "abort", "retry"):
-            d.token_not_applicable(verb, "no rollout is in progress")
-        if not d.strategy.rollback:
-            d.token_not_applicable("rollback", "rollback flips back a blue-green release")
+        for verb in TOKEN_VERBS:
+            if verb != "rollback":
+                d.token_not_applicable(verb, "no rollout is in progress")
+            elif not d.strategy.rollback:
+                d.token_not_applicable(verb, "rollback flips back a blue-green release")
 
 
 def plan(observed: Observed, now: datetime) -> Plan:
