@@ -36,7 +36,6 @@ from model.sim import (
 from model.sim_shards import ShardChangeRules
 from model.sim_workload import delete_rollout, unref
 from ramp.api.analysis import Verdict
-from ramp.api.labels import revision_hash
 
 settings.register_profile(
     "ci",
@@ -108,6 +107,9 @@ def configs(draw: st.DrawFn) -> Config:
         # Names at the limits (issue 19) without a draw of their own: an extra draw would
         # shift every derandomized example of this machine away from what CI has covered.
         name=ROLLOUT_NAMES[(replicas + len(steps)) % len(ROLLOUT_NAMES)],
+        # Tracked configuration (issue 25) in about a quarter of the examples, drawn from
+        # what was drawn already (no draw of its own, as the names above).
+        track_config=(replicas + 2 * len(steps)) % 4 == 1,
     )
 
 
@@ -138,8 +140,8 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
         for _ in range(3):
             self.cluster.reconcile()
             self.cluster.advance(3, controller_acts=True)
-        self.cluster.verdicts[revision_hash(template(2))] = verdict
-        self.cluster.ready_delay[revision_hash(template(2))] = delay
+        self.cluster.verdicts[self.cluster.revision(2)] = verdict
+        self.cluster.ready_delay[self.cluster.revision(2)] = delay
         if start_rollout:
             self.set_template(2, False)
 
@@ -178,6 +180,9 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
     @rule(image=st.integers(1, 3), invalid=st.sampled_from([False] * 7 + [True]))
     def set_template(self, image: int, invalid: bool) -> None:
         """A new template, back to the stable one (rollback), or an invalid one."""
+        if self.cluster.cfg.track_config:
+            self.cluster.set_config(image, invalid)  # its ConfigMap's data changes
+            return
         if self.cluster.change_workload(self.cluster.tpl(image, invalid)):
             return
         self.cluster.spec["template"] = self.cluster.tpl(image, invalid)
@@ -192,8 +197,8 @@ class RolloutMachine(ShardChangeRules, RuleBasedStateMachine):
     @rule(image=st.integers(1, 3), delay=DELAYS, verdict=VERDICTS)
     def behaviour(self, image: int, delay: float | None, verdict: Verdict) -> None:
         """How a revision behaves: pods ready after ``delay`` s (or never), its verdicts."""
-        self.cluster.ready_delay[revision_hash(self.cluster.tpl(image))] = delay
-        self.cluster.verdicts[revision_hash(self.cluster.tpl(image))] = verdict
+        self.cluster.ready_delay[self.cluster.revision(image)] = delay
+        self.cluster.verdicts[self.cluster.revision(image)] = verdict
 
     # -- the cluster pushes back -------------------------------------------------------
 

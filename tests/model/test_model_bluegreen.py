@@ -39,7 +39,6 @@ from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_shards import ShardChangeRules
 from model.sim_workload import delete_rollout, unref
 from ramp.api.analysis import Verdict
-from ramp.api.labels import revision_hash
 
 settings.register_profile(
     "bg-ci",
@@ -98,6 +97,7 @@ def configs(draw: st.DrawFn) -> Config:
         # yet): adoption is in the named examples only until it is.
         workload_ref=WORKLOAD_REF and draw(st.sampled_from([False] * 3 + [True])),
         name=draw(st.sampled_from(ROLLOUT_NAMES)),
+        track_config=(replicas + bg["scaleDownDelaySeconds"]) % 4 == 1,  # no draw (issue 25)
     )
 
 
@@ -124,8 +124,8 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
         for _ in range(3):
             self.cluster.reconcile()
             self.cluster.advance(3, controller_acts=True)
-        self.cluster.verdicts[revision_hash(template(2))] = verdict
-        self.cluster.ready_delay[revision_hash(template(2))] = delay
+        self.cluster.verdicts[self.cluster.revision(2)] = verdict
+        self.cluster.ready_delay[self.cluster.revision(2)] = delay
         if start_release:
             self.set_template(2, False)
 
@@ -160,6 +160,9 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
 
     @rule(image=st.integers(1, 3), invalid=st.sampled_from([False] * 7 + [True]))
     def set_template(self, image: int, invalid: bool) -> None:
+        if self.cluster.cfg.track_config:
+            self.cluster.set_config(image, invalid)  # its ConfigMap's data changes
+            return
         if self.cluster.change_workload(self.cluster.tpl(image, invalid)):
             return
         self.cluster.spec["template"] = self.cluster.tpl(image, invalid)
@@ -175,8 +178,8 @@ class BlueGreenMachine(ShardChangeRules, RuleBasedStateMachine):
 
     @rule(image=st.integers(1, 3), delay=DELAYS, verdict=VERDICTS)
     def behaviour(self, image: int, delay: float | None, verdict: Verdict) -> None:
-        self.cluster.ready_delay[revision_hash(self.cluster.tpl(image))] = delay
-        self.cluster.verdicts[revision_hash(self.cluster.tpl(image))] = verdict
+        self.cluster.ready_delay[self.cluster.revision(image)] = delay
+        self.cluster.verdicts[self.cluster.revision(image)] = verdict
 
     # -- the cluster pushes back -------------------------------------------------------
 
