@@ -80,6 +80,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="handle only the Rollouts of shard I of N (stable hash of namespace/name); "
         "the Lease becomes <lease>-shard-I (also RAMP_SHARD)",
     )
+    parser.add_argument(
+        "--coalesce-window",
+        type=_window,
+        default=os.environ.get("RAMP_COALESCE_WINDOW", "0.075"),  # a string: type applies
+        metavar="SECONDS",
+        help="a Rollout's watch events that come within this many seconds of each other "
+        "are one reconcile (default 0.075, at most 1; 0: each event that finds the Rollout "
+        "idle reconciles at once; also RAMP_COALESCE_WINDOW)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
 
@@ -253,6 +262,16 @@ def _seconds(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _window(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text}") from None
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1 seconds, got {text}")
     return value
 
 

@@ -57,7 +57,7 @@ def test_the_queue_ignores_other_shards() -> None:
         queue.accept = lambda key: shard.owns(*key)
         for i in range(30):
             queue.kick(("ns", f"r{i}"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # past the coalescing window
         await queue.stop()
         return seen
 

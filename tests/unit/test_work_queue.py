@@ -75,7 +75,7 @@ def test_resyncs_are_spread(monkeypatch: pytest.MonkeyPatch) -> None:
         queue = WorkQueue(reconcile)
         for i in range(30):
             queue.kick(("ns", f"r{i}"))
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(0.45)  # the first after the coalescing window, then one resync
         await queue.stop()
 
     asyncio.run(scenario())
@@ -113,11 +113,11 @@ def test_a_failing_reconcile_is_reported_and_backs_off_to_a_ceiling() -> None:
             delays.append(await queue._failed(("ns", "r"), OverflowError("x")))
         assert queue.failures[("ns", "r")] == 8
         queue.kick(("ns", "r"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # past the coalescing window
         failing = False
         queue.failures.pop(("ns", "r"))
         queue.kick(("ns", "r"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
         assert ("ns", "r") not in queue.failures
         await queue.stop()
 

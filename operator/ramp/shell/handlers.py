@@ -17,6 +17,7 @@ import kopf
 
 from ramp import GROUP, PREFIX, VERSION
 from ramp.api.labels import ROLLOUT_LABEL
+from ramp.api.rollout import Phase
 from ramp.core.plan import Child
 from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.shell.adapters.kube_objects import (
@@ -95,23 +96,60 @@ class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
         return None
 
 
-def relevant(type: str | None, namespace: str, body: kopf.Body) -> bool:
-    """Whether a child Deployment's event changes anything the planner reads.
+def relevant(type: str | None, namespace: str, body: kopf.Body, progressing: bool = False) -> bool:
+    """Whether a child Deployment's event can change what the planner does.
 
     The Deployment controller writes status fields the planner never reads
     (``updatedReplicas``, ``availableReplicas``, conditions' timestamps): such an event
     would wake a reconcile that plans exactly what the last one did. The resourceVersion
     is left out of the comparison (the expectations read it from the index when the next
-    reconcile runs); a deletion always counts."""
-    key = (namespace, str(body.get("metadata", {}).get("name", "")))
+    reconcile runs); a deletion always counts.
+
+    While its Rollout is ``progressing`` (a canary being shifted, a count being reached)
+    two more kinds of events wake nothing (:func:`moves_the_plan`): the echo of our own
+    write (the object exactly as our scale or create answered it: the reconcile that
+    wrote it knew all of it), and a pod more or less that only takes a child further
+    from its count."""
+    meta = body.get("metadata", {})
+    key = (namespace, str(meta.get("name", "")))
     if type == "DELETED":
         State.seen.pop(key, None)
         return True
-    view = dataclasses.replace(child_from_deployment(body), version=0)
-    if State.seen.get(key) == view:
+    child = child_from_deployment(body)
+    view = dataclasses.replace(child, version=0)
+    old = State.seen.get(key)
+    if old == view:
         return False
     State.seen[key] = view
-    return True
+    if not progressing or old is None:
+        return True
+    controller = State.controller
+    if controller is not None and controller.kube.expectations.echo(key, child.version):
+        return False
+    return moves_the_plan(old, view)
+
+
+def moves_the_plan(old: Child, new: Child) -> bool:
+    """Whether a child's change, seen while its Rollout is Progressing, can unblock the
+    plan: anything but its counts changed, it converged or stopped converging
+    (:attr:`Child.converged`), a pod became ready or a pod is gone. A step waits for
+    pods to be ready and extra pods to be gone (each ready pod of the canary may let the
+    stable scale down, each pod gone leaves room under maxSurge); a pod created or
+    unready, or the Deployment controller catching up with a spec (``settled``) while
+    the child stays short of its count, only makes it wait longer. The counts of a
+    Progressing Rollout are written with its next transition, not on their own."""
+    if dataclasses.replace(old, ready=new.ready, current=new.current, settled=new.settled) != new:
+        return True  # more than counts changed
+    return old.converged != new.converged or new.ready > old.ready or new.current < old.current
+
+
+def progressing(namespace: str, rollout: str) -> bool:
+    """Whether the newest body seen of a Rollout says it is Progressing."""
+    controller = State.controller
+    body = controller.bodies.get((namespace, rollout)) if controller is not None else None
+    if not body:
+        return False
+    return bool((body.get("status") or {}).get("phase") == Phase.PROGRESSING.value)
 
 
 def template_of(namespace: str, name: str) -> dict[str, Any] | None:
@@ -233,8 +271,11 @@ async def child_changed(
     State.index = rollout_children
     if not _owned_child(namespace, labels, body):
         return
-    if State.controller is not None and namespace and relevant(type, namespace, body):
-        State.controller.queue.kick((namespace, rollout_of(labels, body)), Cause.CHILD)
+    if State.controller is None or not namespace:
+        return
+    rollout = rollout_of(labels, body)
+    if relevant(type, namespace, body, progressing(namespace, rollout)):
+        State.controller.queue.kick((namespace, rollout), Cause.CHILD)
 
 
 @kopf.on.event("apps", "v1", "deployments", annotations={MANAGED_ANNOTATION: kopf.PRESENT})

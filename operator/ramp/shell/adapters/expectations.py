@@ -103,6 +103,12 @@ class Expectations:
             return None
         return exp
 
+    def echo(self, key: Key, version: int) -> bool:
+        """Whether ``version`` of a child is exactly the answer of our last write to it:
+        its watch event shows what that write made, nothing else."""
+        exp = self._pending.get(key)
+        return exp is not None and exp.version != 0 and exp.version == version
+
     def unshown(self, namespace: str, rollout: str, shown: Iterable[str]) -> bool:
         """Whether a Deployment we created for the Rollout is missing from the watch's
         view (``shown``: the names it has): the index is behind our own create, and a plan

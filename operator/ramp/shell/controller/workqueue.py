@@ -5,7 +5,14 @@ Every reconcile has a cause (:class:`Cause`): the kick that woke it (the Rollout
 event, a child's, an adopted Deployment's, a finished measurement, a newly gained Lease)
 or the timer that ran out (the plan's ``requeue_after``, the periodic resync, the backoff
 after a failure). The reconcile reads it from :data:`CAUSE`; :attr:`WorkQueue.wakes`
-counts every reconcile started, by cause."""
+counts every reconcile started, by cause.
+
+Kicks that arrive together cost one reconcile (:attr:`WorkQueue.window`): a kicked
+worker waits until ``window`` has passed since the first kick it has not reconciled yet,
+or since the end of its last reconcile when that is later (the echoes of a reconcile's own
+writes: the Rollout's status, its children's scales and the Deployment controller's
+answers come in a burst). A kick is never dropped: one that comes during a reconcile
+wakes the next; none waits longer than the window once its worker is free."""
 
 from __future__ import annotations
 
@@ -60,6 +67,8 @@ or API call holds only its own slot."""
 ERROR_BACKOFF = 2.0
 MAX_ERROR_BACKOFF = 60.0
 """A reconcile that keeps failing is retried after 2, 4, 8 ... seconds, at most this long."""
+COALESCE_WINDOW = 0.075
+"""Seconds within which a Rollout's kicks are one reconcile (``--coalesce-window``)."""
 
 
 class WorkQueue:
@@ -71,6 +80,10 @@ class WorkQueue:
         self._tasks: dict[Key, asyncio.Task[None]] = {}
         self._kicked_at: dict[Key, float] = {}
         self._causes: dict[Key, Cause] = {}
+        self._first_kick: dict[Key, float] = {}
+        self.window = COALESCE_WINDOW
+        """Kicks of one Rollout within this many seconds are one reconcile (0: none
+        waits; every kick that finds the worker free reconciles at once)."""
         self.wakes: dict[str, int] = {}
         """Reconciles started, by :class:`Cause` (finished or not)."""
         self.enabled = True
@@ -90,6 +103,7 @@ class WorkQueue:
         wakeup.set()
         self._kicked_at.setdefault(key, time.monotonic())
         self._causes.setdefault(key, cause)
+        self._first_kick.setdefault(key, time.monotonic())
         task = self._tasks.get(key)
         if (task is None or task.done()) and self.enabled:
             # A worker that ended for any reason is replaced: a Rollout is never orphaned.
@@ -100,6 +114,7 @@ class WorkQueue:
         self._wakeups.pop(key, None)
         self._kicked_at.pop(key, None)
         self._causes.pop(key, None)
+        self._first_kick.pop(key, None)
         self.failures.pop(key, None)
         if task is not None:
             task.cancel()
@@ -123,9 +138,16 @@ class WorkQueue:
         wakeup = self._wakeups.setdefault(key, asyncio.Event())
         delay: float | None = 0.0
         timer = Cause.REQUEUE  # what wakes the worker when ``delay`` runs out
+        ended = float("-inf")  # when its last reconcile ended
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wakeup.wait(), timeout=delay)
+            if wakeup.is_set() and self.window > 0:
+                since = max(self._first_kick.get(key, ended), ended)
+                wait = since + self.window - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # what comes meanwhile joins this reconcile
+            self._first_kick.pop(key, None)
             cause = self._causes.pop(key, Cause.KICK) if wakeup.is_set() else timer
             wakeup.clear()
             self.wakes[cause.value] = self.wakes.get(cause.value, 0) + 1
@@ -142,6 +164,7 @@ class WorkQueue:
                 timer = Cause.RETRY
             finally:
                 CAUSE.reset(token)
+                ended = time.monotonic()
             if delay is None:
                 delay = RESYNC_SECONDS * random.uniform(1 - RESYNC_JITTER, 1 + RESYNC_JITTER)
                 timer = Cause.RESYNC

@@ -25,6 +25,7 @@ class Settings:
     prometheus_providers: str | None
     prometheus_namespace_enforcement: str
     measurements_per_namespace: int
+    coalesce_window: float
     notify: NotifySettings
     metrics_port: int
     metrics_bind_address: str
@@ -55,6 +56,7 @@ class Settings:
             prometheus_providers=args.prometheus_providers,
             prometheus_namespace_enforcement=args.prometheus_namespace_enforcement,
             measurements_per_namespace=args.measurements_per_namespace,
+            coalesce_window=args.coalesce_window,
             notify=NotifySettings(
                 config=args.notify_config,
                 secret=args.notify_secret,

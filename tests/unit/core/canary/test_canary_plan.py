@@ -322,9 +322,9 @@ def test_work_queue_replaces_a_worker_that_ended() -> None:
     async def scenario() -> None:
         queue = WorkQueue(reconcile)
         queue.kick(("ns", "a"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)  # past the coalescing window
         queue.kick(("ns", "a"))
-        await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
         await queue.stop()
 
     asyncio.run(scenario())
