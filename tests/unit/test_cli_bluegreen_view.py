@@ -334,3 +334,19 @@ def test_undo_reports_the_flip_back(
     assert commands.undo() == 0
     out = capsys.readouterr().out
     assert "flipped back: Aborted ready 4/4 active 5ab1e00c0f" in out
+
+
+def test_the_blue_green_view_shows_the_configuration_each_side_reads() -> None:
+    from ramp.core.config_tracking import CONFIG_ANNOTATION
+
+    deployments = copy.deepcopy(RELEASE_DEPLOYMENTS)
+    for dep, digest in zip(deployments, ("1111111111", "2222222222"), strict=True):
+        dep["spec"]["template"].setdefault("metadata", {})["annotations"] = {
+            CONFIG_ANNOTATION: f'{{"ConfigMap/settings":"settings-{digest}"}}'
+        }
+    text = render_text(PRE_PROMOTION, deployments, BG_EVENTS, NOW)
+    assert "CONFIG" in text
+    lines = {line.split()[0]: line for line in text.splitlines() if line.split()[:1]}
+    assert "ConfigMap settings-1111111111" in lines[BLUE]
+    assert "ConfigMap settings-2222222222" in lines[GREEN]
+    assert "CONFIG" not in render_text(PRE_PROMOTION, RELEASE_DEPLOYMENTS, BG_EVENTS, NOW)

@@ -223,3 +223,25 @@ def test_the_browser_gets_the_token_from_a_private_file_not_its_command_line(
         assert '"http://127.0.0.1:3100/?token=s3cr3t-dashboard-token"' in Path(page).read_text()
     finally:
         page.unlink()
+
+
+def test_the_revision_history_shows_the_configuration_each_revision_reads() -> None:
+    from ramp.core.config_tracking import CONFIG_ANNOTATION
+
+    annotations = {CONFIG_ANNOTATION: '{"ConfigMap/settings":"settings-2222222222"}'}
+    template = {"metadata": {"annotations": annotations}, "spec": {"containers": []}}
+    child = {
+        "metadata": {"name": "web-c0ffee", "labels": {"ramp.dev/revision": "c0ffee"}},
+        "spec": {"replicas": 1, "template": template},
+        "status": {"readyReplicas": 1},
+    }
+    plain = {
+        "metadata": {"name": "web-5ab1e0", "labels": {"ramp.dev/revision": "5ab1e0"}},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": []}}},
+    }
+    rows = {r["revision"]: r for r in views.revisions(ROLLOUT, [child, plain], [])}
+    assert rows["c0ffee"]["config"] == "ConfigMap settings-2222222222"
+    assert rows["5ab1e0"]["config"] == ""
+    view = views.detail(ROLLOUT, [child, plain], [], [], [TEMPLATE], [], [])
+    html = pages.detail_page("shop", "web", view, "namespace shop", "csrf")
+    assert "<td>ConfigMap settings-2222222222</td>" in html and "<td>-</td>" in html

@@ -20,6 +20,7 @@ from rich.text import Text
 from ramp.api.labels import REVISION_LABEL
 from ramp.cli.facts import age, images, parse_time
 from ramp.cli.tables import make_table
+from ramp.core.config_tracking import describe_config
 
 Obj = Mapping[str, Any]
 
@@ -207,7 +208,10 @@ def bluegreen_panel(sides: Sides, now: datetime | None) -> Table:
 
 def bluegreen_revisions(sides: Sides, deployments: Sequence[Obj]) -> Table:
     """Each child Deployment with its side and the Services that select it."""
-    table = make_table("REVISION", "SIDE", "SERVES", "IMAGE", "DESIRED", "CURRENT", "READY")
+    config = {id(d): describe_config((d.get("spec") or {}).get("template")) for d in deployments}
+    tracked = any(config.values())  # tracked configuration: the copies each revision reads
+    columns = ["REVISION", "SIDE", "SERVES", "IMAGE", *(["CONFIG"] if tracked else [])]
+    table = make_table(*columns, "DESIRED", "CURRENT", "READY")
     order = {"green": 0, "active": 1, "blue": 1, "warm": 2}
     style = {"green": "cyan", "blue": "blue", "active": "green", "warm": "yellow"}
 
@@ -228,6 +232,7 @@ def bluegreen_revisions(sides: Sides, deployments: Sequence[Obj]) -> Table:
             Text(side, style=style.get(side, "dim")),
             sides.serves(rev),
             images(spec.get("template")),
+            *([config[id(dep)] or "-"] if tracked else []),
             str(desired),
             str(int(dstatus.get("replicas") or 0)),
             Text(str(ready), style="green" if ready >= desired else "yellow"),

@@ -13,6 +13,7 @@ from typing import Any
 from ramp.api.labels import REVISION_LABEL, ROLE_LABEL
 from ramp.api.verbs import NAMES
 from ramp.cli.facts import images, parse_steps, step_label, step_position
+from ramp.core.config_tracking import describe_config
 
 Obj = Mapping[str, Any]
 
@@ -187,6 +188,7 @@ def revisions(rollout: Obj, deployments: Sequence[Obj], history: Sequence[Obj]) 
             "revision": name,
             "created": (rev.get("metadata") or {}).get("creationTimestamp"),
             "images": images(((rev.get("data") or {}).get("template")) or rev.get("data")),
+            "config": describe_config(((rev.get("data") or {}).get("template")) or rev.get("data")),
             "replicas": None,
             "ready": None,
         }
@@ -198,6 +200,7 @@ def revisions(rollout: Obj, deployments: Sequence[Obj], history: Sequence[Obj]) 
             {
                 "created": row.get("created") or meta.get("creationTimestamp"),
                 "images": images((d.get("spec") or {}).get("template")),
+                "config": describe_config((d.get("spec") or {}).get("template")),
                 "replicas": (d.get("spec") or {}).get("replicas", 0),
                 "ready": (d.get("status") or {}).get("readyReplicas") or 0,
                 "deployment": meta.get("name"),

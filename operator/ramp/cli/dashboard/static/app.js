@@ -211,7 +211,7 @@
     );
     table("events", v.events, [(e) => e.time, (e) => e.type, (e) => e.reason, (e) => e.message]);
     table("conditions", v.conditions, [(c) => c.type, (c) => c.status, (c) => c.reason, (c) => c.message]);
-    table("revisions", v.revisions, [(r) => r.revision, (r) => r.role, (r) => r.images, (r) => (r.ready ?? "-") + "/" + (r.replicas ?? "-"), (r) => r.created]);
+    table("revisions", v.revisions, [(r) => r.revision, (r) => r.role, (r) => r.images, (r) => r.config || "-", (r) => (r.ready ?? "-") + "/" + (r.replicas ?? "-"), (r) => r.created]);
     drawSplit(v.split);
     const metrics = document.getElementById("metrics");
     for (const key of Object.keys(charts)) {
