@@ -116,6 +116,9 @@ class SimWrites:
             c.foreign_writes.append(name)
         c.deps.pop(name, None)
 
+    def write_traffic(self, namespace: str, write: object) -> float | None:
+        raise NotImplementedError("the simulated cluster has no traffic router beyond Services")
+
     def pin_service(self, namespace: str, service: str, selector: Mapping[str, str | None]) -> bool:
         c = self.c
         _refused(c)

@@ -63,6 +63,9 @@ EXPECTED_WARNINGS: dict[str, list[str]] = {
         "spec.metrics[0].provider.job.spec.activeDeadlineSeconds",
         "spec.metrics[0].provider.job.spec.backoffLimit",
     ],
+    "14-gateway-api": [
+        "spec.strategy.canary.trafficRouting.plugins.argoproj-labs/gatewayAPI.namespace"
+    ],
 }
 
 

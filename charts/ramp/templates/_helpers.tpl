@@ -109,8 +109,8 @@ Name of the metrics Service.
 {{/*
 The rules the operator needs in a namespace it manages: Rollouts (read) and their status
 (patch), AnalysisTemplates (read), the child Deployments it creates, scales and deletes,
-EndpointSlices and pods (read), Events about Rollouts, and Services only when
-rbac.services is set. Nothing else.
+EndpointSlices and pods (read), Events about Rollouts, Services only when
+rbac.services is set, HTTPRoutes only when rbac.httpRoutes is set. Nothing else.
 */}}
 {{- define "ramp.workloadRules" -}}
 - apiGroups: ["ramp.dev"]
@@ -165,6 +165,13 @@ rbac.services is set. Nothing else.
 - apiGroups: [""]
   resources: ["configmaps", "secrets"]
   verbs: ["get", "create", "patch"]
+{{- end }}
+{{- if .Values.rbac.httpRoutes }}
+# Gateway API routes (strategy.canary.httpRoutes): read, and JSON patches of the weights of
+# the Rollout's backendRefs and of Ramp's own header rules (docs/gateway-api.md).
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["httproutes"]
+  verbs: ["get", "patch"]
 {{- end }}
 {{- end }}
 

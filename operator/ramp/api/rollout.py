@@ -10,6 +10,7 @@ from pydantic import Field
 from ramp.api.analysis import AnalysisRef, BackgroundAnalysis
 from ramp.api.base import ApiModel
 from ramp.api.durations import DURATION_PATTERN, duration_rule
+from ramp.api.routes import HTTPRoutes, SetHeaderRouteStep, http_routes_field
 from ramp.api.status import (
     MAX_STEP_HISTORY,
     AnalysisRun,
@@ -99,9 +100,9 @@ class Step(ApiModel):
     model_config = {
         "json_schema_extra": _cel(
             (
-                "[has(self.setWeight), has(self.pause), has(self.analysis)]"
-                ".filter(x, x).size() == 1",
-                "a step has exactly one of setWeight, pause or analysis",
+                "[has(self.setWeight), has(self.pause), has(self.analysis),"
+                " has(self.setHeaderRoute)].filter(x, x).size() == 1",
+                "a step has exactly one of setWeight, pause, analysis or setHeaderRoute",
             )
         )
     }
@@ -109,6 +110,7 @@ class Step(ApiModel):
     set_weight: int | None = Field(default=None, ge=0, le=100)
     pause: PauseStep | None = None
     analysis: AnalysisRef | None = None
+    set_header_route: SetHeaderRouteStep | None = None
 
 
 class CanaryStrategy(ApiModel):
@@ -139,6 +141,10 @@ class CanaryStrategy(ApiModel):
                 " || self.stableService != self.canaryService",
                 "stableService and canaryService must name different Services",
             ),
+            (
+                "!has(self.httpRoutes) || (has(self.stableService) && has(self.canaryService))",
+                "httpRoutes needs stableService and canaryService (the route's backends)",
+            ),
         )
     }
 
@@ -146,6 +152,8 @@ class CanaryStrategy(ApiModel):
     max_unavailable: int | str | None = Field(default=None, json_schema_extra={"minimum": 0})
     stable_service: str | None = Field(default=None, pattern=_NAME, max_length=63)
     canary_service: str | None = Field(default=None, pattern=_NAME, max_length=63)
+    http_routes: HTTPRoutes | None = http_routes_field()
+    """HTTPRoutes whose weights carry the steps' weights (docs/gateway-api.md)."""
     steps: list[Step] = Field(default_factory=list, max_length=64)
     analysis: BackgroundAnalysis | None = None
     abort_scale_down: Literal["Gradual", "Immediate"] | None = None

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from ramp.api.analysis import Measurement, MetricResult
 from ramp.api.base import ApiModel
+from ramp.api.routes import RouteStatus
 
 
 class Phase(StrEnum):
@@ -153,6 +154,8 @@ class RolloutStatus(ApiModel):
     """While the rollout waits for replicas: when it last made progress (the progress
     deadline counts from here)."""
     weights: Weights | None = None
+    routes: list[RouteStatus] | None = Field(default=None, max_length=8)
+    """Each HTTPRoute of the strategy: the weight wanted and the one acknowledged."""
     replicas: int | None = None
     ready_replicas: int | None = None
     canary_replicas: int | None = None

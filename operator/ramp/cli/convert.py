@@ -35,6 +35,7 @@ import yaml
 from ramp.cli.convert_checks import Warn, bool_literals, convert_check, finish_check
 from ramp.cli.convert_expr import argo_duration, convert_condition, ident
 from ramp.cli.convert_live import NotConvertible, rollout_for_deployment
+from ramp.cli.convert_routes import header_route_step, traffic_routing
 
 ARGO_GROUP = "argoproj.io"
 RAMP_API = "ramp.dev/v1alpha1"
@@ -157,8 +158,14 @@ class _Converter:
 
     def canary(self, where: str, canary: Obj) -> Obj:
         out: Obj = {k: canary[k] for k in sorted(_CANARY_KEYS) if k in canary}
-        for key in sorted(set(canary) - _CANARY_KEYS - {"steps", "analysis"}):
+        for key in sorted(set(canary) - _CANARY_KEYS - {"steps", "analysis", "trafficRouting"}):
             self.warn(where, f"spec.strategy.canary.{key}", "no Ramp equivalent: dropped")
+        routes = traffic_routing(
+            canary.get("trafficRouting") or {}, lambda p, m: self.warn(where, p, m)
+        )
+        if routes:
+            out["httpRoutes"] = routes
+        self.routed = bool(routes)
         steps = []
         for i, step in enumerate(canary.get("steps") or []):
             converted = self.step(where, i, step or {})
@@ -187,6 +194,8 @@ class _Converter:
             }
         if "analysis" in step:
             return {"analysis": self.analysis_ref(where, f"{path}.analysis", step["analysis"])}
+        if "setHeaderRoute" in step and getattr(self, "routed", False):
+            return header_route_step(step["setHeaderRoute"] or {})
         kind = next(iter(step), "?")
         self.warn(where, f"{path}.{kind}", "no Ramp equivalent: step dropped")
         return None

@@ -31,6 +31,7 @@ from ramp.cli.facts import step_label
 from ramp.cli.tables import make_table
 from ramp.core.plan import step_weight
 from ramp.core.split import split_replicas
+from ramp.core.traffic_httproute import routed_split
 
 
 @dataclass(frozen=True)
@@ -153,14 +154,17 @@ def plan_rollout(
     waits: list[int] = []
     unknown: list[int] = []
     least = 0.0
+    routes = ", ".join(spec.canary.http_routes or [])
     for i, step in enumerate(steps):
         weight = step_weight(steps, i)
-        split = split_replicas(total, weight)
+        split = routed_split(total, weight) if routes else split_replicas(total, weight)
         seconds: float | None = 0.0
         note, warning, waits_here = "", None, False
         if step.set_weight is not None:
             note = "when the pods are ready"
-            if not split.representable:
+            if routes:  # the route's weights give it exactly; the stable keeps its size
+                note = f"{weight}% of the requests of HTTPRoute {routes}, once acknowledged"
+            elif not split.representable:
                 warning = (
                     f"step {i + 1}: setWeight {weight} with {total} replicas is "
                     f"{split.canary} canary / {split.stable} stable: actual weight "
@@ -185,8 +189,8 @@ def plan_rollout(
                 weight=weight,
                 canary=split.canary,
                 stable=split.stable,
-                actual_weight=split.actual_weight,
-                representable=split.representable,
+                actual_weight=weight if routes else split.actual_weight,
+                representable=bool(routes) or split.representable,
                 least_seconds=seconds,
                 waits_for_promote=waits_here,
                 note=note,

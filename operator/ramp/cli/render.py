@@ -52,6 +52,13 @@ VERDICT_STYLE = {"Pass": "green", "Fail": "bold red", "Inconclusive": "yellow", 
 MAX_MEASUREMENTS = 6
 
 
+def route_text(route: Obj) -> str:
+    """An HTTPRoute's canary weight, desired and acknowledged by the gateway, and why not."""
+    acked = route.get("acknowledged")
+    text = f"desired {route.get('desired', 0)}%  acknowledged {'-' if acked is None else acked}%"
+    return f"{text}  ({route['message']})" if route.get("message") else text
+
+
 def _phase_text(phase: str | None) -> Text:
     return Text(phase or "Unknown", style=PHASE_STYLE.get(phase or "", "bold"))
 
@@ -120,6 +127,8 @@ def _header(
         "Weight",
         f"desired {weights.get('desired', 0)}%  actual {weights.get('actual', 0)}%",
     )
+    for route in status.get("routes") or []:
+        grid.add_row(f"Route {route.get('name')}", route_text(route))
     grid.add_row(
         "Ready",
         f"{status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}  "

@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 from ramp.core.model import Child, Event, HistoryWrite, Observed, Plan, Role, ServicePin
 from ramp.core.throttle import status_write, why
+from ramp.core.traffic import TrafficWrite
 from ramp.core.workload_model import GIVE_BACK_FINALIZER, WorkloadPatch
 
 PARTS = ("workload", "history", "creates", "status", "services", "scales", "deletes", "events")
@@ -87,6 +88,15 @@ class PinService:
 
 
 @dataclass(frozen=True)
+class WriteTraffic:
+    """A traffic router's write beyond the Service pins (an HTTPRoute's weights), after
+    the pins: the writer of its ``router`` kind carries it out."""
+
+    part: ClassVar[str] = "services"
+    write: TrafficWrite
+
+
+@dataclass(frozen=True)
 class Scale:
     """Set a child's replicas and/or role label (None: leave it)."""
 
@@ -122,6 +132,7 @@ Action = (
     | Create
     | WriteStatus
     | PinService
+    | WriteTraffic
     | Scale
     | DeleteChild
     | DeleteHistory
@@ -151,6 +162,7 @@ def actions(
     requeue = plan.requeue_after
     if not plan.write_status:  # being deleted: Ramp's keys leave its Services first
         steps += [PinService(pin) for pin in plan.services]
+        steps += [WriteTraffic(write) for write in plan.traffic]
     if plan.finalizer is True and GIVE_BACK_FINALIZER not in finalizers and not observed.deleting:
         return Actions((*steps, AddFinalizer()), requeue)
     if plan.workload is not None:
@@ -177,6 +189,7 @@ def actions(
     elif decision.wait is not None:
         requeue = min(requeue or decision.wait, decision.wait)
     steps += [PinService(pin) for pin in plan.services]
+    steps += [WriteTraffic(write) for write in plan.traffic]
     existing = {c.revision: c for c in observed.children if c.owner == observed.uid}
     scaled = dict(plan.scales)
     for revision, replicas in plan.scales:
@@ -209,5 +222,6 @@ __all__ = [
     "Scale",
     "WriteHistory",
     "WriteStatus",
+    "WriteTraffic",
     "actions",
 ]

@@ -10,6 +10,7 @@ from ramp.api.rollout import RolloutSpec
 from ramp.core.draft import Draft
 from ramp.core.model import Plan
 from ramp.core.traffic import TrafficIntent
+from ramp.core.traffic_httproute import router_for
 from ramp.core.traffic_services import SERVICE_PINS
 
 
@@ -44,8 +45,8 @@ def routers_for(spec: RolloutSpec) -> tuple[TrafficRouter, ...]:
     """The routers of a Rollout, in the order they write: the Service pins always (the
     Services a route's backends name select the revisions through them), then a router
     of each kind of object the spec names."""
-    del spec  # no spec field names a router yet: a route router is chosen from it here
-    return (SERVICE_PINS,)
+    route = router_for(spec.canary.http_routes)
+    return (SERVICE_PINS,) if route is None else (SERVICE_PINS, route)
 
 
 def acknowledged(draft: Draft, weights: Mapping[str, int]) -> bool:

@@ -51,6 +51,15 @@ def summary(obj: Obj) -> dict[str, Any]:
         "stable": status.get("stableRevision") or "-",
         "canary": status.get("canaryRevision") or "-",
         "message": status.get("message") or "",
+        "routes": [
+            {
+                "name": r.get("name", ""),
+                "desired": r.get("desired"),
+                "acknowledged": r.get("acknowledged"),
+                "message": r.get("message") or "",
+            }
+            for r in status.get("routes") or []
+        ],
     }
 
 

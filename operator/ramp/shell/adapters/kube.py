@@ -21,6 +21,7 @@ from ramp.core.plan import Child, Event, HistoryWrite, Role
 from ramp.shell.adapters.api_clock import ApiClock
 from ramp.shell.adapters.events import EventCorrelator
 from ramp.shell.adapters.expectations import Expectations
+from ramp.shell.adapters.gateway_routes import write_routes
 from ramp.shell.adapters.kube_client import (
     MIN_WRITE_BUDGET,
     PLURAL,
@@ -216,6 +217,12 @@ class Kube:
                 return None
             raise
         return dict((svc.spec.selector if svc.spec else None) or {})
+
+    def write_traffic(self, namespace: str, write: object) -> float | None:
+        """A traffic router's write (an HTTPRoute's JSON patch); a delay to look again when
+        it was refused."""
+        self.counters.write("httproutes")
+        return write_routes(self.api_client, namespace, [write])
 
     def pin_service(self, namespace: str, service: str, selector: Mapping[str, str | None]) -> bool:
         """Set the selector keys Ramp owns (a merge patch leaves the others alone; a None

@@ -37,6 +37,7 @@ from ramp.core.actions import (
     Scale,
     WriteHistory,
     WriteStatus,
+    WriteTraffic,
     actions,
 )
 from ramp.core.model import Child, Event, HistoryWrite, Observed, Plan, Role
@@ -87,6 +88,8 @@ class Writes(Protocol):
     ) -> None: ...
 
     def delete_history(self, namespace: str, rollout: str, revision: str) -> None: ...
+
+    def write_traffic(self, namespace: str, write: object) -> float | None: ...
 
     def get_recorded_template(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
@@ -219,6 +222,10 @@ class Executor:
                 self.write_status(body, action)
             elif isinstance(action, PinService):
                 self.pin(namespace, observed, action)
+            elif isinstance(action, WriteTraffic):
+                again = self.kube.write_traffic(namespace, action.write)
+                if again is not None:  # refused (the object changed): read it again soon
+                    out.requeue_after = min(out.requeue_after or again, again)
             elif isinstance(action, Scale):
                 self.kube.scale_child(namespace, action.child, action.replicas, action.role)
             elif isinstance(action, DeleteChild):

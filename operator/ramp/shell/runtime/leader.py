@@ -341,6 +341,10 @@ class GuardedKube(Kube):
         self._check("patch Service")
         return super().pin_service(*args, **kwargs)
 
+    def write_traffic(self, *args: Any, **kwargs: Any) -> float | None:
+        self._check("write a traffic router's object")
+        return super().write_traffic(*args, **kwargs)
+
     def patch_status(self, *args: Any, **kwargs: Any) -> dict[str, Any] | None:
         self._check("patch Rollout status")
         return super().patch_status(*args, **kwargs)

@@ -1,0 +1,392 @@
+"""The second traffic router: Gateway API HTTPRoutes carry the steps' weights. Pure.
+
+A Rollout whose strategy names ``httpRoutes`` sends its requests through them: the
+stable and canary Services stay pinned to their revisions (:mod:`ramp.core.traffic_services`)
+and the weights of the routes' backendRefs to those Services split the requests, whatever
+the replica count (:mod:`ramp.core.httproute` edits only those weights and Ramp's own
+rules). The order that keeps every request answered:
+
+- a revision's share of a route only **grows** once the revision runs the pods that share
+  needs (ready), and only through a Service whose ready endpoints are that revision's
+  alone (:func:`ramp.core.httproute.assign`): a pin not applied yet, or endpoints not
+  ready yet, hold the weights where they are;
+- what the gateway **acknowledged** (the route's generation Accepted with its references
+  resolved) is what counts: :meth:`HTTPRouteRouter.acknowledged` gives the shares of the
+  last acknowledged generation (recorded in ``status.routes``), and the floors of
+  :mod:`ramp.core.traffic` keep the pods of every revision the route still sends requests
+  to; a step is complete only once its weight is acknowledged (:func:`step_replicas`);
+- abort and promotion move the weights first (the intent's weights), the pods follow.
+
+While a canary runs, the stable keeps its full size and the canary runs the pods its share
+needs (at least one): ``maxSurge`` does not bound them (:func:`step_replicas`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from ramp.api.labels import REVISION_LABEL
+from ramp.api.routes import RouteStatus
+from ramp.core.httproute import (
+    KIND,
+    HeaderMatch,
+    HeaderRule,
+    acknowledgement,
+    assign,
+    backend_weights,
+    header_ops,
+    owned_rule,
+    problems,
+    revision_shares,
+    route_patch,
+    weight_ops,
+)
+from ramp.core.model import iso, parse_iso
+from ramp.core.split import Split
+from ramp.core.traffic import TrafficIntent
+
+if TYPE_CHECKING:
+    from ramp.core.draft import Draft
+    from ramp.core.model import Plan
+
+BACKOFF_SECONDS = (60, 120, 300, 600)
+"""How long Ramp leaves a route's weights alone after the 1st, 2nd, 3rd, ... reset."""
+IGNORE_ROUTE_WEIGHTS = (
+    "ignoreDifferences: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: %s, "
+    "jqPathExpressions: ['.spec.rules[].backendRefs[].weight', "
+    '\'.spec.rules[] | select(.name // "" | startswith("ramp-"))\']}] (docs/gateway-api.md)'
+)
+ACK_POLL = 0.5
+"""While a route's new generation is not acknowledged: look again this soon (seconds)."""
+
+
+class HTTPRouteRouter:
+    """Weights of the HTTPRoutes the strategy names (see the module)."""
+
+    kind = KIND
+
+    def __init__(self, names: tuple[str, ...]) -> None:
+        self.names = names
+
+    # -- what was observed ----------------------------------------------------------
+
+    def routes(self, draft: Draft) -> Mapping[str, Mapping[str, Any] | None]:
+        seen: Mapping[str, Any] = draft.obs.traffic.get(KIND) or {}
+        return {name: seen.get(name) for name in self.names}
+
+    def acknowledged(self, draft: Draft) -> Mapping[str, int] | None:
+        """Per revision, the largest share any route's acknowledged generation gives it;
+        for a route whose current generation is not acknowledged (or that is gone), the
+        shares recorded when it last was -- or, never acknowledged, the shares its weights
+        give now."""
+        services = backends(draft)
+        old = {r.name: r for r in draft.old.routes or []}
+        result: dict[str, int] = {}
+        for name, route in self.routes(draft).items():
+            if route is not None and acknowledgement(route).acknowledged:
+                shares = split_shares(route, services, draft)
+            elif name in old and old[name].revisions is not None:
+                shares = dict(old[name].revisions or {})
+            elif route is not None:  # never acknowledged: what it says is all there is
+                shares = split_shares(route, services, draft)
+            else:
+                shares = {}
+            for revision, share in shares.items():
+                result[revision] = max(result.get(revision, 0), share)
+        return result
+
+    def problems(self, draft: Draft) -> str | None:
+        return route_problems(draft)
+
+    # -- what is written ------------------------------------------------------------
+
+    def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
+        services = backends(draft)
+        served = serving(draft)
+        order = [(t.service, t.revision) for t in intent.targets if t.service]
+        weights = grown(draft, intent.weights, self.acknowledged(draft) or {})
+        wanted = assign(weights, order, served) if weights is not None else None
+        headers = header_rules(draft)
+        records = []
+        for name, route in self.routes(draft).items():
+            problem = problems(route, name, services)
+            if route is None or problem:
+                # what the gateway last acknowledged stays known (its pods are kept)
+                last = next((r for r in draft.old.routes or [] if r.name == name), None)
+                kept = last.model_copy() if last is not None else RouteStatus(name=name)
+                kept.message = problem
+                records.append(kept)
+                continue
+            conflict = self.conflict(draft, name, route, wanted)
+            if conflict is not None:
+                records.append(conflict)
+                wanted_here = None
+            else:
+                wanted_here = wanted
+            ops = weight_ops(route, wanted_here, rollout(draft)) if wanted_here is not None else []
+            ops += header_ops(route, headers, services, rollout(draft))
+            patch = route_patch(route, ops)
+            if patch is not None:
+                plan.traffic.append(patch)
+            if conflict is None:
+                records.append(self.record(draft, name, route, wanted, patch is not None))
+        draft.st.routes = records or None
+        if any(r.message for r in records):
+            draft.wake_in(ACK_POLL)
+
+    def conflict(
+        self,
+        draft: Draft,
+        name: str,
+        route: Mapping[str, Any],
+        wanted: Mapping[str, int] | None,
+    ) -> RouteStatus | None:
+        """Someone else set the weights back (a GitOps tool syncing its repository) while
+        Ramp held them in place: said once (an Event naming the route and the
+        ``ignoreDifferences`` to add) and the weights are left alone for a back-off (1, 2,
+        5, 10 minutes) instead of fighting over them; then Ramp writes them once more. The
+        floors keep the pods of whatever the gateway acknowledges meanwhile. None: no
+        conflict (or its back-off is over)."""
+        old = next((r for r in draft.old.routes or [] if r.name == name), None)
+        services = backends(draft)
+        if old is None or wanted is None or len(services) < 2:
+            return None
+        canary = services[1]
+        current = percent(backend_weights(route, services, rollout(draft), complete=True), canary)
+        count = old.conflicts or 0
+        since = parse_iso(old.conflict_at)
+        if since is not None and count:
+            backoff = BACKOFF_SECONDS[min(count, len(BACKOFF_SECONDS)) - 1]
+            if draft.now - since < timedelta(seconds=backoff):
+                draft.wake_in((since + timedelta(seconds=backoff) - draft.now).total_seconds())
+                kept = old.model_copy()
+                until = iso(since + timedelta(seconds=backoff))
+                kept.message = f"weights set back by someone else: left alone until {until}"
+                return kept
+        held = old.desired is not None and old.acknowledged == old.desired and not old.message
+        if not held or wanted.get(canary) != old.desired or current == old.desired:
+            return None
+        count += 1
+        draft.event(
+            "RouteConflict",
+            f"HTTPRoute {name}: the weights were set back by someone else (canary {current}%, "
+            f"Ramp holds {old.desired}%); left alone for "
+            f"{BACKOFF_SECONDS[min(count, len(BACKOFF_SECONDS)) - 1]}s. A GitOps tool: "
+            + IGNORE_ROUTE_WEIGHTS
+            % name,
+            warning=True,
+        )
+        kept = old.model_copy()
+        kept.conflicts, kept.conflict_at = count, iso(draft.now)
+        kept.message = f"weights set back by someone else (conflict {count})"
+        return kept
+
+    def record(
+        self,
+        draft: Draft,
+        name: str,
+        route: Mapping[str, Any],
+        wanted: Mapping[str, int] | None,
+        writing: bool,
+    ) -> RouteStatus:
+        """The status of one route: the canary's share wanted and acknowledged."""
+        services = backends(draft)
+        canary = services[1] if len(services) > 1 else ""
+        current = backend_weights(route, services, rollout(draft), complete=True)
+        ack = acknowledgement(route)
+        old = next((r for r in draft.old.routes or [] if r.name == name), None)
+        acked = percent(current, canary) if ack.acknowledged else (old and old.acknowledged)
+        revisions = (
+            route_shares(route, services, draft)
+            if ack.acknowledged
+            else (old.revisions if old else None)
+        )
+        desired = wanted.get(canary, 0) if wanted is not None else percent(current, canary)
+        message = ack.reason
+        if wanted is None:
+            message = (
+                "waiting for the revisions' ready pods and the Services' endpoints before "
+                "moving the weights"
+            )
+        elif writing:
+            message = f"writing weight {desired}"
+        return RouteStatus(
+            name=name,
+            desired=desired,
+            acknowledged=acked,
+            revisions=dict(revisions) if revisions else None,
+            message=message or None,
+            conflicts=old.conflicts if old else None,
+            conflict_at=old.conflict_at if old else None,
+        )
+
+    def release(self, draft: Draft, services: tuple[str, ...], plan: Plan) -> bool:
+        """The Rollout goes: Ramp's header rules go; the weights stay as they are (all on
+        the revision that keeps serving, the stable Service's)."""
+        writing = False
+        for route in self.routes(draft).values():
+            if route is None:
+                continue
+            patch = route_patch(route, header_ops(route, [], services, rollout(draft)))
+            if patch is not None:
+                plan.traffic.append(patch)
+                writing = True
+        return writing
+
+
+def split_shares(
+    route: Mapping[str, Any], services: tuple[str, ...], draft: Draft
+) -> dict[str, int]:
+    """Per revision, the percent of requests of the rules that name both Services (the
+    split Ramp writes; :func:`ramp.core.routers.acknowledged` compares it with a step's
+    weights)."""
+    rules = backend_weights(route, services, rollout(draft), complete=True)
+    return revision_shares(rules, serving(draft))
+
+
+def route_shares(
+    route: Mapping[str, Any], services: tuple[str, ...], draft: Draft
+) -> dict[str, int]:
+    """Per revision, the percent of requests ``route`` sends it (the largest over its
+    rules); a header rule of Ramp's counts as 1 % for the revision its Service serves
+    (requests that match it still need a pod)."""
+    served = serving(draft)
+    shares = revision_shares(backend_weights(route, services, rollout(draft)), served)
+    name = rollout(draft)
+    for rule in (route.get("spec") or {}).get("rules") or []:
+        if not owned_rule(rule, name):
+            continue
+        for ref in rule.get("backendRefs") or []:
+            for revision, n in (served.get(str(ref.get("name"))) or {}).items():
+                if n > 0:
+                    shares[revision] = max(shares.get(revision, 0), 1)
+    return shares
+
+
+def router_for(names: list[str] | None) -> HTTPRouteRouter | None:
+    return HTTPRouteRouter(tuple(names)) if names else None
+
+
+def rollout(draft: Draft) -> str:
+    """The Rollout's name (Ramp's header rules are named after it)."""
+    return str(draft.obs.rollout.metadata.get("name") or draft.obs.uid)
+
+
+def backends(draft: Draft) -> tuple[str, ...]:
+    """The Rollout's Services the routes' backendRefs name (stable first)."""
+    spec = draft.spec
+    pair: tuple[str | None, str | None] = (
+        (spec.blue_green.active_service, spec.blue_green.preview_service)
+        if spec.blue_green is not None
+        else (spec.canary.stable_service, spec.canary.canary_service)
+    )
+    return tuple(s for s in pair if s)
+
+
+def serving(draft: Draft) -> dict[str, dict[str, int]]:
+    """Per Service of the Rollout, its ready endpoints by revision (the revision its
+    selector is pinned to, with the revision's ready pods, when the endpoints were not
+    read)."""
+    result: dict[str, dict[str, int]] = {}
+    for service in backends(draft):
+        if service in draft.obs.endpoints:
+            result[service] = dict(draft.obs.endpoints[service])
+            continue
+        pinned = (draft.obs.services.get(service) or {}).get(REVISION_LABEL)
+        result[service] = {pinned: draft.serving(pinned)} if pinned else {}
+    return result
+
+
+def needed(total: int, share: int) -> int:
+    """The pods a share of requests needs: ``ceil(total * share / 100)``, at least one."""
+    return 0 if share <= 0 else min(total, max(1, math.ceil(total * share / 100)))
+
+
+def grown(
+    draft: Draft, weights: Mapping[str, int], acked: Mapping[str, int]
+) -> dict[str, int] | None:
+    """``weights``, unless a revision would get a larger share than the gateway
+    acknowledged for it before its ready pods can carry that share: then None (the weights
+    stay where they are; the canary's weight moves once its pods are ready)."""
+    for revision, share in weights.items():
+        if share > acked.get(revision, 0) and draft.serving(revision) < needed(draft.total, share):
+            return None
+    return dict(weights)
+
+
+def header_rules(draft: Draft) -> list[HeaderRule]:
+    """The header routes of the ``setHeaderRoute`` steps reached so far (the last of each
+    name wins; one without ``match`` removes it), while a canary runs."""
+    st = draft.st
+    services = backends(draft)
+    if draft.spec.blue_green is not None or len(services) < 2:
+        return []
+    if not st.canary_revision or st.canary_revision == st.aborted_revision:
+        return []
+    rules: dict[str, HeaderRule | None] = {}
+    for step in draft.spec.canary.steps[: (st.current_step_index or 0) + 1]:
+        header = step.set_header_route
+        if header is None:
+            continue
+        if not header.match:
+            rules[header.name] = None
+            continue
+        matches = []
+        for m in header.match:
+            value = m.header_value
+            if value.exact is not None:
+                matches.append(HeaderMatch(m.header_name, value.exact, "Exact"))
+            elif value.prefix is not None:
+                matches.append(HeaderMatch(m.header_name, value.prefix, "Prefix"))
+            else:
+                matches.append(HeaderMatch(m.header_name, value.regex or "", "RegularExpression"))
+        rules[header.name] = HeaderRule(header.name, services[1], tuple(matches))
+    return [r for r in rules.values() if r is not None]
+
+
+def percent(rules: list[dict[str, int]], service: str) -> int:
+    """The service's percent of the first rule that names it (0: none)."""
+    for rule in rules:
+        total = sum(rule.values())
+        if service in rule:
+            return round(100 * rule[service] / total) if total else 0
+    return 0
+
+
+def routed_split(total: int, weight: int, headers: bool = False) -> Split:
+    """The replicas of a step at ``weight`` when routes carry it: the canary the pods its
+    share needs (at least one; one at weight 0 while a header route sends it requests),
+    the stable its full size.
+
+    >>> routed_split(3, 5)
+    Split(canary=1, stable=3, weight=5)
+    >>> routed_split(3, 0, headers=True)
+    Split(canary=1, stable=3, weight=0)
+    """
+    canary = max(needed(total, weight), 1 if headers and total else 0)
+    return Split(canary=canary, stable=total, weight=weight)
+
+
+def route_problems(draft: Draft) -> str | None:
+    """Why the routes cannot carry the canary (InvalidSpec, naming the field): a route
+    that does not exist or has no backendRef to one of the Services, a Service that
+    does not exist. None: they can (or the strategy names none)."""
+    names = draft.spec.canary.http_routes or []
+    if not names:
+        return None
+    canary = draft.spec.canary
+    for field, service in (
+        ("stableService", canary.stable_service),
+        ("canaryService", canary.canary_service),
+    ):
+        if service and service in draft.obs.services and draft.obs.services[service] is None:
+            return f"spec.strategy.canary.{field}: Service {service!r} does not exist"
+    routes = HTTPRouteRouter(tuple(names)).routes(draft)
+    for i, name in enumerate(names):
+        problem = problems(routes.get(name), name, backends(draft))
+        if problem:
+            return f"spec.strategy.canary.httpRoutes[{i}]: {problem}"
+    return None
