@@ -76,6 +76,11 @@ class RouteStatus(ApiModel):
     revisions: dict[str, int] | None = Field(default=None, json_schema_extra={"maxProperties": 8})
     """Per revision, the percent of requests the gateway acknowledged it gets (what keeps
     its pods while a new generation of the route is not acknowledged yet)."""
+    previous: dict[str, int] | None = Field(default=None, json_schema_extra={"maxProperties": 8})
+    """The shares acknowledged before the last change, still counted for a moment after
+    it (a gateway reports a generation accepted a moment before its proxy switches)."""
+    acknowledged_at: str | None = Field(default=None, max_length=32)
+    """When the gateway acknowledged the current shares."""
     message: str | None = Field(default=None, max_length=1024)
     """Why the desired weight is not acknowledged yet (empty when it is)."""
     conflicts: int | None = Field(default=None, ge=0)
