@@ -24,7 +24,7 @@ A canary step is reached only once every router that carries weights acknowledge
 step's weights (:func:`ramp.core.routers.acknowledged`): until then the step waits, and
 its progress deadline runs.
 
-Writing a second router (the Gateway API HTTPRoute router is the next one):
+Writing a router (:mod:`ramp.core.traffic_httproute` is one to read):
 
 - its own module ``ramp/core/traffic_<kind>.py`` with a class that has the four methods
   of :class:`ramp.core.routers.TrafficRouter` and a ``kind``; it reads what the shell
@@ -33,7 +33,8 @@ Writing a second router (the Gateway API HTTPRoute router is the next one):
   writes to ``plan.traffic`` (objects with a ``router`` attribute naming its kind: the
   shell hands each to the writer of that kind);
 - one line in :func:`ramp.core.routers.routers_for` (when the spec names its objects);
-- the API field that names those objects, and the shell's reader and writer of them.
+- the API field that names those objects, and the shell's reader and writer of them (a
+  module of their own in ``ramp/shell/adapters``, one entry in ``traffic_io.ADAPTERS``).
 
 Rules a router keeps:
 

@@ -21,7 +21,6 @@ from ramp.core.plan import Child, Event, HistoryWrite, Role
 from ramp.shell.adapters.api_clock import ApiClock
 from ramp.shell.adapters.events import EventCorrelator
 from ramp.shell.adapters.expectations import Expectations
-from ramp.shell.adapters.gateway_routes import write_routes
 from ramp.shell.adapters.kube_client import (
     MIN_WRITE_BUDGET,
     PLURAL,
@@ -45,6 +44,7 @@ from ramp.shell.adapters.kube_objects import (
     summarize_history,
 )
 from ramp.shell.adapters.manifests import deployment_manifest, history_manifest
+from ramp.shell.adapters.traffic_io import traffic_adapter
 
 log = logging.getLogger("ramp.kube")  # its name before the shell package
 
@@ -219,10 +219,11 @@ class Kube:
         return dict((svc.spec.selector if svc.spec else None) or {})
 
     def write_traffic(self, namespace: str, write: object) -> float | None:
-        """A traffic router's write (an HTTPRoute's JSON patch); a delay to look again when
-        it was refused."""
-        self.counters.write("httproutes")
-        return write_routes(self.api_client, namespace, [write])
+        """A traffic router's write (an HTTPRoute's JSON patch), by the writer of its kind
+        (:mod:`ramp.shell.adapters.traffic_io`); a delay to look again when it was refused."""
+        adapter = traffic_adapter(write)
+        self.counters.write(adapter.resource)
+        return adapter.write(self.api_client, namespace, [write])
 
     def pin_service(self, namespace: str, service: str, selector: Mapping[str, str | None]) -> bool:
         """Set the selector keys Ramp owns (a merge patch leaves the others alone; a None

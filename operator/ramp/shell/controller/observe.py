@@ -10,12 +10,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ramp.api.rollout import Rollout
-from ramp.core.httproute import KIND
 from ramp.core.model import Child, HistoryEntry, Observed
 from ramp.core.workload_model import Workload
-from ramp.shell.adapters.gateway_routes import read_routes
 from ramp.shell.adapters.kube import Kube
 from ramp.shell.adapters.kube_objects import endpoints_by_revision, history_entry
+from ramp.shell.adapters.traffic_io import read_traffic
 from ramp.shell.controller.adopt import adopt_orphans
 
 ChildSource = Callable[[str, str], list[Child] | None]
@@ -120,12 +119,11 @@ class Reader:
                 n for n in (strategy.canary.stable_service, strategy.canary.canary_service) if n
             ]
         endpoints: dict[str, dict[str, int]] = {}
-        routes = strategy.canary.http_routes if strategy.canary is not None else None
-        traffic = {KIND: read_routes(self.kube.api_client, namespace, routes)} if routes else {}
+        traffic = read_traffic(self.kube.api_client, namespace, rollout.spec)
         if strategy.blue_green is not None:
             bg = strategy.blue_green
             names = [n for n in (bg.active_service, bg.preview_service) if n]
-        if strategy.blue_green is not None or routes:
+        if strategy.blue_green is not None or traffic:  # a router's shares: endpoints
             for service in names:
                 pods = self.endpoint_source(namespace, service) if self.endpoint_source else None
                 if pods is None:
