@@ -30,8 +30,9 @@ from ramp.api.rollout import Rollout
 from ramp.cli.facts import step_label
 from ramp.cli.tables import make_table
 from ramp.core.plan import step_weight
+from ramp.core.routers import exact_routers
 from ramp.core.split import split_replicas
-from ramp.core.traffic_httproute import routed_split
+from ramp.core.traffic import routed_split
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def plan_rollout(
     waits: list[int] = []
     unknown: list[int] = []
     least = 0.0
-    routes = ", ".join(spec.canary.http_routes or [])
+    routes = ", ".join(router.describe() for router in exact_routers(spec))
     for i, step in enumerate(steps):
         weight = step_weight(steps, i)
         split = routed_split(total, weight) if routes else split_replicas(total, weight)
@@ -163,7 +164,7 @@ def plan_rollout(
         if step.set_weight is not None:
             note = "when the pods are ready"
             if routes:  # the route's weights give it exactly; the stable keeps its size
-                note = f"{weight}% of the requests of HTTPRoute {routes}, once acknowledged"
+                note = f"{weight}% of the requests of {routes}, once acknowledged"
             elif not split.representable:
                 warning = (
                     f"step {i + 1}: setWeight {weight} with {total} replicas is "

@@ -9,6 +9,7 @@ from typing import Protocol
 from ramp.api.rollout import RolloutSpec
 from ramp.core.draft import Draft
 from ramp.core.model import Plan
+from ramp.core.split import Split
 from ramp.core.traffic import TrafficIntent
 from ramp.core.traffic_httproute import router_for
 from ramp.core.traffic_services import SERVICE_PINS
@@ -18,6 +19,19 @@ class TrafficRouter(Protocol):
     """One way requests reach revisions (see the module's guide)."""
 
     kind: str
+    exact: bool
+    """It gives a canary step's weight exactly (a route's weights), whatever the replica
+    count: the step's replicas are :meth:`exact_split`'s, not the replica ratio's."""
+
+    def describe(self) -> str:
+        """Its objects in a few words (``HTTPRoute shop``), for ``kubectl ramp plan``."""
+        ...
+
+    def exact_split(self, draft: Draft, weight: int) -> Split | None:
+        """The replicas of a canary step at ``weight`` when this router gives it exactly
+        (the canary the pods its share needs, the stable its full size); None: it does not
+        (the replica ratio is the split)."""
+        ...
 
     def problems(self, draft: Draft) -> str | None:
         """What keeps this router from routing (an object the spec names is missing, or
@@ -66,3 +80,18 @@ def problems(draft: Draft) -> str | None:
         if problem:
             return problem
     return None
+
+
+def exact_split(draft: Draft, weight: int) -> Split | None:
+    """The replicas of a canary step at ``weight`` when a router of the Rollout gives the
+    weight exactly (None: none does, the replica ratio is the split)."""
+    for router in routers_for(draft.spec):
+        split = router.exact_split(draft, weight)
+        if split is not None:
+            return split
+    return None
+
+
+def exact_routers(spec: RolloutSpec) -> tuple[TrafficRouter, ...]:
+    """The Rollout's routers that give the steps' weights exactly."""
+    return tuple(router for router in routers_for(spec) if router.exact)

@@ -26,8 +26,8 @@ its progress deadline runs.
 
 Writing a router (:mod:`ramp.core.traffic_httproute` is one to read):
 
-- its own module ``ramp/core/traffic_<kind>.py`` with a class that has the four methods
-  of :class:`ramp.core.routers.TrafficRouter` and a ``kind``; it reads what the shell
+- its own module ``ramp/core/traffic_<kind>.py`` with a class that has the methods of
+  :class:`ramp.core.routers.TrafficRouter`, a ``kind`` and ``exact``; it reads what the shell
   observed for it from ``draft.obs.traffic[kind]`` (whatever the shell's reader of that
   kind put there: the routes, their generation and ``status.parents``) and adds its
   writes to ``plan.traffic`` (objects with a ``router`` attribute naming its kind: the
@@ -58,6 +58,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from ramp.core.split import Split
 
 
 @dataclass(frozen=True)
@@ -141,3 +143,22 @@ def hold_floors(replicas: Mapping[str, int], least: Mapping[str, int]) -> dict[s
     {'a': 3, 'b': 3}
     """
     return {rev: max(n, least.get(rev, 0)) for rev, n in replicas.items()}
+
+
+def needed(total: int, share: int) -> int:
+    """The pods a share of requests needs: ``ceil(total * share / 100)``, at least one."""
+    return 0 if share <= 0 else min(total, max(1, math.ceil(total * share / 100)))
+
+
+def routed_split(total: int, weight: int, headers: bool = False) -> Split:
+    """The replicas of a step at ``weight`` when routes carry it: the canary the pods its
+    share needs (at least one; one at weight 0 while a header route sends it requests),
+    the stable its full size.
+
+    >>> routed_split(3, 5)
+    Split(canary=1, stable=3, weight=5)
+    >>> routed_split(3, 0, headers=True)
+    Split(canary=1, stable=3, weight=0)
+    """
+    canary = max(needed(total, weight), 1 if headers and total else 0)
+    return Split(canary=canary, stable=total, weight=weight)

@@ -23,7 +23,6 @@ needs (at least one): ``maxSurge`` does not bound them (:func:`step_replicas`).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -46,7 +45,7 @@ from ramp.core.httproute import (
 )
 from ramp.core.model import iso, parse_iso
 from ramp.core.split import Split
-from ramp.core.traffic import TrafficIntent
+from ramp.core.traffic import TrafficIntent, needed, routed_split
 
 if TYPE_CHECKING:
     from ramp.core.draft import Draft
@@ -69,9 +68,17 @@ class HTTPRouteRouter:
     """Weights of the HTTPRoutes the strategy names (see the module)."""
 
     kind = KIND
+    exact = True
 
     def __init__(self, names: tuple[str, ...]) -> None:
         self.names = names
+
+    def describe(self) -> str:
+        return f"HTTPRoute {', '.join(self.names)}"
+
+    def exact_split(self, draft: Draft, weight: int) -> Split | None:
+        """The routes give the weight exactly; a header route keeps one canary pod."""
+        return routed_split(draft.total, weight, headers=bool(header_rules(draft)))
 
     # -- what was observed ----------------------------------------------------------
 
@@ -329,11 +336,6 @@ def serving(draft: Draft) -> dict[str, dict[str, int]]:
     return result
 
 
-def needed(total: int, share: int) -> int:
-    """The pods a share of requests needs: ``ceil(total * share / 100)``, at least one."""
-    return 0 if share <= 0 else min(total, max(1, math.ceil(total * share / 100)))
-
-
 def grown(
     draft: Draft, weights: Mapping[str, int], acked: Mapping[str, int]
 ) -> dict[str, int] | None:
@@ -383,20 +385,6 @@ def percent(rules: list[dict[str, int]], service: str) -> int:
         if service in rule:
             return round(100 * rule[service] / total) if total else 0
     return 0
-
-
-def routed_split(total: int, weight: int, headers: bool = False) -> Split:
-    """The replicas of a step at ``weight`` when routes carry it: the canary the pods its
-    share needs (at least one; one at weight 0 while a header route sends it requests),
-    the stable its full size.
-
-    >>> routed_split(3, 5)
-    Split(canary=1, stable=3, weight=5)
-    >>> routed_split(3, 0, headers=True)
-    Split(canary=1, stable=3, weight=0)
-    """
-    canary = max(needed(total, weight), 1 if headers and total else 0)
-    return Split(canary=canary, stable=total, weight=weight)
 
 
 def route_problems(draft: Draft) -> str | None:

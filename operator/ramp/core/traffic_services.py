@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from ramp.api.labels import REVISION_LABEL
 from ramp.core.draft import Draft
 from ramp.core.model import Plan, ServicePin
+from ramp.core.split import Split
 from ramp.core.traffic import ServiceTarget, TrafficIntent
 
 
@@ -25,6 +26,14 @@ class ServicePins:
     """Pins each Service of the strategy to a revision (see the module)."""
 
     kind = "service"
+    exact = False
+
+    def describe(self) -> str:
+        return "the Services' selectors"
+
+    def exact_split(self, draft: Draft, weight: int) -> Split | None:
+        del draft, weight
+        return None  # the replica ratio is the split
 
     def problems(self, draft: Draft) -> str | None:
         del draft

@@ -17,7 +17,8 @@ from ramp.core import traffic as traffic_module
 from ramp.core.draft import Draft
 from ramp.core.model import Child, HistoryEntry, Observed, Plan
 from ramp.core.plan import plan
-from ramp.core.traffic import TrafficIntent, floors, hold_floors
+from ramp.core.split import Split
+from ramp.core.traffic import TrafficIntent, floors, hold_floors, routed_split
 from ramp.core.traffic_services import SERVICE_PINS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -53,7 +54,7 @@ OLD = {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"image":
 NEW, STABLE = revision_hash(TEMPLATE), revision_hash(OLD)
 
 
-def observed(services: Mapping[str, Any] | None = None) -> Observed:
+def observed(services: Mapping[str, Any] | None = None, weight: int = 100) -> Observed:
     """A canary at its last step (weight 100): the planner takes the stable to zero."""
     body = {
         "apiVersion": "ramp.dev/v1alpha1",
@@ -67,7 +68,7 @@ def observed(services: Mapping[str, Any] | None = None) -> Observed:
                 "canary": {
                     "stableService": "web-stable",
                     "canaryService": "web-canary",
-                    "steps": [{"setWeight": 100}],
+                    "steps": [{"setWeight": weight}] + ([{"pause": {}}] if weight < 100 else []),
                 }
             },
         },
@@ -102,6 +103,13 @@ class WeightedRouter:
     kind: str = "test-route"
     intents: list[TrafficIntent] | None = None
     problem: str | None = None
+    exact: bool = False
+
+    def describe(self) -> str:
+        return "test route r1"
+
+    def exact_split(self, draft: Draft, weight: int) -> Split | None:
+        return routed_split(draft.total, weight) if self.exact else None
 
     def problems(self, draft: Draft) -> str | None:
         return self.problem
@@ -184,3 +192,20 @@ def test_a_router_problem_is_an_invalid_spec_and_nothing_moves(
     invalid = {c.type: c for c in result.status.conditions or []}["InvalidSpec"]
     assert invalid.status == "True" and invalid.message == problem
     assert not result.scales  # the workload is left as it is
+
+
+def test_a_router_that_gives_weights_exactly_sets_the_step_replicas(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A second weighted router needs no line in the canary's steps nor in the preview:
+    they ask the routers (``exact``, ``exact_split``, ``describe``)."""
+    from ramp.cli.preview import plan_rollout
+
+    acked = {STABLE: 75, NEW: 25}
+    with_routers(monkeypatch, WeightedRouter(acked))
+    assert plan(observed(weight=25), T0).replicas == {STABLE: 3, NEW: 1}  # replica ratio
+    with_routers(monkeypatch, WeightedRouter(acked, exact=True))
+    assert plan(observed(weight=25), T0).replicas == {STABLE: 4, NEW: 1}  # exact: stable whole
+    first = plan_rollout(observed(weight=5).rollout).steps[0]
+    assert (first.canary, first.stable, first.actual_weight) == (1, 4, 5)
+    assert "of test route r1, once acknowledged" in first.note

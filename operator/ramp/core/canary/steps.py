@@ -27,10 +27,9 @@ from ramp.core.gating import BACKGROUND, step_run
 from ramp.core.history import clear_canary
 from ramp.core.judging import gate_outcome, progress_deadline
 from ramp.core.model import Plan, iso, parse_iso
-from ramp.core.routers import acknowledged
+from ramp.core.routers import acknowledged, exact_routers, exact_split
 from ramp.core.split import Split, next_replicas, split_replicas
 from ramp.core.status import finish
-from ramp.core.traffic_httproute import header_rules, routed_split
 
 _NO_STEPS = CanaryStrategy()
 
@@ -129,8 +128,9 @@ def walk_steps(d: Draft, hold: str | None = None) -> Plan:
         d.full_weight = weight >= 100
         canary, stable = d.child(canary_rev), d.child(stable_rev)
         c, s = next_replicas(d.limits, target, d.side(canary_rev), d.side(stable_rev))
-        if d.spec.canary.http_routes:  # routes carry the weight: exact, acknowledged
-            target = routed_split(d.total, weight, headers=bool(header_rules(d)))
+        routed = exact_split(d, weight)
+        if routed is not None:  # a router gives the weight exactly, once acknowledged
+            target = routed
             c, s = target.canary, target.stable
         replicas = {canary_rev: c, stable_rev: s}
         reached = (
@@ -284,8 +284,8 @@ def background_gate(d: Draft, index: int, replicas: dict[str, int]) -> Plan | No
 def warn_weight(d: Draft, index: int) -> None:
     """Warn when the weight of the step just entered cannot be given exactly."""
     steps = canary_steps(d)
-    if index >= len(steps) or steps[index].set_weight is None or d.spec.canary.http_routes:
-        return  # routes give every weight exactly
+    if index >= len(steps) or steps[index].set_weight is None or exact_routers(d.spec):
+        return  # a router gives every weight exactly
     split = split_replicas(d.total, steps[index].set_weight or 0)
     if not split.representable:
         d.event(
