@@ -115,7 +115,9 @@ def invalid(d: Draft, problem: str) -> Plan:
     d.conditions["InvalidSpec"] = (True, "InvalidSpec", problem)
     message = f"invalid spec: {problem}; the workload keeps running as it was"
     live = st.canary_revision and st.canary_revision != st.stable_revision
-    for verb in ("promote", "promote-full", "retry"):
+    # Every token verb of the table is refused (a new one too) but abort, honoured below,
+    # and rollback, which the invalid spec leaves unanswered (as before the table).
+    for verb in (v for v in TOKEN_VERBS if v not in ("abort", "rollback")):
         if d.obs.refused:
             d.defer_tokens(verb)  # a refusal consumes no verb: acted on later
         else:
