@@ -1,15 +1,24 @@
 """Benchmark: Argo Rollouts' controller on the local cluster, for a side-by-side with Ramp.
 
-    .venv/bin/python bench/compare_argo.py --controller PATH/rollouts-controller \\
-        --crds PATH/crds --count 10
+    bench/argo-build.sh                 # builds bench/argo/bin/rollouts-controller and crds/
+    .venv/bin/python bench/compare_argo.py --count 10
     .venv/bin/python bench/compare_argo.py ... --qps 1000 --burst 2000   # tuned client
+    .venv/bin/python bench/compare_argo.py --count 200 --qps 1000 --burst 2000 --with-ramp
+
+``--with-ramp`` runs the side by side in one invocation: ``--rounds`` rounds (default 2)
+of one run of each, Ramp first in the even rounds and Argo first in the odd ones (so
+both orders are measured), each run on a fresh local cluster of its own (``bench/rollouts.py``
+for Ramp, this script for Argo, as subprocesses writing their figures as JSON). It prints
+each run's figures and Ramp ÷ Argo per round and over all rounds: wall, CPU, reconciles
+per step, operator writes per step, peak RSS and cluster writes per step.
 
 The same load as ``bench/rollouts.py``: N Rollouts (``argoproj.io/v1alpha1``) of 5
 replicas, the pod template of ``rollout_manifest`` (kwok makes the pods Ready), canary
 steps setWeight 20/40/60/80/100 with no pauses and no traffic routing. Argo's controller is
-built elsewhere (it is not part of this repository) and passed with ``--controller``; its
-CRDs with ``--crds`` (a file or a folder of CRD manifests: Rollout, Experiment, AnalysisRun
-and AnalysisTemplate at least, whose informers the controller waits for).
+not part of this repository: ``bench/argo-build.sh`` builds it from the Go module proxy
+into ``bench/argo/bin`` (the default of ``--controller``), with its CRDs (the default of
+``--crds``: a file or a folder of CRD manifests, Rollout, Experiment, AnalysisRun and
+AnalysisTemplate at least, whose informers the controller waits for).
 
 The script, its own local cluster and the controller run in a network namespace of their
 own (``unshare --net``; see :func:`private_network`). The controller runs as a subprocess
@@ -43,6 +52,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import json
 import os
 import re
 import signal
@@ -56,6 +66,7 @@ from pathlib import Path
 from typing import Any
 
 BENCH = Path(__file__).resolve().parent
+ARGO_BIN = BENCH / "argo" / "bin"
 REPO = BENCH.parent
 sys.path[:0] = [str(BENCH), str(REPO / "tests"), str(REPO / "tests" / "e2e")]
 
@@ -337,7 +348,7 @@ def wait_until_healthy(
     return done
 
 
-def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
+def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> dict[str, Any]:
     kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
     apply_crds(kubectl, Path(args.crds))
     api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
@@ -425,6 +436,20 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
             f"cluster writes per step, set. {settled_writes / steps:.2f} ({settled_writes} in all)"
         )
         print(f"controller log                {controller.log_path}")
+        return {
+            "controller": f"argo {version}",
+            "count": args.count,
+            "completed": done,
+            "wall": wall,
+            "cpu": cpu,
+            "reconciles_per_step": reconciles / steps,
+            "writes_per_step": writes / steps,
+            "writes_per_step_settled": total(own_settled, WRITE_VERBS) / steps,
+            "peak_rss": rss,
+            "rss_rest": rss_rest,
+            "cluster_writes_per_step": sum(cluster.values()) / steps,
+            "cluster_writes_per_step_settled": settled_writes / steps,
+        }
     finally:
         controller.stop()
         with contextlib.suppress(Exception):  # the cluster may be gone
@@ -433,6 +458,87 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> None:
                 capture_output=True,
                 timeout=30,
             )
+
+
+# -- the side by side ----------------------------------------------------------------------
+
+COLUMNS = [
+    # (figure, label, format)
+    ("wall", "wall to all Healthy (s)", "{:.1f}"),
+    ("cpu", "operator CPU (s)", "{:.1f}"),
+    ("reconciles_per_step", "reconciles per step", "{:.2f}"),
+    ("writes_per_step", "operator writes per step", "{:.2f}"),
+    ("peak_rss", "peak RSS (MB)", "{:.0f}"),
+    ("cluster_writes_per_step", "cluster writes per step", "{:.2f}"),
+]
+
+
+def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict[str, Any]:
+    """One run of Ramp (``bench/rollouts.py``) or Argo (this script), each on a fresh
+    cluster of its own, as a subprocess; its output goes to a log, its figures come back."""
+    out = workdir / f"{n:02d}-{which}.json"
+    log = workdir / f"{n:02d}-{which}.log"
+    common = ["--count", str(args.count), "--timeout", str(args.timeout), "--json", str(out)]
+    if which == "ramp":
+        argv = [sys.executable, str(BENCH / "rollouts.py"), *common]
+    else:
+        argv = [sys.executable, str(BENCH / "compare_argo.py"), *common]
+        argv += ["--controller", args.controller, "--crds", args.crds, "--loglevel", args.loglevel]
+        argv += ["--qps", f"{args.qps:g}"] if args.qps is not None else []
+        argv += ["--burst", str(args.burst)] if args.burst is not None else []
+    print(f"run {n}: {which} ({log})", flush=True)
+    with log.open("wb") as sink:
+        code = subprocess.run(argv, stdout=sink, stderr=subprocess.STDOUT).returncode
+    if code != 0 or not out.exists():
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
+        raise SystemExit(f"the {which} run failed (exit {code}):\n{tail}")
+    figures: dict[str, Any] = json.loads(out.read_text())
+    shown = ", ".join(f"{key} {fmt.format(figures[key])}" for key, _, fmt in COLUMNS)
+    print(f"run {n}: {which}: {shown}", flush=True)
+    return figures
+
+
+def ratio_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
+    """Markdown rows: each figure of Ramp and Argo per round, and Ramp ÷ Argo."""
+    rows = ["| | " + " | ".join(f"Ramp / Argo, round {i + 1}" for i in range(len(pairs)))]
+    rows[0] += " | Ramp ÷ Argo |"
+    rows.append("|---" * (len(pairs) + 2) + "|")
+    for key, label, fmt in COLUMNS:
+        cells = [f"{fmt.format(r[key])} / {fmt.format(a[key])}" for r, a in pairs]
+        ratios = [r[key] / a[key] if a[key] else float("nan") for r, a in pairs]
+        shown = " / ".join(f"{x:.2f}" for x in ratios)
+        rows.append(f"| {label} | " + " | ".join(cells) + f" | **{shown}** |")
+    return rows
+
+
+def side_by_side(args: argparse.Namespace) -> int:
+    """``--rounds`` rounds of Ramp and Argo, the order alternating; the table of ratios."""
+    workdir = Path(tempfile.mkdtemp(prefix="ramp-bench-side-by-side-"))
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    n = 0
+    for round_ in range(args.rounds):
+        order = ["ramp", "argo"] if round_ % 2 == 0 else ["argo", "ramp"]
+        got: dict[str, dict[str, Any]] = {}
+        for which in order:
+            n += 1
+            got[which] = one_run(which, args, workdir, n)
+        pairs.append((got["ramp"], got["argo"]))
+        print(f"round {round_ + 1} ({' then '.join(order)}) done", flush=True)
+    argo = pairs[0][1]["controller"]
+    tuned = f"QPS {args.qps or 'default'} / burst {args.burst or 'default'}"
+    print()
+    print(f"{args.count} Rollouts; Ramp against {argo} ({tuned}); runs in {workdir}")
+    print(
+        "rounds: "
+        + ", ".join(
+            "Ramp then Argo" if i % 2 == 0 else "Argo then Ramp" for i in range(args.rounds)
+        )
+    )
+    for row in ratio_rows(pairs):
+        print(row)
+    settled = [f"{a['writes_per_step_settled']:.2f}" for _, a in pairs]
+    print(f"Argo's writes per step once settled: {' / '.join(settled)}")
+    return 0
 
 
 NETNS_ENV = "RAMP_BENCH_PRIVATE_NETWORK"
@@ -453,14 +559,39 @@ def private_network() -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--controller", required=True, help="Argo's rollouts-controller binary")
-    parser.add_argument("--crds", required=True, help="Argo's CRD manifest, or a folder of them")
+    parser.add_argument(
+        "--controller",
+        default=str(ARGO_BIN / "rollouts-controller"),
+        help="Argo's rollouts-controller binary (default: bench/argo-build.sh's)",
+    )
+    parser.add_argument(
+        "--crds",
+        default=str(ARGO_BIN / "crds"),
+        help="Argo's CRD manifest, or a folder of them (default: bench/argo-build.sh's)",
+    )
     parser.add_argument("--count", type=int, default=10)
     parser.add_argument("--qps", type=float, help="the controller's --qps (its default: 40)")
     parser.add_argument("--burst", type=int, help="the controller's --burst (its default: 80)")
     parser.add_argument("--loglevel", default="info", help="the controller's --loglevel")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures to PATH as JSON")
+    parser.add_argument(
+        "--with-ramp",
+        action="store_true",
+        help="the side by side: Ramp (bench/rollouts.py) and Argo in alternating order",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="with --with-ramp: rounds of one run each, the order alternating (default 2)",
+    )
     args = parser.parse_args()
+    for what, path in (("--controller", args.controller), ("--crds", args.crds)):
+        if not Path(path).exists():
+            raise SystemExit(f"{what} {path} does not exist: build it with bench/argo-build.sh")
+    if args.with_ramp:
+        return side_by_side(args)
     private_network()
     # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: controller and cluster stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -472,7 +603,9 @@ def main() -> int:
         nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
         launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
         launcher.start()
-        run(args, workdir, launcher.kubeconfig)
+        figures = run(args, workdir, launcher.kubeconfig)
+        if args.json:
+            Path(args.json).write_text(json.dumps(figures, indent=1))
     finally:
         if launcher is not None:
             launcher.stop()

@@ -263,6 +263,18 @@ def main() -> int:
         "for SECONDS and report the operator's RSS growth",
     )
     parser.add_argument(
+        "--json",
+        metavar="PATH",
+        help="also write the figures to PATH as JSON (bench/compare_argo.py reads them)",
+    )
+    parser.add_argument(
+        "--operator-arg",
+        action="append",
+        default=[],
+        metavar="ARG",
+        help="an extra argument of the operator (repeatable): --operator-arg=--coalesce-window=0",
+    )
+    parser.add_argument(
         "--bystanders",
         type=int,
         default=0,
@@ -298,7 +310,9 @@ def main() -> int:
     core.create_namespace({"metadata": {"name": ns}})
     if args.bystanders:
         create_bystanders(client.AppsV1Api(api), ns, args.bystanders)
-    operator = OperatorProcess(kubeconfig, workdir / "operator.log", ["--namespace", ns])
+    operator = OperatorProcess(
+        kubeconfig, workdir / "operator.log", ["--namespace", ns, *args.operator_arg]
+    )
     try:
         operator.start()
         time.sleep(3)
@@ -378,6 +392,23 @@ def main() -> int:
         print(f"operator peak RSS             {rss:.0f} MB")
         print(f"operator CPU seconds          {cpu:.1f} s")
         print_cluster_writes(cluster, steps)
+        if args.json:
+            figures = {
+                "controller": "ramp",
+                "count": args.count,
+                "completed": done,
+                "wall": wall,
+                "cpu": cpu,
+                "reconciles_per_step": stats["reconciles"] / max(steps, 1),
+                "reconciles_by_cause": stats.get("reconciles_by_cause"),
+                "writes_per_step": stats["api_writes"] / max(steps, 1),
+                "peak_rss": rss,
+                "rss_rest": rss_rest,
+                "cluster_writes_per_step": sum(cluster.values()) / max(steps, 1),
+                "step_p50_ms": percentile(lat, 0.5),
+                "step_p99_ms": percentile(lat, 0.99),
+            }
+            Path(args.json).write_text(json.dumps(figures, indent=1))
     finally:
         operator.stop()
         try:
