@@ -525,7 +525,8 @@ def side_by_side(args: argparse.Namespace) -> int:
         pairs.append((got["ramp"], got["argo"]))
         print(f"round {round_ + 1} ({' then '.join(order)}) done", flush=True)
     argo = pairs[0][1]["controller"]
-    tuned = f"QPS {args.qps or 'default'} / burst {args.burst or 'default'}"
+    qps = "default" if args.qps is None else f"{args.qps:g}"
+    tuned = f"QPS {qps} / burst {args.burst or 'default'}"
     print()
     print(f"{args.count} Rollouts; Ramp against {argo} ({tuned}); runs in {workdir}")
     print(
