@@ -4,6 +4,9 @@ own, a missing image is a real image error, and a restarted operator finds its J
 Each case is a Rollout of the demo app whose canary is judged, before its first weight, by
 one ``job`` metric whose Job runs the demo app's image on the real node:
 
+* ``demoapp smoke`` is the new version's own smoke test (it serves on loopback with the
+  canary's configuration and sends 20 requests): all answered 200, exit 0, Pass, the
+  canary is promoted; with ``ERROR_RATIO=0.5`` its real errors make it exit 1: Fail;
 * ``ERROR_RATIO=bad`` makes the demo app exit 2 at once: Fail, the Rollout aborts, the
   exit code and the container's own words (its log, ``FallbackToLogsOnError``) are in the
   decision record;
@@ -71,11 +74,13 @@ def jobs_of(rollouts: Rollouts, real: RealCluster, name: str) -> list[Any]:
     return list(found.items)
 
 
-def test_check_jobs_on_the_real_node_exit_image_error_deadline_and_a_restart(
+def test_check_jobs_on_the_real_node_pass_exit_image_error_deadline_and_a_restart(
     real_cluster: RealCluster, real_rollouts: Rollouts, real_operator: OperatorProcess
 ) -> None:
     rollouts = real_rollouts
     cases = {
+        "smoke": job_metric(60, env={"VERSION": "v2"}, args=["smoke"]),
+        "smokebad": job_metric(60, env={"ERROR_RATIO": "0.5"}, args=["smoke"]),
         "exit": job_metric(60, env={"ERROR_RATIO": "bad"}),
         "noimage": job_metric(60, image="localhost/ramp-not-there:v1"),
         "restart": job_metric(12, args=["pause"]),
@@ -99,15 +104,29 @@ def test_check_jobs_on_the_real_node_exit_image_error_deadline_and_a_restart(
 
     def ended(name: str) -> dict[str, Any] | None:
         status = rollouts.status(name)
-        return status if status.get("phase") in ("Aborted", "Paused") else None
+        if status.get("phase") in ("Aborted", "Paused"):
+            return status
+        promoted = status.get("stableRevision") not in (None, stables[name])
+        return status if promoted and status.get("phase") == "Healthy" else None
 
     final = {
         name: wait_for(f"{name} to end", lambda n=name: ended(n), timeout=120) for name in cases
     }
-    print(f"\nreal-node check Jobs: 3 cases ended in {time.monotonic() - began:.1f}s")
+    print(f"\nreal-node check Jobs: {len(cases)} cases ended in {time.monotonic() - began:.1f}s")
+    passed = final.pop("smoke")
+    assert passed["phase"] == "Healthy", passed
+    record = passed["measurements"][-1]
+    assert record["verdict"] == "Pass" and record["value"] == "exit 0", record
+    assert "smoke v2: 20 GET / answered map[200:20]" in record["message"], record
     for name, status in final.items():
         assert status["stableRevision"] == stables[name], name
         assert all(m["verdict"] != "Pass" for m in status["measurements"]), status
+    smokebad = final["smokebad"]
+    assert smokebad["phase"] == "Aborted", smokebad
+    record = smokebad["measurements"][-1]
+    assert record["verdict"] == "Fail" and record["value"] == "exit 1", record
+    assert "not 2xx" in record["message"], record
+
     exited = final["exit"]
     assert exited["phase"] == "Aborted" and exited["abortReason"] == "AnalysisFailed", exited
     record = exited["measurements"][-1]

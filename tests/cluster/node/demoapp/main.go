@@ -14,12 +14,16 @@
 // http_request_duration_seconds_{sum,count}{code} of its own GET / requests.
 //
 // With the argument "pause" it only waits for SIGTERM or SIGINT (the pod sandbox image).
+// With the argument "smoke" it is its own smoke test (a check Job's container): it serves
+// on a loopback port with the configuration above, waits for /ready (10 s at most), sends
+// 20 GET /, prints what they answered and exits 0 when every answer was 2xx, else 1.
 package main
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -131,6 +135,9 @@ func main() {
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) { st.write(w) })
 
+	if len(os.Args) > 1 && os.Args[1] == "smoke" {
+		os.Exit(smoke(version, mux))
+	}
 	srv := &http.Server{Addr: ":" + env("PORT", "8080"), Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		sig := waitSignal()
@@ -161,4 +168,53 @@ func (s *stats) total() uint64 {
 		n += c
 	}
 	return n
+}
+
+// smoke serves mux on a loopback port and judges it: 0 when /ready came up and all of 20
+// GET / answered 2xx, else 1; the summary is the termination message.
+func smoke(version string, mux *http.ServeMux) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demoapp smoke: %v\n", err)
+		return 1
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	base := "http://" + ln.Addr().String()
+	client := &http.Client{Timeout: 5 * time.Second}
+	get := func(path string) int {
+		rsp, err := client.Get(base + path)
+		if err != nil {
+			return 0
+		}
+		_ = rsp.Body.Close()
+		return rsp.StatusCode
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for get("/ready") != http.StatusOK {
+		if time.Now().After(deadline) {
+			return finish(1, fmt.Sprintf("smoke %s: /ready never answered 200 in 10s", version))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	codes := map[int]int{}
+	bad := 0
+	for i := 0; i < 20; i++ {
+		code := get("/")
+		codes[code]++
+		if code < 200 || code > 299 {
+			bad++
+		}
+	}
+	msg := fmt.Sprintf("smoke %s: 20 GET / answered %v, %d not 2xx", version, codes, bad)
+	if bad > 0 {
+		return finish(1, msg)
+	}
+	return finish(0, msg)
+}
+
+func finish(code int, msg string) int {
+	fmt.Println(msg)
+	_ = os.WriteFile("/dev/termination-log", []byte(msg), 0o644)
+	return code
 }
