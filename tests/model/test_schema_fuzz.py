@@ -39,7 +39,7 @@ FUZZ = bool(os.environ.get("RAMP_FUZZ"))
 SPECS = int(os.environ.get("RAMP_SCHEMA_SPECS", "50000" if FUZZ else "5000"))
 
 
-@pytest.mark.timeout(1200)  # 5,000 specs: minutes on a loaded machine (the default is 300 s)
+@pytest.mark.timeout(0 if FUZZ else 1200)  # 5,000 specs: minutes when loaded; make fuzz: no limit
 def test_plan_is_total_on_every_spec_the_api_server_accepts() -> None:
     seed = random.randrange(2**32) if FUZZ else 19
     rng = random.Random(seed)
