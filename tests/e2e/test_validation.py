@@ -35,7 +35,38 @@ def _bg(manifest: dict[str, Any], keep_canary: bool = False, **fields: Any) -> N
     strategy["blueGreen"] = {"activeService": "web", **fields}
 
 
+def _check(metric: dict[str, Any]) -> Any:
+    """A step judged by one check metric (issue 24)."""
+    return lambda m: _step(m, {"analysis": {"metrics": [{"name": "check", **metric}]}})
+
+
+SMOKE = {"containers": [{"name": "smoke", "image": "ramp-test/smoke:1"}]}
+
 BAD_ROLLOUTS: list[tuple[str, Any, str]] = [
+    (
+        "a check Job without a deadline",
+        _check({"job": {"template": {"spec": SMOKE}}}),
+        "activeDeadlineSeconds",
+    ),
+    (
+        "a check Job past the longest deadline",
+        _check({"job": {"activeDeadlineSeconds": 999999, "template": {"spec": SMOKE}}}),
+        "activeDeadlineSeconds",
+    ),
+    ("a web check without a URL", _check({"web": {"jsonPath": "ok"}}), "url"),
+    ("a web check with a bad URL", _check({"web": {"url": "ftp://x/y"}}), "url"),
+    ("a webhook without a URL", _check({"webhook": {}}), "url"),
+    ("an unknown provider", _check({"datadog": {"query": "avg:x"}}), "datadog"),
+    (
+        "a metric with two providers",
+        _check(
+            {
+                "web": {"url": "http://a/b"},
+                "prometheus": {"address": "http://p:9090", "query": "up"},
+            }
+        ),
+        "a metric has exactly one of",
+    ),
     ("weight 120", lambda m: _step(m, {"setWeight": 120}), "setWeight"),
     ("weight -1", lambda m: _step(m, {"setWeight": -1}), "setWeight"),
     ("two actions in one step", lambda m: _step(m, {"setWeight": 10, "pause": {}}), "steps[0]"),
