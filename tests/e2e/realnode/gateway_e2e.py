@@ -186,6 +186,19 @@ class RealGateway:
         return obj
 
 
+def accepted(gateway: RealGateway, ns: str, name: str) -> bool:
+    """The gateway accepted the route's current generation with its references resolved."""
+    route = gateway.read_route(ns, name)
+    generation = route["metadata"]["generation"]
+    parents = (route.get("status") or {}).get("parents") or []
+    return bool(parents) and all(
+        c["status"] == "True" and c.get("observedGeneration") == generation
+        for p in parents
+        for c in p.get("conditions") or []
+        if c["type"] in ("Accepted", "ResolvedRefs")
+    )
+
+
 def weights_of(route: dict[str, Any]) -> list[dict[str, int]]:
     """The weight of each backendRef, rule by rule (for the tests' reading)."""
     return [

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from gateway_e2e import GW_GROUP, GW_VERSION, GatewayTraffic, RealGateway, share
+from gateway_e2e import GW_GROUP, GW_VERSION, GatewayTraffic, RealGateway, accepted, share
 from ramp_e2e import Rollouts, wait_for
 from realnode_e2e import FIGURES, RealCluster, container, service
 
@@ -41,18 +41,6 @@ def deployment(name: str, version: str, replicas: int) -> dict[str, Any]:
             },
         },
     }
-
-
-def accepted(gateway: RealGateway, ns: str, name: str) -> bool:
-    route = gateway.read_route(ns, name)
-    generation = route["metadata"]["generation"]
-    parents = (route.get("status") or {}).get("parents") or []
-    return bool(parents) and all(
-        c["status"] == "True" and c.get("observedGeneration") == generation
-        for p in parents
-        for c in p.get("conditions") or []
-        if c["type"] in ("Accepted", "ResolvedRefs")
-    )
 
 
 def test_weighted_route_to_real_pods_through_the_gateway(

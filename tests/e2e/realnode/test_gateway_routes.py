@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 import pytest
-from gateway_e2e import GatewayTraffic, RealGateway, share, weights_of
+from gateway_e2e import GatewayTraffic, RealGateway, accepted, share, weights_of
 from ramp_e2e import Rollouts, wait_for
 from realnode_e2e import FIGURES, PodClock, RealCluster, demo_rollout, release, service
 
@@ -119,9 +119,11 @@ def test_exact_weights_with_three_replicas_no_request_failed(
 def test_abort_takes_the_canary_out_of_the_route_before_its_pods_go(
     real_cluster: RealCluster, real_gateway: RealGateway, real_rollouts: Rollouts
 ) -> None:
-    """An abort sets the canary's weight to 0 first: its share of requests is 0 within 1 s
-    of the decision, before any of its pods is removed; no request fails. The user's rules
-    (another path, a filter, a third backend) stay as they were, field by field."""
+    """A header route before any weight: every request with the header reaches the canary,
+    every other the stable. Then an abort sets the canary's weight to 0 first: its share of
+    requests is 0 within 1 s of the decision, before any of its pods is removed; no request
+    fails. The user's rules (another path, a filter, a third backend) stay as they were,
+    field by field."""
     rollouts, name = real_rollouts, "abort"
     backends = [
         {"name": f"{name}-stable", "port": 80, "weight": 100},
@@ -150,6 +152,7 @@ def test_abort_takes_the_canary_out_of_the_route_before_its_pods_go(
                 "match": [{"headerName": "X-Beta", "headerValue": {"exact": "yes"}}],
             }
         },
+        {"pause": {}},
         {"setWeight": 30},
         {"pause": {}},
     ]
@@ -157,18 +160,36 @@ def test_abort_takes_the_canary_out_of_the_route_before_its_pods_go(
     clock = PodClock(real_cluster.handle.client, rollouts.ns).start()
     traffic = GatewayTraffic(real_gateway, host, seconds=240).start()
     beta = GatewayTraffic(
-        real_gateway, host, workers=1, seconds=240, headers={"X-Beta": "yes"}, rps=50
+        real_gateway, host, workers=2, seconds=240, headers={"X-Beta": "yes"}, rps=100
     )
     try:
         traffic.wait_count(traffic.mark(), 200, timeout=60)
         canary = release(rollouts, name, {"VERSION": "v2"})
-        wait_for(
-            "weight 30 acknowledged",
-            lambda: acknowledged(rollouts, name, 2, 30),
-            timeout=120,
-        )
+
+        def header_route_at_weight_0() -> bool:
+            route = real_gateway.read_route(rollouts.ns, name)
+            mine = [r for r in route["spec"]["rules"] if r.get("name", "").startswith("ramp-")]
+            return (
+                acknowledged(rollouts, name, 1, 0)
+                and len(mine) == 1
+                and accepted(real_gateway, rollouts.ns, name)
+            )
+
+        wait_for("the header route accepted at weight 0", header_route_at_weight_0, timeout=120)
         time.sleep(2.0)  # the gateway's routers follow its status a moment later
         beta.start()
+        plain = traffic.mark()
+        beta_zero = beta.wait_count(beta.mark(), 500, timeout=60)
+        zero = traffic.wait_count(plain, 1000, timeout=60)
+        assert beta_zero == {("v2", 200): 500}, f"at weight 0 the header goes: {beta_zero}"
+        assert zero == {("v1", 200): 1000}, f"at weight 0 the rest stays: {zero}"
+        rollouts.request(name, "promote")
+        wait_for(
+            "weight 30 acknowledged",
+            lambda: acknowledged(rollouts, name, 3, 30),
+            timeout=120,
+        )
+        time.sleep(2.0)
         counts = traffic.wait_count(traffic.mark(), 1000, timeout=120)
         beta_counts = beta.wait_count(beta.mark(), 200, timeout=60)
         assert abs(share(counts, "v2") - 30) <= 3
@@ -194,6 +215,11 @@ def test_abort_takes_the_canary_out_of_the_route_before_its_pods_go(
         clock.stop()
     last = traffic.last("v2") or 0.0
     removed = min(t.deleting or t.gone or float("inf") for t in clock.of(canary))
+    FIGURES.append(
+        f"gateway header route at weight 0: {sum(beta_zero.values())} with the header, "
+        f"{share(beta_zero, 'v2'):.1f}% to the canary; {sum(zero.values())} without, "
+        f"{share(zero, 'v2'):.1f}% to the canary"
+    )
     FIGURES.append(
         f"gateway abort: last canary answer {last - requested:+.2f}s after the request, "
         f"{last - decided:+.2f}s after the decision; first canary pod removed "
