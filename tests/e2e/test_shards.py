@@ -215,7 +215,18 @@ def test_each_rollout_has_one_shard_and_a_killed_shard_leader_is_replaced(
                     return False
             return True
 
-        wait_for("every Rollout on v2", lambda: done(set(owner)), timeout=150)
+        def behind() -> str:
+            late = []
+            for n in sorted(owner):
+                st = r.get(n).get("status") or {}
+                if st.get("phase") != "Healthy" or st.get("stableRevision") == first[n]:
+                    late.append(
+                        f"{n} (shard {owner[n]}): {st.get('phase')} step "
+                        f"{st.get('currentStepIndex')} {st.get('message')!r}"
+                    )
+            return f"{len(late)} behind: " + "; ".join(late[:12])
+
+        wait_for("every Rollout on v2", lambda: done(set(owner)), timeout=150, describe=behind)
         finished = time.monotonic()
         gap_others = seen.longest_gap(others, killed, min(finished, killed + LEASE))
     print(
