@@ -252,3 +252,48 @@ def test_header_route_added_at_its_step_removed_at_promotion() -> None:
     settle(w, 8)
     assert w.status["phase"] == "Healthy"
     assert not [r for r in w.route["spec"]["rules"] if str(r.get("name", "")).startswith("ramp-")]
+
+
+def test_weights_reset_after_each_of_ramps_writes_one_event_condition_pods_kept() -> None:
+    """A GitOps tool puts its weights back after each of Ramp's writes, before Ramp saw
+    them acknowledged: Ramp writes its weights again after each back-off (no fight in
+    between), says it with one Event in all, the RouteConflict condition stays True (with
+    the ignoreDifferences of the route's weights), and a revision the route still sends
+    traffic to keeps the pods its share needs throughout (``check`` after every write and
+    acknowledgement). Within the progress deadline (it aborts a rollout that cannot hold
+    its weight: then Ramp's 0 is written at once, back-off or not)."""
+    w = started()
+    w.release("v2")
+    settle(w)
+    assert w.canary_share() == 5
+    events: list[str] = []
+    writes = resets = 0
+    for _ in range(110):  # 550 s: resets at 14, 74, 199, 504 s
+        result = w.reconcile()
+        events += [e.reason for e in result.events]
+        w.sync_endpoints()
+        w.pods_ready()
+        w.ack()
+        if result.traffic:
+            writes += 1
+        if w.canary_share() == 5:  # Ramp's weights are in: the tool puts its own back
+            w.gitops_reset()
+            w.ack()
+            resets += 1
+        w.tick(5.0)
+    assert (writes, resets) == (3, 4), "Ramp writes its weights again after each back-off"
+    assert events == ["RouteConflict"]
+    assert w.status["phase"] != "Aborted"
+    conditions = {c["type"]: c for c in w.status["conditions"]}
+    cond = conditions["RouteConflict"]
+    assert cond["status"] == "True" and cond["reason"] == "WeightsFoughtOver"
+    assert (
+        "group: gateway.networking.k8s.io, kind: HTTPRoute, name: web, jsonPointers: "
+        "[/spec/rules/0/backendRefs/0/weight, /spec/rules/0/backendRefs/1/weight]"
+    ) in cond["message"]
+    assert w.status["routes"][0]["conflicts"] == resets
+    # an abort within the back-off: Ramp's 0 is written at once (the tool's weights had 0)
+    w.token("abort", "a1")
+    settle(w, 6)
+    assert w.status["phase"] == "Aborted" and w.canary_share() == 0
+    assert w.status["routes"][0]["desired"] == 0

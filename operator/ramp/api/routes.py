@@ -88,3 +88,6 @@ class RouteStatus(ApiModel):
     them; Ramp then leaves them alone for a back-off before it writes them once more."""
     conflict_at: str | None = Field(default=None, max_length=32)
     """When the last such reset was seen."""
+    written: int | None = Field(default=None, ge=0)
+    """The route's generation when Ramp last wrote its weights (a newer generation beyond
+    Ramp's own write without them: someone set them back)."""

@@ -245,7 +245,8 @@ def fill_conditions(d: Draft) -> None:
     ):
         d.event("ForeignChildren", d.conditions["ForeignChildren"][2], warning=True)
     result = []
-    for ctype in CONDITION_TYPES:
+    # then the conditions of the Rollout's routers (RouteConflict), only where they apply
+    for ctype in (*CONDITION_TYPES, *(t for t in d.conditions if t not in CONDITION_TYPES)):
         value, reason, message = d.conditions[ctype]
         status: Literal["True", "False"] = "True" if value else "False"
         prev = old.get(ctype)

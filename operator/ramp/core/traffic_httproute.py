@@ -44,6 +44,16 @@ from ramp.core.httproute import (
     weight_ops,
 )
 from ramp.core.model import iso, parse_iso
+from ramp.core.route_conflict import (
+    CONDITION,
+    QUIET_SECONDS,
+    Verdict,
+    backoff,
+    condition,
+    ignore_differences,
+    judge,
+    weight_pointers,
+)
 from ramp.core.split import Split
 from ramp.core.traffic import TrafficIntent, needed, routed_split
 
@@ -51,13 +61,6 @@ if TYPE_CHECKING:
     from ramp.core.draft import Draft
     from ramp.core.model import Plan
 
-BACKOFF_SECONDS = (60, 120, 300, 600)
-"""How long Ramp leaves a route's weights alone after the 1st, 2nd, 3rd, ... reset."""
-IGNORE_ROUTE_WEIGHTS = (
-    "ignoreDifferences: [{group: gateway.networking.k8s.io, kind: HTTPRoute, name: %s, "
-    "jqPathExpressions: ['.spec.rules[].backendRefs[].weight', "
-    '\'.spec.rules[] | select(.name // "" | startswith("ramp-"))\']}] (docs/gateway-api.md)'
-)
 ACK_POLL = 0.5
 """While a route's new generation is not acknowledged: look again this soon (seconds)."""
 ACK_GRACE = 2.0
@@ -122,6 +125,7 @@ class HTTPRouteRouter:
         wanted = assign(weights, order, served) if weights is not None else None
         headers = header_rules(draft)
         records = []
+        fought: list[tuple[RouteStatus, list[str]]] = []
         for name, route in self.routes(draft).items():
             problem = problems(route, name, services)
             if route is None or problem:
@@ -131,20 +135,25 @@ class HTTPRouteRouter:
                 kept.message = problem
                 records.append(kept)
                 continue
-            conflict = self.conflict(draft, name, route, wanted)
-            if conflict is not None:
-                records.append(conflict)
-                wanted_here = None
-            else:
-                wanted_here = wanted
+            verdict = self.conflict(draft, name, route, wanted)
+            wanted_here = None if verdict.hold else wanted
             ops = weight_ops(route, wanted_here, rollout(draft)) if wanted_here is not None else []
             ops += header_ops(route, headers, services, rollout(draft))
             patch = route_patch(route, ops)
             if patch is not None:
                 plan.traffic.append(patch)
-            if conflict is None:
-                records.append(self.record(draft, name, route, wanted, patch is not None))
+            if verdict.hold:
+                last = next((r for r in draft.old.routes or [] if r.name == name), None)
+                kept = last.model_copy() if last is not None else RouteStatus(name=name)
+                kept.message = f"weights set back by someone else: left alone until {verdict.until}"
+                kept.written = None  # after the back-off Ramp writes before it judges again
+            else:
+                kept = self.record(draft, name, route, wanted, patch is not None)
+            kept.conflicts, kept.conflict_at = verdict.conflicts, verdict.conflict_at
+            records.append(kept)
+            fought.append((kept, weight_pointers(route, services, rollout(draft))))
         draft.st.routes = records or None
+        draft.conditions[CONDITION] = condition(fought)
         if any(r.message for r in records):
             draft.wake_in(ACK_POLL)
 
@@ -154,46 +163,46 @@ class HTTPRouteRouter:
         name: str,
         route: Mapping[str, Any],
         wanted: Mapping[str, int] | None,
-    ) -> RouteStatus | None:
+    ) -> Verdict:
         """Someone else set the weights back (a GitOps tool syncing its repository) while
-        Ramp held them in place: said once (an Event naming the route and the
-        ``ignoreDifferences`` to add) and the weights are left alone for a back-off (1, 2,
-        5, 10 minutes) instead of fighting over them; then Ramp writes them once more. The
-        floors keep the pods of whatever the gateway acknowledges meanwhile. None: no
-        conflict (or its back-off is over)."""
+        Ramp held them in place (:mod:`ramp.core.route_conflict`): said once per episode
+        (an Event naming the route and the ``ignoreDifferences`` for its weights, and the
+        ``RouteConflict`` condition), and the weights are left alone for a back-off instead
+        of fighting over them; then Ramp writes them once more. The floors keep the pods of
+        whatever the gateway acknowledges meanwhile."""
         old = next((r for r in draft.old.routes or [] if r.name == name), None)
         services = backends(draft)
-        if old is None or wanted is None or len(services) < 2:
-            return None
+        if len(services) < 2:
+            return Verdict(None, None, False)
         canary = services[1]
         current = percent(backend_weights(route, services, rollout(draft), complete=True), canary)
-        count = old.conflicts or 0
-        since = parse_iso(old.conflict_at)
-        if since is not None and count:
-            backoff = BACKOFF_SECONDS[min(count, len(BACKOFF_SECONDS)) - 1]
-            if draft.now - since < timedelta(seconds=backoff):
-                draft.wake_in((since + timedelta(seconds=backoff) - draft.now).total_seconds())
-                kept = old.model_copy()
-                until = iso(since + timedelta(seconds=backoff))
-                kept.message = f"weights set back by someone else: left alone until {until}"
-                return kept
-        held = old.desired is not None and old.acknowledged == old.desired and not old.message
-        if not held or wanted.get(canary) != old.desired or current == old.desired:
-            return None
-        count += 1
-        draft.event(
-            "RouteConflict",
-            f"HTTPRoute {name}: the weights were set back by someone else (canary {current}%, "
-            f"Ramp holds {old.desired}%); left alone for "
-            f"{BACKOFF_SECONDS[min(count, len(BACKOFF_SECONDS)) - 1]}s. A GitOps tool: "
-            + IGNORE_ROUTE_WEIGHTS
-            % name,
-            warning=True,
+        generation = (route.get("metadata") or {}).get("generation")
+        verdict = judge(
+            old,
+            current,
+            wanted.get(canary) if wanted is not None else None,
+            draft.now,
+            generation if isinstance(generation, int) else None,
         )
-        kept = old.model_copy()
-        kept.conflicts, kept.conflict_at = count, iso(draft.now)
-        kept.message = f"weights set back by someone else (conflict {count})"
-        return kept
+        if verdict.wake is not None:
+            draft.wake_in(verdict.wake)
+        pointers = weight_pointers(route, services, rollout(draft))
+        if verdict.event == CONDITION and old is not None:
+            draft.event(
+                CONDITION,
+                f"HTTPRoute {name}: the weights were set back by someone else (canary "
+                f"{current}%, Ramp holds {old.desired}%); left alone for "
+                f"{backoff(verdict.conflicts or 1)}s, then written once more (said once "
+                f"while it goes on). A GitOps tool: {ignore_differences(name, pointers)}",
+                warning=True,
+            )
+        elif verdict.event is not None:
+            draft.event(
+                verdict.event,
+                f"HTTPRoute {name}: Ramp's weights held {QUIET_SECONDS}s after it wrote "
+                "them again: no longer fought over",
+            )
+        return verdict
 
     def record(
         self,
@@ -219,6 +228,10 @@ class HTTPRouteRouter:
         if ack.acknowledged and old is not None and old.revisions != revisions:
             previous, since = old.revisions, iso(draft.now)  # a change acknowledged now
         desired = wanted.get(canary, 0) if wanted is not None else percent(current, canary)
+        written = old.written if old else None
+        if writing:
+            generation = (route.get("metadata") or {}).get("generation")
+            written = generation if isinstance(generation, int) else None
         message = ack.reason
         if wanted is None:
             message = (
@@ -235,8 +248,7 @@ class HTTPRouteRouter:
             previous=dict(previous) if previous else None,
             acknowledged_at=since,
             message=message or None,
-            conflicts=old.conflicts if old else None,
-            conflict_at=old.conflict_at if old else None,
+            written=written,
         )
 
     def release(self, draft: Draft, services: tuple[str, ...], plan: Plan) -> bool:
