@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import takewhile
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
@@ -603,7 +604,7 @@ class Cluster:
         after ``cut`` parts); returns the parts that were carried out."""
         todo = self.executor.actions(view.body, observed, result)
         if result.write_status and cut < len(PARTS):
-            kept = tuple(a for a in todo.steps if a.part not in PARTS[cut:])
+            kept = tuple(takewhile(lambda a: a.part not in PARTS[cut:], todo.steps))
             todo = Actions(kept, todo.requeue_after)
         outcome = Outcome()
         failed = False

@@ -5,8 +5,10 @@ executor (:mod:`ramp.shell.controller.apply`) carries it out, the same code in t
 operator and in the model tests' simulated cluster. The order:
 
 1. the adopted Deployment: the give-back finalizer first (then nothing else: the next
-   pass plans from the changed Rollout), the Deployment's patch, the finalizer removed;
-2. history, creates, the status (unless the throttle holds it, :mod:`ramp.core.throttle`);
+   pass plans from the changed Rollout), the Deployment's patch;
+2. history, creates, the status (unless the throttle holds it, :mod:`ramp.core.throttle`),
+   then the give-back finalizer removed (after the status: its removal changes the
+   Rollout, which would make the status patch conflict);
 3. Service pins before scales: a pin only ever moves to pods that are ready and stay, so
    a Service has left a revision before that revision shrinks;
 4. scales (shrinks first, as planned) and role labels, deletes of children and of
@@ -167,9 +169,11 @@ def actions(
         return Actions((*steps, AddFinalizer()), requeue)
     if plan.workload is not None:
         steps.append(PatchWorkload(plan.workload))
+    release: list[Action] = []
     if plan.finalizer is False and GIVE_BACK_FINALIZER in finalizers:
-        steps.append(RemoveFinalizer(list(finalizers).index(GIVE_BACK_FINALIZER)))
+        release.append(RemoveFinalizer(list(finalizers).index(GIVE_BACK_FINALIZER)))
     if not plan.write_status:
+        steps += release
         steps += [Emit(event) for event in plan.events]
         return Actions(tuple(steps), requeue)
     known = {h.revision for h in observed.history}
@@ -188,6 +192,12 @@ def actions(
         steps.append(WriteStatus(new, why(old_status, new)))
     elif decision.wait is not None:
         requeue = min(requeue or decision.wait, decision.wait)
+    # The finalizer leaves after the status: taking it off changes the Rollout, and the
+    # status patch (guarded by the resourceVersion read) would then always conflict; the
+    # pass that gives the Deployment back would lose its status (the progress it recorded,
+    # a recreated child's among them) and its Events. Not written (a conflict, a restart),
+    # the next pass removes it.
+    steps += release
     steps += [PinService(pin) for pin in plan.services]
     steps += [WriteTraffic(write) for write in plan.traffic]
     existing = {c.revision: c for c in observed.children if c.owner == observed.uid}

@@ -1,0 +1,68 @@
+"""Named example found by the canary machine with ``workloadRef`` on (the landing run of
+4ef6c83): the pass that gives the adopted Deployment back (``workloadRef`` removed) took
+the give-back finalizer off the Rollout *before* its status patch. Taking it off changes
+the Rollout, so the status patch (guarded by the resourceVersion read) always conflicted:
+that pass lost its status and its Events. Here it was also the pass that recreated a
+canary someone had deleted: the progress it recorded (a create applied) was lost with the
+status, the next pass saw the same counts as the last status written (the child was back),
+and the canary was aborted for ProgressDeadlineExceeded 20 s after the progress ((g)).
+``WorkloadGivenBack`` never reached the cluster either. The finalizer now leaves after the
+status (:func:`ramp.core.actions.actions`).
+"""
+
+from __future__ import annotations
+
+from model.sim import Cluster, Config
+from model.sim_workload import unref
+from ramp.core.model import iso
+
+
+def give_back_while_the_canary_is_recreated() -> Cluster:
+    """A canary that never gets ready, its Deployment adopted; ``workloadRef`` removed,
+    then the canary child deleted right before the pass that completes the give-back."""
+    c = Cluster(Config(replicas=1, steps=[{"setWeight": 20}] * 2, deadline=30, workload_ref=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[c.revision(2)] = None  # the canary's pods are never ready
+    assert c.change_workload(c.tpl(2))
+    for _ in range(7):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.status is not None and c.status["canaryRevision"] == c.revision(2)
+    unref(c)
+    for _ in range(2):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert (c.status or {}).get("workload"), "still giving back"
+    canary = next(d for d in c.owned() if d.revision == c.revision(2))
+    del c.deps[canary.name]  # a GitOps prune, or kubectl delete
+    c.advance(2, controller_acts=True)
+    result = c.reconcile()  # recreates the canary and gives the Deployment back
+    assert result is not None and "WorkloadGivenBack" in [e.reason for e in result.events]
+    return c
+
+
+def test_the_pass_that_gives_back_writes_its_status_and_events() -> None:
+    c = give_back_while_the_canary_is_recreated()
+    assert "ramp.dev/give-back" not in (c.body["metadata"].get("finalizers") or [])
+    assert c.status is not None and not c.status.get("workload")
+    assert c.status["progressedAt"] == iso(c.now)
+    assert "WorkloadGivenBack" in [reason for _, reason, _ in c.events]
+
+
+def test_a_canary_recreated_while_giving_back_is_progress_the_deadline_counts_from() -> None:
+    c = give_back_while_the_canary_is_recreated()
+    recreated = c.now
+    # The oracle (g) checks every pass: no ProgressDeadlineExceeded within 30 s of the
+    # last progress (the recreated child showing), and the abort once they are over.
+    aborted_at = None
+    for _ in range(12):
+        c.advance(5, controller_acts=True)
+        result = c.reconcile()
+        assert result is not None
+        if "Aborted" in [e.reason for e in result.events]:
+            aborted_at = c.now
+            break
+    assert aborted_at is not None, "a canary that never gets ready is still aborted"
+    assert (aborted_at - recreated).total_seconds() >= 30
