@@ -749,6 +749,8 @@ class Oracle:
         self.aborted: set[str] = set()
         self.progress_at: datetime = T0
         self.seen_counts: tuple[int, ...] | None = None
+        self.unrecorded: tuple[datetime, tuple[int, ...] | None] = (T0, None)
+        """(g)'s progress and counts before the pass being applied (its status may fail)."""
         self.before: dict[str, tuple[int, int]] = {}
         """Truth before applying: Deployment name → (replicas, ready)."""
         self.checked = 0
@@ -787,6 +789,7 @@ class Oracle:
         identity = (new.canary_revision, new.stable_revision, new.current_step_index)
         key = (*seen, *[hash(x) for x in identity])
         stale = view.body["metadata"]["resourceVersion"] != str(c.rv)  # its status conflicts
+        self.unrecorded = (self.progress_at, self.seen_counts)  # see after_apply
         if stale:
             pass  # a plan from a stale body writes nothing: it is no progress (issue 19 fuzz)
         elif key != self.seen_counts or (old.progressed_at is None and old.canary_revision):
@@ -833,6 +836,14 @@ class Oracle:
                     self.aborted.discard(new.canary_revision or "")
         if applied_status:
             self.progress_after(result)
+        elif result.write_status and "status" not in done:
+            # The status was not accepted (refused, a conflict, a restart before it): the
+            # planner recorded nothing of this pass, and compares the next pass's counts
+            # with the last status accepted. A change it could not record that leaves no
+            # net trace by then (a child deleted and recreated, whose create was the
+            # progress) is known to no one reading the cluster: the deadline counts from
+            # what the API server accepted, as the planner's does.
+            self.progress_at, self.seen_counts = self.unrecorded
         self.replicas(observed, result, done)
         if applied_status and new.stable_revision not in self.promoted:
             self.fail(
