@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import aiohttp
 
+from ramp.analysis.prometheus import endpoint_session
 from ramp.analysis.promql import QueryContext, QueryTemplateError
 from ramp.analysis.providers import Endpoint, ProviderConfig, normalize_address
 
@@ -104,18 +105,7 @@ class CheckHttp:
             await session.close()
 
     def _session(self, endpoint: Endpoint) -> aiohttp.ClientSession:
-        session = self._sessions.get(endpoint.key)
-        if session is None or session.closed:
-            ssl_context: ssl.SSLContext | bool = True
-            ca_file = endpoint.ca_file or self.config.ca_file
-            if ca_file or endpoint.cert_file:
-                ssl_context = ssl.create_default_context(cafile=ca_file)
-                if endpoint.cert_file:
-                    ssl_context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
-            connector = aiohttp.TCPConnector(ssl=ssl_context, limit=endpoint.max_connections)
-            session = aiohttp.ClientSession(connector=connector, trust_env=False)
-            self._sessions[endpoint.key] = session
-        return session
+        return endpoint_session(self._sessions, endpoint, self.config.ca_file)
 
     async def request(
         self,

@@ -69,6 +69,27 @@ OFF_LOOP_BYTES = 64 * 1024
 """Answers larger than this are decoded and parsed on a thread, not on the event loop."""
 
 
+def endpoint_session(
+    sessions: dict[str, aiohttp.ClientSession], endpoint: Endpoint, default_ca: str | None
+) -> aiohttp.ClientSession:
+    """The HTTP session of ``endpoint`` in ``sessions`` (made on first use, or again once
+    closed): its CA (else ``default_ca``) and client certificate, its connection limit,
+    and no proxy from the environment (the allow-list is the truth). Prometheus queries
+    and the web and webhook checks share it."""
+    session = sessions.get(endpoint.key)
+    if session is None or session.closed:
+        ssl_context: ssl.SSLContext | bool = True
+        ca_file = endpoint.ca_file or default_ca
+        if ca_file or endpoint.cert_file:
+            ssl_context = ssl.create_default_context(cafile=ca_file)
+            if endpoint.cert_file:
+                ssl_context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
+        connector = aiohttp.TCPConnector(ssl=ssl_context, limit=endpoint.max_connections)
+        session = aiohttp.ClientSession(connector=connector, trust_env=False)
+        sessions[endpoint.key] = session
+    return session
+
+
 class ErrorKind(StrEnum):
     """Why a query gave no usable answer (all of them give an Error verdict)."""
 
@@ -257,19 +278,7 @@ class PrometheusClient:
         self.config = config
 
     def _get_session(self, endpoint: Endpoint) -> aiohttp.ClientSession:
-        session = self._sessions.get(endpoint.key)
-        if session is None or session.closed:
-            ssl_context: ssl.SSLContext | bool = True
-            ca_file = endpoint.ca_file or self.config.ca_file
-            if ca_file or endpoint.cert_file:
-                ssl_context = ssl.create_default_context(cafile=ca_file)
-                if endpoint.cert_file:
-                    ssl_context.load_cert_chain(endpoint.cert_file, endpoint.key_file)
-            connector = aiohttp.TCPConnector(ssl=ssl_context, limit=endpoint.max_connections)
-            # trust_env=False: no proxy from the environment; the allow-list is the truth.
-            session = aiohttp.ClientSession(connector=connector, trust_env=False)
-            self._sessions[endpoint.key] = session
-        return session
+        return endpoint_session(self._sessions, endpoint, self.config.ca_file)
 
     async def query(
         self, address: str, query: str, timeout: float, namespace: str | None = None
