@@ -10,7 +10,7 @@ from pydantic import Field
 from ramp.api.analysis import AnalysisRef, BackgroundAnalysis
 from ramp.api.base import ApiModel
 from ramp.api.durations import DURATION_PATTERN, duration_rule
-from ramp.api.routes import HTTPRoutes, SetHeaderRouteStep, http_routes_field
+from ramp.api.routes import HeaderRouteMatch, HTTPRoutes, SetHeaderRouteStep, http_routes_field
 from ramp.api.status import (
     MAX_STEP_HISTORY,
     AnalysisRun,
@@ -178,6 +178,15 @@ class BlueGreenStrategy(ApiModel):
                 "!has(self.previewService) || self.previewService != self.activeService",
                 "activeService and previewService must name different Services",
             ),
+            (
+                "!has(self.httpRoutes) || has(self.previewService)",
+                "httpRoutes needs previewService (the route's backends: activeService and "
+                "previewService)",
+            ),
+            (
+                "!has(self.previewHeaderRoute) || has(self.httpRoutes)",
+                "previewHeaderRoute needs httpRoutes (a rule Ramp adds to them)",
+            ),
         )
     }
 
@@ -199,6 +208,12 @@ class BlueGreenStrategy(ApiModel):
     """Gates the switch."""
     post_promotion_analysis: AnalysisRef | None = None
     """Runs after the switch while blue is warm; a failure flips back."""
+    http_routes: HTTPRoutes | None = http_routes_field()
+    """HTTPRoutes that switch by their weights: active Service 100, preview 0, flipped at
+    once (docs/gateway-api.md)."""
+    preview_header_route: list[HeaderRouteMatch] | None = Field(default=None, max_length=16)
+    """While a release runs, requests matching every header reach the preview Service
+    (a rule Ramp adds to the routes; removed at completion and abort)."""
 
     @property
     def auto_promotion(self) -> bool:
@@ -332,6 +347,12 @@ class RolloutSpec(ApiModel):
     @property
     def blue_green(self) -> BlueGreenStrategy | None:
         return self.strategy.blue_green
+
+    @property
+    def http_routes(self) -> list[str]:
+        """The HTTPRoutes the strategy names (canary or blue-green)."""
+        bg = self.strategy.blue_green
+        return list((bg.http_routes if bg is not None else self.canary.http_routes) or [])
 
 
 _NO_CANARY = CanaryStrategy()

@@ -111,6 +111,8 @@ def _header(
     if rows is not None:
         for label, value in rows:
             grid.add_row(label, value)
+        for route in status.get("routes") or []:  # the preview Service's weight
+            grid.add_row(f"Route {route.get('name')}", f"preview {route_text(route)}")
         _aborted_row(grid, status)
         return grid
     position = step_position(status, len(steps))

@@ -59,7 +59,7 @@ def routers_for(spec: RolloutSpec) -> tuple[TrafficRouter, ...]:
     """The routers of a Rollout, in the order they write: the Service pins always (the
     Services a route's backends name select the revisions through them), then a router
     of each kind of object the spec names."""
-    route = router_for(spec.canary.http_routes)
+    route = router_for(spec.http_routes)
     return (SERVICE_PINS,) if route is None else (SERVICE_PINS, route)
 
 

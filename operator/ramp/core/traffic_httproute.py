@@ -28,7 +28,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ramp.api.labels import REVISION_LABEL
-from ramp.api.routes import RouteStatus
+from ramp.api.routes import HeaderRouteMatch, RouteStatus
 from ramp.core.httproute import (
     KIND,
     HeaderMatch,
@@ -362,13 +362,16 @@ def grown(
 
 def header_rules(draft: Draft) -> list[HeaderRule]:
     """The header routes of the ``setHeaderRoute`` steps reached so far (the last of each
-    name wins; one without ``match`` removes it), while a canary runs."""
+    name wins; one without ``match`` removes it), while a canary runs; blue-green: the
+    ``previewHeaderRoute`` to the preview Service, while a release runs."""
     st = draft.st
     services = backends(draft)
-    if draft.spec.blue_green is not None or len(services) < 2:
+    if len(services) < 2 or not st.canary_revision or st.canary_revision == st.aborted_revision:
         return []
-    if not st.canary_revision or st.canary_revision == st.aborted_revision:
-        return []
+    bg = draft.spec.blue_green
+    if bg is not None:  # blue-green: the preview, while a release runs
+        match = bg.preview_header_route
+        return [HeaderRule("preview", services[1], header_matches(match))] if match else []
     rules: dict[str, HeaderRule | None] = {}
     for step in draft.spec.canary.steps[: (st.current_step_index or 0) + 1]:
         header = step.set_header_route
@@ -377,17 +380,21 @@ def header_rules(draft: Draft) -> list[HeaderRule]:
         if not header.match:
             rules[header.name] = None
             continue
-        matches = []
-        for m in header.match:
-            value = m.header_value
-            if value.exact is not None:
-                matches.append(HeaderMatch(m.header_name, value.exact, "Exact"))
-            elif value.prefix is not None:
-                matches.append(HeaderMatch(m.header_name, value.prefix, "Prefix"))
-            else:
-                matches.append(HeaderMatch(m.header_name, value.regex or "", "RegularExpression"))
-        rules[header.name] = HeaderRule(header.name, services[1], tuple(matches))
+        rules[header.name] = HeaderRule(header.name, services[1], header_matches(header.match))
     return [r for r in rules.values() if r is not None]
+
+
+def header_matches(match: list[HeaderRouteMatch]) -> tuple[HeaderMatch, ...]:
+    matches = []
+    for m in match:
+        value = m.header_value
+        if value.exact is not None:
+            matches.append(HeaderMatch(m.header_name, value.exact, "Exact"))
+        elif value.prefix is not None:
+            matches.append(HeaderMatch(m.header_name, value.prefix, "Prefix"))
+        else:
+            matches.append(HeaderMatch(m.header_name, value.regex or "", "RegularExpression"))
+    return tuple(matches)
 
 
 def percent(rules: list[dict[str, int]], service: str) -> int:
@@ -400,22 +407,26 @@ def percent(rules: list[dict[str, int]], service: str) -> int:
 
 
 def route_problems(draft: Draft) -> str | None:
-    """Why the routes cannot carry the canary (InvalidSpec, naming the field): a route
+    """Why the routes cannot carry the traffic (InvalidSpec, naming the field): a route
     that does not exist or has no backendRef to one of the Services, a Service that
     does not exist. None: they can (or the strategy names none)."""
-    names = draft.spec.canary.http_routes or []
+    names = draft.spec.http_routes
     if not names:
         return None
-    canary = draft.spec.canary
-    for field, service in (
-        ("stableService", canary.stable_service),
-        ("canaryService", canary.canary_service),
-    ):
+    bg, canary = draft.spec.blue_green, draft.spec.canary
+    where = "spec.strategy.blueGreen" if bg is not None else "spec.strategy.canary"
+    fields = ("activeService", "previewService") if bg else ("stableService", "canaryService")
+    services = (
+        (bg.active_service, bg.preview_service)
+        if bg
+        else (canary.stable_service, canary.canary_service)
+    )
+    for field, service in zip(fields, services, strict=True):
         if service and service in draft.obs.services and draft.obs.services[service] is None:
-            return f"spec.strategy.canary.{field}: Service {service!r} does not exist"
+            return f"{where}.{field}: Service {service!r} does not exist"
     routes = HTTPRouteRouter(tuple(names)).routes(draft)
     for i, name in enumerate(names):
         problem = problems(routes.get(name), name, backends(draft))
         if problem:
-            return f"spec.strategy.canary.httpRoutes[{i}]: {problem}"
+            return f"{where}.httpRoutes[{i}]: {problem}"
     return None

@@ -12,6 +12,7 @@ from ramp.core.draft import Draft
 from ramp.core.gating import POST, PRE
 from ramp.core.judging import gate_outcome, progress_deadline
 from ramp.core.model import Plan, iso, iso_ceil, parse_iso
+from ramp.core.routers import acknowledged
 from ramp.core.status import finish
 
 
@@ -67,6 +68,10 @@ def blue_green(d: Draft) -> Plan:
         d.event("Switched", f"active Service {bg.active_service} switched to {green}")
     replicas = {blue: full, green: full}
     st.weights = Weights(desired=100, actual=100)
+    if not acknowledged(d, {blue: 0, green: 100}):
+        # a route switches by its weights: the switch counts once the gateway has them
+        st.weights = Weights(desired=100, actual=0)
+        return bg_wait(d, "the gateway to acknowledge the route's switch to green", replicas)
     if bg.post_promotion_analysis is not None and not s.skip_analysis:
         held = gate_outcome(d, POST, bg.post_promotion_analysis, POST, replicas)
         if held is not None:

@@ -6,12 +6,13 @@ from collections.abc import Mapping
 
 from ramp.api.analysis import AnalysisRef
 from ramp.api.labels import REVISION_LABEL
-from ramp.api.rollout import RolloutSpec, RolloutStatus
+from ramp.api.rollout import RolloutSpec, RolloutStatus, Weights
 from ramp.core.bluegreen.release import blue_green
 from ramp.core.bluegreen.steady import bg_aborted, bg_steady, release_of, spec_of, still_listed
 from ramp.core.draft import Draft
 from ramp.core.gating import POST, PRE
 from ramp.core.model import Child, Plan
+from ramp.core.routers import exact_routers
 from ramp.core.split import Limits
 from ramp.core.status import finish
 from ramp.core.traffic import ServiceTarget, TrafficIntent
@@ -79,6 +80,10 @@ class BlueGreen:
             st.canary_revision,
         }:
             release.active_revision = st.stable_revision
+        # The weights follow (a route's): all on blue unless this green was switched to.
+        switched = release is not None and release.switched_at is not None
+        green = switched and release is not None and release.active_revision == st.canary_revision
+        st.weights = Weights(desired=100, actual=100) if green else Weights(desired=0, actual=0)
         still = still_listed(d, spec_of(d).active_service)
         for other in others:
             if still.get(other.revision):
@@ -123,11 +128,21 @@ def bg_intent(d: Draft) -> TrafficIntent:
     elif s.preview_revision not in (None, active) and d.serving(s.preview_revision) > 0:
         preview = s.preview_revision if s.preview_revision != st.aborted_revision else active
     s.preview_revision = preview
+    pinned = active
+    if (
+        exact_routers(d.spec)
+        and s.switched_at
+        and active == green
+        and d.serving(st.stable_revision)
+    ):
+        # A route switches by its weights (preview 100): the active Service stays on blue
+        # until the release completes, so that an abort flips the weights back to it.
+        pinned = st.stable_revision
     # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
     # narrowed only once the revision is fully available.
     return TrafficIntent(
         targets=(
-            ServiceTarget(bg.active_service, active, d.total),
+            ServiceTarget(bg.active_service, pinned, d.total),
             ServiceTarget(bg.preview_service, preview, d.total),
         ),
         weights=d.traffic_weights(),

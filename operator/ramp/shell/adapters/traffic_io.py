@@ -32,7 +32,7 @@ class TrafficAdapter:
 
 ADAPTERS: dict[str, TrafficAdapter] = {
     HTTPROUTE: TrafficAdapter(
-        lambda spec: spec.canary.http_routes or (), read_routes, write_routes, "httproutes"
+        lambda spec: spec.http_routes, read_routes, write_routes, "httproutes"
     ),
 }
 
