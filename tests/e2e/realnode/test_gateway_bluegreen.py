@@ -120,6 +120,7 @@ def test_blue_green_switches_and_aborts_by_the_route_weights_no_request_failed(
             active: 0,
             preview: 100,
         }
+        aborting = time.monotonic()
         rollouts.request(name, "abort")
         decided = wait_for(
             "the abort decided",
@@ -138,6 +139,7 @@ def test_blue_green_switches_and_aborts_by_the_route_weights_no_request_failed(
         traffic.stop()
         header.stop()
         clock.stop()
+    last_blue = max((t for t, b, _ in traffic.log if b == "v1" and t < aborting), default=0.0)
     last_green = max(traffic.last("v2") or 0.0, header.last("v2") or 0.0)
     removed = min(t.deleting or t.gone or float("inf") for t in clock.of(green))
     failed = traffic.failed() + header.failed()
@@ -145,7 +147,8 @@ def test_blue_green_switches_and_aborts_by_the_route_weights_no_request_failed(
         f"gateway blue-green: header route before the switch {share(with_header, 'v2'):.0f}% "
         f"of {sum(with_header.values())} to green, {share(plain, 'v2'):.0f}% of "
         f"{sum(plain.values())} others; switch: first green answer "
-        f"{flipped - promoted:.2f}s after the promote, acknowledged {acked - promoted:.2f}s, "
+        f"{flipped - promoted:.2f}s after the promote, last blue one {last_blue - promoted:.2f}s, "
+        f"acknowledged {acked - promoted:.2f}s, "
         f"then {share(after_switch, 'v2'):.1f}% of {sum(after_switch.values())} to green; "
         f"abort: last green answer {last_green - decided:+.2f}s after the decision, first "
         f"green pod deleted {removed - decided:+.2f}s after it; then "
