@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from kubernetes import client
-from ramp_e2e import stop_group, wait_for
-from realnode_e2e import RealCluster
+from ramp_e2e import Rollouts, stop_group, wait_for
+from realnode_e2e import RealCluster, demo_rollout, service
 
 from cluster import realnode
 from cluster.launcher import ClusterError, wait_established
@@ -196,6 +196,53 @@ def accepted(gateway: RealGateway, ns: str, name: str) -> bool:
         for p in parents
         for c in p.get("conditions") or []
         if c["type"] in ("Accepted", "ResolvedRefs")
+    )
+
+
+def routed(
+    gateway: RealGateway,
+    rollouts: Rollouts,
+    name: str,
+    steps: list[dict[str, Any]],
+    rules: list[dict[str, Any]] | None = None,
+    replicas: int = 3,
+) -> tuple[str, dict[str, Any]]:
+    """Stable and canary Services, the user's HTTPRoute (all on the stable), a Rollout of
+    ``replicas`` naming them, Healthy; returns the route's host and the route as created."""
+    core = rollouts.core
+    for svc in (f"{name}-stable", f"{name}-canary"):
+        manifest = service(name)
+        manifest["metadata"]["name"] = svc
+        core.create_namespaced_service(rollouts.ns, manifest)
+    host = f"{name}.{rollouts.ns}.test"
+    backends = [
+        {"name": f"{name}-stable", "port": 80, "weight": 100},
+        {"name": f"{name}-canary", "port": 80, "weight": 0},
+    ]
+    route = gateway.route(name, host, rules or [{"backendRefs": backends}])
+    created = gateway.create_route(rollouts.ns, route)
+    manifest = demo_rollout(
+        name,
+        replicas,
+        steps,
+        deadline=120,
+        stableService=f"{name}-stable",
+        canaryService=f"{name}-canary",
+        httpRoutes=[name],
+    )
+    rollouts.create(manifest)
+    rollouts.wait_healthy(name, replicas, timeout=120)
+    return host, created
+
+
+def acknowledged(rollouts: Rollouts, name: str, index: int, weight: int) -> bool:
+    """Paused at step ``index`` with ``weight`` desired and acknowledged on every route."""
+    status = rollouts.status(name)
+    routes = status.get("routes") or [{}]
+    return (
+        status.get("phase") == "Paused"
+        and status.get("currentStepIndex") == index
+        and all(r.get("acknowledged") == weight and r.get("desired") == weight for r in routes)
     )
 
 

@@ -368,6 +368,7 @@ class RealPrometheus:
         self.core = client.CoreV1Api(real.handle.client)
         self._stop = threading.Event()
         self._discovery = threading.Thread(target=self._discover, name="pod-sd", daemon=True)
+        self.config: dict[str, Any] = config
         (workdir / "prometheus.yml").write_text(json.dumps(config, indent=2))
         self.binary = binary
         self.proc: subprocess.Popen[bytes] | None = None
@@ -404,6 +405,28 @@ class RealPrometheus:
                 tmp.write_text(text)
                 tmp.replace(self.targets)
                 last = text
+
+    def scrape(
+        self, job: str, address: str, metric_relabel: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Scrape ``address`` (host:port, ``/metrics``) every second too, as job ``job`` with
+        these ``metric_relabel_configs`` (replacing a job of that name): the configuration is
+        written again and Prometheus reloads it (SIGHUP)."""
+        jobs = [j for j in self.config["scrape_configs"] if j["job_name"] != job]
+        jobs.append(
+            {
+                "job_name": job,
+                "static_configs": [{"targets": [address]}],
+                "metric_relabel_configs": metric_relabel or [],
+            }
+        )
+        self.config["scrape_configs"] = jobs
+        path = self.workdir / "prometheus.yml"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self.config, indent=2))
+        tmp.replace(path)
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGHUP)
 
     def start(self) -> None:
         if not self._discovery.is_alive():

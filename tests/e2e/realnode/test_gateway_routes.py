@@ -10,59 +10,21 @@ from __future__ import annotations
 
 import copy
 import time
-from typing import Any
 
 import pytest
-from gateway_e2e import GatewayTraffic, RealGateway, accepted, share, weights_of
+from gateway_e2e import (
+    GatewayTraffic,
+    RealGateway,
+    accepted,
+    acknowledged,
+    routed,
+    share,
+    weights_of,
+)
 from ramp_e2e import Rollouts, wait_for
-from realnode_e2e import FIGURES, PodClock, RealCluster, demo_rollout, release, service
+from realnode_e2e import FIGURES, PodClock, RealCluster, release
 
 pytestmark = pytest.mark.realnode
-
-
-def routed(
-    gateway: RealGateway,
-    rollouts: Rollouts,
-    name: str,
-    steps: list[dict[str, Any]],
-    rules: list[dict[str, Any]] | None = None,
-) -> tuple[str, dict[str, Any]]:
-    """Stable and canary Services, the user's HTTPRoute (all on the stable), a Rollout of 3
-    replicas naming them; returns the route's host and the route as created."""
-    core = rollouts.core
-    for svc in (f"{name}-stable", f"{name}-canary"):
-        manifest = service(name)
-        manifest["metadata"]["name"] = svc
-        core.create_namespaced_service(rollouts.ns, manifest)
-    host = f"{name}.{rollouts.ns}.test"
-    backends = [
-        {"name": f"{name}-stable", "port": 80, "weight": 100},
-        {"name": f"{name}-canary", "port": 80, "weight": 0},
-    ]
-    route = gateway.route(name, host, rules or [{"backendRefs": backends}])
-    created = gateway.create_route(rollouts.ns, route)
-    manifest = demo_rollout(
-        name,
-        3,
-        steps,
-        deadline=120,
-        stableService=f"{name}-stable",
-        canaryService=f"{name}-canary",
-        httpRoutes=[name],
-    )
-    rollouts.create(manifest)
-    rollouts.wait_healthy(name, 3, timeout=120)
-    return host, created
-
-
-def acknowledged(rollouts: Rollouts, name: str, index: int, weight: int) -> bool:
-    status = rollouts.status(name)
-    routes = status.get("routes") or [{}]
-    return (
-        status.get("phase") == "Paused"
-        and status.get("currentStepIndex") == index
-        and all(r.get("acknowledged") == weight and r.get("desired") == weight for r in routes)
-    )
 
 
 def test_exact_weights_with_three_replicas_no_request_failed(
