@@ -4,7 +4,9 @@ The REAL planner (:func:`ramp.core.plan.plan`) drives a canary whose strategy na
 HTTPRoute. The world can lie the way gateways and people do:
 
 * the gateway acknowledges a route's new generation only when it gets to it (``lag``), and
-  until then keeps proxying with the weights of the last generation it accepted;
+  until then keeps proxying with the weights of the last generation it accepted; it may
+  read a generation between that one and the current one (``ack_between``: two writes
+  close together) and proxy it;
 * someone edits a field of the route that is not Ramp's (a new generation to accept);
 * a GitOps tool resets the weights to what its repository says;
 * someone deletes the route (and creates it again).
@@ -104,6 +106,9 @@ class RouteWorld:
     accepted: dict[str, Any] | None = None
     """The spec of the route's generation the gateway proxies with (None: none yet)."""
     lag: bool = False
+    generations: dict[int, Any] = field(default_factory=dict)
+    """The spec of each generation of the route written (what a gateway may read)."""
+    accepted_generation: int = 0
     history: dict[str, dict[str, Any]] = field(default_factory=dict)
     templates: dict[str, dict[str, Any]] = field(default_factory=dict)
     last: Plan | None = None
@@ -216,7 +221,20 @@ class RouteWorld:
         old = self.route
         if old is None or old["spec"] != route["spec"]:
             meta["generation"] = int(meta["generation"]) + 1
+        self.generations[meta["generation"]] = copy.deepcopy(route["spec"])
         return route
+
+    def ack_between(self) -> None:
+        """The gateway reads a generation written after the one it proxies but before the
+        route's current one (two writes close together: it read the first), proxies it
+        and says so; the route's current generation stays unacknowledged."""
+        if self.route is None:
+            return
+        current = self.route["metadata"]["generation"]
+        between = sorted(g for g in self.generations if self.accepted_generation < g < current)
+        if not between:
+            return
+        self.accept(between[0], self.generations[between[0]])
 
     def sync_endpoints(self) -> None:
         """The EndpointSlice controller catches up with the Services' selectors."""
@@ -232,13 +250,17 @@ class RouteWorld:
         """The gateway accepts the route's current generation (unless it lags)."""
         if self.route is None or self.lag:
             return
-        gen = self.route["metadata"]["generation"]
+        self.accept(self.route["metadata"]["generation"], self.route["spec"])
+
+    def accept(self, gen: int, spec: dict[str, Any]) -> None:
         ok = [
             {"type": t, "status": "True", "observedGeneration": gen}
             for t in ("Accepted", "ResolvedRefs")
         ]
+        assert self.route is not None
         self.route["status"] = {"parents": [{"parentRef": {"name": "gw"}, "conditions": ok}]}
-        self.accepted = copy.deepcopy(self.route["spec"])
+        self.accepted = copy.deepcopy(spec)
+        self.accepted_generation = gen
         self.check()
 
     def user_edit(self) -> None:
@@ -261,6 +283,7 @@ class RouteWorld:
 
     def delete_route(self) -> None:
         self.route = None
+        self.generations, self.accepted_generation = {}, 0  # a new object's generations
 
     def recreate_route(self) -> None:
         if self.route is None:

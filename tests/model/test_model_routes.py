@@ -67,6 +67,10 @@ class RouteMachine(RuleBasedStateMachine):
     def gateway_acknowledges(self) -> None:
         self.world.ack()
 
+    @rule()
+    def gateway_reads_a_generation_in_between(self) -> None:
+        self.world.ack_between()
+
     @rule(lag=st.booleans())
     def gateway_lags(self, lag: bool) -> None:
         self.world.lag = lag

@@ -79,6 +79,9 @@ class RouteStatus(ApiModel):
     previous: dict[str, int] | None = Field(default=None, json_schema_extra={"maxProperties": 8})
     """The shares acknowledged before the last change, still counted for a moment after
     it (a gateway reports a generation accepted a moment before its proxy switches)."""
+    pending: dict[str, int] | None = Field(default=None, json_schema_extra={"maxProperties": 8})
+    """Per revision, the largest share of the route's generations since the last one the
+    gateway acknowledged (it may proxy any of them until it acknowledges the current one)."""
     acknowledged_at: str | None = Field(default=None, max_length=32)
     """When the gateway acknowledged the current shares."""
     message: str | None = Field(default=None, max_length=1024)

@@ -91,25 +91,23 @@ class HTTPRouteRouter:
 
     def acknowledged(self, draft: Draft) -> Mapping[str, int] | None:
         """Per revision, the largest share any route's acknowledged generation gives it;
-        for a route whose current generation is not acknowledged (or that is gone), the
-        shares recorded when it last was -- or, never acknowledged, the shares its weights
-        give now."""
+        for a route whose current generation is not acknowledged, also the shares of the
+        generations since the last acknowledged one (the gateway may proxy any of them:
+        recorded ``pending``) and of the current one (for a route that is gone: what was
+        recorded)."""
         services = backends(draft)
         old = {r.name: r for r in draft.old.routes or []}
         result: dict[str, int] = {}
         for name, route in self.routes(draft).items():
+            record = old.get(name)
+            now = split_shares(route, services, draft) if route is not None else {}
             if route is not None and acknowledgement(route).acknowledged:
-                shares = split_shares(route, services, draft)
-                for revision, share in settling(draft, old.get(name), shares).items():
-                    shares[revision] = max(shares.get(revision, 0), share)
-            elif name in old and old[name].revisions is not None:
-                shares = dict(old[name].revisions or {})
-            elif route is not None:  # never acknowledged: what it says is all there is
-                shares = split_shares(route, services, draft)
+                shares = most(now, settling(draft, record, now))
             else:
-                shares = {}
-            for revision, share in shares.items():
-                result[revision] = max(result.get(revision, 0), share)
+                shares = most(
+                    now, *((record.revisions or {}, record.pending or {}) if record else ())
+                )
+            result = most(result, shares)
         return result
 
     def problems(self, draft: Draft) -> str | None:
@@ -225,8 +223,12 @@ class HTTPRouteRouter:
             else (old.revisions if old else None)
         )
         previous, since = (old.previous, old.acknowledged_at) if old else (None, None)
-        if ack.acknowledged and old is not None and old.revisions != revisions:
-            previous, since = old.revisions, iso(draft.now)  # a change acknowledged now
+        if ack.acknowledged and old is not None and (old.revisions != revisions or old.pending):
+            # a change acknowledged now (what was proxied before still counts a moment)
+            previous, since = most(old.revisions or {}, old.pending or {}), iso(draft.now)
+        pending = None if ack.acknowledged else most(split_shares(route, services, draft))
+        if pending is not None and old is not None and old.pending:
+            pending = most(pending, old.pending)
         desired = wanted.get(canary, 0) if wanted is not None else percent(current, canary)
         written = old.written if old else None
         if writing:
@@ -246,6 +248,7 @@ class HTTPRouteRouter:
             acknowledged=acked,
             revisions=dict(revisions) if revisions else None,
             previous=dict(previous) if previous else None,
+            pending=pending or None,
             acknowledged_at=since,
             message=message or None,
             written=written,
@@ -273,9 +276,9 @@ def settling(draft: Draft, record: RouteStatus | None, shares: Mapping[str, int]
     the previous shares still count for the floors."""
     if record is None:
         return {}
-    if record.revisions is not None and dict(record.revisions) != dict(shares):
+    if record.revisions is not None and (dict(record.revisions) != dict(shares) or record.pending):
         draft.wake_in(ACK_GRACE)
-        return dict(record.revisions)  # acknowledged just now
+        return most(record.revisions, record.pending or {})  # acknowledged just now
     since = parse_iso(record.acknowledged_at)
     if record.previous and since is not None:
         left = (since + timedelta(seconds=ACK_GRACE) - draft.now).total_seconds()
@@ -283,6 +286,15 @@ def settling(draft: Draft, record: RouteStatus | None, shares: Mapping[str, int]
             draft.wake_in(left)
             return dict(record.previous)
     return {}
+
+
+def most(*shares: Mapping[str, int]) -> dict[str, int]:
+    """The largest share of each revision over ``shares``."""
+    result: dict[str, int] = {}
+    for one in shares:
+        for revision, share in one.items():
+            result[revision] = max(result.get(revision, 0), share)
+    return result
 
 
 def split_shares(
