@@ -30,9 +30,9 @@ def deployment(**status: Any) -> dict[str, Any]:
 
 @pytest.fixture(autouse=True)
 def _fresh_state() -> Any:
-    handlers.State.seen = {}
+    handlers.State.seen, handlers.State.children, handlers.State.placed = {}, {}, {}
     yield
-    handlers.State.seen = {}
+    handlers.State.seen, handlers.State.children, handlers.State.placed = {}, {}, {}
 
 
 def later(body: dict[str, Any], **changes: Any) -> dict[str, Any]:
@@ -94,6 +94,8 @@ def test_labels_and_deletion_marks_count() -> None:
 class _Controller:
     def __init__(self, shard: Shard) -> None:
         self.owns = shard.owns
+        self.queue = _Queue()
+        self.bodies: dict[Any, Any] = {}
 
 
 def test_another_shards_children_are_not_indexed() -> None:
@@ -133,10 +135,15 @@ def test_another_shards_children_are_left_out_of_the_index() -> None:
     handlers.State.controller = _Controller(shard)  # type: ignore[assignment]
     try:
         for n in (f"r{i}" for i in range(8)):
-            labels = {"ramp.dev/rollout": n}
             body = kopf_body(n)
-            entry = handlers.rollout_children(namespace="ns", labels=labels, body=body)
+            body["metadata"]["name"] = f"{n}-abc"
+            handlers.child_event("ADDED", body)
+            entry = handlers.State.children.get(("ns", n))
             assert bool(entry) == shard.owns("ns", n), (n, entry)
+            assert handlers.State.controller.queue.kicks == (  # type: ignore[union-attr]
+                [(("ns", n), handlers.Cause.CHILD)] if shard.owns("ns", n) else []
+            )
+            handlers.State.controller.queue.kicks.clear()  # type: ignore[union-attr]
     finally:
         handlers.State.controller = saved
 
@@ -147,6 +154,14 @@ def kopf_body(rollout: str) -> Any:
     raw = deployment()
     raw["metadata"]["labels"]["ramp.dev/rollout"] = rollout
     return kopf.Body(raw)
+
+
+class _Queue:
+    def __init__(self) -> None:
+        self.kicks: list[Any] = []
+
+    def kick(self, key: Any, cause: Any) -> None:
+        self.kicks.append((key, cause))
 
 
 def test_a_deleted_rollouts_children_leave_the_filters_memory() -> None:
@@ -179,20 +194,63 @@ def test_a_deleted_rollouts_children_leave_the_filters_memory() -> None:
 def test_deployments_are_selected_on_the_api_server_and_an_adopted_one_is_no_child() -> None:
     """Every watch of the operator has a server-side label selector: the API server streams
     only Ramp's children and adopted Deployments, not every Deployment in scope. An adopted
-    Deployment (``ramp.dev/rollout: Adopted``) is neither indexed nor kicked as a child."""
+    Deployment (``ramp.dev/rollout: Adopted``) is neither indexed nor kicked as a child (it
+    kicks the Rollout holding it). The Deployments are watched by Ramp's own list+watch
+    (``ramp.shell.runtime.child_watch``), not by kopf: no kopf handler is registered on
+    them (a second watch of every Deployment event)."""
+    import asyncio
+
     import kopf
 
-    from ramp.core.workload_model import WATCHED_VALUE
+    from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
+    from ramp.shell.runtime import child_watch
 
     settings = kopf.OperatorSettings()
     handlers.configure(settings=settings)
-    deployments = kopf.Resource("apps", "v1", "deployments")
-    assert list(settings.watching.label_selectors.collect(deployments)) == ["ramp.dev/rollout"]
     for plural in ("controllerrevisions",):
         resource = kopf.Resource("apps", "v1", plural)
         assert list(settings.watching.label_selectors.collect(resource)) == ["ramp.dev/rollout"]
+    registry = kopf.get_default_registry()
+    deployments = kopf.Resource("apps", "v1", "deployments")
+    assert not any(
+        h.selector is not None and h.selector.check(deployments)
+        for h in registry._watching.get_all_handlers()
+    )
+    assert not any(
+        h.selector is not None and h.selector.check(deployments)
+        for h in registry._indexing.get_all_handlers()
+    )
+    calls: list[Any] = []
+
+    async def fake_list_watch(*args: Any) -> None:
+        calls.append(args)
+
+    saved_lw = child_watch.list_watch
+    child_watch.list_watch = fake_list_watch  # type: ignore[assignment]
+    try:
+
+        async def start() -> None:
+            await child_watch.watch_one(None, "ns")  # type: ignore[arg-type]
+            await child_watch.watch_one(None, None)  # type: ignore[arg-type]
+
+        asyncio.run(start())
+    finally:
+        child_watch.list_watch = saved_lw  # type: ignore[assignment]
+    assert [(c[1], c[2]) for c in calls] == [
+        ("/apis/apps/v1/namespaces/ns/deployments", {"labelSelector": "ramp.dev/rollout"}),
+        ("/apis/apps/v1/deployments", {"labelSelector": "ramp.dev/rollout"}),
+    ]
     labels = {"ramp.dev/rollout": WATCHED_VALUE}
     assert not handlers._owned_child(namespace="ns", labels=labels)
     raw = deployment()
     raw["metadata"]["labels"] = labels
-    assert handlers.rollout_children(namespace="ns", labels=labels, body=kopf.Body(raw)) == {}
+    raw["metadata"]["annotations"] = {MANAGED_ANNOTATION: "web"}
+    saved = handlers.State.controller
+    handlers.State.controller = _Controller(Shard(0, 1))  # type: ignore[assignment]
+    try:
+        handlers.child_event("MODIFIED", raw)
+        assert handlers.State.children == {} and handlers.State.seen == {}
+        kicks = handlers.State.controller.queue.kicks  # type: ignore[union-attr]
+        assert kicks == [(("ns", "web"), handlers.Cause.WORKLOAD)]
+    finally:
+        handlers.State.controller = saved

@@ -26,8 +26,17 @@ def _child(owner: str, label: str) -> dict[str, Any]:
 def test_a_child_is_kicked_under_its_owners_name_and_indexed_under_its_label() -> None:
     body = _child(LONG, rollout_label(LONG))
     assert handlers.rollout_of(body["metadata"]["labels"], body) == LONG
-    index = handlers.rollout_children("ns", body["metadata"]["labels"], body)
-    assert list(index) == [("ns", rollout_label(LONG))]
+    body["metadata"]["namespace"] = "ns"
+    saved = handlers.State.children, handlers.State.placed, handlers.State.seen
+    handlers.State.children, handlers.State.placed, handlers.State.seen = {}, {}, {}
+    try:
+        handlers.child_event("ADDED", body)
+        assert list(handlers.State.children) == [("ns", rollout_label(LONG))]
+        assert handlers.State.placed == {
+            ("ns", child_name(LONG, "abc")): (rollout_label(LONG), LONG)
+        }
+    finally:
+        handlers.State.children, handlers.State.placed, handlers.State.seen = saved
     # An owner whose name does not give the label (someone else's) does not rename it.
     stray = _child("other", "web")
     assert handlers.rollout_of(stray["metadata"]["labels"], stray) == "web"

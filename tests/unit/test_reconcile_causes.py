@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from test_write_budget import Cluster, healthy_cluster
 
-from ramp.core.workload_model import MANAGED_ANNOTATION
+from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.shell import handlers
 from ramp.shell.adapters.kube_objects import summarize_history
 from ramp.shell.controller import workqueue
@@ -161,6 +161,8 @@ def test_watch_events_kick_with_their_cause(monkeypatch: pytest.MonkeyPatch) -> 
     stub = _Controller()
     monkeypatch.setattr(handlers.State, "controller", stub)
     monkeypatch.setattr(handlers.State, "seen", {})
+    monkeypatch.setattr(handlers.State, "children", {})
+    monkeypatch.setattr(handlers.State, "placed", {})
     child = {
         "metadata": {
             "name": "web-abc",
@@ -173,14 +175,19 @@ def test_watch_events_kick_with_their_cause(monkeypatch: pytest.MonkeyPatch) -> 
         "status": {"observedGeneration": 1},
     }
     rollout = {"metadata": {"name": "web", "namespace": "ns", "resourceVersion": "3"}}
-    adopted = {MANAGED_ANNOTATION: "web"}
+    adopted = {
+        "metadata": {
+            "name": "web",
+            "namespace": "ns",
+            "labels": {"ramp.dev/rollout": WATCHED_VALUE},
+            "annotations": {MANAGED_ANNOTATION: "web"},
+        }
+    }
 
     async def events() -> None:
-        await handlers.child_changed(
-            type="ADDED", namespace="ns", labels=child["metadata"]["labels"], body=child
-        )
+        handlers.child_event("ADDED", child)
         await handlers.rollout_changed(type="MODIFIED", namespace="ns", name="web", body=rollout)
-        await handlers.workload_changed(namespace="ns", annotations=adopted)
+        handlers.child_event("MODIFIED", adopted)
 
     asyncio.run(events())
     assert stub.queue.kicks == [

@@ -1,11 +1,14 @@
-"""kopf registration only: each handler kicks the Rollout's reconcile worker.
+"""Watch events to kicks: each handler kicks the Rollout's reconcile worker.
 
 The reconcile itself lives in :mod:`ramp.shell.controller.controller`; these handlers keep
-the watch-fed index of child Deployments and translate events into kicks.
+the watch-fed indexes and translate events into kicks. The child Deployments come from a
+list+watch of Ramp's own (:mod:`ramp.shell.runtime.child_watch`, :func:`child_event`),
+everything else through kopf.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import json
@@ -24,7 +27,6 @@ from ramp.shell.adapters.kube_objects import (
     child_from_deployment,
     endpoint_pods,
     rollout_label,
-    summarize_deployment,
     summarize_history,
 )
 from ramp.shell.controller.controller import Controller
@@ -34,6 +36,9 @@ log = logging.getLogger("ramp.handlers")  # its name before the shell package
 
 CHILD_LABELS = {ROLLOUT_LABEL: kopf.PRESENT}
 SERVICE_NAME = "kubernetes.io/service-name"
+LIST_WAIT = 30.0
+"""Seconds a Rollout's first event waits for the child watch's first list of its namespace
+(past that, its reconcile reads the children from the API)."""
 IDLE_WORKER_SECONDS = 0.5
 """How long kopf's per-object worker waits for the object's next event (kopf: 5 s)."""
 
@@ -42,12 +47,19 @@ class State:
     """Operator-wide state shared by the handlers (set up by ``ramp.__main__``)."""
 
     controller: Controller | None = None
-    index: Any = None
     templates: Any = None
     history: Any = None
     endpoints: Any = None
     seen: dict[tuple[str, str], Child] = {}
     """The last planner-relevant view of each child Deployment (see :func:`relevant`)."""
+    children: dict[tuple[str, str], dict[str, Child]] = {}
+    """This shard's child Deployments by (namespace, Rollout label), then by name."""
+    placed: dict[tuple[str, str], tuple[str, str]] = {}
+    """(namespace, child name) -> (Rollout label, Rollout name) of each child kept."""
+    listed: set[str | None] = set()
+    """The namespaces whose children are listed (None: all namespaces)."""
+    watching = False
+    """Whether the child watch runs (set by :mod:`ramp.shell.runtime.child_watch`)."""
 
 
 def owned(namespace: str | None, rollout: str) -> bool:
@@ -58,7 +70,7 @@ def owned(namespace: str | None, rollout: str) -> bool:
     return controller is None or not namespace or controller.owns(namespace, rollout)
 
 
-def rollout_of(labels: kopf.Labels, body: Mapping[str, Any]) -> str:
+def rollout_of(labels: Mapping[str, Any], body: Mapping[str, Any]) -> str:
     """The name of the Rollout a child or history object belongs to: its controller
     owner's name when that is a Rollout (a label value cannot hold a long name: see
     :func:`ramp.core.names.rollout_label`), else the label (an orphan: short names only)."""
@@ -96,7 +108,13 @@ class NoDiffBase(kopf.AnnotationsDiffBaseStorage):
         return None
 
 
-def relevant(type: str | None, namespace: str, body: kopf.Body, progressing: bool = False) -> bool:
+def relevant(
+    type: str | None,
+    namespace: str,
+    body: Mapping[str, Any],
+    progressing: bool = False,
+    child: Child | None = None,
+) -> bool:
     """Whether a child Deployment's event can change what the planner does.
 
     The Deployment controller writes status fields the planner never reads
@@ -115,7 +133,7 @@ def relevant(type: str | None, namespace: str, body: kopf.Body, progressing: boo
     if type == "DELETED":
         State.seen.pop(key, None)
         return True
-    child = child_from_deployment(body)
+    child = child or child_from_deployment(body)
     view = dataclasses.replace(child, version=0)
     old = State.seen.get(key)
     if old == view:
@@ -162,11 +180,84 @@ def template_of(namespace: str, name: str) -> dict[str, Any] | None:
 
 
 def children_of(namespace: str, name: str) -> list[Child] | None:
-    """Children of a Rollout from the kopf index (None before the index is known)."""
-    if State.index is None:
+    """Children of a Rollout from the watch (None before its namespace is listed)."""
+    if None not in State.listed and namespace not in State.listed:
         return None
-    key = (namespace, rollout_label(name))
-    return [child_from_deployment(b) for b in State.index.get(key, [])]
+    return list(State.children.get((namespace, rollout_label(name)), {}).values())
+
+
+def child_event(type: str | None, body: Mapping[str, Any]) -> None:
+    """A labelled Deployment's watch event (None: listed): keep this shard's children,
+    kick the Rollout when the change can change its plan (:func:`relevant`). An adopted
+    Deployment (spec.workloadRef: the label's WATCHED_VALUE) kicks the Rollout holding it."""
+    meta = body.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "")
+    labels = meta.get("labels") or {}
+    label = labels.get(ROLLOUT_LABEL)
+    if label is None or not namespace:
+        return
+    if label == WATCHED_VALUE:
+        holder = (meta.get("annotations") or {}).get(MANAGED_ANNOTATION)
+        if holder:
+            _kick(namespace, holder, Cause.WORKLOAD)
+        return
+    rollout = rollout_of(labels, body)
+    if not owned(namespace, rollout):
+        return
+    key = (namespace, str(meta.get("name") or ""))
+    if type == "DELETED":
+        _drop(key)
+        State.seen.pop(key, None)
+        _kick(namespace, rollout, Cause.CHILD)
+        return
+    child = child_from_deployment(body)
+    if State.placed.get(key, (label, rollout)) != (label, rollout):
+        _drop(key)  # relabelled: no longer the other Rollout's
+    State.placed[key] = (label, rollout)
+    State.children.setdefault((namespace, label), {})[key[1]] = child
+    if relevant(type, namespace, body, progressing(namespace, rollout), child):
+        _kick(namespace, rollout, Cause.CHILD)
+
+
+def _kick(namespace: str, rollout: str, cause: Cause) -> None:
+    if State.controller is not None:
+        State.controller.queue.kick((namespace, rollout), cause)
+
+
+def _drop(key: tuple[str, str]) -> tuple[str, str] | None:
+    place = State.placed.pop(key, None)
+    if place is not None:
+        kept = State.children.get((key[0], place[0]))
+        if kept is not None:
+            kept.pop(key[1], None)
+            if not kept:
+                State.children.pop((key[0], place[0]), None)
+    return place
+
+
+def children_listed(scope: str | None, items: list[dict[str, Any]]) -> None:
+    """A (re-)list of the labelled Deployments of one namespace (None: all): each is an
+    event; a child kept but not listed was deleted while the watch was away (its Rollout
+    is kicked)."""
+    present = set()
+    for body in items:
+        meta = body.get("metadata") or {}
+        present.add((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
+        child_event(None, body)
+    for key in [k for k in State.placed if (scope is None or k[0] == scope) and k not in present]:
+        place = _drop(key)
+        State.seen.pop(key, None)
+        if place is not None:
+            _kick(key[0], place[1], Cause.CHILD)
+    State.listed.add(scope)
+
+
+def children_unwatched(scope: str | None) -> None:
+    """A namespace is no longer watched (None: all): forget its children."""
+    State.listed.discard(scope)
+    for key in [k for k in State.placed if scope is None or k[0] == scope]:
+        _drop(key)
+        State.seen.pop(key, None)
 
 
 def history_of(namespace: str, name: str) -> list[dict[str, Any]] | None:
@@ -197,9 +288,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.watching.inactivity_timeout = 330
     # Server-side label selectors: the API server streams only what the indexes keep
     # (kopf's handler filters are client-side: everything else would be decoded too).
-    # An adopted Deployment (spec.workloadRef) carries the label too, with a value no
-    # Rollout name can have (WATCHED_VALUE): it is kicked by annotation, never a child.
-    settings.watching.label_selectors["apps", "deployments"] = ROLLOUT_LABEL
     settings.watching.label_selectors["apps", "controllerrevisions"] = ROLLOUT_LABEL
     settings.watching.label_selectors["discovery.k8s.io", "endpointslices"] = SERVICE_NAME
     # kopf's per-object worker keeps the last event's whole body (a Deployment with its
@@ -216,18 +304,8 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
-@kopf.index("apps", "v1", "deployments", labels=CHILD_LABELS)
-def rollout_children(
-    namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
-) -> dict[tuple[str | None, str], dict[str, Any]]:
-    """Index child Deployments by (namespace, owning Rollout): this shard's only."""
-    if not _owned_child(namespace, labels, body):
-        return {}
-    return {(namespace, labels[ROLLOUT_LABEL]): summarize_deployment(body)}
-
-
 @kopf.index("apps", "v1", "controllerrevisions", labels=CHILD_LABELS)
-def rollout_history(
+async def rollout_history(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index the revision history (ControllerRevisions) by (namespace, owning Rollout):
@@ -243,7 +321,7 @@ def rollout_history(
     "endpointslices",
     labels={SERVICE_NAME: kopf.PRESENT},
 )
-def service_endpoints(
+async def service_endpoints(
     namespace: str | None, labels: kopf.Labels, body: kopf.Body, **_: Any
 ) -> dict[tuple[str | None, str], list[tuple[str, bool]]]:
     """Index EndpointSlices by (namespace, Service): which pods kube-proxy programs."""
@@ -251,38 +329,11 @@ def service_endpoints(
 
 
 @kopf.index(GROUP, VERSION, "analysistemplates")
-def analysis_templates(
+async def analysis_templates(
     namespace: str | None, name: str, spec: kopf.Spec, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """Index AnalysisTemplates by (namespace, name): analysis reads no template itself."""
     return {(namespace, name): copy.deepcopy(dict(spec))}
-
-
-@kopf.on.event("apps", "v1", "deployments", labels=CHILD_LABELS)
-async def child_changed(
-    type: str | None,
-    namespace: str | None,
-    labels: kopf.Labels,
-    body: kopf.Body,
-    rollout_children: kopf.Index[Any, Any] | None = None,
-    **_: Any,
-) -> None:
-    """A child Deployment changed in a way the planner reads: reconcile its Rollout."""
-    State.index = rollout_children
-    if not _owned_child(namespace, labels, body):
-        return
-    if State.controller is None or not namespace:
-        return
-    rollout = rollout_of(labels, body)
-    if relevant(type, namespace, body, progressing(namespace, rollout)):
-        State.controller.queue.kick((namespace, rollout), Cause.CHILD)
-
-
-@kopf.on.event("apps", "v1", "deployments", annotations={MANAGED_ANNOTATION: kopf.PRESENT})
-async def workload_changed(namespace: str | None, annotations: kopf.Annotations, **_: Any) -> None:
-    """An adopted Deployment (spec.workloadRef) changed: reconcile the Rollout holding it."""
-    if State.controller is not None and namespace:
-        State.controller.queue.kick((namespace, annotations[MANAGED_ANNOTATION]), Cause.WORKLOAD)
 
 
 @kopf.on.event(GROUP, VERSION, "rollouts")
@@ -291,14 +342,12 @@ async def rollout_changed(
     namespace: str | None,
     name: str,
     body: kopf.Body,
-    rollout_children: kopf.Index[Any, Any] | None = None,
     analysis_templates: kopf.Index[Any, Any] | None = None,
     rollout_history: kopf.Index[Any, Any] | None = None,
     service_endpoints: kopf.Index[Any, Any] | None = None,
     **_: Any,
 ) -> None:
     """A Rollout changed (or was listed at start-up): reconcile it; forget it when deleted."""
-    State.index = rollout_children
     State.templates = analysis_templates
     State.history = rollout_history
     State.endpoints = service_endpoints
@@ -312,7 +361,23 @@ async def rollout_changed(
             State.seen.pop(key, None)  # (a look-alike's entry costs one extra kick at most)
     else:
         State.controller.remember(dict(body))  # kept compact (see compact_rollout)
+        if State.watching and not _is_listed(namespace):
+            await _until_listed(namespace)
         State.controller.queue.kick((namespace, name), Cause.ROLLOUT)
+
+
+def _is_listed(namespace: str) -> bool:
+    return None in State.listed or namespace in State.listed
+
+
+async def _until_listed(namespace: str) -> None:
+    """Wait (at most :data:`LIST_WAIT`) for the child watch's first list of a namespace:
+    a reconcile before it would read the children from the API, one list per Rollout at
+    start-up (kopf's own indexes hold every handler back until they are listed)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + LIST_WAIT
+    while not _is_listed(namespace) and loop.time() < deadline:
+        await asyncio.sleep(0.05)
 
 
 @kopf.on.cleanup()

@@ -16,9 +16,11 @@ from kopf._cogs.structs.references import Insights
 import ramp.shell.handlers as handlers
 from ramp.shell.adapters import notify
 from ramp.shell.adapters.kube import load_client
+from ramp.shell.adapters.kube_watch import AsyncKube
 from ramp.shell.controller.controller import Controller
 from ramp.shell.controller.gates import provider_config
 from ramp.shell.controller.workqueue import Cause
+from ramp.shell.runtime.child_watch import watch_children
 from ramp.shell.runtime.layout import elector_for
 from ramp.shell.runtime.leader import GuardedKube, LeaderElector
 from ramp.shell.runtime.lease import KubeLeaseStore, default_identity, default_namespace
@@ -238,6 +240,8 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
         tasks.append(
             asyncio.create_task(keep_namespaces(insights, namespaces, names), name="namespaces")
         )
+    children = AsyncKube(load_client(settings.kubeconfig).configuration)
+    tasks.append(asyncio.create_task(watch_children(children, insights), name="child-watch"))
     log.info(
         "ramp-operator starting, watching %s%s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",

@@ -1,0 +1,75 @@
+"""The child Deployments' list+watch: one per namespace the operator watches.
+
+kopf keeps the set of watched namespaces (``Insights.namespaces``: ``None`` for every
+namespace, the ``--namespace`` names, or the namespaces matching its patterns as they
+come and go, with :mod:`ramp.shell.runtime.namespaces`' repairs); the child watch follows
+it, so it lists and watches exactly where kopf watches the Rollouts and needs no more
+permissions than they do (a tenant's Role in its namespace). Each watch is
+:func:`ramp.shell.adapters.kube_watch.list_watch` (re-lists on 410 Gone, retries on API
+errors) feeding :func:`ramp.shell.handlers.child_event`; a namespace no longer watched
+drops its children (:func:`ramp.shell.handlers.children_unwatched`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+
+from kopf._cogs.structs.references import Insights
+
+from ramp.api.labels import ROLLOUT_LABEL
+from ramp.shell import handlers
+from ramp.shell.adapters.kube_watch import AsyncKube, list_watch
+
+log = logging.getLogger("ramp.runtime")
+
+
+def deployments_path(namespace: str | None) -> str:
+    """The Deployments collection of a namespace (None: of every namespace)."""
+    if namespace is None:
+        return "/apis/apps/v1/deployments"
+    return f"/apis/apps/v1/namespaces/{namespace}/deployments"
+
+
+def watch_one(kube: AsyncKube, namespace: str | None) -> asyncio.Task[None]:
+    """The list+watch of one namespace's labelled Deployments (None: every namespace).
+    Server-side label selector: the API server streams nothing else (an adopted
+    Deployment carries the label too, with a value no Rollout name can have)."""
+    return asyncio.create_task(
+        list_watch(
+            kube,
+            deployments_path(namespace),
+            {"labelSelector": ROLLOUT_LABEL},
+            functools.partial(handlers.children_listed, namespace),
+            handlers.child_event,
+        ),
+        name=f"children in {namespace or 'every namespace'}",
+    )
+
+
+async def watch_children(kube: AsyncKube, insights: Insights) -> None:
+    """Keep one child watch per namespace kopf watches, until cancelled."""
+    watches: dict[str | None, asyncio.Task[None]] = {}
+    handlers.State.watching = True
+    try:
+        await insights.ready_namespaces.wait()
+        while True:
+            async with insights.revised:
+                wanted = set(insights.namespaces)
+                for namespace in [n for n in watches if n not in wanted]:
+                    watches.pop(namespace).cancel()
+                    handlers.children_unwatched(namespace)
+                for namespace in wanted - watches.keys():
+                    watches[namespace] = watch_one(kube, namespace)
+                log.debug("child watches: %s", sorted(str(n) for n in watches))
+                await insights.revised.wait()
+    finally:
+        handlers.State.watching = False
+        for task in watches.values():
+            task.cancel()
+        for task in watches.values():
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        await kube.close()
