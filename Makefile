@@ -8,6 +8,9 @@ CLUSTER_DIR := .cluster
 export KUBECONFIG_LOCAL := $(CURDIR)/$(CLUSTER_DIR)/kubeconfig
 # RAMP_REAL_NODE=1: `make cluster-up` also starts a real node (docs/real-node.md)
 REAL_NODE := $(if $(filter-out 0,$(RAMP_REAL_NODE)),--real-node)
+# GATEWAY=1: `make demo` rolls its canary through an HTTPRoute on a real gateway (Traefik, on
+# the real node; docs/gateway-api.md)
+GATEWAY_DEMO := $(if $(filter-out 0,$(GATEWAY)),--gateway)
 
 .PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build test-tools-build node-build gateway-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
 
@@ -103,8 +106,9 @@ test-e2e: venv cluster-build test-tools-build node-build gateway-build prometheu
 # The demo: local cluster, Prometheus, operator, a good v2 and a bad v3 (see demo/run.py).
 # DEMO_ARGS: --plain (progress lines; automatic without a terminal), --keep, --dir DIR.
 # RAMP_REAL_NODE=1: real pods of the demo app on a real node (docs/real-node.md).
-demo: venv cluster-build prometheus-install
-	$(VPY) demo/run.py --dir $(CLUSTER_DIR) $(REAL_NODE) $(DEMO_ARGS)
+# GATEWAY=1: also the gateway, the canary through an HTTPRoute with exact weights.
+demo: venv cluster-build prometheus-install $(if $(GATEWAY_DEMO),node-build gateway-build)
+	$(VPY) demo/run.py --dir $(CLUSTER_DIR) $(REAL_NODE) $(GATEWAY_DEMO) $(DEMO_ARGS)
 
 demo-down: venv
 	$(VPY) demo/run.py --down --dir $(CLUSTER_DIR)

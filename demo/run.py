@@ -25,6 +25,11 @@ What it does, in order:
    leaves the cluster, the operator and the dashboard running to explore with
    ``kubectl ramp``; ``make demo-down`` stops them).
 
+With ``--gateway`` (``make demo GATEWAY=1``; on the real node) the canary goes through a
+Gateway API HTTPRoute served by a real gateway, Traefik: 3 replicas, weights of 5, 20 and
+50 % given exactly, real requests through the gateway counted per version at each weight,
+the analysis on the gateway's own metrics (demo/gateway.py).
+
 On a terminal it shows the live view of ``kubectl ramp get checkout --watch``; with
 ``--plain`` (automatic when stdout is not a terminal, e.g. in CI) it prints progress lines.
 Exit status 0 when v2 ended Healthy and v3 Aborted, 1 otherwise.
@@ -196,7 +201,10 @@ class Demo:
         self.keep = args.keep
         self.timeout = args.timeout
         self.console = Console(no_color=self.plain, highlight=False)
-        self.real_node = bool(args.real_node)
+        self.real_node = bool(args.real_node or args.gateway)
+        self.gw: Any = None
+        """With ``--gateway``: demo/gateway.py's DemoGateway."""
+        self.gateway_mode = bool(args.gateway)
         self.cluster = Cluster(self.dir, real_node=self.real_node)
         self.real: Any = None
         """With ``--real-node``: the cluster's namespace, Prometheus and traffic there."""
@@ -288,6 +296,11 @@ class Demo:
             f"Prometheus at {self.real_prometheus.url} in the cluster's network namespace, "
             "scraping the real pods every 1s"
         )
+        if self.gateway_mode:
+            from gateway import DemoGateway
+
+            self.gw = DemoGateway(self.real, self.dir / "demo-gateway", NAMESPACE, ROLLOUT)
+            self.say(self.gw.start(self.real_prometheus))
         return str(self.real_prometheus.url)
 
     def start_prometheus(self) -> str:
@@ -394,6 +407,10 @@ class Demo:
         api_client = config.new_client_from_config(config_file=str(self.cluster.kubeconfig))
         self.kube = Kube(api_client, NAMESPACE)
         self.apply(SERVICE)
+        if self.gw is not None:
+            for obj in self.gw.objects(lambda name: copy.deepcopy(SERVICE)):
+                self.apply(obj)
+            return  # the traffic starts once v1 serves (run)
         if self.real is not None:
             from realnode_e2e import Traffic
 
@@ -465,7 +482,13 @@ class Demo:
                         if key not in seen_events:
                             seen_events.add(key)
                             self.say(f"    event {e.get('reason')}: {e.get('message')}")
-                if status.get("canaryRevision") == revision and status.get("currentStepIndex") == 2:
+                if self.gw is not None:
+                    said = self.gw.observe(label, status, time.monotonic())
+                    if said:
+                        self.say(f"{label} {said}")
+                elif (
+                    status.get("canaryRevision") == revision and status.get("currentStepIndex") == 2
+                ):
                     self.measure_overall(label)  # the 5 s pause at 20 % just ended
                 for m in status.get("measurements") or []:
                     key = f"{m.get('metric')}@{m.get('time')}"
@@ -493,15 +516,29 @@ class Demo:
             self.show(render(rollout or final, deployments, events, datetime.now(UTC)))
         return final
 
+    @property
+    def replicas(self) -> int:
+        return int(self.manifest(V1[1], V1[2])["spec"]["replicas"])
+
+    def template(self, url: str) -> dict[str, Any]:
+        """The AnalysisTemplate ``error-rate`` (the gateway's metrics with ``--gateway``)."""
+        if self.gw is not None:
+            return dict(self.gw.template(url))
+        return analysis_template(url, self.real_node)
+
+    def manifest(self, image: str, error_ratio: float) -> dict[str, Any]:
+        manifest = rollout_manifest(image, error_ratio, self.real_node)
+        return self.gw.shape(manifest) if self.gw is not None else manifest
+
     def release(self, label: str, image: str, error_ratio: float, expected: str) -> None:
-        revision = revision_hash(template_for(image, error_ratio, self.real_node))
+        revision = revision_hash(self.manifest(image, error_ratio)["spec"]["template"])
         how = "ERROR_RATIO of the demo app" if self.real_node else f"{ERROR_ANNOTATION}"
         self.say(
             f"[bold]{label}[/bold]: {image} (revision {revision}), whose pods answer "
             f"{error_ratio:.1%} of requests with errors ({how} in the template)"
         )
         self.say(f"$ kubectl apply -n {NAMESPACE} -f checkout-{label}.yaml")
-        self.apply(rollout_manifest(image, error_ratio, self.real_node))
+        self.apply(self.manifest(image, error_ratio))
         began = time.monotonic()
         measured: dict[str, dict[str, Any]] = {}
         final = self.follow(label, revision, measured)
@@ -544,7 +581,7 @@ class Demo:
                 lines.append(
                     f"{label} ({r['revision']}): {phase} after {r['seconds']:.0f}s - "
                     f"{detail}; stable {status.get('stableRevision')} serves "
-                    f"{status.get('stableReadyReplicas', 0)}/10 again"
+                    f"{status.get('stableReadyReplicas', 0)}/{self.replicas} again"
                 )
             ok = ok and good
         for label, (measured, expected) in self.overall.items():
@@ -552,6 +589,8 @@ class Demo:
                 f"{label} at weight 20: the Service's clients saw {measured:.1%} errors "
                 f"overall (the split's own: {expected:.1%})"
             )
+        if self.gw is not None:
+            lines.extend(self.gw.summary())
         title = "Summary" + ("" if ok else " (NOT AS EXPECTED)")
         if self.plain:
             print(f"\n{title}", flush=True)
@@ -571,14 +610,17 @@ class Demo:
         self.start_operator(url)
         self.start_dashboard()
         self.fresh_namespace()
-        self.apply(analysis_template(url, self.real_node))
-        v1 = rollout_manifest(V1[1], V1[2], self.real_node)
-        rollouts, templates = load_documents([analysis_template(url, self.real_node), v1])
+        template = self.template(url)
+        self.apply(template)
+        v1 = self.manifest(V1[1], V1[2])
+        rollouts, templates = load_documents([template, v1])
         self.say("the plan of the demo Rollout (kubectl ramp plan -f <file>):")
         self.show(render_plan(plan_rollout(rollouts[0], templates)))
         self.apply(v1)
         self.say(f"created Rollout {NAMESPACE}/{ROLLOUT} with {V1[1]} (first revision: stable)")
         self.wait_healthy()
+        if self.gw is not None:
+            self.say(self.gw.start_traffic())
         for label, image, ratio, expected in RELEASES:
             self.release(label, image, ratio, expected)
         ok = self.summary()
@@ -612,6 +654,8 @@ class Demo:
             self.load.stop()
         if self.real_load is not None:
             self.real_load.stop()
+        if self.gw is not None:
+            self.gw.stop()
         if self.real_prometheus is not None:
             self.real_prometheus.stop()
         if self.real is not None:
@@ -730,6 +774,13 @@ def main(argv: list[str] | None = None) -> int:
         default=os.environ.get("RAMP_REAL_NODE", "") not in ("", "0"),
         help="real pods of the demo app on a real node, real requests, real metrics "
         "(docs/real-node.md; default: $RAMP_REAL_NODE)",
+    )
+    parser.add_argument(
+        "--gateway",
+        action="store_true",
+        default=os.environ.get("RAMP_GATEWAY", "") not in ("", "0"),
+        help="the canary through a Gateway API HTTPRoute served by a real gateway (Traefik; "
+        "implies --real-node; docs/gateway-api.md; default: $RAMP_GATEWAY)",
     )
     args = parser.parse_args(argv)
     if args.down:

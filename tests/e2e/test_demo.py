@@ -24,36 +24,41 @@ REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.cluster, pytest.mark.prometheus, pytest.mark.timeout(420)]
 
 
-def test_make_demo_plain_shows_v2_healthy_and_v3_aborted_with_the_metric_value(
-    tmp_path: Path,
-) -> None:
+def make_demo(cluster_dir: Path, *variables: str, timeout: float = 400) -> str:
+    """``make demo`` in plain mode (its prerequisites taken as done); its output, once it
+    exited 0."""
     make = shutil.which("make")
     assert make, "make is needed for `make demo`"
-    cluster_dir = tmp_path / "demo-cluster"
     started = time.monotonic()
+    done = ["venv", "cluster-build", "prometheus-install", "node-build", "gateway-build"]
     proc = subprocess.run(
         [
             make,
             "--no-print-directory",
-            "-o",
-            "venv",
-            "-o",
-            "cluster-build",
-            "-o",
-            "prometheus-install",
+            *[arg for target in done for arg in ("-o", target)],
             "demo",
+            *variables,
             f"DEMO_ARGS=--plain --dir {cluster_dir}",
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=400,
+        timeout=timeout,
         check=False,
     )
     elapsed = time.monotonic() - started
     out = proc.stdout
-    print(f"\nmake demo (plain) took {elapsed:.0f}s\n{out[-3000:]}\n{proc.stderr[-3000:]}")
+    said = " ".join(variables)
+    print(f"\nmake demo {said} took {elapsed:.0f}s\n{out[-3000:]}\n{proc.stderr[-3000:]}")
     assert proc.returncode == 0, proc.stderr
+    return out
+
+
+def test_make_demo_plain_shows_v2_healthy_and_v3_aborted_with_the_metric_value(
+    tmp_path: Path,
+) -> None:
+    cluster_dir = tmp_path / "demo-cluster"
+    out = make_demo(cluster_dir)
 
     summary = out[out.index("\nSummary") :]
     v2 = next(line for line in summary.splitlines() if line.strip().startswith("v2 "))
@@ -82,3 +87,28 @@ def test_make_demo_plain_shows_v2_healthy_and_v3_aborted_with_the_metric_value(
     assert not Cluster(cluster_dir).alive()
     assert not (cluster_dir / "demo.json").exists()
     assert "stopped the cluster, the operator and Prometheus" in out
+
+
+@pytest.mark.realnode
+def test_make_demo_gateway_rolls_the_canary_through_a_route_with_exact_weights(
+    tmp_path: Path,
+) -> None:
+    """``make demo GATEWAY=1``: on the real node, through the real gateway, 3 replicas; the
+    gateway's users got v2 at 5, 20 and 50 % exactly as the route said (300 requests
+    each); v3 is aborted by the analysis of the gateway's own metrics; no request failed."""
+    cluster_dir = tmp_path / "demo-cluster"
+    out = make_demo(cluster_dir, "GATEWAY=1")
+    summary = out[out.index("\nSummary") :]
+    lines = summary.splitlines()
+    v2 = next(line for line in lines if line.strip().startswith("v2 ("))
+    v3 = next(line for line in lines if line.strip().startswith("v3 ("))
+    assert ": Healthy - promoted to stable" in v2 and "gateway-error-ratio" in v2, v2
+    match = re.search(r": Aborted after \d+s - gateway-error-ratio = ([0-9.]+) \(Fail", v3)
+    assert match and float(match.group(1)) >= 0.05, v3
+    shares = next(line for line in lines if line.strip().startswith("v2 through the gateway"))
+    got = re.findall(r"(\d+)% -> ([0-9.]+)%", shares)
+    assert [w for w, _ in got] == ["5", "20", "50"], shares
+    assert all(abs(float(s) - float(w)) <= 1.5 for w, s in got), shares
+    assert "v3 through the gateway" in summary and "0 failed (no answer)" in summary, summary
+    assert "gateway: Traefik on 127.0.0.1:" in out
+    assert not Cluster(cluster_dir).alive()

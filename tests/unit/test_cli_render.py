@@ -297,6 +297,18 @@ def test_progress_line() -> None:
     )
 
 
+def test_progress_line_of_a_routed_canary_shows_each_route_desired_and_acknowledged() -> None:
+    routed = copy.deepcopy(IN_PROGRESS)
+    routed["status"]["routes"] = [
+        {"name": "checkout", "desired": 5, "acknowledged": 5},
+        {"name": "checkout-internal", "desired": 5, "acknowledged": 0, "message": "waiting"},
+    ]
+    assert progress_line(routed) == (
+        "Progressing step 3/6 weight 20/20 route checkout 5/5 route checkout-internal 5/0 "
+        "ready 10/10: step 3 analysis: error-ratio 2/3 passes"
+    )
+
+
 # -- undo: the exact template back from a defaulted Deployment ------------------------------
 
 DEFAULTED_BY_THE_API_SERVER = {

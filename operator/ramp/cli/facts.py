@@ -129,6 +129,9 @@ def progress_line(rollout: Obj) -> str:
     if position != "-" and not ((spec.get("strategy") or {}).get("blueGreen")):
         parts.append(f"step {position}")
         parts.append(f"weight {weights_text(status)}")
+        for route in status.get("routes") or []:  # desired/acknowledged by the gateway
+            acked = route.get("acknowledged")
+            parts.append(f"route {route.get('name')} {route.get('desired', 0)}/{acked}")
     parts.append(f"ready {status.get('readyReplicas', 0)}/{spec.get('replicas', 1)}")
     active = (status.get("blueGreen") or {}).get("activeRevision")
     if active:

@@ -232,6 +232,15 @@ def routed(
     )
     rollouts.create(manifest)
     rollouts.wait_healthy(name, replicas, timeout=120)
+
+    def served() -> bool:
+        """The gateway has the stable's endpoints: 20 answers in a row with 200 (a
+        Healthy Rollout's pods can reach Traefik's EndpointSlice watch a moment later)."""
+        return accepted(gateway, rollouts.ns, name) and all(
+            gateway.get(gateway.port, "/", host)[0] == 200 for _ in range(20)
+        )
+
+    wait_for("the gateway serving the stable", waiting(served), timeout=60)
     return host, created
 
 

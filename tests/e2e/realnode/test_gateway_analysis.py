@@ -116,6 +116,7 @@ def test_gateway_metrics_abort_a_bad_canary_and_complete_a_good_one(
             ),
             timeout=30,
         )
+        time.sleep(2.0)  # the gateway's routers follow its status a moment later
         good_mark = traffic.mark()
         v3 = release(rollouts, name, {"VERSION": "v3"})
         final = rollouts.wait(

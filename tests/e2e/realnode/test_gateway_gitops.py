@@ -116,8 +116,10 @@ def test_gitops_weight_reset_reported_once_not_fought_abort_still_at_once(
     host, _ = routed(real_gateway, rollouts, name, [{"setWeight": 30}, {"pause": {}}], replicas=2)
     traffic = GatewayTraffic(real_gateway, host, seconds=180, rps=200).start()
     writes = RouteWrites(real_gateway, rollouts.ns, name)
+    moments = {"traffic": time.monotonic()}
     try:
         traffic.wait_count(traffic.mark(), 100, timeout=60)
+        moments["release"] = time.monotonic()
         release(rollouts, name, {"VERSION": "v2"})
         wait_for("weight 30 acknowledged", lambda: acknowledged(rollouts, name, 1, 30), 120)
         time.sleep(2.0)  # the gateway's routers follow its status a moment later
@@ -137,7 +139,7 @@ def test_gitops_weight_reset_reported_once_not_fought_abort_still_at_once(
             field_manager=GITOPS,
             _content_type="application/json-patch+json",
         )
-        reset_at = time.monotonic()
+        reset_at = moments["reset"] = time.monotonic()
         ours = {int(reset["metadata"]["generation"])}
         kick(rollouts, name)
         status = rollouts.wait(
@@ -162,6 +164,7 @@ def test_gitops_weight_reset_reported_once_not_fought_abort_still_at_once(
         route = real_gateway.read_route(rollouts.ns, name)
         window = time.monotonic() - window
         # the abort: the canary's 0 written at once, whatever the back-off
+        moments["abort"] = time.monotonic()
         rollouts.request(name, "abort")
         decided = wait_for(
             "the abort decided",
@@ -210,4 +213,11 @@ def test_gitops_weight_reset_reported_once_not_fought_abort_still_at_once(
     assert aborted[0][3][0] == {f"{name}-stable": 100, f"{name}-canary": 0}, aborted
     assert last - decided <= 1.0, "the canary's share is 0 within 1 s of the decision"
     assert share(traffic.since(after), "v2") == 0.0
-    assert not traffic.failed(), traffic.errors
+    failed = traffic.failed()
+    assert not failed, (
+        f"{len(failed)} failed ({dict(traffic.errors)}), from "
+        + ", ".join(f"{failed[0][0] - t:+.2f}s" for t in moments.values())
+        + " to "
+        + ", ".join(f"{failed[-1][0] - t:+.2f}s" for t in moments.values())
+        + f" after {', '.join(moments)}"
+    )
