@@ -102,7 +102,7 @@ def test_gateway_metrics_abort_a_bad_canary_and_complete_a_good_one(
         status = rollouts.wait_phase(name, "Aborted", timeout=90)
         aborted = time.monotonic()
         bad = traffic.since(bad_mark)
-        first_error = next(t for t, _, code in traffic.log[bad_mark:] if code == 500)
+        first_error = next((t for t, _, code in traffic.log[bad_mark:] if code == 500), aborted)
         routes = status.get("routes") or []
         # the gateway's own series of the canary Service saw the errors
         seen = real_prometheus.query(
