@@ -117,7 +117,17 @@ class SimWrites:
         c.deps.pop(name, None)
 
     def write_traffic(self, namespace: str, write: object) -> float | None:
-        raise NotImplementedError("the simulated cluster has no traffic router beyond Services")
+        gateway = getattr(self.c, "gateway", None)  # model.sim_gateway
+        if gateway is None:
+            raise NotImplementedError("the simulated cluster has no traffic router beyond Services")
+        try:
+            _refused(self.c)
+        except ApiException as exc:
+            if exc.status not in (404, 409, 422):
+                raise
+            return 0.5  # the real writer reads the route again soon
+        again: float | None = gateway.patch(write)
+        return again
 
     def pin_service(self, namespace: str, service: str, selector: Mapping[str, str | None]) -> bool:
         c = self.c

@@ -92,6 +92,9 @@ def observed_extras(c: Cluster, body: dict[str, Any]) -> dict[str, Any]:
     }
     if body["spec"].get("trackConfig") and not extras["deleting"]:
         extras.update(config_observed(c, template))  # the shell's ConfigTracker.rewrite
+    gateway = getattr(c, "gateway", None)  # model.sim_gateway: the routes the shell reads
+    if gateway is not None:
+        extras["traffic"] = gateway.observe()
     return extras
 
 
