@@ -267,13 +267,36 @@ class KubeJobs:
     """:class:`JobApi` over the official client (create-if-absent)."""
 
     def __init__(self, api_client: Any) -> None:
-        from kubernetes import client
-
-        self.batch: Any = client.BatchV1Api(api_client)
-        self.core: Any = client.CoreV1Api(api_client)
+        self.api_client = api_client
+        self._apis: dict[str, Any] = {}
         self.sanitize: Callable[[Any], Any] = api_client.sanitize_for_serialization
         self.may_write: Callable[[], bool] = lambda: True
         """False on a standby: it creates no Job (the leader does)."""
+
+    def _api(self, kind: str) -> Any:
+        """``BatchV1Api`` / ``CoreV1Api``, built at the first check Job (their classes
+        cost the operator's memory: see :class:`ramp.shell.adapters.kube_client.EventsApi`)."""
+        if kind not in self._apis:
+            from kubernetes import client
+
+            self._apis[kind] = getattr(client, kind)(self.api_client)
+        return self._apis[kind]
+
+    @property
+    def batch(self) -> Any:
+        return self._api("BatchV1Api")
+
+    @batch.setter
+    def batch(self, value: Any) -> None:
+        self._apis["BatchV1Api"] = value
+
+    @property
+    def core(self) -> Any:
+        return self._api("CoreV1Api")
+
+    @core.setter
+    def core(self, value: Any) -> None:
+        self._apis["CoreV1Api"] = value
 
     def create_job(self, namespace: str, body: dict[str, Any]) -> None:
         from kubernetes.client.exceptions import ApiException

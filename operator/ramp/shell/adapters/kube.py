@@ -27,6 +27,7 @@ from ramp.shell.adapters.kube_client import (
     TIMEOUT,
     ApiCounters,
     Conflict,
+    EventsApi,
     NotLeader,
     answer_version,
     client,
@@ -52,14 +53,32 @@ log = logging.getLogger("ramp.kube")  # its name before the shell package
 class Kube:
     """Reads and writes of Rollouts, their Deployments, Services and Events."""
 
+    _core: Any = None
+
+    @property
+    def core(self) -> Any:
+        """The ``CoreV1Api``, built at its first use (see :class:`EventsApi`)."""
+        if self._core is None:
+            self._core = client.CoreV1Api(self.api_client)
+        return self._core
+
+    @core.setter
+    def core(self, value: Any) -> None:
+        self._core = value
+
     def __init__(self, api_client: Any, component: str = "ramp-operator") -> None:
         self.api_client = api_client
         self.custom: Any = client.CustomObjectsApi(api_client)
         self.apps: Any = client.AppsV1Api(api_client)
-        self.core: Any = client.CoreV1Api(api_client)
+        self._events = EventsApi(api_client)
         self.component = component
         self.counters = ApiCounters()
-        self.poster = EventPoster(lambda: self.core, self.counters, self._timeout, component)
+        self.poster = EventPoster(
+            lambda: self._core if self._core is not None else self._events,
+            self.counters,
+            self._timeout,
+            component,
+        )
         self.sinks: list[EventSink] = []
         """What sees every Event posted and every status written (notifications)."""
         self.may_write: Callable[[], bool] = lambda: True
