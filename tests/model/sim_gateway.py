@@ -127,12 +127,12 @@ class Gateway:
             self.route = route
 
     def shares(
-        self, endpoints: dict[str, dict[str, int]], headers: bool = False
+        self, endpoints: dict[str, dict[str, int]], headers: bool = True
     ) -> dict[str, float]:
         """Percent of the Rollout rule's requests per revision, as the gateway proxies them
         (the accepted weights over the published EndpointSlices); ``headers``: Ramp's
         header rule counts as 1 % of the preview's revisions (matching requests need a
-        pod; not judged yet: see tests/model/test_regressions_routes.py)."""
+        pod)."""
         accepted = {"spec": self.accepted, "metadata": {"namespace": "ns"}}
         rules = backend_weights(accepted, SERVICES, NAME)
         result: dict[str, float] = {}

@@ -7,11 +7,10 @@ generation, not the current one. The planner counted only the last acknowledged 
 and the weights it wanted: the revision the in-between generation sends everything to was
 scaled to zero while the gateway sent it requests. Fixed by ``status.routes[].pending``
 (the shares of the generations since the last acknowledged one count until the current
-one is acknowledged, and a moment after). Both fail without it."""
+one is acknowledged, and a moment after). Both fail without it. And a header rule whose
+removal the gateway has not acknowledged (the last example)."""
 
 from __future__ import annotations
-
-import pytest
 
 from model.sim_bluegreen_routes import PREVIEW_SVC, BlueGreenRouteWorld
 from model.sim_routes import CANARY_SVC, RouteWorld
@@ -80,16 +79,16 @@ def test_canary_abort_before_the_step_was_acknowledged_keeps_the_canary() -> Non
     assert w.children.get(canary, 0) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="header rules do not count for the floors yet")
 def test_a_header_rule_not_yet_removed_by_the_gateway_keeps_a_pod_of_its_revision() -> None:
-    """Not fixed yet. The preview's header rule sends matching requests to green; the
-    release is cancelled (the template back to blue's): the pass that removes the rule
-    also scales green to zero, while the gateway has not acknowledged the removal (and
-    the preview's EndpointSlices still list green): requests with the header reach a
-    revision with no pod. The floors count only the weights (``acknowledged`` is also
-    what a step compares with its weights, where a header rule must not count): they need
-    a view of the routes that counts Ramp's rules (1 % to the revision they reach) until
-    their removal is acknowledged."""
+    """Found by tests/model/test_model_bluegreen_gateway.py. The preview's header rule
+    sends matching requests to green; the release is cancelled (the template back to
+    blue's): the pass that removed the rule also scaled green to zero, while the gateway
+    had not acknowledged the removal (and the preview's EndpointSlices still listed
+    green): requests with the header reached a revision with no pod. The floors counted
+    only the weights (``acknowledged``, also what a step compares with its weights, where
+    a header rule must not count). Fixed by the routers' ``carried`` (the floors' view:
+    1 % for each revision a rule of Ramp's reaches, kept in ``status.routes[].headers``
+    until its removal is acknowledged)."""
     w = BlueGreenRouteWorld(
         blue_green={"autoPromotionEnabled": False, "abortScaleDownDelaySeconds": 0}
     )

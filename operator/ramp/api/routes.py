@@ -82,6 +82,9 @@ class RouteStatus(ApiModel):
     pending: dict[str, int] | None = Field(default=None, json_schema_extra={"maxProperties": 8})
     """Per revision, the largest share of the route's generations since the last one the
     gateway acknowledged (it may proxy any of them until it acknowledges the current one)."""
+    headers: list[str] | None = Field(default=None, max_length=8)
+    """Revisions a header route of Ramp's sends requests to, kept until its removal is
+    acknowledged (their pods stay meanwhile)."""
     acknowledged_at: str | None = Field(default=None, max_length=32)
     """When the gateway acknowledged the current shares."""
     message: str | None = Field(default=None, max_length=1024)

@@ -215,6 +215,15 @@ def revision_shares(
     return {r: min(100, math.ceil(s - 1e-9)) for r, s in result.items() if s > 0}
 
 
+def most(*shares: Mapping[str, int]) -> dict[str, int]:
+    """The largest share of each revision over ``shares``."""
+    result: dict[str, int] = {}
+    for one in shares:
+        for revision, share in one.items():
+            result[revision] = max(result.get(revision, 0), share)
+    return result
+
+
 def assign(
     weights: Mapping[str, int],
     order: Sequence[tuple[str, str | None]],

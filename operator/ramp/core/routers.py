@@ -44,6 +44,11 @@ class TrafficRouter(Protocol):
         revision absent: 0); None: this router carries no weights of its own."""
         ...
 
+    def carried(self, draft: Draft) -> Mapping[str, int] | None:
+        """What the floors keep pods for: :meth:`acknowledged`, and the revisions requests
+        may still reach otherwise (a header route whose removal is not acknowledged yet)."""
+        ...
+
     def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
         """Add to ``plan`` the writes that make the data plane carry ``intent`` (none where
         it already does). ``plan.replicas`` is None when the workload is left as it is."""

@@ -127,7 +127,7 @@ def keep_routed(d: Draft, replicas: dict[str, int]) -> dict[str, int]:
     :mod:`ramp.core.traffic`)."""
     weights = d.traffic_weights()
     for router in routers_for(d.spec):
-        acknowledged = router.acknowledged(d)
+        acknowledged = router.carried(d)
         if acknowledged is not None:
             replicas = hold_floors(replicas, floors(acknowledged, weights, d.total))
     return replicas

@@ -14,7 +14,9 @@ replicas:
    data plane has confirmed it carries now, or ``None`` when this router carries no
    weights of its own (Service pins: the replica ratio is the split);
 2. :func:`hold_floors` raises the planned replicas of every revision the data plane still
-   sends requests to, or is asked to, to the pods its share needs (:func:`floors`): **a
+   sends requests to (``router.carried(draft)``: what it acknowledged, and what else may
+   still reach a revision, such as a header route whose removal is not acknowledged yet),
+   or is asked to, to the pods its share needs (:func:`floors`): **a
    revision a router still sends traffic to is never scaled below the pods its share
    needs, and a revision is only scaled to zero once its weight 0 is acknowledged**;
 3. ``router.route(draft, intent, plan)`` adds its writes to the plan (only where what

@@ -37,6 +37,7 @@ from ramp.core.httproute import (
     assign,
     backend_weights,
     header_ops,
+    most,
     owned_rule,
     problems,
     revision_shares,
@@ -108,6 +109,19 @@ class HTTPRouteRouter:
                     now, *((record.revisions or {}, record.pending or {}) if record else ())
                 )
             result = most(result, shares)
+        return result
+
+    def carried(self, draft: Draft) -> Mapping[str, int] | None:
+        """:meth:`acknowledged`, and 1 % for each revision a header rule of Ramp's reaches
+        in a route as read, or did while its removal is not acknowledged (recorded)."""
+        result = dict(self.acknowledged(draft) or {})
+        old = {r.name: r for r in draft.old.routes or []}
+        for name, route in self.routes(draft).items():
+            record = old.get(name)
+            for revision in header_revisions(route, draft) | set(
+                (record.headers if record else None) or []
+            ):
+                result[revision] = max(result.get(revision, 0), 1)
         return result
 
     def problems(self, draft: Draft) -> str | None:
@@ -227,6 +241,9 @@ class HTTPRouteRouter:
             # a change acknowledged now (what was proxied before still counts a moment)
             previous, since = most(old.revisions or {}, old.pending or {}), iso(draft.now)
         pending = None if ack.acknowledged else most(split_shares(route, services, draft))
+        headers = header_revisions(route, draft)
+        if old is not None and old.headers and (not ack.acknowledged or old.pending):
+            headers |= set(old.headers)  # a removal not acknowledged yet (or just now)
         if pending is not None and old is not None and old.pending:
             pending = most(pending, old.pending)
         desired = wanted.get(canary, 0) if wanted is not None else percent(current, canary)
@@ -249,6 +266,7 @@ class HTTPRouteRouter:
             revisions=dict(revisions) if revisions else None,
             previous=dict(previous) if previous else None,
             pending=pending or None,
+            headers=sorted(headers) or None,
             acknowledged_at=since,
             message=message or None,
             written=written,
@@ -288,15 +306,6 @@ def settling(draft: Draft, record: RouteStatus | None, shares: Mapping[str, int]
     return {}
 
 
-def most(*shares: Mapping[str, int]) -> dict[str, int]:
-    """The largest share of each revision over ``shares``."""
-    result: dict[str, int] = {}
-    for one in shares:
-        for revision, share in one.items():
-            result[revision] = max(result.get(revision, 0), share)
-    return result
-
-
 def split_shares(
     route: Mapping[str, Any], services: tuple[str, ...], draft: Draft
 ) -> dict[str, int]:
@@ -307,23 +316,17 @@ def split_shares(
     return revision_shares(rules, serving(draft))
 
 
-def route_shares(
-    route: Mapping[str, Any], services: tuple[str, ...], draft: Draft
-) -> dict[str, int]:
-    """Per revision, the percent of requests ``route`` sends it (the largest over its
-    rules); a header rule of Ramp's counts as 1 % for the revision its Service serves
-    (requests that match it still need a pod)."""
-    served = serving(draft)
-    shares = revision_shares(backend_weights(route, services, rollout(draft)), served)
-    name = rollout(draft)
-    for rule in (route.get("spec") or {}).get("rules") or []:
-        if not owned_rule(rule, name):
-            continue
-        for ref in rule.get("backendRefs") or []:
-            for revision, n in (served.get(str(ref.get("name"))) or {}).items():
-                if n > 0:
-                    shares[revision] = max(shares.get(revision, 0), 1)
-    return shares
+def header_revisions(route: Mapping[str, Any] | None, draft: Draft) -> set[str]:
+    """The revisions a rule of Ramp's (a header route) in ``route`` sends requests to."""
+    served, name = serving(draft), rollout(draft)
+    return {
+        revision
+        for rule in ((route or {}).get("spec") or {}).get("rules") or []
+        if owned_rule(rule, name)
+        for ref in rule.get("backendRefs") or []
+        for revision, n in (served.get(str(ref.get("name"))) or {}).items()
+        if n > 0
+    }
 
 
 def router_for(names: list[str] | None) -> HTTPRouteRouter | None:

@@ -43,6 +43,10 @@ class ServicePins:
         del draft
         return None  # no weights: the replica ratio is the split
 
+    def carried(self, draft: Draft) -> Mapping[str, int] | None:
+        del draft
+        return None
+
     def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
         targets = [t for t in intent.targets if not narrowing_waits(draft, t)]
         plan.services = pins(draft, [(t.service, t.revision) for t in targets])

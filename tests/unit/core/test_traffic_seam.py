@@ -117,6 +117,9 @@ class WeightedRouter:
     def acknowledged(self, draft: Draft) -> Mapping[str, int] | None:
         return self.seen
 
+    def carried(self, draft: Draft) -> Mapping[str, int] | None:
+        return self.seen
+
     def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
         if self.intents is not None:
             self.intents.append(intent)
