@@ -753,6 +753,8 @@ class Oracle:
         """(g)'s progress and counts before the pass being applied (its status may fail)."""
         self.before: dict[str, tuple[int, int]] = {}
         """Truth before applying: Deployment name → (replicas, ready)."""
+        self.before_services: dict[str, dict[str, str]] = {}
+        """Truth before applying: Service name → selector."""
         self.checked = 0
         self.history_had_promoted = False
         self.acted: set[tuple[str, str]] = set()
@@ -769,6 +771,7 @@ class Oracle:
     def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
         c = self.c
         self.before = {d.name: (d.replicas, d.ready) for d in c.owned()}
+        self.before_services = {n: dict(sel) for n, sel in c.services.items() if sel is not None}
         self.history_had_promoted = any(
             h.annotations.get(PROMOTED_ANNOTATION) for h in c.history.values()
         )

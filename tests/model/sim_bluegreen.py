@@ -239,13 +239,7 @@ class BlueGreenOracle(Oracle):
             self.taken_over.discard(self.bg["activeService"])
             return
         active = selector[REVISION_LABEL]
-        if active in self.aborted:
-            self.fail(f"(i) the active Service selects the aborted revision {active}")
-        if active not in self.promoted | self.verified:
-            self.fail(
-                f"(i) the active Service selects the unverified revision {active} "
-                f"(promoted {sorted(self.promoted)}, verified {sorted(self.verified)})"
-            )
+        held = (self.before_services.get(self.bg["activeService"]) or {}).get(REVISION_LABEL)
         # "the active Service never selects a revision with zero ready pods while another
         # revision has ready pods" (issue 10, acceptance 1): ready pods, not replicas asked
         # for. A Deployment scaled down by someone else keeps its ready pods until its
@@ -277,6 +271,34 @@ class BlueGreenOracle(Oracle):
             and (ch.name not in c.deps or c.deps[ch.name].deleting)
             for ch in observed.children
         )
+        # (i), with (h) above it: the active Service never moves to an aborted or
+        # unverified revision. It may keep the revision it already selected (one it was
+        # switched to) while no eligible revision has a ready pod: an abort, or a retry
+        # that restarts the release, whose blue was deleted flips back once blue is
+        # ready again, never to a blue with nothing to serve (issue 19).
+        if active in self.aborted or active not in self.promoted | self.verified:
+            state = "aborted" if active in self.aborted else "unverified"
+            if active != held or (eligible and wanted > 0):
+                self.fail(
+                    f"(i) the active Service selects the {state} revision {active} "
+                    f"(promoted {sorted(self.promoted)}, verified {sorted(self.verified)}; "
+                    f"it selected {held}; eligible with ready pods {sorted(eligible)})"
+                )
+        # (h) it never moves from a revision with ready pods to one without (what a user
+        # sees: every request refused), whatever the reason for the move.
+        before = {name.removeprefix("web-"): ready for name, (_, ready) in self.before.items()}
+        if (
+            held
+            and active != held
+            and before.get(held, 0) > 0
+            and active not in serving
+            and wanted > 0
+            and not unseen_deletion
+        ):
+            self.fail(
+                f"(h) the active Service moved from {held} ({before[held]} ready) to {active} "
+                "with no ready pod"
+            )
         if active not in serving and eligible and wanted > 0 and not unseen_deletion:
             self.fail(
                 f"(h) the active Service selects {active} with no ready pod while "

@@ -1,21 +1,27 @@
-"""Named example found by the blue-green machine once its examples no longer depend on
-the test order (the local-constants pool of Hypothesis emptied, see the report of issue
-19's workloadRef round): a release with post-promotion analysis, a ``retry`` token, the
-stable (active) child deleted, then ``abort``: the next pass leaves the active Service on
-the unverified green ((i)). Not fixed yet: strict xfail, remove the mark with the fix.
+"""Named examples found by the blue-green machine once its examples no longer depend on
+the test order (Hypothesis' local-constants pool emptied, issue 19): a switched release
+whose blue (the stable, active before the switch) someone deleted, then ``abort`` (with or
+without a ``retry`` token in the same pass).
+
+The planner flipped the active Service back to the blue it had just recreated, which had
+no ready pod, and scaled green away: every request refused until blue came up (the oracle
+did not see it: the aborted green was no alternative for (h)). The machine's (i) then
+reported the planner's first fix, the active Service held on green. Decided: an abort
+never empties the active Service. It stays on what it selects (green, aborted or not yet
+re-verified) while blue has no ready pod, flips once blue has one, and green goes only
+after its endpoints left the active Service. The oracle's (h) forbids moving from a
+revision with ready pods to one without; its (i) allows holding, never moving, onto an
+aborted or unverified revision while no eligible one serves.
 """
 
 from __future__ import annotations
 
-import pytest
-
-from model.sim import Config, Violation
+from model.sim import Cluster, Config
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from ramp.api.analysis import Verdict
+from ramp.api.labels import REVISION_LABEL
 
-
-@pytest.mark.xfail(raises=Violation, strict=True, reason="(i) after abort of a deleted active")
-def test_abort_after_the_active_child_was_deleted_keeps_the_active_service_verified() -> None:
+def switched_release_with_blue_deleted(retry: bool) -> Cluster:
     post = {
         "metrics": [
             {
@@ -65,7 +71,33 @@ def test_abort_after_the_active_child_was_deleted_keeps_the_active_service_verif
 
     drive(1, 1)
     drive(3, 2)
-    token("retry")
+    if retry:
+        token("retry")
     del c.deps[f"web-{c.revision(1)}"]  # the active (stable) child
     token("abort")
-    drive(1, 1)
+    return c
+
+
+def test_an_abort_holds_the_active_service_on_green_until_the_recreated_blue_is_ready() -> None:
+    c = switched_release_with_blue_deleted(retry=False)
+    blue, green = c.revision(1), c.revision(2)
+    c.ready_delay[blue] = 3.0
+    seen = []
+    for _ in range(8):
+        c.advance(1, controller_acts=True)
+        c.reconcile()  # the oracle's (h) and (i) hold on every pass
+        seen.append((c.services[ACTIVE] or {}).get(REVISION_LABEL))
+    assert seen[0] == green, seen  # blue has no ready pod yet
+    assert seen[-1] == blue, seen
+    assert c.status is not None and c.status["phase"] == "Aborted"
+    assert c.deps[f"web-{green}"].replicas == 0  # gone once the active Service left it
+
+
+def test_an_abort_and_a_retry_in_one_pass_keep_green_serving_and_complete_it() -> None:
+    c = switched_release_with_blue_deleted(retry=True)
+    green = c.revision(2)
+    for _ in range(10):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+        assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == green
+    assert c.status is not None and c.status["stableRevision"] == green

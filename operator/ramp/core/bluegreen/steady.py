@@ -132,22 +132,26 @@ def bg_aborted(d: Draft) -> Plan:
         since = parse_iso(s.aborted_at) or d.now
     until = since + timedelta(seconds=bg.abort_scale_down_delay)
     g = d.child(green)
-    keep = g.replicas if g is not None and d.now < until else 0
+    # Green stays while the active Service still sends it requests: blue deleted by
+    # someone and recreated by this abort has no ready pod yet to flip back to.
+    listed = still_listed(d, bg.active_service)
+    held = bool(listed.get(green)) and d.serving(blue) == 0
+    keep = g.replicas if g is not None and (d.now < until or listed.get(green)) else 0
     if keep:
-        d.wake_in((until - d.now).total_seconds())
+        d.wake_in((until - d.now).total_seconds() if d.now < until else 1.0)
     st.weights = Weights(desired=0, actual=0)
     d.conditions["Aborted"] = (True, st.abort_reason or "Aborted", st.abort_message or "")
     d.conditions["Progressing"] = (False, "RolloutAborted", st.abort_message or "")
     st.message = (
         f"aborted: {st.abort_message}; active {blue} "
         f"{d.serving(blue)}/{d.total} ready"
+        f"{f' (the active Service stays on {green} until then)' if held else ''}"
         f"{f', green {green} removed at {iso(until)}' if keep else ''}"
         "; retry with ramp.dev/retry or change the template"
     )
     replicas = {blue: d.total, green: keep}
     # An older green the active Service still lists (replaced after the switch and
     # aborted in the same plan): it goes only once no endpoint of it is listed.
-    listed = still_listed(d, bg.active_service)
     for other in d.live_children:
         if other.revision not in replicas and listed.get(other.revision):
             replicas[other.revision] = other.replicas

@@ -116,10 +116,12 @@ def bg_intent(d: Draft) -> TrafficIntent:
         if other and d.serving(other) > 0 and other != st.aborted_revision:
             active = other
     if d.serving(active) == 0:
-        # Nothing ready to move to yet (a rolled-back blue still coming up): the active
-        # Service stays where it is while that revision serves and was not aborted.
+        # Nothing ready to move to yet (a rolled-back blue still coming up, a deleted blue
+        # recreated by an abort): the active Service stays on what it selects while that
+        # serves, an aborted green too; it moves once blue has a ready pod, and green
+        # goes only after its endpoints left the active Service (never an empty Service).
         current = (d.obs.services.get(bg.active_service) or {}).get(REVISION_LABEL)
-        if current and current != st.aborted_revision and d.serving(current) > 0:
+        if current and d.serving(current) > 0:
             active = current
     green = st.canary_revision if st.aborted_revision != st.canary_revision else None
     preview = green if green and d.serving(green) > 0 else active
