@@ -128,9 +128,19 @@ def invalid(d: Draft, problem: str) -> Plan:
             d.defer_tokens("abort")
         d.token_not_applicable("abort", "no rollout is in progress")
         st.message = message
-        if not recreated:
+        if recreated:
+            return finish(d, d.strategy.at_rest(d, {st.stable_revision or "": d.total}))
+        stable = d.children.get(st.stable_revision or "")
+        if stable is None:
             return finish(d, None)
-        return finish(d, d.strategy.at_rest(d, {st.stable_revision or "": d.total}))
+        # The stable's size follows the spec (scaled by someone else, or spec.replicas
+        # changed: an HPA) as far as the surge allows beside the rest, which stays as it
+        # is; the traffic follows the ready pods.
+        as_is = {c.revision: c.replicas for c in d.live_children}
+        lim = d.strategy.limits(d.spec)
+        room = lim.total + lim.surge - sum(as_is.values()) + stable.replicas
+        target = min(d.total, max(stable.replicas, room))
+        return finish(d, {**as_is, stable.revision: target})
     if d.tokens.get("abort") and st.aborted_revision != st.canary_revision:
         abort(d, "UserAbort", "aborted by request (ramp.dev/abort)")
         d.tokens.pop("abort")

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from ramp.analysis.prometheus import ProviderConfig
@@ -269,6 +270,15 @@ class Controller:
             with self._bodies_lock:
                 self.bodies.pop(key, None)  # plan again from a fresh read
             return 0.0
+        except ApiException as exc:
+            # 404: the Rollout itself may be gone unseen (its namespace deleted: the watch
+            # of a deleted namespace stops before the DELETED event); then forget it
+            # rather than retry a write to nothing forever.
+            if exc.status != 404 or await self._call(self.kube.get_rollout, *key) is not None:
+                raise
+            log.info("%s/%s: the Rollout is gone; forgotten", *key)
+            self.forget(key)
+            return None
         self.gates.report(taken)  # counted once the status holding them is written
         self.reconciles += 1
         cause = CAUSE.get().value
