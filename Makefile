@@ -12,7 +12,7 @@ REAL_NODE := $(if $(filter-out 0,$(RAMP_REAL_NODE)),--real-node)
 # the real node; docs/gateway-api.md)
 GATEWAY_DEMO := $(if $(filter-out 0,$(GATEWAY)),--gateway)
 
-.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build test-tools-build node-build gateway-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz clean
+.PHONY: venv lock lint crds crds-check kind-e2e kind-down cluster-build test-tools-build node-build gateway-build cluster-up cluster-down test test-unit test-e2e demo demo-down prometheus-install browser-install image argocd-lua fuzz fuzz-for clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -99,6 +99,12 @@ test-unit: venv
 # RAMP_MODEL_EXAMPLES=N (canary) and RAMP_MODEL_BG_EXAMPLES=N (blue-green) override it.
 fuzz: venv
 	RAMP_FUZZ=1 $(VENV)/bin/pytest --timeout=0 tests/model
+
+# Rounds of the model machines with new random seeds until FUZZ_SECONDS are up (the
+# examples that ran are printed): make fuzz-for FUZZ_SECONDS=3600
+FUZZ_SECONDS ?= 3600
+fuzz-for: venv
+	tests/model/fuzz-for.sh $(FUZZ_SECONDS)
 
 test-e2e: venv cluster-build test-tools-build node-build gateway-build prometheus-install browser-install image argocd-lua
 	$(VENV)/bin/pytest tests/e2e
