@@ -71,3 +71,23 @@ def test_the_restored_stable_stays_within_the_surge_beside_a_canary() -> None:
     c.bump()
     m.drive(3, 1)  # the oracle's (c) holds on every pass
     assert sum(d.replicas for d in c.owned()) <= 3
+
+
+def test_a_stable_recreated_under_an_invalid_spec_leaves_the_serving_pods_alone() -> None:
+    """Found by the canary machine (workloadRef left out) against the same fix: the status
+    lost, the stable child deleted, the template then made invalid: the stable came back
+    from its history and the invalid-spec pass scaled every other child to zero, the one
+    ready pod of the canary (the only one serving) too. The rest now stays as it is."""
+    m = RolloutMachine()
+    cfg = Config(replicas=5, steps=[{"setWeight": 20}], deadline=30, name="b" * 64)
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    m.token("promote")
+    m.drive(3, 1)
+    c.status = None  # restored from a backup
+    c.bump()
+    del c.deps[f"{'b' * 64}-{c.revision(1)}"]  # kubectl delete deploy (the stable)
+    m.set_template(1, True)
+    m.drive(1, 1)  # the oracle's (b): ready pods never taken below the floor
+    canary = c.deps[f"{'b' * 64}-{c.revision(2)}"]
+    assert canary.replicas >= 1

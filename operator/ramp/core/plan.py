@@ -128,19 +128,20 @@ def invalid(d: Draft, problem: str) -> Plan:
             d.defer_tokens("abort")
         d.token_not_applicable("abort", "no rollout is in progress")
         st.message = message
-        if recreated:
-            return finish(d, d.strategy.at_rest(d, {st.stable_revision or "": d.total}))
-        stable = d.children.get(st.stable_revision or "")
-        if stable is None:
+        stable = st.stable_revision or ""
+        child = d.children.get(stable)
+        if child is None and not recreated:
             return finish(d, None)
-        # The stable's size follows the spec (scaled by someone else, or spec.replicas
-        # changed: an HPA) as far as the surge allows beside the rest, which stays as it
-        # is; the traffic follows the ready pods.
+        # The stable's size follows the spec (recreated, scaled by someone else, or
+        # spec.replicas changed: an HPA) as far as the surge allows beside the rest, which
+        # stays as it is (its ready pods may be all that serves); the traffic follows the
+        # ready pods.
         as_is = {c.revision: c.replicas for c in d.live_children}
+        current = child.replicas if child is not None else 0
         lim = d.strategy.limits(d.spec)
-        room = lim.total + lim.surge - sum(as_is.values()) + stable.replicas
-        target = min(d.total, max(stable.replicas, room))
-        return finish(d, {**as_is, stable.revision: target})
+        room = lim.total + lim.surge - sum(n for rev, n in as_is.items() if rev != stable)
+        target = min(d.total, max(current, room))
+        return finish(d, d.strategy.at_rest(d, {**as_is, stable: target}))
     if d.tokens.get("abort") and st.aborted_revision != st.canary_revision:
         abort(d, "UserAbort", "aborted by request (ramp.dev/abort)")
         d.tokens.pop("abort")
