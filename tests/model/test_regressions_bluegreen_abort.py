@@ -21,6 +21,7 @@ from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL
 
+
 def switched_release_with_blue_deleted(retry: bool) -> Cluster:
     post = {
         "metrics": [

@@ -59,7 +59,8 @@ def test_the_restored_stable_stays_within_the_surge_beside_a_canary() -> None:
     the stable came back at full size beside a full-size canary, 4 pods for R+surge = 3.
     It now grows only as far as the surge allows."""
     m = RolloutMachine()
-    m.start(cfg=Config(replicas=2, deadline=30), start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    cfg = Config(replicas=2, deadline=30)
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
     c = m.cluster
     stable = c.deps[f"web-{c.revision(1)}"]
     stable.replicas = 0  # kubectl scale deploy/web-<stable> --replicas 0
