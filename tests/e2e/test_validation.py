@@ -164,6 +164,20 @@ BAD_ROLLOUTS: list[tuple[str, Any, str]] = [
     ),
     ("unknown blue-green field", lambda m: _bg(m, previewReplicas=1), "previewReplicas"),
     (
+        "blue-green httpRoutes without previewService",
+        lambda m: _bg(m, httpRoutes=["web"]),
+        "httpRoutes needs previewService",
+    ),
+    (
+        "previewHeaderRoute without httpRoutes",
+        lambda m: _bg(
+            m,
+            previewService="web-preview",
+            previewHeaderRoute=[{"headerName": "X-Preview", "headerValue": {"exact": "1"}}],
+        ),
+        "previewHeaderRoute needs httpRoutes",
+    ),
+    (
         "steps under blueGreen",
         lambda m: _bg(m, steps=[{"setWeight": 10}]),
         "steps",
