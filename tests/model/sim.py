@@ -33,7 +33,7 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from model.crd_schema import schema_errors, status_schema
+from model.crd_schema import json_copy, schema_errors, status_schema
 from model.sim_config import check_reads_copies, reading_config
 from model.sim_config import revision as config_revision
 from model.sim_measure import measure_due_now
@@ -357,9 +357,9 @@ class Cluster:
             self.body["metadata"]["generation"] += 1
 
     def full_body(self) -> dict[str, Any]:
-        body = copy.deepcopy(self.body)
+        body = json_copy(self.body)
         if self.status is not None:
-            body["status"] = copy.deepcopy(self.status)
+            body["status"] = json_copy(self.status)
         return body
 
     @property
@@ -380,7 +380,7 @@ class Cluster:
             body=self.full_body(),
             children=tuple(d.child() for d in self.deps.values()),
             history=tuple(h.entry() for h in self.history.values()),
-            services=copy.deepcopy(self.services),
+            services=json_copy(self.services),
         )
 
     # -- the Deployment controller and the pods ------------------------------------

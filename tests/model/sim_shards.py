@@ -16,7 +16,6 @@ the machine is carried out only while exactly one process may act on the Rollout
 from __future__ import annotations
 
 import contextlib
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -25,6 +24,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, rule
 
+from model.crd_schema import json_copy
 from model.sim import NAME, STATS, T0, Cluster, Violation
 from ramp.shell.runtime.leader import LeaderElector, LeaseConflict
 from ramp.shell.runtime.shard import Shard
@@ -49,7 +49,7 @@ class Leases:
             "metadata": {"name": name, "resourceVersion": str(self.rv), "annotations": annotations},
             "spec": {k: v for k, v in spec.items() if v is not None},
         }
-        return copy.deepcopy(self.objects[name])
+        return json_copy(self.objects[name])
 
 
 class LeaseStore:
@@ -68,7 +68,7 @@ class LeaseStore:
     def get(self) -> dict[str, Any] | None:
         self._reach()
         found = self.leases.objects.get(self.name)
-        return copy.deepcopy(found) if found is not None else None
+        return json_copy(found) if found is not None else None
 
     def create(
         self, spec: dict[str, Any], annotations: dict[str, str] | None = None

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from kubernetes.client.exceptions import ApiException
 
+from model.crd_schema import json_copy
 from model.sim_workload import collect
 from ramp.core.model import Child, Event, HistoryWrite, Role
 from ramp.core.names import (
@@ -191,7 +192,7 @@ class SimWrites:
         _refused(c)
         if rollout["metadata"]["resourceVersion"] != str(c.rv):
             raise Conflict(rollout["metadata"]["name"])  # 409: plan again from a fresh read
-        c.status = copy.deepcopy(status)
+        c.status = json_copy(status)
         c.bump()
         return c.full_body()
 
