@@ -92,3 +92,38 @@ def test_a_stable_recreated_under_an_invalid_spec_leaves_the_serving_pods_alone(
     m.drive(1, 1)  # the oracle's (b): ready pods never taken below the floor
     canary = c.deps[f"{'b' * 64}-{c.revision(2)}"]
     assert canary.replicas >= 1
+
+
+def test_an_invalid_spec_moves_the_active_service_off_a_stable_being_deleted() -> None:
+    """Found by the first hour of ``make fuzz-for`` (round 1, seed 843783384): the stable
+    (active) child deleted in the foreground while its spec was invalid (its ConfigMap
+    gone): nothing is recreated while the old child is still going, and the invalid spec
+    left the Services as they were: the active Service selected the deleted revision's
+    pods, none, while the warm blue still had a ready pod. Traffic now follows the ready
+    pods under an invalid spec, whatever the stable's child is doing."""
+    m = BlueGreenMachine()
+    cfg = Config(
+        replicas=1,
+        deadline=30,
+        services=False,
+        history_limit=0,
+        blue_green={
+            "activeService": ACTIVE,
+            "previewService": PREVIEW,
+            "scaleDownDelaySeconds": 0,
+            "abortScaleDownDelaySeconds": 0,
+        },
+        workload_ref=False,
+        track_config=True,
+    )
+    m.start(cfg=cfg, start_release=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    blue, green = c.revision(1), c.revision(2)
+    m.token("promote")
+    m.drive(5, 1)
+    assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == green
+    m.set_template(2, True)  # its ConfigMap deleted: InvalidSpec
+    c.deps[f"web-{green}"].deleting = True  # kubectl delete --cascade=foreground
+    m.reconcile(cut=7, lag_children=False, lag_history=False, stale_body=False)
+    m.drive(2, 1)  # the oracle's (h) holds on every pass
+    assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == blue

@@ -130,13 +130,15 @@ def invalid(d: Draft, problem: str) -> Plan:
         st.message = message
         stable = st.stable_revision or ""
         child = d.children.get(stable)
+        as_is = {c.revision: c.replicas for c in d.live_children}
         if child is None and not recreated:
-            return finish(d, None)
+            # The stable's child still going (or none to recreate it from): the rest stays
+            # as it is, and the traffic follows its ready pods.
+            return finish(d, d.strategy.at_rest(d, as_is) if as_is else None)
         # The stable's size follows the spec (recreated, scaled by someone else, or
         # spec.replicas changed: an HPA) as far as the surge allows beside the rest, which
         # stays as it is (its ready pods may be all that serves); the traffic follows the
         # ready pods.
-        as_is = {c.revision: c.replicas for c in d.live_children}
         current = child.replicas if child is not None else 0
         lim = d.strategy.limits(d.spec)
         room = lim.total + lim.surge - sum(n for rev, n in as_is.items() if rev != stable)
