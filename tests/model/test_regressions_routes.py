@@ -105,3 +105,19 @@ def test_a_header_rule_not_yet_removed_by_the_gateway_keeps_a_pod_of_its_revisio
     still = [r for r in w.accepted["rules"] if str(r.get("name", "")).startswith("ramp-")]
     assert still and w.slices.get(PREVIEW_SVC) == green, "the gateway still routes the header"
     assert w.children.get(green, 0) >= 1, "green keeps a pod for the header's requests"
+
+
+def test_a_gitops_reset_before_ramp_read_its_own_write_keeps_the_canary_pods() -> None:
+    """Found by ``make fuzz-for`` (round 2, seed 922425656): Ramp wrote 95/5 (generation 2)
+    and the gateway acknowledged it, but before Ramp's next pass a GitOps tool set the
+    weights back to 100/0 (generation 3, not acknowledged yet). Ramp had recorded only what
+    it read (generation 1: all on the stable), so on an abort it scaled the canary to zero
+    while the gateway still proxied 5 % to it. What a pass writes is now recorded as pending
+    until a generation after it is acknowledged."""
+    from model.test_model_routes import RouteMachine
+
+    m = RouteMachine()
+    m.stable_runs()
+    m.release(passes=3, version="v2")
+    m.gitops_resets_the_weights()
+    m.token(verb="abort")  # the world's check: never below the pods the share needs

@@ -246,6 +246,10 @@ class HTTPRouteRouter:
             headers |= set(old.headers)  # a removal not acknowledged yet (or just now)
         if pending is not None and old is not None and old.pending:
             pending = most(pending, old.pending)
+        if writing and wanted is not None:
+            # What this pass writes: the gateway may proxy it before Ramp reads the route
+            # again, and someone else's write in between (a GitOps reset) hides it.
+            pending = most(pending or {}, revision_shares([wanted], serving(draft)))
         desired = wanted.get(canary, 0) if wanted is not None else percent(current, canary)
         written = old.written if old else None
         if writing:
