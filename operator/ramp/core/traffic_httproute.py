@@ -247,8 +247,7 @@ class HTTPRouteRouter:
         if pending is not None and old is not None and old.pending:
             pending = most(pending, old.pending)
         if writing and wanted is not None:
-            # What this pass writes: the gateway may proxy it before Ramp reads the route
-            # again, and someone else's write in between (a GitOps reset) hides it.
+            # what this pass writes, hidden from the next read by a GitOps reset between
             pending = most(pending or {}, revision_shares([wanted], serving(draft)))
         desired = wanted.get(canary, 0) if wanted is not None else percent(current, canary)
         written = old.written if old else None
