@@ -19,7 +19,8 @@ from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL
 
 
-def test_an_invalid_spec_restores_a_stable_scaled_to_zero_and_serves_meanwhile() -> None:
+def switched_release() -> BlueGreenMachine:
+    """One replica, tracked configuration, green promoted and switched: blue warm."""
     m = BlueGreenMachine()
     cfg = Config(
         replicas=1,
@@ -36,10 +37,15 @@ def test_an_invalid_spec_restores_a_stable_scaled_to_zero_and_serves_meanwhile()
         track_config=True,
     )
     m.start(cfg=cfg, start_release=True, verdict=Verdict.PASS, delay=2.0)
+    m.token("promote")
+    m.drive(5, 1)
+    return m
+
+
+def test_an_invalid_spec_restores_a_stable_scaled_to_zero_and_serves_meanwhile() -> None:
+    m = switched_release()
     c = m.cluster
     blue, green = c.revision(1), c.revision(2)
-    m.token("promote")
-    m.drive(5, 1)  # switched and completed: green active, blue warm
     assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == green
     c.deps[f"web-{green}"].replicas = 0  # kubectl scale deploy/web-<green> --replicas 0
     c.deps[f"web-{green}"].generation += 1
@@ -101,26 +107,9 @@ def test_an_invalid_spec_moves_the_active_service_off_a_stable_being_deleted() -
     left the Services as they were: the active Service selected the deleted revision's
     pods, none, while the warm blue still had a ready pod. Traffic now follows the ready
     pods under an invalid spec, whatever the stable's child is doing."""
-    m = BlueGreenMachine()
-    cfg = Config(
-        replicas=1,
-        deadline=30,
-        services=False,
-        history_limit=0,
-        blue_green={
-            "activeService": ACTIVE,
-            "previewService": PREVIEW,
-            "scaleDownDelaySeconds": 0,
-            "abortScaleDownDelaySeconds": 0,
-        },
-        workload_ref=False,
-        track_config=True,
-    )
-    m.start(cfg=cfg, start_release=True, verdict=Verdict.PASS, delay=2.0)
+    m = switched_release()
     c = m.cluster
     blue, green = c.revision(1), c.revision(2)
-    m.token("promote")
-    m.drive(5, 1)
     assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == green
     m.set_template(2, True)  # its ConfigMap deleted: InvalidSpec
     c.deps[f"web-{green}"].deleting = True  # kubectl delete --cascade=foreground
