@@ -336,6 +336,8 @@ class Cluster:
         from Ramp's status): only these may ever be promoted (issue 19, class 4)."""
         self.refuse: tuple[int, int] | None = None
         """(n, code): the API server refuses the n-th write of the next reconcile."""
+        self.refused_in_pass = False
+        """A write of the pass being applied was refused (the pass stopped there)."""
         self.writes = 0
         self.drifted: set[str] = set()
         self.originals: dict[str, Mapping[str, Any]] = {}
@@ -572,6 +574,7 @@ class Cluster:
         if self.cfg.track_config:
             check_reads_copies(result)
         self.oracle.before_apply(observed, view, result)
+        self.refused_in_pass = False
         done = self.apply(view, observed, result, cut)
         self.refuse = None
         self.last = (result, done)
@@ -699,6 +702,7 @@ class Cluster:
             code, self.refuse = self.refuse[1], None
             if create and code == 409:
                 return False
+            self.refused_in_pass = True
             raise Refused(code)
         return True
 
@@ -1099,6 +1103,11 @@ class Oracle:
             self.taken_over.discard(name)  # unpinned (or re-created): a new takeover
             return
         if USER_KEY in selector:
+            return
+        if c.refused_in_pass:
+            # The API server refused a write of this pass, which stopped there (the pin
+            # that would have fixed this Service among the writes not made): judged after
+            # the next pass, which plans again at once.
             return
         plain = c.plain if c.plain is not None and not c.plain.deleting else None
         owned = [

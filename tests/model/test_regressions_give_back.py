@@ -66,3 +66,30 @@ def test_a_canary_recreated_while_giving_back_is_progress_the_deadline_counts_fr
             break
     assert aborted_at is not None, "a canary that never gets ready is still aborted"
     assert (aborted_at - recreated).total_seconds() >= 30
+
+
+def test_a_refused_unpin_is_judged_after_the_pass_that_retries_it() -> None:
+    """Found by ``make fuzz-for`` (round 3, seed 444243135): a Rollout with workloadRef
+    deleted (give-back) after someone deleted its stable child; once the user's Deployment
+    had a ready pod, the pass that unpinned the stable Service had that write refused
+    (409). The planner was right and the API server said no: the oracle's (f) judged that
+    pass. A pass whose write was refused stops there; (f) now judges the Services after the
+    next pass, which must have unpinned them."""
+    from model.sim_workload import delete_rollout
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+    from ramp.api.labels import REVISION_LABEL
+
+    m = RolloutMachine()
+    cfg = Config(replicas=1, deadline=30, services=True, workload_ref=True, track_config=True)
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    m.drive(1, 1)
+    del c.deps[next(d.name for d in c.owned())]  # kubectl delete deploy (the stable child)
+    delete_rollout(c)
+    m.drive(1, 1)
+    c.refuse = (1, 409)  # the unpin of the next pass
+    m.advance(1, True)
+    m.drive(1, 2)
+    m.drive(1, 1)  # (f) judges this pass
+    assert all(REVISION_LABEL not in (s or {}) for s in c.services.values()), c.services
