@@ -277,6 +277,8 @@ class Executor:
             )
             self.refusals.pop(key, None)
         except (ApiException, ValidationError) as exc:
+            if isinstance(exc, ApiException) and exc.status == 404:
+                raise  # the namespace is gone (the controller forgets a Rollout gone too)
             if isinstance(exc, ApiException) and exc.status not in SPEC_REFUSALS:
                 return self._refused_for_now(body, action.revision, exc)
             if isinstance(exc, ValidationError):
