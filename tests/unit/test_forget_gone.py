@@ -4,8 +4,8 @@ kopf stops watching a deleted namespace before the Rollout's DELETED event arriv
 controller keeps the last body it cached and reconciles it again and again: every write
 answered 404 (seen in CI runs' operator logs: one failed status patch a minute for ever;
 a child's create answered 404 retried as refused for now, a Warning Event each time,
-which failed too). The controller now reads the Rollout again on a 404 and forgets it when it is gone;
-a 404 for anything else still fails the reconcile (and is retried with back-off).
+which failed too). The controller now reads the Rollout again on a 404 and forgets it
+when it is gone; a 404 for anything else still fails the reconcile (retried with back-off).
 """
 
 from __future__ import annotations
