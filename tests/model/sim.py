@@ -835,7 +835,9 @@ class Oracle:
         if "events" in done or applied_status:
             self.tokens(observed, result, full)
             self.steps(observed, result)
-        if full:
+        if full or applied_status:
+            # What a plan decided holds once its status is written, even if a restart cut
+            # its Events (the shell writes them last): the blue-green oracle's rule too.
             for e in result.events:
                 if e.reason == "Aborted":
                     self.aborted.add(old.canary_revision or new.aborted_revision or "")

@@ -251,3 +251,26 @@ def test_class9_bluegreen_never_switches_to_an_edited_green() -> None:
     assert "Switched" not in reasons
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
     assert c.status is not None and c.status["phase"] == "Degraded"
+
+
+def test_a_retry_whose_events_a_restart_cut_still_counts_once_its_status_is_written() -> None:
+    """Found by ``make fuzz-for`` (seed 858042074): an abort, then ``retry`` in a pass cut by
+    a restart after its status (the Events, written last, lost). The status recorded the
+    retried release; it completed two passes later. The canary oracle forgot the abort only
+    on a written ``Retried`` Event, so it reported "(a) aborted revision promoted" for a
+    retried one. It now takes what a plan decided once its status is written, as the
+    blue-green oracle does."""
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    m = RolloutMachine()
+    cfg = Config(replicas=1, deadline=30, track_config=True)
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    m.token("abort")
+    m.drive(1, 1)
+    assert c.status is not None and c.status["phase"] == "Aborted"
+    m.token("retry")
+    m.reconcile(cut=3, lag_children=False, lag_history=False, stale_body=False)
+    m.drive(3, 2)  # the oracle's (a) holds
+    assert c.status["phase"] == "Healthy"
