@@ -197,7 +197,13 @@ class RolloutWatch:
     """
 
     def __init__(
-        self, kube: Kube, name: str, *, deployments: bool = True, events: bool = True
+        self,
+        kube: Kube,
+        name: str,
+        *,
+        deployments: bool = True,
+        events: bool = True,
+        rollout: Obj | None = None,
     ) -> None:
         self.kube = kube
         self.name = name
@@ -205,7 +211,7 @@ class RolloutWatch:
         self.stopped = threading.Event()
         self.error: str | None = None
         self._lock = threading.Lock()
-        self._rollout: Obj | None = None
+        self._rollout: Obj | None = rollout  # as read before the watch (its list may lag)
         self._deployments: dict[str, Obj] = {}
         self._events: dict[str, Obj] = {}
         self._threads: list[threading.Thread] = []

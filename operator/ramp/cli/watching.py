@@ -55,8 +55,9 @@ def get(c: Commands) -> int:
 
 def watch(c: Commands, name: str, timeout: float | None) -> int:
     """The live view: redrawn when a watch delivers a change."""
-    c.kube.get(name)
-    watcher = RolloutWatch(c.kube, name).start()
+    # The first frame may come from another stream's list before the Rollout's own: it
+    # shows the Rollout as read now, never "does not exist" (seen in CI under load).
+    watcher = RolloutWatch(c.kube, name, rollout=c.kube.get(name)).start()
     deadline = None if timeout is None else time.monotonic() + timeout
 
     def frame() -> RenderableType:
