@@ -1,4 +1,5 @@
-"""The chart grants HTTPRoutes get/patch only when rbac.httpRoutes is set (helm template)."""
+"""The chart grants HTTPRoutes get/list/watch/patch only when rbac.httpRoutes is set (helm
+template): the operator reads, watches and patches them; nothing else of the Gateway API."""
 
 from __future__ import annotations
 
@@ -36,9 +37,10 @@ def test_no_httproutes_by_default() -> None:
 
 
 @pytest.mark.parametrize("scope", ["cluster", "namespace"])
-def test_httproutes_get_patch_when_enabled(scope: str) -> None:
+def test_httproutes_get_list_watch_patch_when_enabled(scope: str) -> None:
     granted = grants_routes(rules("rbac.httpRoutes=true", "rbac.services=true", f"scope={scope}"))
     assert granted
     for rule in granted:
         assert rule["apiGroups"] == ["gateway.networking.k8s.io"]
-        assert rule["verbs"] == ["get", "patch"]
+        assert rule["resources"] == ["httproutes"]
+        assert rule["verbs"] == ["get", "list", "watch", "patch"]

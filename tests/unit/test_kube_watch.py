@@ -18,6 +18,7 @@ from kubernetes.client import Configuration
 
 from ramp.shell import handlers
 from ramp.shell.adapters.kube_watch import AsyncKube, list_watch
+from ramp.shell.controller.route_index import RouteIndex
 from ramp.shell.controller.workqueue import Cause
 from ramp.shell.runtime import child_watch
 
@@ -82,6 +83,7 @@ class Controller:
     def __init__(self) -> None:
         self.queue = Queue()
         self.bodies: dict[Any, Any] = {}
+        self.routes = RouteIndex(lambda key: self.queue.kick(key, Cause.ROUTE))
 
     def owns(self, namespace: str, name: str) -> bool:
         return True

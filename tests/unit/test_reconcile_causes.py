@@ -18,6 +18,7 @@ from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.shell import handlers
 from ramp.shell.adapters.kube_objects import summarize_history
 from ramp.shell.controller import workqueue
+from ramp.shell.controller.route_index import RouteIndex
 from ramp.shell.controller.workqueue import CAUSE, Cause, WorkQueue
 from ramp.shell.runtime.metrics import OperatorMetrics
 
@@ -149,6 +150,7 @@ class _Controller:
     def __init__(self) -> None:
         self.queue = _Queue()
         self.bodies: dict[tuple[str, str], dict[str, Any]] = {}
+        self.routes = RouteIndex(lambda key: self.queue.kick(key, Cause.ROUTE))
 
     def owns(self, namespace: str, name: str) -> bool:
         return True
@@ -174,7 +176,11 @@ def test_watch_events_kick_with_their_cause(monkeypatch: pytest.MonkeyPatch) -> 
         "spec": {"replicas": 1},
         "status": {"observedGeneration": 1},
     }
-    rollout = {"metadata": {"name": "web", "namespace": "ns", "resourceVersion": "3"}}
+    rollout = {
+        "metadata": {"name": "web", "namespace": "ns", "resourceVersion": "3"},
+        "spec": {"strategy": {"canary": {"httpRoutes": ["shop"]}}},
+    }
+    route = {"metadata": {"name": "shop", "namespace": "ns", "generation": 2}}
     adopted = {
         "metadata": {
             "name": "web",
@@ -188,10 +194,12 @@ def test_watch_events_kick_with_their_cause(monkeypatch: pytest.MonkeyPatch) -> 
         handlers.child_event("ADDED", child)
         await handlers.rollout_changed(type="MODIFIED", namespace="ns", name="web", body=rollout)
         handlers.child_event("MODIFIED", adopted)
+        stub.routes.event("MODIFIED", route)  # the route watch's event
 
     asyncio.run(events())
     assert stub.queue.kicks == [
         (("ns", "web"), Cause.CHILD),
         (("ns", "web"), Cause.ROLLOUT),
         (("ns", "web"), Cause.WORKLOAD),
+        (("ns", "web"), Cause.ROUTE),
     ]

@@ -167,11 +167,12 @@ rbac.services is set, HTTPRoutes only when rbac.httpRoutes is set. Nothing else.
   verbs: ["get", "create", "patch"]
 {{- end }}
 {{- if .Values.rbac.httpRoutes }}
-# Gateway API routes (strategy.canary.httpRoutes, strategy.blueGreen.httpRoutes): read, and JSON patches of the weights of
-# the Rollout's backendRefs and of Ramp's own header rules (docs/gateway-api.md).
+# Gateway API routes (strategy.canary.httpRoutes, strategy.blueGreen.httpRoutes): read and
+# watched (a route's change wakes the Rollouts naming it), and JSON patches of the weights
+# of the Rollout's backendRefs and of Ramp's own header rules (docs/gateway-api.md).
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["httproutes"]
-  verbs: ["get", "patch"]
+  verbs: ["get", "list", "watch", "patch"]
 {{- end }}
 {{- end }}
 

@@ -361,6 +361,7 @@ async def rollout_changed(
             State.seen.pop(key, None)  # (a look-alike's entry costs one extra kick at most)
     else:
         State.controller.remember(dict(body))  # kept compact (see compact_rollout)
+        State.controller.routes.remember(namespace, name, body)  # the routes it names
         if State.watching and not _is_listed(namespace):
             await _until_listed(namespace)
         State.controller.queue.kick((namespace, name), Cause.ROLLOUT)

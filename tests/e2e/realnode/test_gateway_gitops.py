@@ -5,9 +5,9 @@ of the weights, one Event) and does not fight over the weights; an abort still t
 canary out of the route at once. Every write to the route is seen by a watch (its
 generation), every answer through the gateway counted: what the users saw.
 
-Ramp does not watch HTTPRoutes: it reads them on each pass of the Rollout (a Rollout at rest
-every 60 s, or on any event of it). The test gives it its passes by annotating the Rollout
-(``kick``) instead of waiting for the resync.
+Ramp reads the routes on each pass of the Rollout, and its route watch makes a pass of each
+change of them (``test_gateway_watch.py``); the test gives it more passes still by
+annotating the Rollout (``kick``): however often it looks, it does not fight.
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 :mod:`ramp.core.traffic_httproute`): the routes a Rollout names, read whole, and the JSON
 patches the core planned, sent as they are (each guarded by the route's resourceVersion
 and the names of what it edits: a route someone changed in between is refused, read again
-at the next pass, never overwritten)."""
+at the next pass, never overwritten). The answer of each patch is kept in :data:`ECHOES`:
+the route watch knows its echo (:mod:`ramp.shell.controller.route_index`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ log = logging.getLogger("ramp.gateway")
 RETRY = 0.2
 """After a patch the API server refused (the route changed in between): look again this
 soon (seconds)."""
+ECHOES: dict[tuple[str, str], str] = {}
+"""(namespace, route) -> the resourceVersion of Ramp's last patch's answer (one per route
+written: its watch event shows what that patch made, nothing new)."""
 
 
 def read_routes(
@@ -47,7 +51,7 @@ def write_routes(api_client: Any, namespace: str, writes: Iterable[object]) -> f
         if not isinstance(write, RoutePatch) or write.router != KIND:
             continue
         try:
-            custom.patch_namespaced_custom_object(
+            answer = custom.patch_namespaced_custom_object(
                 GROUP,
                 VERSION,
                 namespace,
@@ -56,6 +60,10 @@ def write_routes(api_client: Any, namespace: str, writes: Iterable[object]) -> f
                 [dict(op) for op in write.ops],
                 _content_type="application/json-patch+json",
             )
+            meta = answer.get("metadata") if isinstance(answer, dict) else None
+            version = meta.get("resourceVersion") if isinstance(meta, dict) else None
+            if version:
+                ECHOES[(namespace, write.route)] = str(version)
         except ApiException as exc:
             if exc.status not in (404, 409, 422):
                 raise

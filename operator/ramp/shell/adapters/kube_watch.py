@@ -12,7 +12,9 @@ as the blocking client (server, CA, client certificate, bearer token and its ref
 resuming from the last one seen (bookmarks keep it fresh) when a stream ends; a "410
 Gone" (the server no longer has that version) lists again, and the callback is given the
 whole list so that what was deleted meanwhile is noticed. An API error (the server
-restarting, a namespace just deleted) waits and tries again; it never gives up.
+restarting, a namespace just deleted) waits and tries again; it never gives up. A watch of
+something the cluster may lack (a CRD not installed, no permission to list it) is given an
+``absent`` delay: a 403 or 404 is then said once and looked at again only that much later.
 """
 
 from __future__ import annotations
@@ -154,10 +156,14 @@ async def list_watch(
     on_event: OnEvent,
     *,
     backoff: tuple[float, ...] = BACKOFF,
+    absent: float | None = None,
 ) -> None:
-    """List, then watch, forever (until cancelled): see the module's docstring."""
+    """List, then watch, forever (until cancelled): see the module's docstring.
+    ``absent``: seconds to wait after a 403 or 404 (the resource is not served, or not to
+    us), said once at INFO; None: an API error like any other."""
     version = ""
     failures = 0
+    said = False
     while True:
         try:
             if not version:
@@ -190,14 +196,33 @@ async def list_watch(
         except Gone:
             log.debug("watch of %s: resourceVersion %s gone, listing again", path, version)
             version = ""
-        except (ApiError, aiohttp.ClientError, TimeoutError, ValueError) as exc:
-            # the server restarting, a timeout, a refusal, a cut line: try again
-            level = logging.WARNING if failures == len(backoff) else logging.DEBUG
-            log.log(level, "watch of %s failed (%s): trying again", path, exc)
-            await asyncio.sleep(backoff[min(failures, len(backoff) - 1)])
+        except ApiError as exc:
+            if absent is None or exc.status not in (403, 404):
+                await _failed(path, exc, failures, backoff)
+                failures += 1
+                continue
+            log.log(
+                logging.DEBUG if said else logging.INFO,
+                "%s is not served to Ramp (%s): not watched; looked at again every %.0fs",
+                path,
+                exc.status,
+                absent,
+            )
+            said = True
+            version = ""
+            await asyncio.sleep(absent)
+        except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
+            await _failed(path, exc, failures, backoff)
             failures += 1
         except Exception:  # a defect of ours in a callback: said loudly, then again
             log.exception("watch of %s: an event was not handled", path)
             version = ""  # what the callback missed is seen by the next list
             await asyncio.sleep(backoff[min(failures, len(backoff) - 1)])
             failures += 1
+
+
+async def _failed(path: str, exc: Exception, failures: int, backoff: tuple[float, ...]) -> None:
+    """The server restarting, a timeout, a refusal, a cut line: wait, then try again."""
+    level = logging.WARNING if failures == len(backoff) else logging.DEBUG
+    log.log(level, "watch of %s failed (%s): trying again", path, exc)
+    await asyncio.sleep(backoff[min(failures, len(backoff) - 1)])

@@ -32,6 +32,7 @@ from ramp.core.plan import Child, Event, Observed, Plan, plan, runs_in_play
 from ramp.core.workload_model import Workload
 from ramp.shell.adapters.config_copies import RECHECK as CONFIG_RECHECK
 from ramp.shell.adapters.config_copies import ConfigTracker
+from ramp.shell.adapters.gateway_routes import ECHOES
 from ramp.shell.adapters.kube import Conflict, Kube
 from ramp.shell.adapters.kube_objects import child_name
 from ramp.shell.adapters.kube_workload import Workloads
@@ -46,6 +47,7 @@ from ramp.shell.controller.observe import (
     compact_rollout,
 )
 from ramp.shell.controller.report import error_message, report_error, report_unparsable
+from ramp.shell.controller.route_index import RouteIndex
 from ramp.shell.controller.timing import CURRENT as TIMING
 from ramp.shell.controller.timing import PARTS, Samples, StepTiming
 from ramp.shell.controller.workqueue import CAUSE, Cause, Key, WorkQueue
@@ -96,6 +98,8 @@ class Controller:
         self.gates.scheduler.on_done = lambda namespace, name: self.queue.kick(
             (namespace, name), Cause.MEASUREMENT
         )
+        self.routes = RouteIndex(lambda key: self.queue.kick(key, Cause.ROUTE), ECHOES)
+        """Which Rollouts name which HTTPRoutes (the route watch kicks them)."""
         self.owns: Callable[[str, str], bool] = lambda namespace, name: True
         """Whether this process handles a Rollout (``--shard``); others are ignored."""
         self.queue.accept = lambda key: self.owns(*key)
@@ -154,6 +158,7 @@ class Controller:
         self.reported_errors.pop(key, None)
         self.reader.forget(key[0])
         self.config.forget(*key)
+        self.routes.forget(key)
         self.queue.forget(key)
 
     def summary(self) -> dict[str, Any]:

@@ -39,6 +39,9 @@ class Cause(StrEnum):
     """A child Deployment's event that changes what the planner reads."""
     WORKLOAD = "workload"
     """An adopted Deployment's event (``spec.workloadRef``)."""
+    ROUTE = "route"
+    """An event of an HTTPRoute the Rollout names (its weights, its rules, the gateway's
+    acknowledgement)."""
     MEASUREMENT = "measurement"
     """An analysis measurement finished."""
     LEADER = "leader"

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Callable
 
 from kopf._cogs.structs.references import Insights
 
@@ -49,10 +50,15 @@ def watch_one(kube: AsyncKube, namespace: str | None) -> asyncio.Task[None]:
     )
 
 
-async def watch_children(kube: AsyncKube, insights: Insights) -> None:
-    """Keep one child watch per namespace kopf watches, until cancelled."""
+async def follow_namespaces(
+    insights: Insights,
+    start: Callable[[str | None], asyncio.Task[None]],
+    unwatched: Callable[[str | None], None],
+    what: str,
+) -> None:
+    """Keep one task per namespace kopf watches (``start``), until cancelled; a namespace
+    no longer watched has its task cancelled and ``unwatched`` called."""
     watches: dict[str | None, asyncio.Task[None]] = {}
-    handlers.State.watching = True
     try:
         await insights.ready_namespaces.wait()
         while True:
@@ -60,16 +66,26 @@ async def watch_children(kube: AsyncKube, insights: Insights) -> None:
                 wanted = set(insights.namespaces)
                 for namespace in [n for n in watches if n not in wanted]:
                     watches.pop(namespace).cancel()
-                    handlers.children_unwatched(namespace)
+                    unwatched(namespace)
                 for namespace in wanted - watches.keys():
-                    watches[namespace] = watch_one(kube, namespace)
-                log.debug("child watches: %s", sorted(str(n) for n in watches))
+                    watches[namespace] = start(namespace)
+                log.debug("%s watches: %s", what, sorted(str(n) for n in watches))
                 await insights.revised.wait()
     finally:
-        handlers.State.watching = False
         for task in watches.values():
             task.cancel()
         for task in watches.values():
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+async def watch_children(kube: AsyncKube, insights: Insights) -> None:
+    """Keep one child watch per namespace kopf watches, until cancelled."""
+    handlers.State.watching = True
+    try:
+        await follow_namespaces(
+            insights, functools.partial(watch_one, kube), handlers.children_unwatched, "child"
+        )
+    finally:
+        handlers.State.watching = False
         await kube.close()

@@ -30,7 +30,7 @@ Series (``namespace`` and ``rollout`` label every per-Rollout series):
     Histogram of one reconcile (read, plan, apply).
 ``ramp_reconciles_total{cause}``
     Reconciles that planned, by what woke them (``rollout``, ``child``, ``workload``,
-    ``measurement``, ``leader``, ``requeue``, ``resync``, ``retry``: see
+    ``route``, ``measurement``, ``leader``, ``requeue``, ``resync``, ``retry``: see
     :class:`ramp.shell.controller.workqueue.Cause`).
 ``ramp_api_requests_total{kind}``
     Requests of the reconcile loop to the API server (``read``/``write``).

@@ -26,6 +26,7 @@ from ramp.shell.runtime.leader import GuardedKube, LeaderElector
 from ramp.shell.runtime.lease import KubeLeaseStore, default_identity, default_namespace
 from ramp.shell.runtime.metrics import METRICS, PROBES, MetricsServer, OperatorMetrics
 from ramp.shell.runtime.namespaces import keep_namespaces
+from ramp.shell.runtime.route_watch import watch_routes
 from ramp.shell.runtime.settings import Settings
 
 log = logging.getLogger("ramp.runtime")  # its name before the shell package
@@ -242,6 +243,10 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
         )
     children = AsyncKube(load_client(settings.kubeconfig).configuration)
     tasks.append(asyncio.create_task(watch_children(children, insights), name="child-watch"))
+    routes = AsyncKube(load_client(settings.kubeconfig).configuration)
+    tasks.append(
+        asyncio.create_task(watch_routes(routes, insights, controller.routes), name="route-watch")
+    )
     log.info(
         "ramp-operator starting, watching %s%s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
