@@ -34,6 +34,8 @@ CASES = [
     ("bluegreen.txt", "bluegreen.yaml", []),
     ("bluegreen--replicas-1.json", "bluegreen.yaml", ["--replicas", "1", "-o", "json"]),
     ("bluegreen-manual.txt", "bluegreen-manual.yaml", []),
+    ("bluegreen-routes.txt", "bluegreen-routes.yaml", []),
+    ("bluegreen-routes.json", "bluegreen-routes.yaml", ["-o", "json"]),
 ]
 
 

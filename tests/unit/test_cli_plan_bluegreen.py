@@ -74,3 +74,35 @@ def test_fewer_replicas_than_previewreplicacount_is_warned() -> None:
     plan = plan_of("bluegreen.yaml", replicas=1)
     assert plan.steps[0].green == 1
     assert plan.warnings == ["previewReplicaCount 2 is more than 1 replicas: green runs 1"]
+
+
+def test_through_an_httproute_the_weights_switch_and_an_abort_writes_them_back() -> None:
+    """With ``httpRoutes`` the switch is the route's weights (active/preview), 0/100 in one
+    patch while the active Service keeps blue until completion; a failed post-promotion
+    analysis or an abort writes 100/0 back; the preview's header route is said."""
+    plan = plan_of("bluegreen-routes.yaml")
+    rows = [(s.step.split(" ")[0], s.active, s.preview, s.route) for s in plan.steps]
+    assert rows == [
+        ("green", "blue", "blue", "100/0"),
+        ("preview", "blue", "green", "100/0"),
+        ("wait", "blue", "green", "100/0"),
+        ("switch", "blue", "green", "0/100"),
+        ("post-promotion", "blue", "green", "0/100"),
+        ("blue", "green", "green", "100/0"),  # completed: the active Service selects green
+        ("blue", "green", "green", "100/0"),
+    ]
+    assert plan.routes == "checkout"
+    assert "acknowledges" in plan.steps[3].note
+    assert "100/0 (blue) at once" in plan.steps[4].note
+    assert "X-Preview exact 'yes'" in plan.steps[1].note
+    assert "writes 100/0 back" in plan.on_abort and "acknowledges" in plan.on_abort
+    data = plan.to_data()
+    assert data["routes"] == "checkout" and data["steps"][3]["route"] == "0/100"
+
+
+def test_without_an_httproute_no_route_is_said() -> None:
+    plan = plan_of("bluegreen.yaml")
+    assert plan.routes == "" and {s.route for s in plan.steps} == {""}
+    data = plan.to_data()
+    assert "routes" not in data and all("route" not in s for s in data["steps"])
+    assert "flips back to blue at once" in plan.on_abort

@@ -5,7 +5,11 @@ The sequence is the one :mod:`ramp.core.bluegreen` walks: green up at
 pre-promotion analysis, the wait for a promote or ``autoPromotionSeconds``, green to full
 size, the switch (once every green pod is a ready endpoint of the preview Service), the
 post-promotion analysis while blue stays at full size, blue warm until
-``scaleDownDelaySeconds`` after the switch, then blue scaled down. Least times come from
+``scaleDownDelaySeconds`` after the switch, then blue scaled down. With ``httpRoutes`` the
+switch is the routes' weights (active / preview: 100 / 0, then 0 / 100 in one patch, counted
+once the gateway acknowledges it), the active Service keeps selecting blue until the release
+completes (an abort or a failed post-promotion analysis writes 100 / 0 back at once), then
+selects green with the weights back on it. Least times come from
 the file's values, analysis times as for canary (:func:`analysis_least_seconds`); the
 time pods take to become ready is not known offline and counts as zero.
 """
@@ -42,6 +46,8 @@ class BlueGreenStepPlan:
     """None when it waits for a promote or is unknown."""
     waits_for_promote: bool = False
     note: str = ""
+    route: str = ""
+    """With ``httpRoutes``: the routes' weights, active / preview Service ("100/0")."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class BlueGreenPlan:
     active_service: str
     preview_service: str | None
     strategy: str = "blueGreen"
+    routes: str = ""
+    """The HTTPRoutes the switch goes through ("" without ``httpRoutes``)."""
     steps: list[BlueGreenStepPlan] = field(default_factory=list)
     least_seconds: float = 0.0
     """Sum of the steps' least times (readiness not counted)."""
@@ -65,7 +73,12 @@ class BlueGreenPlan:
     on_abort: str = ""
 
     def to_data(self) -> dict[str, Any]:
-        return camel_data(self)
+        data = camel_data(self)
+        if not self.routes:  # the route's fields only for a Rollout with httpRoutes
+            data.pop("routes")
+            for step in data["steps"]:
+                step.pop("route")
+        return data
 
 
 def _analysis_name(ref: AnalysisRef) -> str:
@@ -85,6 +98,7 @@ def plan_blue_green(
     total = rollout.spec.replicas if replicas is None else replicas
     preview_size = min(bg.preview_replica_count or total, total)
     has_preview = bg.preview_service is not None
+    routes = ", ".join(bg.http_routes or [])
     rows: list[BlueGreenStepPlan] = []
     waits: list[int] = []
     unknown: list[int] = []
@@ -100,16 +114,21 @@ def plan_blue_green(
         *,
         blue: int = total,
         waits_here: bool = False,
+        switched: bool = False,
     ) -> None:
         index = len(rows) + 1
         if waits_here:
             waits.append(index)
         elif seconds is None:
             unknown.append(index)
+        route = ""
+        if routes:  # the weights switch; the active Service selects green once completed
+            route = "0/100" if switched else "100/0"
+            active = "blue" if switched else active
         rows.append(
             BlueGreenStepPlan(
                 index, step, blue, green, active, preview if has_preview else "-", seconds,
-                waits_here, note,
+                waits_here, note, route,
             )
         )  # fmt: skip
 
@@ -127,7 +146,7 @@ def plan_blue_green(
             "blue",
             "green",
             0.0,
-            "once green has ready pods (never empty)",
+            "once green has ready pods (never empty)" + header_note(bg),
         )
     if bg.pre_promotion_analysis is not None:
         seconds, note = analysis_least_seconds(bg.pre_promotion_analysis, templates)
@@ -154,20 +173,26 @@ def plan_blue_green(
         if has_preview
         else "once every green pod is ready"
     )
-    row(f"switch {bg.active_service} to green", total, "green", "green", 0.0, gate)
+    if routes:
+        gate += f"; one patch of HTTPRoute {routes}, counted once the gateway acknowledges it"
+        row(f"switch {routes} to green", total, "green", "green", 0.0, gate, switched=True)
+    else:
+        row(f"switch {bg.active_service} to green", total, "green", "green", 0.0, gate)
     switch_index = len(rows)
     post = 0.0
     if bg.post_promotion_analysis is not None:
         seconds, note = analysis_least_seconds(bg.post_promotion_analysis, templates)
         name = _analysis_name(bg.post_promotion_analysis)
         post = seconds or 0.0
+        back = "a failure writes 100/0 (blue) at once" if routes else "a failure flips back to blue"
         row(
             f"post-promotion analysis {name}",
             total,
             "green",
             "green",
             seconds,
-            f"{note}; a failure flips back to blue" if note else "a failure flips back to blue",
+            f"{note}; {back}" if note else back,
+            switched=True,
         )
     delay = bg.scale_down_delay
     row(
@@ -176,7 +201,12 @@ def plan_blue_green(
         "green",
         "green",
         max(0.0, delay - post),
-        "scaleDownDelaySeconds after the switch; undo flips back",
+        "scaleDownDelaySeconds after the switch; undo flips back"
+        + (
+            f"; completed: {bg.active_service} selects green, the weights back on it"
+            if routes
+            else ""
+        ),
     )
     row(
         "blue scaled down",
@@ -189,11 +219,23 @@ def plan_blue_green(
     )
     abort_delay = bg.abort_scale_down_delay
     gone = f"after {format_seconds(abort_delay)}" if abort_delay else "at once"
+    on_abort = (
+        f"before the switch the active Service never moves; after it, it flips back to "
+        f"blue at once; green is removed {gone} (abortScaleDownDelaySeconds)"
+    )
+    if routes:
+        on_abort = (
+            f"before the switch the weights stay 100/0 (blue); after it, the pass that "
+            f"decides the abort writes 100/0 back (the active Service still selects blue); "
+            f"green is removed once the gateway acknowledges it, {gone} "
+            f"(abortScaleDownDelaySeconds)"
+        )
     return BlueGreenPlan(
         name=str(rollout.metadata.get("name", "")),
         replicas=total,
         active_service=bg.active_service,
         preview_service=bg.preview_service,
+        routes=routes,
         steps=rows,
         least_seconds=sum(r.least_seconds or 0.0 for r in rows),
         switch_after_seconds=sum(r.least_seconds or 0.0 for r in rows[:switch_index]),
@@ -202,25 +244,39 @@ def plan_blue_green(
         waits_for_promote=waits,
         unknown=unknown,
         warnings=warnings,
-        on_abort=(
-            f"before the switch the active Service never moves; after it, it flips back to "
-            f"blue at once; green is removed {gone} (abortScaleDownDelaySeconds)"
-        ),
+        on_abort=on_abort,
     )
+
+
+def header_note(bg: BlueGreenStrategy) -> str:
+    """The preview's header route (``previewHeaderRoute``), said on the preview's row."""
+    if not bg.preview_header_route:
+        return ""
+    said = []
+    for match in bg.preview_header_route:
+        value = match.header_value
+        kind, text = next(
+            (k, v) for k, v in (("exact", value.exact), ("prefix", value.prefix),
+                                ("regex", value.regex)) if v is not None
+        )  # fmt: skip
+        said.append(f"{match.header_name} {kind} {text!r}")
+    return f"; requests with {' and '.join(said)} reach green through the route"
 
 
 def render_blue_green_plan(plan: BlueGreenPlan) -> RenderableType:
     services = f"active Service {plan.active_service}"
     if plan.preview_service:
         services += f", preview Service {plan.preview_service}"
+    if plan.routes:
+        services += f", HTTPRoute {plan.routes} (ROUTE: weights active/preview)"
     title = Text.assemble(
         ("Rollout ", "bold"),
         (plan.name or "(unnamed)", "bold cyan"),
         f": blue-green, {plan.replicas} replicas, {services}",
     )
-    table: Table = make_table(
-        "#", "STEP", "BLUE", "GREEN", "ACTIVE", "PREVIEW", "LEAST TIME", "NOTE"
-    )
+    columns = ["#", "STEP", "BLUE", "GREEN", "ACTIVE", "PREVIEW"]
+    columns += ["ROUTE"] if plan.routes else []
+    table: Table = make_table(*columns, "LEAST TIME", "NOTE")
     for row in plan.steps:
         if row.waits_for_promote:
             least = Text("waits for promote", style="yellow")
@@ -228,16 +284,9 @@ def render_blue_green_plan(plan: BlueGreenPlan) -> RenderableType:
             least = Text("unknown", style="yellow")
         else:
             least = Text(format_seconds(row.least_seconds))
-        table.add_row(
-            str(row.index),
-            row.step,
-            str(row.blue),
-            str(row.green),
-            row.active,
-            row.preview,
-            least,
-            Text(row.note, style="dim"),
-        )
+        cells = [str(row.index), row.step, str(row.blue), str(row.green), row.active, row.preview]
+        cells += [row.route] if plan.routes else []
+        table.add_row(*cells, least, Text(row.note, style="dim"))
     text = (
         f"at least {format_seconds(plan.least_seconds)} plus the time pods take to be ready; "
         f"the switch (step {plan.switch_step}) at least "
