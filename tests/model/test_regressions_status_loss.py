@@ -2,22 +2,34 @@
 lost in the one reconcile between an accepted promotion and the history mark that follows
 it. The history then has no promoted revision; the planner took the spec's template, which
 nobody had run, as a "first revision" and made it stable ((a): stable but never promoted).
-The stable is the child Ramp labelled stable (a label written only after a status saying so
-was accepted), in both machines.
+The fix then: the stable is the child Ramp labelled stable. Since the second finding below,
+the previous promotion's history entry is kept until the new one is marked, and a lost
+status recovers it (the history is the record; a proven revision, never the template
+nobody ran); the child labelled stable is the fallback when the history marks no
+promotion (a status written before history existed).
+
+Then (``make fuzz-for``, seed 1060942604) the same window with the promoted revision's
+Deployment deleted too: no child labelled stable, and the previous stable's history entry
+was pruned in the very pass of the promotion (``revisionHistoryLimit: 0``). Nothing said
+which revision was proven, and the template nobody ran was made stable again. The
+previous promotion's entry is now kept until the new one is marked: the lost status
+recovers the previous stable (a proven revision; recreated from its template), and v3
+goes through the steps.
 """
 
 from __future__ import annotations
 
-from model.sim import Cluster, Config, template
+from model.sim import NAME, Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, bg_cluster
 from ramp.api.labels import revision_hash
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
 
 
-def wipe_right_after_promotion(c: Cluster) -> list[str]:
+def wipe_right_after_promotion(c: Cluster, delete_stable: bool = False) -> list[str]:
     """Roll to v2 and lose the status the moment it says v2 is stable (before the mark),
-    then roll to v3; return the events of every pass after the loss."""
+    then roll to v3; return the events of every pass after the loss. With
+    ``delete_stable`` v2's Deployment goes too (``kubectl delete deploy``, foreground)."""
     for _ in range(4):
         c.reconcile()
         c.advance(3, controller_acts=True)
@@ -32,6 +44,8 @@ def wipe_right_after_promotion(c: Cluster) -> list[str]:
     assert c.status is not None and c.status["stableRevision"] == V2
     c.status = None  # a restore without status, or a status subresource wiped
     c.bump()
+    if delete_stable:
+        c.deps.pop(f"{NAME}-{V2}")
     c.spec["template"] = template(3)
     c.bump(spec=True)
     reasons: list[str] = []
@@ -43,7 +57,7 @@ def wipe_right_after_promotion(c: Cluster) -> list[str]:
     return reasons
 
 
-def test_blue_green_status_lost_before_the_mark_keeps_the_switched_green_stable() -> None:
+def test_blue_green_status_lost_before_the_mark_recovers_a_proven_revision() -> None:
     c = bg_cluster(
         Config(
             replicas=1,
@@ -54,12 +68,35 @@ def test_blue_green_status_lost_before_the_mark_keeps_the_switched_green_stable(
     )
     reasons = wipe_right_after_promotion(c)
     assert "Initialized" not in reasons and "StatusRecovered" in reasons
-    assert c.status is not None and c.status["stableRevision"] == V2
+    assert c.status is not None and c.status["stableRevision"] == V1  # marked promoted
     assert c.status["canaryRevision"] == V3  # v3 goes through the release, not around it
 
 
-def test_canary_status_lost_before_the_mark_keeps_the_promoted_revision_stable() -> None:
+def test_canary_status_lost_before_the_mark_recovers_a_proven_revision() -> None:
     c = Cluster(Config(replicas=2, services=False, history_limit=0, steps=[]))
     reasons = wipe_right_after_promotion(c)
     assert "Initialized" not in reasons and "StatusRecovered" in reasons
-    assert c.status is not None and c.status["stableRevision"] == V2
+    assert c.status is not None and c.status["stableRevision"] == V1  # marked promoted
+
+
+def test_canary_status_and_stable_lost_before_the_mark_recovers_the_previous_stable() -> None:
+    c = Cluster(Config(replicas=2, services=False, history_limit=0, steps=[{"setWeight": 50}]))
+    reasons = wipe_right_after_promotion(c, delete_stable=True)
+    assert "Initialized" not in reasons and "StatusRecovered" in reasons, reasons
+    assert c.status is not None and c.status["stableRevision"] == V1
+    assert c.status["canaryRevision"] == V3
+
+
+def test_blue_green_status_and_stable_lost_before_the_mark_recovers_the_previous_stable() -> None:
+    c = bg_cluster(
+        Config(
+            replicas=1,
+            services=False,
+            history_limit=0,
+            blue_green={"activeService": ACTIVE, "scaleDownDelaySeconds": 0},
+        )
+    )
+    reasons = wipe_right_after_promotion(c, delete_stable=True)
+    assert "Initialized" not in reasons and "StatusRecovered" in reasons, reasons
+    assert c.status is not None and c.status["stableRevision"] == V1
+    assert c.status["canaryRevision"] == V3

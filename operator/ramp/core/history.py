@@ -11,8 +11,8 @@ its template instead of letting the canary take over.
 from __future__ import annotations
 
 from ramp.core.draft import Draft
-from ramp.core.model import TOKEN_VERBS, HistoryEntry, Plan, iso
-from ramp.core.status import finish
+from ramp.core.model import TOKEN_VERBS, Plan, iso
+from ramp.core.status import finish, last_promoted
 
 
 def recover_identities(d: Draft) -> None:
@@ -28,10 +28,10 @@ def recover_identities(d: Draft) -> None:
                 warning=True,
             )
         else:
-            # No promotion marked: the status was lost before the mark that follows an
-            # accepted promotion (or written by a version before history). Ramp labels a
-            # child stable only after a status saying so was accepted: that child is the
-            # stable, never the template nobody has run yet.
+            # No promotion marked (a status written by a version before history, or a
+            # history deleted by someone): the child Ramp labelled stable is the stable,
+            # never the template nobody has run yet. (The previous promotion's entry is
+            # kept until the next one is marked: see status.prune.)
             labelled = next((c for c in d.live_children if c.role == "stable"), None)
             if labelled is not None:
                 st.stable_revision = labelled.revision
@@ -72,16 +72,6 @@ def recover_identities(d: Draft) -> None:
         # A promotion is marked in the history only once a status saying so was
         # accepted (this pass reads it): the history never says more than the status.
         d.mark(stable, promoted=iso(d.now), aborted=None)
-
-
-def last_promoted(d: Draft) -> HistoryEntry | None:
-    """The revision a lost status would recover as stable: the newest promotion; of
-    two marked in the same second, not one aborted since (a promotion clears the abort
-    mark, so that abort came after it)."""
-    promoted = [h for h in d.history.values() if h.promoted_at]
-    if not promoted:
-        return None
-    return max(promoted, key=lambda h: (h.promoted_at or "", not h.aborted, h.number))
 
 
 def ensure_stable(d: Draft) -> Plan | None:

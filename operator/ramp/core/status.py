@@ -14,7 +14,7 @@ from typing import Literal
 from ramp.api.rollout import Condition, Phase, RolloutStatus, Weights
 from ramp.core.draft import Draft
 from ramp.core.gating import BACKGROUND, POST, PRE, step_run
-from ramp.core.model import PROGRESS_GRAIN, Child, Plan, Role, iso, parse_iso
+from ramp.core.model import PROGRESS_GRAIN, Child, HistoryEntry, Plan, Role, iso, parse_iso
 from ramp.core.routers import routers_for
 from ramp.core.traffic import floors, hold_floors
 
@@ -143,6 +143,16 @@ def route(d: Draft, result: Plan) -> None:
 def prune(d: Draft, replicas: dict[str, int]) -> tuple[list[str], list[str]]:
     """Children and history entries beyond ``revisionHistoryLimit``: (names, revisions)."""
     live = {d.st.stable_revision, d.st.canary_revision, d.revision}
+    stable = d.entry(d.st.stable_revision)
+    if stable is None or not stable.promoted_at:
+        # The stable's promotion is marked in the pass after its status was accepted: until
+        # the history read says so, the previous promotion's entry is what a lost status
+        # (with the stable's Deployment gone too) recovers from (issue 19 fuzz, seed
+        # 1060942604): without it the planner would take the template nobody ran as the
+        # first revision.
+        last = last_promoted(d)
+        if last is not None:
+            live.add(last.revision)
     idle = [
         c
         for c in d.live_children
@@ -159,6 +169,16 @@ def prune(d: Draft, replicas: dict[str, int]) -> tuple[list[str], list[str]]:
     )
     room = max(limit - len(kept), 0)
     return delete, [h.revision for h in old[room:]]
+
+
+def last_promoted(d: Draft) -> HistoryEntry | None:
+    """The revision a lost status would recover as stable: the newest promotion; of
+    two marked in the same second, not one aborted since (a promotion clears the abort
+    mark, so that abort came after it)."""
+    promoted = [h for h in d.history.values() if h.promoted_at]
+    if not promoted:
+        return None
+    return max(promoted, key=lambda h: (h.promoted_at or "", not h.aborted, h.number))
 
 
 def fill_counts(d: Draft) -> None:
