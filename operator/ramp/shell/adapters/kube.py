@@ -26,6 +26,7 @@ from ramp.shell.adapters.kube_client import (
     PLURAL,
     TIMEOUT,
     ApiCounters,
+    AppsApi,
     Conflict,
     EventsApi,
     NotLeader,
@@ -69,7 +70,7 @@ class Kube:
     def __init__(self, api_client: Any, component: str = "ramp-operator") -> None:
         self.api_client = api_client
         self.custom: Any = client.CustomObjectsApi(api_client)
-        self.apps: Any = client.AppsV1Api(api_client)
+        self.apps: Any = AppsApi(api_client)  # AppsV1Api for reads only, at their first use
         self._events = EventsApi(api_client)
         self.component = component
         self.counters = ApiCounters()

@@ -4,6 +4,7 @@ pool, timeouts, the errors a write raises besides the API's, and answers read ch
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -76,24 +77,33 @@ def discard(response: Any) -> None:
         response.release_conn()
 
 
-class EventsApi:
-    """The two Event calls of ``CoreV1Api`` Ramp makes on every Rollout's path (create,
-    bump a count), with the same signatures, sent through the same ``ApiClient``
-    (connection pool, auth, timing). Importing ``CoreV1Api`` builds the class of every
-    core/v1 call and most core/v1 models: about 20 MB of the operator's memory, paid
-    here only when a Rollout needs something else of core/v1 (Services, pods, Secrets)."""
+class _Requests:
+    """Requests sent through an ``ApiClient`` (connection pool, auth, timing) without the
+    generated API classes: importing one builds the classes of its calls and of the models
+    they name (``CoreV1Api`` about 20 MB of the operator's memory, ``AppsV1Api`` about 10).
+    The answer is the undecoded response (``_preload_content=False``) or plain JSON."""
 
     def __init__(self, api_client: Any) -> None:
         self.api_client = api_client
 
     def _send(
-        self, method: str, path: str, body: Any, content_type: str, timeout: Any, preload: bool
+        self,
+        method: str,
+        path: str,
+        body: Any,
+        content_type: str | None,
+        timeout: Any,
+        preload: bool,
+        query: list[tuple[str, str]] | None = None,
     ) -> Any:
         api = self.api_client
-        headers = {"Accept": "application/json", "Content-Type": content_type}
+        headers = {"Accept": "application/json"}
+        if content_type:
+            headers["Content-Type"] = content_type
         request = api.param_serialize(
             method=method,
             resource_path=path,
+            query_params=query or [],
             header_params=headers,
             body=body,
             auth_settings=["BearerToken"],
@@ -106,6 +116,22 @@ class EventsApi:
             return response.response
         response.read()
         return json.loads(response.data) if response.data else None
+
+
+def _patch_type(body: Any, content_type: str | None) -> str:
+    """The generated client's choice: a list is a JSON patch, an object a strategic merge."""
+    if content_type:
+        return content_type
+    return "application/json-patch+json" if isinstance(body, list) else STRATEGIC
+
+
+STRATEGIC = "application/strategic-merge-patch+json"
+
+
+class EventsApi(_Requests):
+    """The two Event calls of ``CoreV1Api`` Ramp makes on every Rollout's path (create,
+    bump a count), with the same signatures and requests. ``CoreV1Api`` is built only
+    when a Rollout needs something else of core/v1 (Services, pods, Secrets)."""
 
     def create_namespaced_event(
         self,
@@ -135,10 +161,143 @@ class EventsApi:
             "PATCH",
             f"/api/v1/namespaces/{quote(namespace)}/events/{quote(name)}",
             body,
-            "application/strategic-merge-patch+json",
+            STRATEGIC,
             _request_timeout,
             _preload_content,
         )
+
+
+class Listed:
+    """A list's answer as :class:`AppsApi` gives it: ``items`` are plain JSON objects
+    (what ``ApiClient.sanitize_for_serialization`` makes of the models' items)."""
+
+    def __init__(self, answer: Mapping[str, Any] | None) -> None:
+        self.items: list[dict[str, Any]] = list((answer or {}).get("items") or [])
+
+
+class AppsApi(_Requests):
+    """``AppsV1Api``'s calls on every Rollout's path (a child Deployment created, scaled,
+    deleted, its Rollout's children listed; a ControllerRevision created, marked, deleted,
+    listed) with the same signatures and requests, answering plain JSON instead of models
+    (what the callers make of the models). Any other call (the reads of one object, which
+    answer models) goes to ``AppsV1Api``, built at its first use."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        full = self.__dict__.get("_full")
+        if full is None:
+            full = self.__dict__["_full"] = client.AppsV1Api(self.api_client)
+        return getattr(full, name)
+
+    def _path(self, namespace: str, plural: str, name: str | None = None) -> str:
+        path = f"/apis/apps/v1/namespaces/{quote(namespace)}/{plural}"
+        return f"{path}/{quote(name)}" if name is not None else path
+
+    def _create(self, plural: str, namespace: str, body: Any, timeout: Any, preload: bool) -> Any:
+        path = self._path(namespace, plural)
+        return self._send("POST", path, body, None, timeout, preload)
+
+    def _patch(
+        self,
+        plural: str,
+        name: str,
+        namespace: str,
+        body: Any,
+        field_manager: str | None,
+        content_type: str | None,
+        timeout: Any,
+        preload: bool,
+    ) -> Any:
+        query = [("fieldManager", field_manager)] if field_manager is not None else []
+        path = self._path(namespace, plural, name)
+        content = _patch_type(body, content_type)
+        return self._send("PATCH", path, body, content, timeout, preload, query)
+
+    def _delete(self, plural: str, name: str, namespace: str, timeout: Any) -> Any:
+        path = self._path(namespace, plural, name)
+        return self._send("DELETE", path, None, None, timeout, True)
+
+    def _list(
+        self, plural: str, namespace: str, label_selector: str | None, timeout: Any
+    ) -> Listed:
+        query = [("labelSelector", label_selector)] if label_selector is not None else []
+        path = self._path(namespace, plural)
+        return Listed(self._send("GET", path, None, None, timeout, True, query))
+
+    def list_namespaced_deployment(
+        self, namespace: str, label_selector: str | None = None, _request_timeout: Any = None
+    ) -> Listed:
+        return self._list("deployments", namespace, label_selector, _request_timeout)
+
+    def list_namespaced_controller_revision(
+        self, namespace: str, label_selector: str | None = None, _request_timeout: Any = None
+    ) -> Listed:
+        return self._list("controllerrevisions", namespace, label_selector, _request_timeout)
+
+    def create_namespaced_deployment(
+        self, namespace: str, body: Any, _request_timeout: Any = None, _preload_content: bool = True
+    ) -> Any:
+        return self._create("deployments", namespace, body, _request_timeout, _preload_content)
+
+    def patch_namespaced_deployment(
+        self,
+        name: str,
+        namespace: str,
+        body: Any,
+        field_manager: str | None = None,
+        _content_type: str | None = None,
+        _request_timeout: Any = None,
+        _preload_content: bool = True,
+    ) -> Any:
+        return self._patch(
+            "deployments",
+            name,
+            namespace,
+            body,
+            field_manager,
+            _content_type,
+            _request_timeout,
+            _preload_content,
+        )
+
+    def delete_namespaced_deployment(
+        self, name: str, namespace: str, _request_timeout: Any = None
+    ) -> Any:
+        return self._delete("deployments", name, namespace, _request_timeout)
+
+    def create_namespaced_controller_revision(
+        self, namespace: str, body: Any, _request_timeout: Any = None, _preload_content: bool = True
+    ) -> Any:
+        return self._create(
+            "controllerrevisions", namespace, body, _request_timeout, _preload_content
+        )
+
+    def patch_namespaced_controller_revision(
+        self,
+        name: str,
+        namespace: str,
+        body: Any,
+        field_manager: str | None = None,
+        _content_type: str | None = None,
+        _request_timeout: Any = None,
+        _preload_content: bool = True,
+    ) -> Any:
+        return self._patch(
+            "controllerrevisions",
+            name,
+            namespace,
+            body,
+            field_manager,
+            _content_type,
+            _request_timeout,
+            _preload_content,
+        )
+
+    def delete_namespaced_controller_revision(
+        self, name: str, namespace: str, _request_timeout: Any = None
+    ) -> Any:
+        return self._delete("controllerrevisions", name, namespace, _request_timeout)
 
 
 def load_client(kubeconfig: str | None = None) -> Any:
@@ -161,8 +320,10 @@ __all__ = [
     "POOL_SIZE",
     "TIMEOUT",
     "ApiCounters",
+    "AppsApi",
     "Conflict",
     "EventsApi",
+    "Listed",
     "NotLeader",
     "answer_version",
     "client",
