@@ -36,6 +36,7 @@ restarted: every Rollout gets a new image at once. Printed figures:
 - its reconciles per step (``rollout_reconcile_count``);
 - its CPU seconds (user + system) and its peak RSS (``VmHWM``, reset before the rollout
   phase) over the rollout phase, and its RSS at rest;
+- the local cluster's CPU seconds over the rollout phase, by component;
 - every write the API server served during the rollout phase (``apiserver_request_total``),
   per step and by verb and resource, as ``bench/rollouts.py`` prints them.
 
@@ -77,8 +78,10 @@ from rollouts import (  # noqa: E402
     REPLICAS,
     STEPS,
     apiserver_writes,
+    cluster_cpu,
     cpu_seconds,
     peak_rss_mb,
+    print_cluster_cpu,
     print_cluster_writes,
 )
 
@@ -348,7 +351,9 @@ def wait_until_healthy(
     return done
 
 
-def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> dict[str, Any]:
+def run(
+    args: argparse.Namespace, workdir: Path, kubeconfig: Path, pids: dict[str, int]
+) -> dict[str, Any]:
     kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
     apply_crds(kubectl, Path(args.crds))
     api = config.new_client_from_config(config_file=str(kubeconfig))  # type: ignore[no-untyped-call]
@@ -384,11 +389,13 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> dict[str, 
         counters_before = controller.counters()
         writes_before = apiserver_writes(kubectl)
         cpu_before = cpu_seconds(controller.pid)
+        cluster_before = cluster_cpu(pids)
         t1 = time.monotonic()
         set_image(custom, ns, args.count, "ramp-test/app:v2")
         done = wait_until_healthy(custom, ns, args.count, old, args.timeout)
         wall = time.monotonic() - t1
         cpu = cpu_seconds(controller.pid) - cpu_before
+        cluster_after = cluster_cpu(pids)
         rss = peak_rss_mb(controller.pid)
         if controller.proc is None or controller.proc.poll() is not None:
             raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
@@ -423,6 +430,7 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> dict[str, 
         print(f"controller RSS idle / at rest {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"controller peak RSS           {rss:.0f} MB")
         print(f"controller CPU seconds        {cpu:.1f} s")
+        cluster_seconds = print_cluster_cpu(cluster_before, cluster_after)
         print_cluster_writes(cluster, steps)
         print()
         print(f"settled                       {settled_after:.1f} s after all Healthy")
@@ -448,6 +456,7 @@ def run(args: argparse.Namespace, workdir: Path, kubeconfig: Path) -> dict[str, 
             "peak_rss": rss,
             "rss_rest": rss_rest,
             "cluster_writes_per_step": sum(cluster.values()) / steps,
+            "cluster_cpu": cluster_seconds,
             "cluster_writes_per_step_settled": settled_writes / steps,
         }
     finally:
@@ -470,6 +479,7 @@ COLUMNS = [
     ("writes_per_step", "operator writes per step", "{:.2f}"),
     ("peak_rss", "peak RSS (MB)", "{:.0f}"),
     ("cluster_writes_per_step", "cluster writes per step", "{:.2f}"),
+    ("cluster_cpu", "cluster CPU (s)", "{:.1f}"),
 ]
 
 
@@ -493,9 +503,13 @@ def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-20:])
         raise SystemExit(f"the {which} run failed (exit {code}):\n{tail}")
     figures: dict[str, Any] = json.loads(out.read_text())
-    shown = ", ".join(f"{key} {fmt.format(figures[key])}" for key, _, fmt in COLUMNS)
+    shown = ", ".join(f"{key} {_shown(fmt, figures.get(key))}" for key, _, fmt in COLUMNS)
     print(f"run {n}: {which}: {shown}", flush=True)
     return figures
+
+
+def _shown(fmt: str, value: float | None) -> str:
+    return "-" if value is None else fmt.format(value)
 
 
 def ratio_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
@@ -504,8 +518,8 @@ def ratio_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
     rows[0] += " | Ramp ÷ Argo |"
     rows.append("|---" * (len(pairs) + 2) + "|")
     for key, label, fmt in COLUMNS:
-        cells = [f"{fmt.format(r[key])} / {fmt.format(a[key])}" for r, a in pairs]
-        ratios = [r[key] / a[key] if a[key] else float("nan") for r, a in pairs]
+        cells = [f"{_shown(fmt, r.get(key))} / {_shown(fmt, a.get(key))}" for r, a in pairs]
+        ratios = [r[key] / a[key] if r.get(key) and a.get(key) else float("nan") for r, a in pairs]
         shown = " / ".join(f"{x:.2f}" for x in ratios)
         rows.append(f"| {label} | " + " | ".join(cells) + f" | **{shown}** |")
     return rows
@@ -604,7 +618,7 @@ def main() -> int:
         nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
         launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
         launcher.start()
-        figures = run(args, workdir, launcher.kubeconfig)
+        figures = run(args, workdir, launcher.kubeconfig, launcher.pids())
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
     finally:

@@ -15,6 +15,8 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
   excluded);
 - the operator's peak RSS (VmHWM) and CPU seconds (user + system) over the rollout phase,
   and its RSS idle (no Rollouts yet) and at rest (all Rollouts listed, before the rollout);
+- the local cluster's CPU seconds over the rollout phase (API server, etcd, controller
+  manager, scheduler, kwok): on a shared machine the operator's wall time is mostly theirs;
 - every write the API server served during the rollout phase (``apiserver_request_total``
   before and after: POST/PUT/PATCH/DELETE/APPLY), per step and by verb and resource — the
   operator's own and those it causes (the Deployment and ReplicaSet controllers, kwok).
@@ -106,6 +108,27 @@ def cpu_seconds(pid: int) -> float:
 
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cluster_cpu(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each component of the local cluster (API server, etcd, the
+    controller manager, the scheduler, kwok), by name (those still running)."""
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            out[name] = cpu_seconds(pid)
+        except OSError:
+            continue
+    return out
+
+
+def print_cluster_cpu(before: dict[str, float], after: dict[str, float]) -> float:
+    """The cluster's CPU seconds over a phase, in all and by component; returns the total."""
+    used = {k: v - before[k] for k, v in after.items() if k in before}
+    total = sum(used.values())
+    parts = ", ".join(f"{k} {v:.1f}" for k, v in sorted(used.items(), key=lambda kv: -kv[1]))
+    print(f"cluster CPU seconds           {total:.1f} s ({parts})")
+    return total
 
 
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE", "APPLY", "CREATE", "UPDATE"}
@@ -341,6 +364,8 @@ def main() -> int:
         rss_rest = rss_mb(operator)
         writes_before = apiserver_writes(kubectl)
         cpu_before = cpu_seconds(operator.proc.pid) if operator.proc else 0.0
+        pids = launcher.pids() if launcher is not None else {}
+        cluster_before = cluster_cpu(pids)
         t1 = time.monotonic()
         set_image(custom, ns, args.count, "ramp-test/app:v2")
         done = 0
@@ -353,6 +378,7 @@ def main() -> int:
         wall = time.monotonic() - t1
         rss = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
         cpu = cpu_seconds(operator.proc.pid) - cpu_before if operator.proc else float("nan")
+        cluster_after = cluster_cpu(pids)
         soaked = 0
         if args.soak:
             soaked = soak(custom, ns, args.count, args.soak, args.timeout, operator)
@@ -391,6 +417,7 @@ def main() -> int:
         print(f"operator RSS idle / at rest   {rss_empty:.0f} / {rss_rest:.0f} MB")
         print(f"operator peak RSS             {rss:.0f} MB")
         print(f"operator CPU seconds          {cpu:.1f} s")
+        cluster_seconds = print_cluster_cpu(cluster_before, cluster_after) if pids else None
         print_cluster_writes(cluster, steps)
         if args.json:
             figures = {
@@ -405,6 +432,7 @@ def main() -> int:
                 "peak_rss": rss,
                 "rss_rest": rss_rest,
                 "cluster_writes_per_step": sum(cluster.values()) / max(steps, 1),
+                "cluster_cpu": cluster_seconds,
                 "step_p50_ms": percentile(lat, 0.5),
                 "step_p99_ms": percentile(lat, 0.99),
             }
