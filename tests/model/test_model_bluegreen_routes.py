@@ -225,3 +225,52 @@ def test_a_green_replaced_after_the_switch_gives_the_weights_back_to_blue() -> N
     w.pods_ready()
     w.ack()  # check(): the route sends nothing to the new green
     assert w.shares() == {blue: 100.0}
+
+
+def test_rollback_in_the_warm_window_moves_the_requests_by_the_weights_first() -> None:
+    """A rollback in the warm window with a route (issue 23, follow-up): the route sends
+    everything to the active Service, which selects green. The active Service's selector
+    no longer flips at once (the gateway would follow the EndpointSlices, with nothing to
+    acknowledge): the preview Service selects blue, the route sends it everything (0/100),
+    and only once the gateway acknowledged that does the active Service move back to blue,
+    the weights coming back to it once it lists blue. Green keeps its pods until that
+    return is acknowledged too (the gateway may read the active Service's endpoints late:
+    a real gateway answered 503 once when green went in the pass that wrote it)."""
+    w = ready_to_switch(scaleDownDelaySeconds=60, abortScaleDownDelaySeconds=0)
+    blue, green = w.status["stableRevision"], w.status["canaryRevision"]
+    w.token("promote", "p")
+    settle(w, 6)
+    assert w.status["phase"] == "Healthy" and w.shares() == {green: 100.0}
+    assert weights(w) == {ACTIVE_SVC: 100, PREVIEW_SVC: 0}
+    assert w.pins == {ACTIVE_SVC: green, PREVIEW_SVC: green} and w.children[blue] == 3
+    w.lag = True
+    w.token("rollback", "r")
+    w.reconcile()
+    assert w.status["phase"] == "Aborted" and w.status["stableRevision"] == blue
+    assert w.pins == {ACTIVE_SVC: green, PREVIEW_SVC: blue}, "the preview takes blue first"
+    w.pods_ready()
+    w.sync_endpoints()
+    w.reconcile()
+    assert weights(w) == {ACTIVE_SVC: 0, PREVIEW_SVC: 100}
+    for _ in range(5):  # the gateway does not acknowledge: the active Service stays
+        w.tick()
+        w.reconcile()
+        w.sync_endpoints()
+        assert w.pins[ACTIVE_SVC] == green and w.children[green] == 3
+        assert w.shares() == {green: 100.0}
+    w.lag = False
+    w.ack()
+    assert w.shares() == {blue: 100.0}
+    for _ in range(6):
+        w.reconcile()
+        if weights(w) == {ACTIVE_SVC: 100, PREVIEW_SVC: 0}:
+            # the gateway may still read the active Service's old endpoints (green's)
+            assert w.pins[ACTIVE_SVC] == blue and w.children[green] == 3, "green kept"
+            break
+        w.sync_endpoints()
+        w.ack()
+        w.tick()
+    settle(w, 6)
+    assert w.pins == {ACTIVE_SVC: blue, PREVIEW_SVC: blue}
+    assert weights(w) == {ACTIVE_SVC: 100, PREVIEW_SVC: 0}, "back on the active Service"
+    assert w.shares() == {blue: 100.0} and w.children.get(green, 0) == 0

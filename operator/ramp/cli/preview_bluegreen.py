@@ -9,7 +9,8 @@ post-promotion analysis while blue stays at full size, blue warm until
 switch is the routes' weights (active / preview: 100 / 0, then 0 / 100 in one patch, counted
 once the gateway acknowledges it), the active Service keeps selecting blue until the release
 completes (an abort or a failed post-promotion analysis writes 100 / 0 back at once), then
-selects green with the weights back on it. Least times come from
+selects green with the weights back on it (a rollback goes back the same way: 0 / 100 to
+blue on the preview Service first). Least times come from
 the file's values, analysis times as for canary (:func:`analysis_least_seconds`); the
 time pods take to become ready is not known offline and counts as zero.
 """
@@ -203,7 +204,8 @@ def plan_blue_green(
         max(0.0, delay - post),
         "scaleDownDelaySeconds after the switch; undo flips back"
         + (
-            f"; completed: {bg.active_service} selects green, the weights back on it"
+            f"; completed: {bg.active_service} selects green, the weights back on it "
+            "(undo: 0/100 to blue first, acknowledged)"
             if routes
             else ""
         ),

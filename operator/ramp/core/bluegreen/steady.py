@@ -10,8 +10,10 @@ from ramp.api.rollout import BlueGreenStatus, BlueGreenStrategy, Weights
 from ramp.core.abort import abort
 from ramp.core.draft import Draft
 from ramp.core.history import clear_canary
+from ramp.core.httproute import KIND, acknowledgement, backend_weights
 from ramp.core.model import Plan, iso, iso_ceil, parse_iso
 from ramp.core.status import finish
+from ramp.core.traffic_httproute import ACK_GRACE, rollout
 from ramp.core.traffic_services import SERVICE_PINS
 
 
@@ -136,7 +138,8 @@ def bg_aborted(d: Draft) -> Plan:
     # someone and recreated by this abort has no ready pod yet to flip back to.
     listed = still_listed(d, bg.active_service)
     held = bool(listed.get(green)) and d.serving(blue) == 0
-    keep = g.replicas if g is not None and (d.now < until or listed.get(green)) else 0
+    elsewhere = route_elsewhere(d)
+    keep = g.replicas if g is not None and (d.now < until or listed.get(green) or elsewhere) else 0
     if keep:
         d.wake_in((until - d.now).total_seconds() if d.now < until else 1.0)
     st.weights = Weights(desired=0, actual=0)
@@ -157,3 +160,31 @@ def bg_aborted(d: Draft) -> Plan:
             replicas[other.revision] = other.replicas
             d.wake_in(1.0)
     return finish(d, replicas)
+
+
+def route_elsewhere(d: Draft) -> bool:
+    """With routes: whether one may still send requests elsewhere than to the active
+    Service's endpoints as the planner reads them: its weights are not all on the active
+    Service, its current generation is not acknowledged, or its last change was
+    acknowledged less than ``ACK_GRACE`` ago (the gateway's proxy switches a moment later,
+    with the EndpointSlices as it read them). An aborted green (a rollback's: it was the
+    active Service's revision) keeps its pods until then."""
+    bg = spec_of(d)
+    if not d.spec.http_routes or not bg.preview_service:
+        return False
+    services = (bg.active_service, bg.preview_service)
+    old = {r.name: r for r in d.old.routes or []}
+    for name, route in (d.obs.traffic.get(KIND) or {}).items():
+        if route is None:
+            continue
+        rules = backend_weights(route, services, rollout(d), complete=True)
+        if any(rule.get(bg.preview_service) for rule in rules):
+            return True
+        if not acknowledgement(route).acknowledged or (old.get(name) and old[name].pending):
+            return True
+        record = old.get(name)
+        since = parse_iso(record.acknowledged_at) if record is not None else None
+        if since is not None and d.now < since + timedelta(seconds=ACK_GRACE):
+            d.wake_in((since + timedelta(seconds=ACK_GRACE) - d.now).total_seconds())
+            return True
+    return False

@@ -12,7 +12,7 @@ from ramp.core.bluegreen.steady import bg_aborted, bg_steady, release_of, spec_o
 from ramp.core.draft import Draft
 from ramp.core.gating import POST, PRE
 from ramp.core.model import Child, Plan
-from ramp.core.routers import exact_routers
+from ramp.core.routers import acknowledged, exact_routers
 from ramp.core.split import Limits
 from ramp.core.status import finish
 from ramp.core.traffic import ServiceTarget, TrafficIntent
@@ -140,6 +140,8 @@ def bg_intent(d: Draft) -> TrafficIntent:
         # A route switches by its weights (preview 100): the active Service stays on blue
         # until the release completes, so that an abort flips the weights back to it.
         pinned = st.stable_revision
+    if exact_routers(d.spec) and pinned and preview == pinned:
+        pinned, preview = through_the_route(d, pinned)
     # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
     # narrowed only once the revision is fully available.
     return TrafficIntent(
@@ -149,6 +151,22 @@ def bg_intent(d: Draft) -> TrafficIntent:
         ),
         weights=d.traffic_weights(),
     )
+
+
+def through_the_route(d: Draft, target: str) -> tuple[str, str]:
+    """(active, preview) revisions when the active Service must move to ``target`` with a
+    route (a rollback in the warm window: the route sends everything to the active
+    Service, which selects green). The active Service's selector does not move while the
+    route sends it requests: the preview Service takes ``target`` first and the route
+    sends it everything (0/100); once the gateway has acknowledged that, the active
+    Service moves, and the weights come back to it once it lists ``target`` (what the
+    gateway proxies is known at each moment, not left to the EndpointSlices' timing)."""
+    active = (d.obs.services.get(spec_of(d).active_service) or {}).get(REVISION_LABEL)
+    if not active or active == target or not d.serving(active) or not d.serving(target):
+        return target, target
+    if acknowledged(d, {target: 100, active: 0}):
+        return target, target
+    return active, target
 
 
 def bg_counts(d: Draft) -> None:
