@@ -149,3 +149,29 @@ def test_class2_workloadref_removed_keeps_serving_through_the_rollout() -> None:
     drive(c, 8)
     assert c.plain is not None and c.plain.replicas == 3 and not c.held.paused
     assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
+
+
+# -- a pass whose view lags (make fuzz-for, seed 768349580) ------------------------------
+
+
+def test_a_canary_deleted_behind_a_lagging_index_is_judged_once_the_planner_can_see_it() -> None:
+    """Someone deletes the canary's Deployment; the next pass reads a child index that
+    does not show it yet and rightly writes nothing new. The canary Service (pinned to the
+    canary, whose pods are gone) selects no ready pod: the user's delete did that, not a
+    write of Ramp's, and no plan can answer what it cannot see. The oracle judged that pass
+    and reported (f); it now judges the Services after a pass that saw the truth, which
+    moves the pin within that pass (the oracle of that pass must pass, so this fails if the
+    planner stops answering a deleted canary)."""
+    c = steady(Cluster(Config(replicas=4, max_surge=1, steps=PAUSED)))
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    drive(c, 6)
+    v2 = revision_hash(template(2))
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: v2}
+    assert c.deps[f"{NAME}-{v2}"].ready > 0
+    c.deps.pop(f"{NAME}-{v2}")  # kubectl delete deployment, its pods gone with it
+    c.advance(1, controller_acts=True)
+    c.reconcile(lag_children=True)  # the index still shows the canary
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # sees it gone: judged, and the canary Service must select ready pods
+    assert c.services[CANARY] != {"app": NAME, REVISION_LABEL: v2}
