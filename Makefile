@@ -89,7 +89,7 @@ argocd-lua:
 	tests/gopherlua/build.sh
 
 test: venv lint crds-check cluster-build test-tools-build node-build gateway-build prometheus-install browser-install image argocd-lua
-	PYTHONHASHSEED=0 $(VENV)/bin/pytest tests
+	PYTHONHASHSEED=0 $(VENV)/bin/pytest --durations=40 tests
 
 test-unit: venv
 	$(VENV)/bin/pytest tests/unit
