@@ -60,6 +60,10 @@ class State:
     """The namespaces whose children are listed (None: all namespaces)."""
     watching = False
     """Whether the child watch runs (set by :mod:`ramp.shell.runtime.child_watch`)."""
+    stopped_with_workers: list[asyncio.Task[Any]] = []
+    """Runtime tasks that start tasks of their own (the child and route watches), stopped
+    with the workers: at exit kopf waits up to 5 s for every task started after it before
+    cancelling it, so a graceful stop (SIGTERM, the Lease handed over) would take 5 s more."""
 
 
 def owned(namespace: str | None, rollout: str) -> bool:
@@ -384,6 +388,10 @@ async def _until_listed(namespace: str) -> None:
 @kopf.on.cleanup()
 async def stop_workers(**_: Any) -> None:
     """Stop every reconcile worker before the operator exits."""
+    tasks, State.stopped_with_workers = State.stopped_with_workers, []
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     if State.controller is not None:
         await State.controller.queue.stop()
         await State.controller.gates.close()

@@ -242,11 +242,13 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
             asyncio.create_task(keep_namespaces(insights, namespaces, names), name="namespaces")
         )
     children = AsyncKube(load_client(settings.kubeconfig).configuration)
-    tasks.append(asyncio.create_task(watch_children(children, insights), name="child-watch"))
+    child_watch = asyncio.create_task(watch_children(children, insights), name="child-watch")
     routes = AsyncKube(load_client(settings.kubeconfig).configuration)
-    tasks.append(
-        asyncio.create_task(watch_routes(routes, insights, controller.routes), name="route-watch")
+    route_watch = asyncio.create_task(
+        watch_routes(routes, insights, controller.routes), name="route-watch"
     )
+    tasks += [child_watch, route_watch]
+    handlers.State.stopped_with_workers = [child_watch, route_watch]
     log.info(
         "ramp-operator starting, watching %s%s%s%s",
         ", ".join(namespaces) if namespaces else "all namespaces",
