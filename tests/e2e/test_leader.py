@@ -197,8 +197,12 @@ def test_only_the_holder_writes_and_the_standby_finishes_when_it_is_killed(
         f"{RETRY:.0f}s); rollout finished {finished:.1f}s after it (longest step before: "
         f"{longest_step:.1f}s)"
     )
-    assert took_over <= LEASE + RETRY + 1.0
-    assert finished <= LEASE + RETRY + longest_step + 3.0, (finished, longest_step)
+    # The standby measures the expiry from when it first saw the last renewal (its own
+    # clock), and it reads the Lease every RETRY: it saw that renewal up to RETRY late and
+    # finds it expired up to RETRY late, so LEASE + 2 * RETRY at worst (+1 s of load;
+    # 18.1 s was seen against a bound of LEASE + RETRY + 1).
+    assert took_over <= LEASE + 2 * RETRY + 1.0
+    assert finished <= LEASE + 2 * RETRY + longest_step + 3.0, (finished, longest_step)
     assert final["stableRevision"] != first
     seen = recorder.steps()
     assert seen == list(range(seen[0], seen[0] + len(seen))), f"a step repeated or skipped: {seen}"
