@@ -568,8 +568,11 @@ class Cluster:
         rollout, resolved = self.measure(rollout)
         observed = Observed(**{**observed.__dict__, "rollout": rollout, "analysis": resolved})
         result = plan(observed, self.now)
-        if refused is not None:  # the last pass's create was refused for its spec
-            old = (observed.rollout.status or RolloutStatus()).handled_tokens
+        # (n) the last pass's create was refused for its spec: no verb is consumed. (With no
+        # status, tokens already there are recorded handled and never acted on, refusal or
+        # not: a restore must not replay a verb. Found by make fuzz-for, seed 613476233.)
+        if refused is not None and observed.rollout.status is not None:
+            old = observed.rollout.status.handled_tokens
             new = result.status.handled_tokens
             for verb in ("promote", "promote_full", "retry"):
                 if getattr(new, verb, None) != getattr(old, verb, None):

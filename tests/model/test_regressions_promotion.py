@@ -150,6 +150,26 @@ def test_class7_bluegreen_green_create_refused_consumes_no_token() -> None:
     assert "PromotedFull" in reasons and c.status["stableRevision"] == V2
 
 
+def test_class7_a_token_found_with_no_status_is_ignored_even_beside_a_refused_create() -> None:
+    """make fuzz-for, seed 613476233: a create refused (422), then the status wiped (a
+    restore) with a promote token present. A token found when the status is (re)created
+    may have been acted on before: recorded as handled and never acted on (the machines'
+    "never twice" promise). The refusal consumed nothing, but the oracle's (n) blamed it:
+    (n) now judges only passes that had a status to keep the token in."""
+    c = steady(Config(replicas=2, steps=[{"setWeight": 50}, {"pause": {}}]))
+    roll_to(c, 2)
+    c.refuse = (2, 422)  # the history entry goes through; the create is refused
+    c.reconcile()
+    token(c, "promote", "p1")
+    c.status = None  # restored from a backup without status
+    c.bump()
+    result = c.reconcile()  # planned with the refusal and no status
+    assert result is not None
+    assert "PromoteIgnored" in [e.reason for e in result.events]
+    reasons = drive(c, 10)
+    assert "Promoted" not in reasons  # the token found with no status never acts
+
+
 # -- class 8: the history never says more than the accepted status -----------------------
 
 
