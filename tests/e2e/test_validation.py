@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import yaml
-from ramp_e2e import Rollouts, condition, rollout_manifest
+from ramp_chart import scratch_namespace
+from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, condition, rollout_manifest
 
 from cluster.fixtures import ClusterHandle
 
@@ -185,19 +187,37 @@ BAD_ROLLOUTS: list[tuple[str, Any, str]] = [
 ]
 
 
+@pytest.fixture(scope="module")
+def refusals(cluster: ClusterHandle, crds: None) -> Iterator[str]:
+    """One namespace for every refused Rollout (nothing is created in it: a namespace per
+    case cost its creation and wait each time), outside the shared operator's ``t-*``."""
+    with scratch_namespace(cluster, "refused") as ns:
+        yield ns
+
+
+def _names(cluster: ClusterHandle, namespace: str) -> list[str]:
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(cluster.client)
+    listed: Any = api.list_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL)
+    return [item["metadata"]["name"] for item in listed["items"]]
+
+
 @pytest.mark.parametrize(
     ("mutate", "field"), [c[1:] for c in BAD_ROLLOUTS], ids=[c[0] for c in BAD_ROLLOUTS]
 )
 def test_api_server_rejects_bad_rollouts_naming_the_field(
-    cluster: ClusterHandle, namespace: str, crds: None, mutate: Any, field: str
+    cluster: ClusterHandle, refusals: str, mutate: Any, field: str
 ) -> None:
     manifest = _bad(mutate)
     proc = cluster.kubectl(
-        "apply", "-f", "-", input=yaml.safe_dump(manifest), namespace=namespace, check=False
+        "apply", "-f", "-", input=yaml.safe_dump(manifest), namespace=refusals, check=False
     )
+    if proc.returncode == 0:  # wrongly accepted: gone again, the next case starts clean
+        cluster.kubectl("delete", "rollouts", "bad", namespace=refusals, check=False)
     assert proc.returncode != 0, f"accepted: {proc.stdout}"
     assert field in proc.stderr, proc.stderr
-    assert "bad" not in cluster.kubectl("get", "rollouts", "-o", "name", namespace=namespace).stdout
+    assert "bad" not in _names(cluster, refusals)
 
 
 def test_invalid_spec_condition_keeps_the_workload_and_the_operator_serving(
