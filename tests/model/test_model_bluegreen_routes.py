@@ -247,10 +247,13 @@ def test_rollback_in_the_warm_window_moves_the_requests_by_the_weights_first() -
     w.token("rollback", "r")
     w.reconcile()
     assert w.status["phase"] == "Aborted" and w.status["stableRevision"] == blue
+    for _ in range(4):  # the preview takes blue (once the completion's return settled)
+        assert w.pins[ACTIVE_SVC] == green, "the active Service stays on green meanwhile"
+        w.pods_ready()
+        w.sync_endpoints()
+        w.tick()
+        w.reconcile()
     assert w.pins == {ACTIVE_SVC: green, PREVIEW_SVC: blue}, "the preview takes blue first"
-    w.pods_ready()
-    w.sync_endpoints()
-    w.reconcile()
     assert weights(w) == {ACTIVE_SVC: 0, PREVIEW_SVC: 100}
     for _ in range(5):  # the gateway does not acknowledge: the active Service stays
         w.tick()

@@ -121,3 +121,42 @@ def test_a_gitops_reset_before_ramp_read_its_own_write_keeps_the_canary_pods() -
     m.release(passes=3, version="v2")
     m.gitops_resets_the_weights()
     m.token(verb="abort")  # the world's check: never below the pods the share needs
+
+
+def test_a_completion_the_gateway_has_not_applied_keeps_the_preview_on_its_revision() -> None:
+    """Found by a bounded fuzz of the blue-green route machine (issue 23 follow-up): v2
+    completed (the weights back on the active Service, 100/0) but the gateway lagged and
+    still proxied the switch's 0/100; the next release (v3) pinned the preview Service to
+    its new green, and the gateway sent it every request before any switch was decided.
+    The preview Service now keeps the revision it selects while a route may still send it
+    requests (weights on it, or a change not yet acknowledged and settled)."""
+    from model.test_model_bluegreen_routes import BlueGreenRouteMachine
+
+    m = BlueGreenRouteMachine()
+    m.stable_runs(auto=True, abort_delay=0, delay=0, post=False)
+    m.release(passes=0, version="v1")
+    m.token(verb="promote")
+    m.release(passes=6, version="v2")
+    m.gateway_lags(lag=True)
+    m.release(passes=3, version="v3")
+    m.holds()  # the world's check: no request to a green whose switch was not decided
+
+
+def test_a_release_back_to_blue_while_the_gateway_lags_keeps_the_pods_of_its_share() -> None:
+    """Found by the same fuzz: v2 completed, someone edited the route, the gateway lagged
+    (the return to the active Service not applied: it proxied 0/100 to the preview); a
+    release back to v1 pinned the preview to v1 at its preview size (1 pod) while the
+    gateway sent it every request (it needs 3). Kept by the same rule."""
+    from model.test_model_bluegreen_routes import BlueGreenRouteMachine
+
+    m = BlueGreenRouteMachine()
+    m.stable_runs(auto=True, delay=0, abort_delay=0, post=False)
+    m.release(passes=0, version="v1")
+    m.release(passes=0, version="v1")
+    m.release(passes=6, version="v2")
+    m.someone_edits_the_route()
+    m.gateway_lags(lag=True)
+    m.release(passes=1, version="v1")
+    m.release(passes=0, version="v2")
+    m.the_cluster_catches_up(ack=False, passes=1)
+    m.holds()

@@ -188,3 +188,25 @@ def route_elsewhere(d: Draft) -> bool:
             d.wake_in((since + timedelta(seconds=ACK_GRACE) - d.now).total_seconds())
             return True
     return False
+
+
+def preview_weighted(d: Draft) -> bool:
+    """With routes: whether one may send requests to the preview Service by its weights
+    (the preview's weight in its current spec, or in the generation the gateway last
+    acknowledged while the current one is not: ``status.routes[].acknowledged`` is the
+    preview's weight for blue-green)."""
+    bg = spec_of(d)
+    if not d.spec.http_routes or not bg.preview_service:
+        return False
+    services = (bg.active_service, bg.preview_service)
+    old = {r.name: r for r in d.old.routes or []}
+    for name, route in (d.obs.traffic.get(KIND) or {}).items():
+        if route is None:
+            continue
+        rules = backend_weights(route, services, rollout(d), complete=True)
+        if any(rule.get(bg.preview_service) for rule in rules):
+            return True
+        record = old.get(name)
+        if not acknowledgement(route).acknowledged and (record is None or record.acknowledged):
+            return True
+    return False

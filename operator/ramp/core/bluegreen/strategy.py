@@ -8,7 +8,14 @@ from ramp.api.analysis import AnalysisRef
 from ramp.api.labels import REVISION_LABEL
 from ramp.api.rollout import RolloutSpec, RolloutStatus, Weights
 from ramp.core.bluegreen.release import blue_green
-from ramp.core.bluegreen.steady import bg_aborted, bg_steady, release_of, spec_of, still_listed
+from ramp.core.bluegreen.steady import (
+    bg_aborted,
+    bg_steady,
+    preview_weighted,
+    release_of,
+    spec_of,
+    still_listed,
+)
 from ramp.core.draft import Draft
 from ramp.core.gating import POST, PRE
 from ramp.core.model import Child, Plan
@@ -142,6 +149,8 @@ def bg_intent(d: Draft) -> TrafficIntent:
         pinned = st.stable_revision
     if exact_routers(d.spec) and pinned and preview == pinned:
         pinned, preview = through_the_route(d, pinned)
+    if exact_routers(d.spec):
+        preview = held_preview(d, preview)
     # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
     # narrowed only once the revision is fully available.
     return TrafficIntent(
@@ -151,6 +160,20 @@ def bg_intent(d: Draft) -> TrafficIntent:
         ),
         weights=d.traffic_weights(),
     )
+
+
+def held_preview(d: Draft, preview: str | None) -> str | None:
+    """With routes, the preview Service keeps the revision it selects while a route's
+    weights may still send it requests: they give it a weight, or the route's current
+    generation is not acknowledged and the last one acknowledged gave it a weight (a
+    completion's return to the active Service the gateway has not applied). Moved to
+    another revision (the next release's green), it would get them unverified. (Ramp's
+    own header rule sends requests to the preview on purpose: it holds nothing.)"""
+    bg = spec_of(d)
+    selected = (d.obs.services.get(bg.preview_service or "") or {}).get(REVISION_LABEL)
+    if not selected or selected == preview or not d.serving(selected):
+        return preview
+    return selected if preview_weighted(d) else preview
 
 
 def through_the_route(d: Draft, target: str) -> tuple[str, str]:
