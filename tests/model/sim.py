@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
 from typing import Any
@@ -346,6 +346,8 @@ class Cluster:
         self.oracle = Oracle(self)
         self.executor = self.new_executor()
         self.unseen: set[str] = set()
+        self.scaled_since_view: dict[str, int] = {}
+        """Children our shell scaled since the last view (name -> replicas written)."""
         """Children created by the shell that the index has not shown yet (its
         expectations): while one is missing from the index, it reads the API instead."""
         self.writer: Callable[[], bool] | None = None
@@ -484,6 +486,16 @@ class Cluster:
         previous = self.previous_view or truth
         self.previous_view = truth
         index = previous.children if lag_children else truth.children
+        scaled, self.scaled_since_view = self.scaled_since_view, {}
+        if lag_children:
+            # The shell plans a child the index shows older than a scale of its own as it
+            # scaled it (Expectations.overlay): the previous view predates the last pass.
+            index = [
+                replace(ch, replicas=scaled[ch.name], settled=False)
+                if scaled.get(ch.name, ch.replicas) != ch.replicas
+                else ch
+                for ch in index
+            ]
         self.view_lagged = index != truth.children
         if not lag_children:
             self.unseen &= set(self.deps)  # (a create deleted since: its expectation expires)

@@ -104,6 +104,8 @@ class SimWrites:
             assert replicas is not None
             dep.replicas = replicas
             dep.generation += 1
+        if grow and replicas is not None:
+            c.scaled_since_view[dep.name] = replicas  # the shell's expectation of it
         if relabel:
             dep.role = role
 

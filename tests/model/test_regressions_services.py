@@ -175,3 +175,25 @@ def test_a_canary_deleted_behind_a_lagging_index_is_judged_once_the_planner_can_
     c.advance(1, controller_acts=True)
     c.reconcile()  # sees it gone: judged, and the canary Service must select ready pods
     assert c.services[CANARY] != {"app": NAME, REVISION_LABEL: v2}
+
+
+def test_a_scale_to_zero_of_ours_behind_a_lagging_index_is_not_counted_as_serving() -> None:
+    """make fuzz-for, seed 986322198 ((b): ready pods 1 -> 0). R=1, no steps: v2 is
+    promoted and v1 scaled to 0; the template goes back to v1 and the next pass reads an
+    index that does not show that scale yet (v1: 1 replica, 1 ready). Planned from it, v1
+    looked serving and v2, the only pod that stays, was scaled to 0. The shell now plans
+    a child it scaled as it scaled it until the watch shows it (Expectations.overlay)."""
+    c = steady(Cluster(Config(replicas=1, max_surge=1, steps=[])))
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    for _ in range(12):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+        if c.deps[f"{NAME}-{V1}"].replicas == 0:
+            break  # the pass that scaled v1 to 0: the next view may not show it
+    assert c.deps[f"{NAME}-{V1}"].replicas == 0
+    c.spec["template"] = template(1)
+    c.bump(spec=True)
+    c.reconcile(lag_children=True)  # the oracle's (b) fails here without the overlay
+    drive(c, 6)
+    assert c.status is not None and c.status["stableRevision"] == V1

@@ -294,3 +294,23 @@ def test_a_new_template_is_not_created_beside_a_child_the_index_has_not_shown() 
     server.reconcile()
     specified = sum(d["spec"]["replicas"] for d in server.deployments.values())
     assert specified <= 2, {n: d["spec"]["replicas"] for n, d in server.deployments.items()}
+
+
+def test_a_child_the_watch_shows_older_than_our_scale_is_planned_as_we_scaled_it() -> None:
+    """Issue 19 (make fuzz-for, seed 986322198): a scale to 0 of ours the watch has not
+    shown, then a plan from the index counted that child's ready pods as serving and took
+    the last ready pods of the other revision away. The planner sees what we wrote (its
+    replicas, not settled) until the watch shows the scale; then the watch again."""
+    expectations = Expectations(clock=lambda: 0.0)
+    expectations.expect(("ns", "web-a"), version=10, replicas=0, role="previous")
+    stale = Child("web-a", "a", "stable", 1, 1, 1, True, version=9)
+    other = Child("web-b", "b", "canary", 1, 1, 1, True, version=8)
+    seen = expectations.overlay("ns", [stale, other])
+    assert seen[0].replicas == 0 and seen[0].serving == 0
+    assert seen[0].role == "previous" and not seen[0].settled
+    assert seen[1] == other  # no write of ours pending on it
+    shown = Child("web-a", "a", "previous", 0, 1, 1, True, version=10)
+    expectations.observe("ns", [shown])
+    assert expectations.overlay("ns", [shown]) == [shown]
+    someone = Child("web-a", "a", "previous", 3, 1, 1, True, version=11)  # scaled by hand
+    assert expectations.overlay("ns", [someone]) == [someone]

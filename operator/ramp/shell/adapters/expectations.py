@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ramp.core.model import Child
 
@@ -122,6 +122,24 @@ class Expectations:
             if now - exp.at <= self.ttl:
                 return True
         return False
+
+    def overlay(self, namespace: str, children: Iterable[Child]) -> list[Child]:
+        """The children as the planner must see them: one the watch shows older than a
+        scale of ours carries the replicas (and role) we wrote, not yet settled. Without
+        it a plan counts the ready pods of a child we have just scaled to zero and takes
+        the last ready pods of another away (issue 19 fuzz, seed 986322198)."""
+        seen = []
+        for child in children:
+            exp = self.pending((namespace, child.name), child)
+            if exp is not None and exp.replicas is not None and exp.replicas != child.replicas:
+                child = replace(
+                    child,
+                    replicas=exp.replicas,
+                    role=exp.role if exp.role is not None else child.role,
+                    settled=False,
+                )
+            seen.append(child)
+        return seen
 
     def observe(self, namespace: str, children: Iterable[Child]) -> None:
         """The watch shows these children: drop the expectations they meet."""

@@ -221,6 +221,7 @@ class Controller:
             children = await self._call(self.kube.list_children, namespace, name)
         if not behind:  # the expectations wait for the index, not for a read of the API
             self.kube.expectations.observe(namespace, children)  # writes the watch now shows
+            children = self.kube.expectations.overlay(namespace, children)  # and not yet
         if any(c.owner != body["metadata"].get("uid") for c in children):  # orphans?
             children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
         workload: Workload | None = None
