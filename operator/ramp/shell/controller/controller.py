@@ -106,6 +106,10 @@ class Controller:
         self.queue.on_error = self.report_error
         self.reported_errors: dict[Key, str] = {}
         self.may_write: Callable[[], bool] = lambda: True
+        self.deferred: set[Key] = set()
+        """Rollouts a reconcile left alone because this process could not write then (a
+        standby, a renewal late under load, a write refused as not the leader): kicked
+        again once it can (:meth:`kick_deferred`), not left to the resync a minute later."""
         self.reconciles = 0
         self.reconciles_by_cause: dict[str, int] = {}
         """Reconciles that planned (those ``reconciles`` counts) by what woke them
@@ -160,6 +164,7 @@ class Controller:
         self.config.forget(*key)
         self.routes.forget(key)
         self.queue.forget(key)
+        self.deferred.discard(key)
 
     def summary(self) -> dict[str, Any]:
         """Counters for the benchmark and diagnostics."""
@@ -205,6 +210,7 @@ class Controller:
     async def _reconcile(self, namespace: str, name: str, timing: StepTiming) -> float | None:
         started, kicked = timing.started, timing.kicked
         if not self.may_write():
+            self.deferred.add((namespace, name))
             return None
         key = (namespace, name)
         body = self.bodies.get(key) if self.use_cached_bodies else None
@@ -296,6 +302,15 @@ class Controller:
         for observer in self.observers:
             observer(namespace, name, result, time.monotonic() - started)
         return result.requeue_after
+
+    def kick_deferred(self) -> None:
+        """Kick the Rollouts left alone while this process could not write, if it can now
+        (the leader election calls it at every check that finds it acting: a renewal that
+        answered past the renew deadline ends a pause no transition was seen for)."""
+        if self.deferred and self.may_write():
+            keys, self.deferred = self.deferred, set()
+            for key in keys:
+                self.queue.kick(key, Cause.LEADER)
 
     def apply(self, body: dict[str, Any], observed: Observed, result: Plan) -> Outcome | None:
         """Execute a plan's actions (:meth:`Executor.execute`); ``result.requeue_after``

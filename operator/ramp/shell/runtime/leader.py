@@ -57,6 +57,7 @@ class LeaderElector:
         retry_period: float = 2.0,
         on_started_leading: Callable[[], None] | None = None,
         on_stopped_leading: Callable[[], None] | None = None,
+        on_leading: Callable[[], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         fence: Fence | None = None,
@@ -76,6 +77,11 @@ class LeaderElector:
         self.retry_period = retry_period
         self.on_started_leading = on_started_leading
         self.on_stopped_leading = on_stopped_leading
+        self.on_leading = on_leading
+        """Called at every check that finds this process acting, as it was (after each
+        attempt, about every 0.25 s while leading). A renewal that answers after the renew
+        deadline passed was a pause no check saw (is_leader() false meanwhile): what
+        asked then was refused, and is told here that it may act again."""
         self.clock = clock
         self.wall_clock = wall_clock
         self.fence = fence
@@ -253,6 +259,8 @@ class LeaderElector:
         """Tell the callbacks when leadership starts or ends (on the event loop)."""
         leading = self.is_leader()
         if leading == self._leading:
+            if leading and self.on_leading:
+                self.on_leading()
             return
         self._leading = leading
         if leading:

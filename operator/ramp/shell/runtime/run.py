@@ -52,6 +52,7 @@ def excluded(patterns: list[str]) -> Callable[[str], bool]:
 def kick_all(controller: Controller) -> None:
     """Reconcile every Rollout known to the watches (e.g. on gaining the Lease)."""
     keys = list(controller.queue.keys())
+    controller.deferred.clear()  # every one is kicked
     log.info("acting on %d known Rollout(s)", len(keys))
     for key in keys:
         controller.queue.kick(key, Cause.LEADER)
@@ -97,6 +98,7 @@ def build_elector(settings: Settings, controller: Controller) -> LeaderElector:
         retry_period=settings.leader_elect_retry_period,
         clock=time.monotonic,
         on_started_leading=lambda: kick_all(controller),
+        on_leading=controller.kick_deferred,
     )
     return elector
 

@@ -1,0 +1,84 @@
+"""A Rollout whose reconcile ran while this process could not write is reconciled again
+as soon as it can, not a resync (a minute) later.
+
+``is_leader()`` is false from the moment the renew deadline passes until a renewal is
+answered; a renewal sent in time but answered after that deadline (an API server slow
+under load, shard 0 renewing two Leases) makes a pause no check of the election loop sees:
+no "lost"/"acquired" transition, so no ``kick_all``. A reconcile that ran in that pause
+(or whose write was refused as not the leader, then re-planned) returned "nothing to do"
+and its worker slept until the resync: a shard leader taking over mid-rollout had
+Rollouts parked for ~60 s, past their progressDeadlineSeconds (tests/e2e/test_shards.py
+saw two of them aborted with "stable 1/0 ready" while their pods were long gone).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+
+from test_leader_election import MemoryLeaseStore, candidate
+from test_write_budget import healthy_cluster
+
+from ramp.shell.adapters.kube_objects import summarize_history
+from ramp.shell.controller.workqueue import Cause
+
+
+def test_a_renewal_answered_past_the_deadline_tells_on_leading() -> None:
+    store = MemoryLeaseStore()
+    a = candidate(store, "a")
+    told: list[str] = []
+    a.elector.on_leading = lambda: told.append("acting")
+    assert a.elector.try_acquire_or_renew()
+    a.elector._transition()
+    assert a.started == ["a"] and told == []  # the start is on_started_leading's
+    a.elector._transition()
+    assert told == ["acting"]
+    a.clock.now += 10.5  # a renewal sent 5 s after the last one, answered 5.5 s later:
+    assert not a.elector.is_leader()  # past the renew deadline (10 s) meanwhile: refusals
+    a.clock.now -= 5.5
+    assert a.elector.try_acquire_or_renew()  # (its send time counts)
+    a.clock.now += 5.5
+    assert a.elector.is_leader()
+    a.elector._transition()  # no transition was seen: leading before, leading now
+    assert a.started == ["a"]
+    assert told == ["acting", "acting"]
+
+
+def test_a_rollout_left_alone_while_not_acting_is_reconciled_once_acting() -> None:
+    cluster = healthy_cluster()
+    cluster.set_image("app:2")
+    controller = cluster.controller
+    controller.children = lambda namespace, name: cluster.children()
+    controller.reader.history_source = lambda namespace, name: [
+        summarize_history(h) for h in cluster.history.values()
+    ]
+    acting = False
+    controller.may_write = lambda: acting
+    key = ("ns", "web")
+
+    async def settle(done: int, rounds: int = 2000) -> bool:
+        for _ in range(rounds):  # 10 s at most on a loaded machine
+            await asyncio.sleep(0.005)
+            if controller.reconciles > done and not controller.queue._wakeups[key].is_set():
+                return True
+        return False
+
+    async def scenario() -> tuple[bool, bool]:
+        nonlocal acting
+        controller.remember(copy.deepcopy(cluster.body))
+        controller.queue.kick(key, Cause.CHILD)  # in the pause: nothing done
+        await asyncio.sleep(0.3)
+        assert controller.reconciles == 0 and key in controller.deferred
+        acting = True  # the renewal answered: no transition, the worker sleeps (resync)
+        slept = not await settle(0, rounds=60)
+        controller.kick_deferred()
+        woke = await settle(0)
+        await controller.queue.stop()
+        return slept, woke
+
+    slept, woke = asyncio.run(scenario())
+    controller.pool.shutdown()
+    assert slept  # without kick_deferred the Rollout would wait for its resync
+    assert woke and not controller.deferred
+    assert controller.summary()["reconciles_by_cause"] == {"leader": 1}
+    assert cluster.body["status"]["phase"] == "Progressing", cluster.body["status"]
