@@ -82,3 +82,30 @@ def test_a_rollout_left_alone_while_not_acting_is_reconciled_once_acting() -> No
     assert woke and not controller.deferred
     assert controller.summary()["reconciles_by_cause"] == {"leader": 1}
     assert cluster.body["status"]["phase"] == "Progressing", cluster.body["status"]
+
+
+def test_events_refused_in_a_pause_are_posted_by_the_next_pass() -> None:
+    """The pass that wrote ``Healthy`` emits ``RolloutCompleted`` after its status: an
+    Event refused in a pause was lost for good (no later pass emits it again; the chart
+    test waited for it in vain). It is held and posted once acting again."""
+    from kubernetes import client
+
+    from ramp.core.model import Event
+    from ramp.shell.runtime.leader import HELD_EVENTS, GuardedKube
+
+    kube = GuardedKube(client.ApiClient())
+    posted: list[str] = []
+    kube.poster.post = lambda rollout, event: posted.append(event.reason)  # type: ignore[method-assign]
+    acting = False
+    kube.may_write = lambda: acting
+    rollout = {"metadata": {"name": "web", "namespace": "ns", "uid": "u"}}
+    kube.emit(rollout, Event("Normal", "RolloutCompleted", "done"))
+    for i in range(HELD_EVENTS + 5):
+        kube.emit(rollout, Event("Normal", f"Other{i}", "more"))
+    assert posted == [] and ("ns", "web") in kube.held
+    kube.post_held("ns", "web")  # still not acting: kept
+    assert posted == [] and len(kube.held[("ns", "web")]) == HELD_EVENTS
+    acting = True
+    kube.post_held("ns", "web")
+    assert posted[0] == "RolloutCompleted" and len(posted) == HELD_EVENTS
+    assert not kube.held

@@ -110,6 +110,10 @@ class Controller:
         """Rollouts a reconcile left alone because this process could not write then (a
         standby, a renewal late under load, a write refused as not the leader): kicked
         again once it can (:meth:`kick_deferred`), not left to the resync a minute later."""
+        self.holds: Callable[[Key], bool] = lambda key: False
+        """Whether Events of the Rollout were refused in such a pause (then its next
+        pass posts them first: ``post_held``)."""
+        self.post_held: Callable[[str, str], None] = lambda namespace, name: None
         self.reconciles = 0
         self.reconciles_by_cause: dict[str, int] = {}
         """Reconciles that planned (those ``reconciles`` counts) by what woke them
@@ -213,6 +217,8 @@ class Controller:
             self.deferred.add((namespace, name))
             return None
         key = (namespace, name)
+        if self.holds(key):
+            await self._call(self.post_held, namespace, name)
         body = self.bodies.get(key) if self.use_cached_bodies else None
         if body is None:
             body = await self._call(self.kube.get_rollout, namespace, name)
@@ -275,6 +281,8 @@ class Controller:
         try:
             if todo.steps and self.may_write():  # a thread only for a plan that writes
                 outcome = await self._call(self.executor.execute, body, observed, todo)
+                if self.holds(key):  # its Events were refused: posted once acting again
+                    self.deferred.add(key)
                 result.requeue_after = outcome.requeue_after
                 if outcome.refused is not None:
                     return 0.0  # a create refused for its spec: plan again with that

@@ -320,6 +320,11 @@ class GuardedKube(Kube):
     def __init__(self, api_client: Any, component: str = "ramp-operator") -> None:
         super().__init__(api_client, component)
         self.may_write: Callable[[], bool] = lambda: True
+        self.held: dict[tuple[str, str], list[tuple[Any, Any]]] = {}
+        """Events refused in a pause of the Lease (is_leader() false for a moment while
+        this process held it), by Rollout: the pass that emitted them wrote its status, so
+        no later pass emits them again; the Rollout's next pass posts them
+        (:meth:`post_held`). Dropped when leadership changes hands (``held.clear()``)."""
 
     def _check(self, what: str) -> None:
         if not self.may_write():
@@ -357,12 +362,27 @@ class GuardedKube(Kube):
         self._check("patch Rollout status")
         return super().patch_status(*args, **kwargs)
 
-    def emit(self, *args: Any, **kwargs: Any) -> None:
+    def emit(self, rollout: Any, event: Any) -> None:
         if self.may_write():
-            super().emit(*args, **kwargs)
+            super().emit(rollout, event)
+            return
+        meta = rollout["metadata"]
+        held = self.held.setdefault((str(meta["namespace"]), str(meta["name"])), [])
+        if len(held) < HELD_EVENTS:
+            held.append((rollout, event))
+
+    def post_held(self, namespace: str, name: str) -> None:
+        """Post the Events of a Rollout refused in a pause (see :attr:`held`)."""
+        for rollout, event in self.held.pop((namespace, name), []):
+            self.emit(rollout, event)
+
+
+HELD_EVENTS = 16
+"""Events kept per Rollout while a pause of the Lease refuses them."""
 
 
 __all__ = [
+    "HELD_EVENTS",
     "WRITE_MARGIN",
     "Fence",
     "GuardedKube",

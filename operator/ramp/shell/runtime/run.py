@@ -53,6 +53,9 @@ def kick_all(controller: Controller) -> None:
     """Reconcile every Rollout known to the watches (e.g. on gaining the Lease)."""
     keys = list(controller.queue.keys())
     controller.deferred.clear()  # every one is kicked
+    held = getattr(controller.kube, "held", None)
+    if held:  # refused before leadership changed hands: another process may have acted
+        held.clear()
     log.info("acting on %d known Rollout(s)", len(keys))
     for key in keys:
         controller.queue.kick(key, Cause.LEADER)
@@ -171,6 +174,8 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
     if settings.leader_elect:
         elector = build_elector(settings, controller)
         controller.may_write = elector.is_leader
+        controller.holds = lambda key: key in kube.held
+        controller.post_held = kube.post_held
         kube.write_budget = elector.write_budget
 
     namespaces: list[str] = list(settings.namespace)
