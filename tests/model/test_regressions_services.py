@@ -197,3 +197,26 @@ def test_a_scale_to_zero_of_ours_behind_a_lagging_index_is_not_counted_as_servin
     c.reconcile(lag_children=True)  # the oracle's (b) fails here without the overlay
     drive(c, 6)
     assert c.status is not None and c.status["stableRevision"] == V1
+
+
+def test_a_rollout_deleted_with_its_stable_gone_gives_the_services_back_at_once() -> None:
+    """make fuzz-for, seed 539499381 ((f)): mid-adoption (the Deployment still has a ready
+    pod, the stable Service already pinned to Ramp's revision), someone deletes Ramp's
+    stable Deployment, then the Rollout. The give-back unpaused the Deployment first and
+    unpinned the Services only in a later pass: meanwhile the Service selected no pod
+    while the Deployment's pod was ready. The Services are now unpinned in the pass that
+    starts the give-back (unpinned, they select the Deployment's pods beside Ramp's)."""
+    c = Cluster(Config(replicas=1, workload_ref=True, steps=[]))
+    for _ in range(12):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+        pinned = REVISION_LABEL in (c.services[STABLE] or {})
+        if pinned and c.plain is not None and c.plain.ready > 0:
+            break
+    assert pinned and c.plain is not None and c.plain.ready > 0
+    c.deps.pop(f"{NAME}-{V1}")  # kubectl delete deployment web-<hash>
+    delete_rollout(c)
+    c.reconcile()  # the oracle's (f) fails here without the fix
+    assert c.services[STABLE] == {"app": NAME}
+    drive(c, 8)
+    assert c.gone

@@ -281,6 +281,10 @@ def give_back(d: Draft, result: Plan, w: Workload) -> Plan:
             "until its pods are ready",
         )
         events_to(d, result)
+        if d.obs.deleting:
+            # Unpinned now: the Services select the Deployment's pods beside Ramp's (which
+            # may be gone already: a stable deleted by hand), never nothing meanwhile.
+            release_traffic(d, result)
         d.wake_in(1.0)
     else:
         ready = w.settled and w.ready >= target and w.updated >= target
