@@ -24,6 +24,12 @@ from model.sim_bluegreen import ACTIVE, bg_cluster
 from ramp.api.labels import revision_hash
 
 V1, V2, V3 = (revision_hash(template(i)) for i in (1, 2, 3))
+BG = Config(
+    replicas=1,
+    services=False,
+    history_limit=0,
+    blue_green={"activeService": ACTIVE, "scaleDownDelaySeconds": 0},
+)
 
 
 def wipe_right_after_promotion(c: Cluster, delete_stable: bool = False) -> list[str]:
@@ -58,14 +64,7 @@ def wipe_right_after_promotion(c: Cluster, delete_stable: bool = False) -> list[
 
 
 def test_blue_green_status_lost_before_the_mark_recovers_a_proven_revision() -> None:
-    c = bg_cluster(
-        Config(
-            replicas=1,
-            services=False,
-            history_limit=0,
-            blue_green={"activeService": ACTIVE, "scaleDownDelaySeconds": 0},
-        )
-    )
+    c = bg_cluster(BG)
     reasons = wipe_right_after_promotion(c)
     assert "Initialized" not in reasons and "StatusRecovered" in reasons
     assert c.status is not None and c.status["stableRevision"] == V1  # marked promoted
@@ -88,14 +87,7 @@ def test_canary_status_and_stable_lost_before_the_mark_recovers_the_previous_sta
 
 
 def test_blue_green_status_and_stable_lost_before_the_mark_recovers_the_previous_stable() -> None:
-    c = bg_cluster(
-        Config(
-            replicas=1,
-            services=False,
-            history_limit=0,
-            blue_green={"activeService": ACTIVE, "scaleDownDelaySeconds": 0},
-        )
-    )
+    c = bg_cluster(BG)
     reasons = wipe_right_after_promotion(c, delete_stable=True)
     assert "Initialized" not in reasons and "StatusRecovered" in reasons, reasons
     assert c.status is not None and c.status["stableRevision"] == V1
