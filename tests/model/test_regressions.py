@@ -352,3 +352,32 @@ def test_issue19_a_plan_from_a_stale_body_is_no_progress_for_the_deadline() -> N
     c.reconcile(stale_body=True)
     c.reconcile()
     assert c.status is not None and c.status.get("abortReason") == "ProgressDeadlineExceeded"
+
+
+def test_a_drain_never_lets_unready_canary_pods_stand_in_for_ready_stable_ones() -> None:
+    """make fuzz-for, seed 217055544 ((b): ready pods 2 -> 1, maxUnavailable 0). R=2, no
+    steps: the stable was deleted mid-promotion and recreated, a selector change replaced
+    the canary (1 pod, not ready), and someone scaled the drained revision back to 1. The
+    drain counted the canary's unready pod on the stable's side and shrank the stable to
+    1. The stable now keeps what availability needs beside the canary's ready pods."""
+    c = Cluster(Config(replicas=2, max_surge=1, steps=[], history_limit=1, services=False))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[V2] = 2.0
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    del c.deps[f"{NAME}-{V1}"]  # the stable's Deployment deleted
+    c.change_selector()  # the canary replaced mid-promotion
+    for seconds in (1, 1, 2, 2):
+        c.advance(seconds, controller_acts=True)
+        c.reconcile()
+    drained = c.deps[f"{NAME}-{V2}"]
+    assert drained.replicas == 0 and c.deps[f"{NAME}-{V1}"].ready == 2
+    drained.replicas = 1  # kubectl scale by hand
+    drained.generation += 1
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (b) fails here without the fix
+    assert c.deps[f"{NAME}-{V1}"].replicas == 2 and drained.replicas == 0

@@ -78,10 +78,20 @@ def drain_others(d: Draft, stable_target: int) -> Plan | None:
     replicas: dict[str, int] = {st.stable_revision or "": max(kept_total - c_desired, 0)}
     if canary is not None:
         replicas[canary.revision] = canary.replicas
+    staying = 0  # ready pods of the others that this move keeps
     for other in sorted(others, key=lambda o: o.created, reverse=True):
         n = min(other.replicas, left)
         replicas[other.revision] = n
+        staying += min(n, other.serving)
         left -= n
+    # The kept side counts the canary's pods with the stable's: the canary's unready ones
+    # must not stand in for stable pods that are ready. The stable keeps what availability
+    # needs beside the canary's ready pods and the others' that stay (make fuzz-for, seed
+    # 217055544: a canary at 0/1 ready, a drained revision scaled up by hand, and the
+    # stable went from 2 ready to 1 with maxUnavailable 0).
+    need = d.limits.total - d.limits.unavailable - c_ready - staying
+    stable_rev = st.stable_revision or ""
+    replicas[stable_rev] = max(replicas[stable_rev], min(stable.desired, need))
     d.strategy.draining(d, others, replicas)
     names = ", ".join(o.revision for o in others)
     st.message = (
