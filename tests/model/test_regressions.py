@@ -381,3 +381,26 @@ def test_a_drain_never_lets_unready_canary_pods_stand_in_for_ready_stable_ones()
     c.advance(1, controller_acts=True)
     c.reconcile()  # the oracle's (b) fails here without the fix
     assert c.deps[f"{NAME}-{V1}"].replicas == 2 and drained.replicas == 0
+
+
+def test_a_restart_between_a_rollbacks_grow_and_its_delete_is_not_judged_as_surge() -> None:
+    """make fuzz-for, seed 644312343 ((c): 4 pods specified, R+surge 3). R=2, no steps:
+    mid-promotion (canary 2, no pod yet) the template goes back to the stable. The plan
+    grows the stable to 2 and deletes the idle canary child, which the shell does after
+    the scales; a restart came between the two. Like a restart between a grow and the
+    shrink that makes room for it, this is judged once the deletes are carried out (the
+    next pass, below, deletes it)."""
+    c = Cluster(Config(replicas=2, max_surge=1, max_unavailable=1, steps=[], history_limit=0))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[V2] = 2.0
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    c.reconcile()
+    c.spec["template"] = template(1)  # back to the stable: a rollback
+    c.bump(spec=True)
+    c.reconcile(cut=5)  # restarted after the scales, before the deletes
+    assert f"{NAME}-{V2}" in c.deps and c.deps[f"{NAME}-{V1}"].replicas == 2
+    c.reconcile()  # judged: the idle canary is deleted
+    assert f"{NAME}-{V2}" not in c.deps
