@@ -220,3 +220,27 @@ def test_a_rollout_deleted_with_its_stable_gone_gives_the_services_back_at_once(
     assert c.services[STABLE] == {"app": NAME}
     drive(c, 8)
     assert c.gone
+
+
+def test_a_rollback_pins_no_service_to_a_stable_whose_scale_down_the_index_has_not_shown() -> None:
+    """make fuzz-for, seed 16224389 ((f)). R=1, no steps, a tracked ConfigMap: the canary
+    got ready, the stable was scaled to 0 and its pod went; the config went back to the
+    stable's and the next pass read an index still showing the stable's pod ready. The
+    Services moved to the stable for a pod that was gone. A revision's ready pods count
+    for the pins only up to its replicas (the overlay gives the scale written)."""
+    c = Cluster(Config(replicas=1, max_surge=1, steps=[], history_limit=0, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[c.revision(2)] = 2.0
+    c.set_config(2, False)
+    drive(c, 1, 1)
+    drive(c, 2, 2)
+    v1 = c.revision(1)
+    assert c.deps[f"{NAME}-{v1}"].replicas == 0
+    c.advance(1, controller_acts=True)  # its pod goes
+    c.set_config(1, False)  # back to the stable's config: a rollback
+    c.reconcile(lag_children=True)  # the oracle's (f) fails here without the fix
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: c.revision(2)}
+    drive(c, 6)
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: v1}
