@@ -360,10 +360,7 @@ def test_a_drain_never_lets_unready_canary_pods_stand_in_for_ready_stable_ones()
     the canary (1 pod, not ready), and someone scaled the drained revision back to 1. The
     drain counted the canary's unready pod on the stable's side and shrank the stable to
     1. The stable now keeps what availability needs beside the canary's ready pods."""
-    c = Cluster(Config(replicas=2, max_surge=1, steps=[], history_limit=1, services=False))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    c = steady(Config(replicas=2, max_surge=1, steps=[], history_limit=1, services=False))
     c.ready_delay[V2] = 2.0
     c.spec["template"] = template(2)
     c.bump(spec=True)
@@ -390,10 +387,7 @@ def test_a_restart_between_a_rollbacks_grow_and_its_delete_is_not_judged_as_surg
     the scales; a restart came between the two. Like a restart between a grow and the
     shrink that makes room for it, this is judged once the deletes are carried out (the
     next pass, below, deletes it)."""
-    c = Cluster(Config(replicas=2, max_surge=1, max_unavailable=1, steps=[], history_limit=0))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    c = steady(Config(replicas=2, max_surge=1, max_unavailable=1, steps=[], history_limit=0))
     c.ready_delay[V2] = 2.0
     c.spec["template"] = template(2)
     c.bump(spec=True)
