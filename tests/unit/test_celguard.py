@@ -89,14 +89,21 @@ def test_freeze_attack_is_refused_fast() -> None:
     evaluating or judging it never reaches the evaluator."""
     attack = freeze_attack()
     assert 650 <= len(attack) <= 1024
-    # CPU time of this process: what the guard spends, not what a loaded machine's
-    # scheduler adds to the wall clock (an attack that reached the evaluator takes seconds).
-    start = time.process_time()
-    assert check_condition(attack) is not None
-    judgement = judge([0.1, 0.2, 0.3], attack, None)
-    with pytest.raises(ConditionError, match="list literals"):
-        evaluate_condition(attack, 0.1)
-    assert time.process_time() - start < 0.1
+    # The evaluator loaded and the parser warm (the first call's cost is not the guard's).
+    assert check_condition("result < 0.01") is None
+    judge([0.1], "result < 0.01", None)
+    # CPU time of this thread, best of three: what the guard spends, not what a loaded
+    # machine's scheduler or another thread of the process adds (an attack that reached
+    # the evaluator takes seconds).
+    spent = []
+    for _ in range(3):
+        start = time.thread_time()
+        assert check_condition(attack) is not None
+        judgement = judge([0.1, 0.2, 0.3], attack, None)
+        with pytest.raises(ConditionError, match="list literals"):
+            evaluate_condition(attack, 0.1)
+        spent.append(time.thread_time() - start)
+    assert min(spent) < 0.1, spent
     assert judgement.verdict is Verdict.ERROR and "not allowed" in judgement.message
 
 
