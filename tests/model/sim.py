@@ -879,6 +879,12 @@ class Oracle:
             )
         if full and "scales" in done:
             self.services(observed, result)
+        elif "services" in done:
+            # A pass cut after its Service writes is not judged, but a pin it made that
+            # selects a ready pod of the Rollout is a takeover all the same (make fuzz-for,
+            # seed 153825904: a restart after the pin, then the pinned pod went unready
+            # beside the adopted Deployment's; test_regressions_services).
+            self.note_takeovers()
         self.round2(observed, view, result, done)
 
     def round2(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
@@ -1157,6 +1163,21 @@ class Oracle:
             )
         if any(ready(d) for d in owned):
             self.taken_over.add(name)
+
+    def note_takeovers(self) -> None:
+        """Record, without judging, the Services whose pin selects a ready pod of the
+        Rollout now (and forget those no longer pinned): from then on the adopted
+        Deployment's pods no longer count for them."""
+        c = self.c
+        for name, selector in c.services.items():
+            if selector is None or REVISION_LABEL not in selector:
+                self.taken_over.discard(name)
+            elif any(
+                min(d.ready, d.replicas)
+                for d in c.owned()
+                if all(c.pod_labels(d).get(k) == v for k, v in selector.items())
+            ):
+                self.taken_over.add(name)
 
     def letting_go(self) -> bool:
         """A Rollout that held a Deployment when it was deleted: its Services go back to

@@ -244,3 +244,31 @@ def test_a_rollback_pins_no_service_to_a_stable_whose_scale_down_the_index_has_n
     assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: c.revision(2)}
     drive(c, 6)
     assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: v1}
+
+
+def test_a_pin_made_by_a_pass_cut_after_its_service_writes_is_a_takeover() -> None:
+    """make fuzz-for, seed 153825904 ((f), an oracle defect). Mid-adoption (the adopted
+    Deployment still has a ready pod), a new template: the pass that started it pinned the
+    stable Service to Ramp's ready stable revision and was cut by a restart before its
+    scales. Its pin was not recorded as a takeover, so when that pod then went unready the
+    oracle counted the Deployment's pod as one the Service should select -- which it does
+    not after a takeover that a whole pass makes (judged the same way, not a fault). The
+    oracle now notes takeovers after any pass whose Service writes were carried out."""
+    c = Cluster(Config(replicas=2, max_unavailable=0, steps=[], history_limit=0, workload_ref=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.plain is not None and min(c.plain.ready, c.plain.replicas) >= 1
+    assert c.deps[f"{NAME}-{V1}"].ready >= 1
+    assert REVISION_LABEL not in (c.services[STABLE] or {})  # not yet pinned
+    c.ready_delay[c.revision(2)] = 2.0
+    assert c.change_workload(template(2))
+    c.ready_delay[V1] = 15.0  # its pods' readiness probe fails for a while
+    c.reconcile(cut=4)  # history, creates, status, services: a restart before the scales
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}  # pinned to a ready pod
+    c.advance(1, controller_acts=True)
+    assert c.deps[f"{NAME}-{V1}"].ready == 0 and min(c.plain.ready, c.plain.replicas) >= 1
+    c.reconcile()  # the oracle's (f) fails here without noting the cut pass's takeover
+    assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
+    drive(c, 10)
+    assert c.status is not None and c.status["stableRevision"] == c.revision(2)
