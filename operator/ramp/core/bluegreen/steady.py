@@ -3,10 +3,12 @@ blue, an abort. Pure."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import timedelta
+from typing import Any
 
 from ramp.api.rollout import BlueGreenStatus, BlueGreenStrategy, Weights
+from ramp.api.routes import RouteStatus
 from ramp.core.abort import abort
 from ramp.core.draft import Draft
 from ramp.core.history import clear_canary
@@ -169,20 +171,11 @@ def route_elsewhere(d: Draft) -> bool:
     acknowledged less than ``ACK_GRACE`` ago (the gateway's proxy switches a moment later,
     with the EndpointSlices as it read them). An aborted green (a rollback's: it was the
     active Service's revision) keeps its pods until then."""
-    bg = spec_of(d)
-    if not d.spec.http_routes or not bg.preview_service:
-        return False
-    services = (bg.active_service, bg.preview_service)
-    old = {r.name: r for r in d.old.routes or []}
-    for name, route in (d.obs.traffic.get(KIND) or {}).items():
-        if route is None:
-            continue
-        rules = backend_weights(route, services, rollout(d), complete=True)
-        if any(rule.get(bg.preview_service) for rule in rules):
+    for route, to_preview, record in _routes(d):
+        if to_preview:
             return True
-        if not acknowledgement(route).acknowledged or (old.get(name) and old[name].pending):
+        if not acknowledgement(route).acknowledged or (record is not None and record.pending):
             return True
-        record = old.get(name)
         since = parse_iso(record.acknowledged_at) if record is not None else None
         if since is not None and d.now < since + timedelta(seconds=ACK_GRACE):
             d.wake_in((since + timedelta(seconds=ACK_GRACE) - d.now).total_seconds())
@@ -195,18 +188,24 @@ def preview_weighted(d: Draft) -> bool:
     (the preview's weight in its current spec, or in the generation the gateway last
     acknowledged while the current one is not: ``status.routes[].acknowledged`` is the
     preview's weight for blue-green)."""
+    for route, to_preview, record in _routes(d):
+        if to_preview:
+            return True
+        if not acknowledgement(route).acknowledged and (record is None or record.acknowledged):
+            return True
+    return False
+
+
+def _routes(d: Draft) -> Iterator[tuple[Mapping[str, Any], bool, RouteStatus | None]]:
+    """With routes and a preview Service: each route observed, whether its weights send
+    requests to the preview Service (in any rule), and the status record of it."""
     bg = spec_of(d)
     if not d.spec.http_routes or not bg.preview_service:
-        return False
+        return
     services = (bg.active_service, bg.preview_service)
     old = {r.name: r for r in d.old.routes or []}
     for name, route in (d.obs.traffic.get(KIND) or {}).items():
         if route is None:
             continue
         rules = backend_weights(route, services, rollout(d), complete=True)
-        if any(rule.get(bg.preview_service) for rule in rules):
-            return True
-        record = old.get(name)
-        if not acknowledgement(route).acknowledged and (record is None or record.acknowledged):
-            return True
-    return False
+        yield route, any(rule.get(bg.preview_service) for rule in rules), old.get(name)
