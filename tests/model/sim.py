@@ -399,13 +399,16 @@ class Cluster:
 
     def slices(self) -> dict[str, dict[str, int]]:
         """What the EndpointSlice controller publishes now for each pinned Service: the
-        ready pods its selector matches (template labels plus the revision label)."""
+        ready pods its selector matches (template labels plus the revision label), by
+        revision; the adopted Deployment's (``workloadRef``) count as revision ``plain``."""
         slices: dict[str, dict[str, int]] = {}
+        plain = [self.plain] if self.plain is not None else []
         for name, selector in self.services.items():
             counts: dict[str, int] = {}
-            for dep in self.deps.values():
+            for dep in [*self.deps.values(), *plain]:
                 labels = {**dep.template.get("metadata", {}).get("labels", {})}
-                labels[REVISION_LABEL] = dep.revision
+                if dep is not self.plain:  # the adopted Deployment's pods have no revision
+                    labels[REVISION_LABEL] = dep.revision
                 if selector is None or dep.deleting:
                     continue
                 if any(labels.get(k) != v for k, v in selector.items()):

@@ -126,6 +126,20 @@ class Gateway:
             self.generations[route["metadata"]["generation"]] = copy.deepcopy(route["spec"])
             self.route = route
 
+    def service_shares(self) -> dict[str, float]:
+        """Percent of the Rollout rule's requests per Service, by the accepted weights."""
+        accepted = {"spec": self.accepted, "metadata": {"namespace": "ns"}}
+        rules = backend_weights(accepted, SERVICES, NAME)
+        total = sum(rules[0].values()) if rules else 0
+        return {svc: 100 * w / total for svc, w in rules[0].items() if w} if total else {}
+
+    def header_routed(self) -> bool:
+        """Whether the accepted generation has Ramp's header rule."""
+        return any(
+            str(rule.get("name", "")).startswith(rule_prefix(NAME))
+            for rule in self.accepted["rules"]
+        )
+
     def shares(
         self, endpoints: dict[str, dict[str, int]], headers: bool = True
     ) -> dict[str, float]:
@@ -188,17 +202,47 @@ class GatewayOracle(BlueGreenOracle):
         if user_fields(gateway.route) != gateway.original:
             self.fail("(r) a field of the user's route changed")
         total = int(c.spec.get("replicas", 1) or 0)
-        shares = gateway.shares(c.endpoints)
+        scaled: dict[str, int] = {}
         for name, (before, _) in self.before.items():
             dep = c.deps.get(name)
             after = dep.replicas if dep is not None and not dep.deleting else 0
-            if after >= before:
-                continue
-            revision = self.revision_of.get(name, "")
-            share = shares.get(revision, 0.0)
+            if after < before:
+                scaled[self.revision_of.get(name, "")] = after
+        for revision, after in scaled.items():
+            share = carried(revision, scaled, gateway, c.endpoints)
             need = min(total, max(1, math.ceil(total * share / 100 - 1e-9))) if share else 0
             if after < need:
                 self.fail(
                     f"(r) {revision} scaled to {after} while the gateway sends it "
-                    f"{share:.0f}% of the requests (needs {need}): {shares}"
+                    f"{share:.0f}% of the requests (needs {need}): "
+                    f"{gateway.shares(c.endpoints)} over {c.endpoints}"
                 )
+
+
+def carried(
+    revision: str, scaled: dict[str, int], gateway: Gateway, endpoints: dict[str, dict[str, int]]
+) -> float:
+    """Percent of the Rollout rule's requests ``revision`` carries once the pass's
+    scale-downs (``scaled``: revision -> replicas left) take its pods out of the
+    EndpointSlices: each Service's accepted share spread over the ready endpoints it keeps
+    (a Service that keeps none puts its whole share on the revision that emptied it).
+    Ramp's header rule counts as 1 % of the preview's. Beside a revision pinned alone this
+    is its share as the gateway proxies it; a Service that also selects other pods (the
+    adopted Deployment's, unpinned at a give-back) hands them the requests (make fuzz-for,
+    seed 945596145)."""
+
+    def kept(service: str) -> tuple[int, int]:
+        pods = endpoints.get(service) or {}
+        left = {rev: min(n, scaled[rev]) if rev in scaled else n for rev, n in pods.items()}
+        return left.get(revision, 0), sum(left.values())
+
+    share = 0.0
+    for service, percent in gateway.service_shares().items():
+        if revision in (endpoints.get(service) or {}):
+            mine, remaining = kept(service)
+            share += percent * mine / remaining if remaining else percent
+    if gateway.header_routed() and revision in (endpoints.get(PREVIEW) or {}):
+        mine, remaining = kept(PREVIEW)
+        if mine or not remaining:
+            share = max(share, 1.0)
+    return share

@@ -1,0 +1,64 @@
+"""Named examples of the blue-green machine with a gateway (:mod:`model.sim_gateway`)."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+from model.sim import NAME, Config
+from model.sim_bluegreen import ACTIVE, PREVIEW
+from model.sim_gateway import Gateway, GatewayCluster, carried, routed_config
+from model.sim_workload import delete_rollout
+
+BG = {
+    "activeService": ACTIVE,
+    "previewService": PREVIEW,
+    "scaleDownDelaySeconds": 0,
+    "abortScaleDownDelaySeconds": 0,
+}
+
+
+def test_a_give_back_through_a_route_removes_ramps_pods_once_the_deployments_serve() -> None:
+    """make fuzz-for, seed 945596145 ((r), an oracle defect). A blue-green Rollout through an
+    HTTPRoute adopts a Deployment (``workloadRef``, R=1), a release starts and the Rollout
+    is deleted: the give-back unpins the Services, which then select the Deployment's pod
+    beside Ramp's, and Ramp's children go. The simulated EndpointSlices left out the
+    Deployment's pods, so (r) saw the active Service's whole share on Ramp's revision when
+    its pod went. The slices now list them (as revision ``plain``) and (r) spreads a
+    Service's share over the ready endpoints it keeps."""
+    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG), workload_ref=True)
+    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    v1 = c.status["stableRevision"]
+    c.ready_delay[c.revision(2)] = 2.0
+    c.set_config(2, False)
+    delete_rollout(c)
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the give-back: the Deployment unpaused, the Services unpinned
+    assert c.services[ACTIVE] == {"app": NAME}
+    c.advance(1, controller_acts=True)
+    assert c.endpoints[ACTIVE] == {v1: 1, "plain": 1}
+    c.reconcile()  # the oracle's (r) fails here without the fix: Ramp's pod goes
+    assert c.gone or c.deps[f"{NAME}-{v1}"].deleting or c.deps[f"{NAME}-{v1}"].replicas == 0
+
+
+def test_the_share_a_revision_carries_is_its_services_spread_over_what_they_keep() -> None:
+    """(r) can still fail: a revision pinned alone carries its Service's share, a Service
+    emptied by a scale-down puts its whole share on the revision that emptied it, and
+    only other ready endpoints in the same Service take requests off a revision."""
+    gateway = Gateway()
+    spec = copy.deepcopy(gateway.accepted)
+    for ref in spec["rules"][0]["backendRefs"]:
+        ref["weight"] = {ACTIVE: 80, PREVIEW: 20}[ref["name"]]
+    gateway.accepted = spec
+    pinned = {ACTIVE: {"blue": 4}, PREVIEW: {"green": 1}}
+    assert carried("green", {"green": 0}, gateway, pinned) == 20.0
+    assert carried("blue", {"blue": 2}, gateway, pinned) == 80.0
+    both = {ACTIVE: {"blue": 4}, PREVIEW: {"blue": 4}}
+    assert carried("blue", {"blue": 3}, gateway, both) == 100.0
+    mixed = {ACTIVE: {"blue": 1, "plain": 1}, PREVIEW: {"green": 1}}
+    assert carried("blue", {"blue": 0}, gateway, mixed) == 0.0
+    assert carried("blue", {"blue": 1}, gateway, mixed) == 40.0
