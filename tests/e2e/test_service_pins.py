@@ -100,6 +100,46 @@ def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
     assert ready_selected(rollouts, f"{name}-stable") == ({"app": name}, r)
 
 
+def test_class2_a_blue_green_give_back_keeps_the_active_services_endpoints_listed(
+    rollouts: Rollouts,
+) -> None:
+    """Blue-green reads its Services' EndpointSlices: deleting a Rollout with workloadRef
+    lets Ramp's pods go only once the active Service's EndpointSlices list a ready pod of
+    the Deployment (the pods Ramp's planner counts there carry no revision label). The
+    EndpointSlices, not only the pods' labels, are sampled every 0.1 s: never empty."""
+    name, r = "till", 2
+    active = f"{name}-active"
+    rollouts.apps.create_namespaced_deployment(rollouts.ns, deployment(name, r))
+    create_service(rollouts, active, name)
+    wait_for("the Deployment ready", lambda: (dep(rollouts, name).status.ready_replicas or 0) == r)
+    manifest = ref_rollout(name, r, "progressively")
+    manifest["spec"]["strategy"] = {"blueGreen": {"activeService": active}}
+    rollouts.create(manifest)
+    status = rollouts.wait(
+        name,
+        "adopted",
+        lambda s: (
+            (s.get("workload") or {}).get("state") == "Adopted" and s.get("phase") == "Healthy"
+        ),
+        timeout=90,
+    )
+    wait_for("the active Service pinned", pinned_to(rollouts, active, status["stableRevision"], r))
+
+    def listed() -> str | None:
+        return None if ready_endpoints(rollouts, active) > 0 else f"{active}: no ready endpoint"
+
+    with watching("the active Service lists a ready endpoint", listed, 0.1):
+        rollouts.custom.delete_namespaced_custom_object(GROUP, VERSION, rollouts.ns, PLURAL, name)
+        wait_gone(rollouts, name, timeout=90)
+        wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
+        wait_for(
+            "the Service lists the Deployment's pods",
+            lambda: ready_endpoints(rollouts, active) == r,
+            timeout=30,
+        )
+    assert ready_selected(rollouts, active) == ({"app": name}, r)
+
+
 def test_class3_an_existing_service_is_narrowed_only_once_the_revision_serves(
     rollouts: Rollouts,
 ) -> None:

@@ -301,6 +301,7 @@ class Cluster:
             self.services = {name: {"app": NAME} for name in names}
         self.endpoints: dict[str, dict[str, int]] = {}
         self.endpoint_pods: dict[str, list[tuple[str, bool]]] = {}
+        self.endpoint_others: dict[str, int] = {}
         self.pod_seq = 0
         """Blue-green: the EndpointSlices of each pinned Service, ready endpoints by
         revision, as the selectors and the pods were one tick ago (see :meth:`advance`)."""
@@ -436,6 +437,21 @@ class Cluster:
             ]  # fmt: skip
         return out
 
+    def slice_others(self) -> dict[str, int]:
+        """Ready endpoints of the same slices whose pods carry no revision label: the
+        adopted Deployment's (``Observed.others``)."""
+        plain = self.plain
+        out: dict[str, int] = {}
+        for name, selector in self.services.items():
+            matches = (
+                plain is not None
+                and selector is not None
+                and not plain.deleting
+                and all(self.pod_labels(plain).get(k) == v for k, v in selector.items())
+            )
+            out[name] = sum(self.pod_ready(plain, p) for p in plain.pods) if matches else 0
+        return out
+
     def shell_endpoints(self) -> dict[str, dict[str, int]]:
         """What the shell makes of :meth:`slice_pods` (``Controller._observe``): ready
         endpoints by revision, each pod's revision read from its labels."""
@@ -449,6 +465,7 @@ class Cluster:
         if self.cfg.blue_green is not None:
             self.endpoints = self.slices()  # a tick behind the selectors and the pods
             self.endpoint_pods = self.slice_pods()
+            self.endpoint_others = self.slice_others()
         self.now += timedelta(seconds=seconds)
         if not controller_acts:
             return
@@ -577,6 +594,7 @@ class Cluster:
             history=view.history,
             services=view.services,
             endpoints=self.shell_endpoints(),
+            others=dict(self.endpoint_others),
             refused=refused,
             **observed_extras(self, view.body),
         )

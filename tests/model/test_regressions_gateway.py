@@ -45,6 +45,42 @@ def test_a_give_back_through_a_route_removes_ramps_pods_once_the_deployments_ser
     assert c.gone or c.deps[f"{NAME}-{v1}"].deleting or c.deps[f"{NAME}-{v1}"].replicas == 0
 
 
+def test_a_give_back_keeps_ramps_pods_until_the_services_list_the_deployments() -> None:
+    """make fuzz-for, seed 982122904 ((r)). The same give-back after the adoption had
+    finished (the Deployment at 0): unpaused, its new pod became ready, and the give-back
+    released it and let garbage collection take Ramp's pods at once, while the Services'
+    EndpointSlices (a moment behind the pods) listed only Ramp's pod: the gateway's
+    requests had no endpoint. The give-back now waits until each Service whose
+    EndpointSlices it reads lists a ready pod that is not Ramp's (``Observed.others``)."""
+    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG), workload_ref=True)
+    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    v1 = c.status["stableRevision"]
+    c.ready_delay[c.revision(2)] = 2.0
+    c.set_config(2, False)
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    assert c.plain is not None and c.plain.replicas == 0  # adopted: scaled to zero
+    delete_rollout(c)
+    for _ in range(2):
+        c.advance(2, controller_acts=True)
+        c.reconcile()  # given back: the Deployment unpaused, its pod not ready yet
+    assert not c.gone and c.plain.ready == 0
+    c.advance(2, controller_acts=True)
+    assert c.plain.ready == 1 and "plain" not in c.endpoints[ACTIVE]  # slices behind
+    c.reconcile()  # the oracle's (r) fails here without the fix: Ramp's pod went
+    assert not c.gone and c.deps[f"{NAME}-{v1}"].replicas == 1
+    c.advance(2, controller_acts=True)
+    assert c.endpoints[ACTIVE] == {v1: 1, "plain": 1}
+    c.reconcile()  # now listed: released, garbage collection takes Ramp's pod
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    assert c.gone
+
+
 def test_the_share_a_revision_carries_is_its_services_spread_over_what_they_keep() -> None:
     """(r) can still fail: a revision pinned alone carries its Service's share, a Service
     emptied by a scale-down puts its whole share on the revision that emptied it, and

@@ -166,6 +166,28 @@ def test_deletion_gives_back_first_and_releases_only_once_the_deployment_serves(
     assert any(e.reason == "WorkloadGiveBackTimedOut" for e in late.events)
 
 
+def test_a_deletion_releases_only_once_the_services_read_list_the_deployments_pods() -> None:
+    """Where the Services' EndpointSlices are read (blue-green, a route), the Deployment
+    ready is not enough: each of them lists one of its pods (a ready endpoint with no
+    revision label) before garbage collection may take Ramp's; the deadline still
+    releases. Without a deletion (workloadRef removed) the Services stay pinned to Ramp's
+    pods, which stay: nothing to wait for."""
+    b = body()
+    b["spec"]["strategy"] = {"blueGreen": {"activeService": "web-active"}}
+    deleted: dict[str, Any] = {"deleting": True, "deleted_at": "2026-01-01T00:00:00Z"}
+    back = workload(managed_by="web", paused=False, scaled_to=6, replicas=6, ready=6)
+    slices = {"endpoints": {"web-active": {REV: 6}}}
+    behind = plan(observe(b, back, ready=6, **deleted, **slices, others={"web-active": 0}), T0)
+    assert behind.finalizer is True and behind.requeue_after is not None
+    listed = plan(observe(b, back, ready=6, **deleted, **slices, others={"web-active": 2}), T0)
+    assert listed.finalizer is False
+    assert any(e.reason == "WorkloadGivenBack" for e in listed.events)
+    late = T0 + timedelta(seconds=301)
+    assert plan(observe(b, back, ready=6, **deleted, **slices), late).finalizer is False
+    unread = plan(observe(b, back, ready=6, **deleted), T0)
+    assert unread.finalizer is False, "no slices read: the ready count decides"
+
+
 def test_missing_or_foreign_deployment_is_an_invalid_spec_and_touches_nothing() -> None:
     missing = plan(observe(body(), Workload(name="web", found=False)), T0)
     invalid = next(c for c in missing.status.conditions or [] if c.type == "InvalidSpec")

@@ -126,6 +126,10 @@ class Observed:
     endpoints: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
     """Ready endpoints by revision in each pinned Service's EndpointSlices (what
     kube-proxy programs); a Service not present: not known."""
+    others: Mapping[str, int] = field(default_factory=dict)
+    """Ready endpoints in the same EndpointSlices (Services of ``endpoints``) whose pods
+    carry no revision label: an adopted Deployment's pods, once its Services are
+    unpinned at a give-back."""
     analysis: Mapping[str, ResolvedAnalysis | str] = field(default_factory=dict)
     """Resolved analysis runs by name (``step-N``, ``background``), or why not."""
     spec_problem: str | None = None

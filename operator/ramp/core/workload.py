@@ -294,7 +294,7 @@ def give_back(d: Draft, result: Plan, w: Workload) -> Plan:
             # Ramp's key leaves the Services first (they select the Deployment's pods
             # beside Ramp's), then the finalizer: garbage collection takes Ramp's pods.
             d.wake_in(1.0)
-        elif ready or late:
+        elif (ready and (not d.obs.deleting or listed(d, target))) or late:
             release = dict.fromkeys((MANAGED_ANNOTATION, SCALED_TO_ANNOTATION, ORIGINAL_ANNOTATION))
             result.workload = WorkloadPatch(
                 w.name, annotations=release, labels={ROLLOUT_LABEL: None}
@@ -320,6 +320,19 @@ def give_back(d: Draft, result: Plan, w: Workload) -> Plan:
         result.status.workload = ws
     result.requeue_after = d.requeue
     return result
+
+
+def listed(d: Draft, target: int) -> bool:
+    """At a deletion, whether each Service of the strategy whose EndpointSlices are read
+    (blue-green, a route) lists a ready pod that is not Ramp's: the Deployment's pods are
+    served before garbage collection takes Ramp's (the EndpointSlice controller, and a
+    gateway after it, follow a pod's readiness a moment later). Read nowhere: the
+    Deployment's ready count decides."""
+    return target == 0 or all(
+        d.obs.others.get(service, 0) > 0
+        for service in d.strategy.services(d.spec)
+        if service in d.obs.endpoints
+    )
 
 
 def release_traffic(d: Draft, result: Plan) -> bool:

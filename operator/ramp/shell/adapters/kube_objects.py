@@ -217,6 +217,15 @@ def endpoints_by_revision(
     return counts
 
 
+def others_ready(pods: list[tuple[str, bool]], revision_of: Mapping[str, str]) -> int:
+    """Ready endpoints whose pod has no ``ramp.dev/revision`` label (not Ramp's).
+
+    >>> others_ready([("p1", True), ("x", True), ("y", False)], {"p1": "a"})
+    1
+    """
+    return sum(1 for pod, ready in pods if ready and not revision_of.get(pod))
+
+
 def history_entry(body: Mapping[str, Any], owner: str) -> HistoryEntry | None:
     """A ControllerRevision as a history entry; None when the Rollout does not own it."""
     meta = body.get("metadata") or {}

@@ -13,7 +13,7 @@ from ramp.api.rollout import Rollout
 from ramp.core.model import Child, HistoryEntry, Observed
 from ramp.core.workload_model import Workload
 from ramp.shell.adapters.kube import Kube
-from ramp.shell.adapters.kube_objects import endpoints_by_revision, history_entry
+from ramp.shell.adapters.kube_objects import endpoints_by_revision, history_entry, others_ready
 from ramp.shell.adapters.traffic_io import read_traffic
 from ramp.shell.controller.adopt import adopt_orphans
 
@@ -119,6 +119,7 @@ class Reader:
                 n for n in (strategy.canary.stable_service, strategy.canary.canary_service) if n
             ]
         endpoints: dict[str, dict[str, int]] = {}
+        others: dict[str, int] = {}
         traffic = read_traffic(self.kube.api_client, namespace, rollout.spec)
         if strategy.blue_green is not None:
             bg = strategy.blue_green
@@ -128,9 +129,9 @@ class Reader:
                 pods = self.endpoint_source(namespace, service) if self.endpoint_source else None
                 if pods is None:
                     pods = self.kube.list_endpoints(namespace, service)
-                endpoints[service] = endpoints_by_revision(
-                    pods, self.pod_revisions(namespace, pods)
-                )
+                revisions = self.pod_revisions(namespace, pods)
+                endpoints[service] = endpoints_by_revision(pods, revisions)
+                others[service] = others_ready(pods, revisions)
         return Observed(
             rollout=rollout,
             template=body["spec"].get("template") or (workload and workload.template) or {},
@@ -142,6 +143,7 @@ class Reader:
             history=self.history(namespace, meta["name"], str(meta.get("uid") or ""), body),
             services=self.selectors(namespace, names),
             endpoints=endpoints,
+            others=others,
             traffic=traffic,
             workload=workload,
             deleted_at=meta.get("deletionTimestamp"),
