@@ -398,3 +398,34 @@ def test_a_restart_between_a_rollbacks_grow_and_its_delete_is_not_judged_as_surg
     assert f"{NAME}-{V2}" in c.deps and c.deps[f"{NAME}-{V1}"].replicas == 2
     c.reconcile()  # judged: the idle canary is deleted
     assert f"{NAME}-{V2}" not in c.deps
+
+
+def test_a_drain_keeps_the_ready_pods_of_the_revisions_it_shrinks_first() -> None:
+    """make fuzz-for, seed 75814388 ((b): ready pods 1 -> 0, maxUnavailable 0). R=1, no
+    steps, a tracked ConfigMap: v2 at weight 100 (its one pod ready, the stable v1 scaled
+    to 0), someone scales the replaced v3 back to 1 (no pod ready), and the config goes
+    back to v1's: a rollback. The drain made room for the stable by keeping the newest
+    drained revision (v3, unready) and shrinking v2, the only ready pod. What the drained
+    revisions keep now goes to their ready pods first."""
+    c = Cluster(Config(replicas=1, max_surge=1, steps=[], history_limit=1, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    v1, v2, v3 = (c.revision(i) for i in (1, 2, 3))
+    c.ready_delay[v2] = 2.0
+    c.set_config(2, False)
+    drive(c, 1, 1)
+    c.set_config(3, False)  # v2 replaced by v3 mid-promotion
+    drive(c, 2, 1)
+    c.set_config(2, False)  # and back
+    drive(c, 4, 2)
+    assert replicas(c) == {v1: 0, v2: 1, v3: 0} and c.deps[f"{NAME}-{v2}"].ready == 1
+    c.deps[f"{NAME}-{v3}"].replicas = 1  # kubectl scale by hand: its pod not ready yet
+    c.deps[f"{NAME}-{v3}"].generation += 1
+    c.set_config(1, False)  # back to the stable's config
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (b) fails here without the fix
+    assert replicas(c) == {v1: 1, v2: 1, v3: 0}
+    drive(c, 4, 1)
+    after = replicas(c)
+    assert after[v1] == 1 and after.get(v2, 0) == 0 and after.get(v3, 0) == 0

@@ -78,12 +78,26 @@ def drain_others(d: Draft, stable_target: int) -> Plan | None:
     replicas: dict[str, int] = {st.stable_revision or "": max(kept_total - c_desired, 0)}
     if canary is not None:
         replicas[canary.revision] = canary.replicas
+    # What the others keep goes to their ready pods first (a Deployment scaled down
+    # removes its unready pods first), then, newest first, to the rest: the room the shift
+    # counted on is never taken from a ready pod while an unready one stays (make
+    # fuzz-for, seed 75814388: a rollback to a stable at 0, beside the canary's one ready
+    # pod a revision scaled up by hand with none; the canary's went and ready pods fell
+    # from 1 to 0 with maxUnavailable 0).
+    newest = sorted(others, key=lambda o: o.created, reverse=True)
+    kept_of = dict.fromkeys((o.revision for o in others), 0)
+    for other in newest:
+        kept_of[other.revision] = n = min(other.serving, other.replicas, left)
+        left -= n
+    for other in newest:
+        n = min(other.replicas - kept_of[other.revision], left)
+        kept_of[other.revision] += n
+        left -= n
     staying = 0  # ready pods of the others that this move keeps
-    for other in sorted(others, key=lambda o: o.created, reverse=True):
-        n = min(other.replicas, left)
+    for other in others:
+        n = kept_of[other.revision]
         replicas[other.revision] = n
         staying += min(n, other.serving)
-        left -= n
     # The kept side counts the canary's pods with the stable's: the canary's unready ones
     # must not stand in for stable pods that are ready. The stable keeps what availability
     # needs beside the canary's ready pods and the others' that stay (make fuzz-for, seed
