@@ -9,6 +9,7 @@ from model.sim import NAME, Config
 from model.sim_bluegreen import ACTIVE, PREVIEW
 from model.sim_gateway import Gateway, GatewayCluster, carried, routed_config
 from model.sim_workload import delete_rollout
+from ramp.api.labels import REVISION_LABEL as REVISION
 
 BG = {
     "activeService": ACTIVE,
@@ -79,6 +80,39 @@ def test_a_give_back_keeps_ramps_pods_until_the_services_list_the_deployments() 
     c.advance(1, controller_acts=True)
     c.reconcile()
     assert c.gone
+
+
+def test_a_rollback_mid_switch_to_an_unready_blue_keeps_the_active_service_on_green() -> None:
+    """make fuzz-for, seed 954848776 ((h)). R=1 through an HTTPRoute: green switched to by
+    the route's weights (the active Service held on blue until the release completes, so
+    that an abort flips the weights back), then the template goes back to blue just as
+    blue's pods go unready. The active Service stayed on blue, with no ready pod, while
+    green served. It now follows the green this release switched to until blue has a
+    ready pod, then flips back."""
+    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG))
+    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    blue = c.status["stableRevision"]
+    c.ready_delay[c.revision(2)] = 2.0
+    c.set_config(2, False)
+    for _ in range(4):
+        c.advance(2, controller_acts=True)
+        c.reconcile()
+    green = c.status["canaryRevision"]
+    assert c.status["blueGreen"].get("switchedAt") and c.services[ACTIVE][REVISION] == blue
+    c.set_config(1, False)  # back to blue's config
+    c.ready_delay[blue] = None  # and blue's readiness probe fails
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (h) fails here without the fix
+    assert c.services[ACTIVE][REVISION] == green
+    c.ready_delay[blue] = 1.0
+    for _ in range(8):
+        c.advance(2, controller_acts=True)
+        c.reconcile()
+    assert c.services[ACTIVE][REVISION] == blue
 
 
 def test_the_share_a_revision_carries_is_its_services_spread_over_what_they_keep() -> None:

@@ -130,6 +130,14 @@ def bg_intent(d: Draft) -> TrafficIntent:
         current = (d.obs.services.get(bg.active_service) or {}).get(REVISION_LABEL)
         if current and d.serving(current) > 0:
             active = current
+        elif s.switched_at and st.canary_revision != st.aborted_revision:
+            # Neither serves, but the green this release switched to does (a route holds
+            # the active Service on blue until the release completes; the template went
+            # back to blue, whose pods went unready): the Service follows green until blue
+            # has a ready pod (make fuzz-for, seed 954848776).
+            switched = st.canary_revision
+            if switched and d.serving(switched) > 0:
+                active = switched
     green = st.canary_revision if st.aborted_revision != st.canary_revision else None
     preview = green if green and d.serving(green) > 0 else active
     if preview == green:
