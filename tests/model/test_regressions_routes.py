@@ -160,3 +160,34 @@ def test_a_release_back_to_blue_while_the_gateway_lags_keeps_the_pods_of_its_sha
     m.release(passes=0, version="v2")
     m.the_cluster_catches_up(ack=False, passes=1)
     m.holds()
+
+
+def test_a_release_right_after_a_promotion_moves_the_weights_off_the_canary_service_first() -> None:
+    """make fuzz-for, seed 954848776 (the route machine). R=3 through an HTTPRoute: v2
+    promoted in full leaves the route at 0/100 (both Services pinned to v2, the stable's
+    100 % through the canary Service), and v1 is released before the pass that would have
+    moved it back. The new release's weights could not move (v1 had no Service of its
+    own yet), and the canary Service was pinned to v1 (one pod) while the route sent it
+    everything. Now the route first carries the shares through the stable Service (no
+    revision's share changes), and the canary Service keeps v2 until that is
+    acknowledged."""
+    w = RouteWorld()
+    settle(w, 3)
+    w.release("v2")
+    for _ in range(4):
+        w.reconcile()
+        w.sync_endpoints()
+        w.pods_ready()
+        w.tick()  # the gateway lags
+    w.token("promote-full", "t1")
+    w.reconcile()
+    w.pods_ready(w.status.get("canaryRevision"))
+    settle(w, 4)
+    v2 = w.status["stableRevision"]
+    assert w.status["phase"] == "Healthy" and w.shares() == {v2: 100.0}
+    w.release("v1")
+    settle(w, 2)  # the route's check fails here without the fix
+    v1 = w.status["canaryRevision"]
+    assert w.shares().get(v1, 0.0) <= 5.0
+    settle(w, 8)
+    assert w.status["stableRevision"] == v2 and w.status["canaryRevision"] == v1

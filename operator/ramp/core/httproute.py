@@ -260,6 +260,36 @@ def assign(
     return result
 
 
+def percent(rules: list[dict[str, int]], service: str) -> int:
+    """The service's percent of the first rule that names it (0: none)."""
+    for rule in rules:
+        total = sum(rule.values())
+        if service in rule:
+            return round(100 * rule[service] / total) if total else 0
+    return 0
+
+
+def reseated(
+    shares: Mapping[str, int],
+    order: Sequence[tuple[str, str | None]],
+    served: Mapping[str, Mapping[str, int]],
+) -> dict[str, int] | None:
+    """A route's current ``shares`` (revision -> percent), each through the preferred
+    Service that serves that revision alone (:func:`assign`): no revision's share changes,
+    only the Service carrying it. None when they are not one whole split. After a
+    promotion the stable's 100 % is left on the canary Service (both pinned to it): it
+    moves to the stable Service before a new release pins the canary Service to its new
+    revision (make fuzz-for, seed 954848776).
+
+    >>> reseated({"s": 100}, [("stable", "s"), ("canary", "c")],
+    ...          {"stable": {"s": 3}, "canary": {"s": 3}})
+    {'stable': 100, 'canary': 0}
+    """
+    if sum(shares.values()) != 100:
+        return None
+    return assign(shares, order, served)
+
+
 def weight_ops(
     route: Mapping[str, Any], wanted: Mapping[str, int], rollout: str
 ) -> list[dict[str, Any]]:

@@ -39,7 +39,9 @@ from ramp.core.httproute import (
     header_ops,
     most,
     owned_rule,
+    percent,
     problems,
+    reseated,
     revision_shares,
     route_patch,
     weight_ops,
@@ -149,6 +151,10 @@ class HTTPRouteRouter:
                 continue
             verdict = self.conflict(draft, name, route, wanted)
             wanted_here = None if verdict.hold else wanted
+            if wanted_here is None and not verdict.hold and draft.spec.canary is not None:
+                # the weights cannot move yet: the same shares through the preferred
+                # Services (make fuzz-for, seed 954848776; see httproute.reseated)
+                wanted_here = reseated(split_shares(route, services, draft), order, served)
             ops = weight_ops(route, wanted_here, rollout(draft)) if wanted_here is not None else []
             ops += header_ops(route, headers, services, rollout(draft))
             patch = route_patch(route, ops)
@@ -413,15 +419,6 @@ def header_matches(match: list[HeaderRouteMatch]) -> tuple[HeaderMatch, ...]:
         else:
             matches.append(HeaderMatch(m.header_name, value.regex or "", "RegularExpression"))
     return tuple(matches)
-
-
-def percent(rules: list[dict[str, int]], service: str) -> int:
-    """The service's percent of the first rule that names it (0: none)."""
-    for rule in rules:
-        total = sum(rule.values())
-        if service in rule:
-            return round(100 * rule[service] / total) if total else 0
-    return 0
 
 
 def route_problems(draft: Draft) -> str | None:

@@ -13,6 +13,8 @@ from ramp.core.draft import Draft
 from ramp.core.gating import BACKGROUND, step_run
 from ramp.core.history import clear_canary
 from ramp.core.model import Child, Plan
+from ramp.core.route_hold import held_pin
+from ramp.core.routers import exact_routers
 from ramp.core.split import Limits, Side, next_replicas, split_replicas
 from ramp.core.status import finish
 from ramp.core.traffic import ServiceTarget, TrafficIntent
@@ -211,10 +213,13 @@ def pinned(d: Draft, replicas: Mapping[str, int]) -> TrafficIntent:
         narrow_at = max(1, min(d.total, replicas.get(revision or "", 0)))
         return ServiceTarget(service, revision, narrow_at)
 
+    canary_pin = choose(canary or stable, stable)
+    if exact_routers(d.spec):
+        canary_pin = held_pin(d, strategy.canary_service, canary_pin)
     return TrafficIntent(
         targets=(
             target(strategy.stable_service, choose(stable, canary)),
-            target(strategy.canary_service, choose(canary or stable, stable)),
+            target(strategy.canary_service, canary_pin),
         ),
         weights=d.traffic_weights(),
     )
