@@ -115,6 +115,32 @@ def test_a_rollback_mid_switch_to_an_unready_blue_keeps_the_active_service_on_gr
     assert c.services[ACTIVE][REVISION] == blue
 
 
+def test_a_pod_created_during_an_invalid_spec_is_progress_for_the_deadline() -> None:
+    """make fuzz-for, seed 940750721 ((g)). Green's Deployment waited 70 s for its
+    controller; it created green's pod in the pass where the spec was invalid (the
+    release held as it is), and that status wrote the new counts without recording the
+    progress: the next, valid, pass compared with them, saw none, and aborted for the
+    deadline. A held release now records its pods' progress too."""
+    cfg = Config(replicas=1, steps=[], deadline=30, blue_green=routed_config(BG))
+    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[c.revision(2)] = 2.0
+    c.set_config(2, False)
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    c.advance(70, controller_acts=False)  # the Deployment controller does not act
+    c.set_config(1, True)  # an invalid spec: its ConfigMap missing
+    c.advance(1, controller_acts=True)  # green's pod created
+    c.reconcile()
+    assert c.status is not None and c.status["phase"] == "Degraded"
+    c.set_config(2, False)
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (g) fails here without the fix
+    assert c.status["phase"] == "Progressing" and not c.status.get("abortedRevision")
+
+
 def test_the_share_a_revision_carries_is_its_services_spread_over_what_they_keep() -> None:
     """(r) can still fail: a revision pinned alone carries its Service's share, a Service
     emptied by a scale-down puts its whole share on the revision that emptied it, and

@@ -18,6 +18,7 @@ from ramp.core.bluegreen.steady import (
 )
 from ramp.core.draft import Draft
 from ramp.core.gating import POST, PRE
+from ramp.core.judging import progress_deadline
 from ramp.core.model import Child, Plan
 from ramp.core.routers import acknowledged, exact_routers
 from ramp.core.split import Limits
@@ -64,8 +65,12 @@ class BlueGreen:
         return blue_green(d)
 
     def hold(self, d: Draft, reason: str) -> Plan:
-        """A release holds as it is: nothing switches, nothing scales down."""
+        """A release holds as it is: nothing switches, nothing scales down. Its pods'
+        progress is still recorded (the counts this status writes are the next pass's
+        baseline: make fuzz-for, seed 940750721, an invalid spec's pass took a pod
+        created as no progress and the next valid pass aborted for the deadline)."""
         d.paused_reason = reason
+        progress_deadline(d)
         return finish(d, {c.revision: c.replicas for c in d.live_children})
 
     def aborted(self, d: Draft) -> Plan:
