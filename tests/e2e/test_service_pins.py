@@ -65,18 +65,15 @@ def test_class1_a_selector_change_is_refused_and_the_stable_service_keeps_servin
     assert selector == {"app": name, REVISION: stable} and ready > 0  # 1 at 50 % of 3
 
 
-def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
-    rollouts: Rollouts,
-) -> None:
-    """Deleting a Rollout with workloadRef gave the Deployment back but left
-    ramp.dev/revision in the Service: zero endpoints, for good. The key goes first, then
-    the finalizer, then Ramp's pods."""
-    name, r = "cart", 3
+def adopted(rollouts: Rollouts, name: str, r: int, service: str, strategy: dict[str, Any]) -> str:
+    """A Deployment of ``r`` ready pods and the Service ``service``, then a Rollout with
+    ``workloadRef`` and ``strategy`` adopting it: its stable revision once Adopted and
+    Healthy."""
     rollouts.apps.create_namespaced_deployment(rollouts.ns, deployment(name, r))
-    create_service(rollouts, f"{name}-stable", name)
+    create_service(rollouts, service, name)
     wait_for("the Deployment ready", lambda: (dep(rollouts, name).status.ready_replicas or 0) == r)
     manifest = ref_rollout(name, r, "progressively")
-    manifest["spec"]["strategy"]["canary"]["stableService"] = f"{name}-stable"
+    manifest["spec"]["strategy"] = strategy
     rollouts.create(manifest)
     status = rollouts.wait(
         name,
@@ -86,7 +83,18 @@ def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
         ),
         timeout=90,
     )
-    stable = status["stableRevision"]
+    return str(status["stableRevision"])
+
+
+def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
+    rollouts: Rollouts,
+) -> None:
+    """Deleting a Rollout with workloadRef gave the Deployment back but left
+    ramp.dev/revision in the Service: zero endpoints, for good. The key goes first, then
+    the finalizer, then Ramp's pods."""
+    name, r = "cart", 3
+    canary = {"steps": [], "stableService": f"{name}-stable"}
+    stable = adopted(rollouts, name, r, f"{name}-stable", {"canary": canary})
     wait_for("the stable Service pinned", pinned_to(rollouts, f"{name}-stable", stable, r))
     with watching("the Service selects ready pods", serving(rollouts, f"{name}-stable"), 0.1):
         rollouts.custom.delete_namespaced_custom_object(GROUP, VERSION, rollouts.ns, PLURAL, name)
@@ -109,21 +117,8 @@ def test_class2_a_blue_green_give_back_keeps_the_active_services_endpoints_liste
     EndpointSlices, not only the pods' labels, are sampled every 0.1 s: never empty."""
     name, r = "till", 2
     active = f"{name}-active"
-    rollouts.apps.create_namespaced_deployment(rollouts.ns, deployment(name, r))
-    create_service(rollouts, active, name)
-    wait_for("the Deployment ready", lambda: (dep(rollouts, name).status.ready_replicas or 0) == r)
-    manifest = ref_rollout(name, r, "progressively")
-    manifest["spec"]["strategy"] = {"blueGreen": {"activeService": active}}
-    rollouts.create(manifest)
-    status = rollouts.wait(
-        name,
-        "adopted",
-        lambda s: (
-            (s.get("workload") or {}).get("state") == "Adopted" and s.get("phase") == "Healthy"
-        ),
-        timeout=90,
-    )
-    wait_for("the active Service pinned", pinned_to(rollouts, active, status["stableRevision"], r))
+    stable = adopted(rollouts, name, r, active, {"blueGreen": {"activeService": active}})
+    wait_for("the active Service pinned", pinned_to(rollouts, active, stable, r))
 
     def listed() -> str | None:
         return None if ready_endpoints(rollouts, active) > 0 else f"{active}: no ready endpoint"

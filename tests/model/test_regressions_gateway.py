@@ -19,6 +19,21 @@ BG = {
 }
 
 
+def releasing(**fields: object) -> tuple[GatewayCluster, str]:
+    """R=1 blue-green through the route, a tracked ConfigMap: blue steady, then green's
+    config (its pods ready 2 s after they start). Returns the cluster and blue."""
+    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG), track_config=True)
+    c = GatewayCluster(dataclasses.replace(cfg, **fields))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    blue = c.status["stableRevision"]
+    c.ready_delay[c.revision(2)] = 2.0
+    c.set_config(2, False)
+    return c, blue
+
+
 def test_a_give_back_through_a_route_removes_ramps_pods_once_the_deployments_serve() -> None:
     """make fuzz-for, seed 945596145 ((r), an oracle defect). A blue-green Rollout through an
     HTTPRoute adopts a Deployment (``workloadRef``, R=1), a release starts and the Rollout
@@ -27,15 +42,7 @@ def test_a_give_back_through_a_route_removes_ramps_pods_once_the_deployments_ser
     Deployment's pods, so (r) saw the active Service's whole share on Ramp's revision when
     its pod went. The slices now list them (as revision ``plain``) and (r) spreads a
     Service's share over the ready endpoints it keeps."""
-    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG), workload_ref=True)
-    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
-    assert c.status is not None
-    v1 = c.status["stableRevision"]
-    c.ready_delay[c.revision(2)] = 2.0
-    c.set_config(2, False)
+    c, v1 = releasing(workload_ref=True)
     delete_rollout(c)
     c.advance(1, controller_acts=True)
     c.reconcile()  # the give-back: the Deployment unpaused, the Services unpinned
@@ -53,15 +60,7 @@ def test_a_give_back_keeps_ramps_pods_until_the_services_list_the_deployments() 
     EndpointSlices (a moment behind the pods) listed only Ramp's pod: the gateway's
     requests had no endpoint. The give-back now waits until each Service whose
     EndpointSlices it reads lists a ready pod that is not Ramp's (``Observed.others``)."""
-    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG), workload_ref=True)
-    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
-    assert c.status is not None
-    v1 = c.status["stableRevision"]
-    c.ready_delay[c.revision(2)] = 2.0
-    c.set_config(2, False)
+    c, v1 = releasing(workload_ref=True)
     c.advance(1, controller_acts=True)
     c.reconcile()
     assert c.plain is not None and c.plain.replicas == 0  # adopted: scaled to zero
@@ -89,15 +88,7 @@ def test_a_rollback_mid_switch_to_an_unready_blue_keeps_the_active_service_on_gr
     blue's pods go unready. The active Service stayed on blue, with no ready pod, while
     green served. It now follows the green this release switched to until blue has a
     ready pod, then flips back."""
-    cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG))
-    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
-    assert c.status is not None
-    blue = c.status["stableRevision"]
-    c.ready_delay[c.revision(2)] = 2.0
-    c.set_config(2, False)
+    c, blue = releasing()
     for _ in range(4):
         c.advance(2, controller_acts=True)
         c.reconcile()
@@ -121,13 +112,7 @@ def test_a_pod_created_during_an_invalid_spec_is_progress_for_the_deadline() -> 
     release held as it is), and that status wrote the new counts without recording the
     progress: the next, valid, pass compared with them, saw none, and aborted for the
     deadline. A held release now records its pods' progress too."""
-    cfg = Config(replicas=1, steps=[], deadline=30, blue_green=routed_config(BG))
-    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
-    c.ready_delay[c.revision(2)] = 2.0
-    c.set_config(2, False)
+    c, _ = releasing(deadline=30)
     c.advance(1, controller_acts=True)
     c.reconcile()
     c.advance(70, controller_acts=False)  # the Deployment controller does not act
