@@ -32,7 +32,7 @@ def held_pin(draft: Draft, service: str | None, chosen: str | None) -> str | Non
         share = max(share, percent(rules, service))
         record = old.get(name)
         if not acknowledgement(route).acknowledged:
-            share = max(share, record.acknowledged or 0 if record is not None else 100)
+            share = max(share, (record.acknowledged or 0) if record is not None else 100)
     if share and draft.serving(chosen or "") < needed(draft.total, share):
         return selected
     return chosen
