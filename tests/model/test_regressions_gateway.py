@@ -143,3 +143,33 @@ def test_the_share_a_revision_carries_is_its_services_spread_over_what_they_keep
     mixed = {ACTIVE: {"blue": 1, "plain": 1}, PREVIEW: {"green": 1}}
     assert carried("blue", {"blue": 0}, gateway, mixed) == 0.0
     assert carried("blue", {"blue": 1}, gateway, mixed) == 40.0
+
+
+def test_a_release_resumed_after_a_rollback_counts_its_deadline_from_then() -> None:
+    """make fuzz-for, seed 381349363 ((g)). The template went back to blue mid-release
+    (steady: green drains; the status keeps green for the traffic's sake), blue grew
+    (``workloadRef`` adoption in the seed; here spec.replicas) and its pod became ready,
+    which steady does not record as progress, and the template came back to green: the
+    release resumed with the progress recorded at blue's scale and aborted for the
+    deadline at once, although a pod had become ready within it. A release left mid-way
+    now keeps no progress: resumed, its deadline counts from then."""
+    c, blue = releasing(deadline=30)
+    c.ready_delay[c.revision(2)] = None  # green's pods never become ready
+    for _ in range(2):
+        c.advance(1, controller_acts=True)
+        c.reconcile()  # the release: green's pod created
+    assert c.status is not None and c.status["progressedAt"]
+    c.set_config(1, False)  # back to blue: steady, green drains
+    for _ in range(5):
+        c.advance(5, controller_acts=True)
+        c.reconcile()
+    c.ready_delay[blue] = 10.0
+    c.spec["replicas"] = 2  # blue grows: its scale is progress, its pod ready 10 s later
+    c.bump(spec=True)
+    for _ in range(10):
+        c.advance(3, controller_acts=True)
+        c.reconcile()  # no progress recorded while nothing is released
+    c.set_config(2, False)  # green again: the release resumes, 33 s after its progress
+    c.advance(6, controller_acts=True)
+    c.reconcile()  # the oracle's (g) fails here without the fix
+    assert c.status["phase"] == "Progressing" and not c.status.get("abortedRevision")

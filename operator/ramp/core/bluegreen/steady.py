@@ -68,6 +68,12 @@ def bg_steady(d: Draft) -> Plan:
     s.preview_revision = active
     st.weights = Weights(desired=0, actual=0)
     replicas = {active: d.total}
+    if st.canary_revision not in (None, active):
+        # A release left mid-way (the template back to blue) keeps its green for the
+        # traffic's sake (bg_intent), not its progress: if the template comes back to
+        # green, its deadline counts from then, not from before the pods that moved
+        # meanwhile (make fuzz-for, seed 381349363).
+        st.progressed_at = None
     warm = s.warm_revision if s.warm_revision in d.children else None
     until = parse_iso(s.warm_until)
     for revision, served in still_listed(d, bg.active_service).items():
