@@ -118,8 +118,7 @@ class Cluster:
             patch = args[2]
             if "spec" in patch:
                 dep["spec"].update(patch["spec"])
-                dep["metadata"]["generation"] += 1
-                dep["status"]["observedGeneration"] = dep["metadata"]["generation"]
+                dep["metadata"]["generation"] += 1  # seen by its controller on the next tick
             if "metadata" in patch:
                 dep["metadata"]["labels"].update(patch["metadata"]["labels"])
             self.writes.append(("scale" if "spec" in patch else "label", args[0]))
@@ -183,12 +182,16 @@ class Cluster:
         return self.writes
 
     def pods_progress(self) -> bool:
-        """One pod of each Deployment moves towards its spec (created or removed, then
-        ready); True when something changed."""
+        """Each Deployment's controller sees its spec (observedGeneration), or else one of
+        its pods moves towards it (created or removed, then ready); True when something
+        changed."""
         changed = False
         for dep in self.deployments.values():
             want, st = dep["spec"]["replicas"], dep["status"]
-            if st["replicas"] != want:
+            if st["observedGeneration"] != dep["metadata"]["generation"]:
+                st["observedGeneration"] = dep["metadata"]["generation"]
+                changed = True
+            elif st["replicas"] != want:
                 st["replicas"] += 1 if st["replicas"] < want else -1
                 changed = True
             elif st["readyReplicas"] != want:

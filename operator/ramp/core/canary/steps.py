@@ -137,7 +137,11 @@ def walk_steps(d: Draft, hold: str | None = None) -> Plan:
             (c, s) == (target.canary, target.stable)
             and (target.canary == 0 or (canary is not None and canary.converged))
             and (canary is None or canary.replicas == target.canary)
-            and (stable is None or (stable.converged and stable.replicas == target.stable))
+            # The stable's pods scaled away need not be gone: the next step only adds
+            # canary pods (within maxSurge, counted on what is asked), and waiting for
+            # their ReplicaSet's and Deployment's status costs each step two controller
+            # round trips (issue 26).
+            and (stable is None or (stable.holds and stable.replicas == target.stable))
             and (stable is not None or target.stable == 0)
             and acknowledged(d, {canary_rev: weight, stable_rev: 100 - weight})
         )
