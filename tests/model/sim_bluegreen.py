@@ -270,6 +270,11 @@ class BlueGreenOracle(Oracle):
             and not ch.deleting
             and (ch.name not in c.deps or c.deps[ch.name].deleting)
             for ch in observed.children
+        ) or any(
+            # Likewise one someone scaled down that it saw at its old size (make fuzz-for,
+            # seed 758236576: blue scaled to 0, its pods gone, the watch still showed 5).
+            ch.owner == UID and ch.name in self.before and self.before[ch.name][0] < ch.replicas
+            for ch in observed.children
         )
         # (i), with (h) above it: the active Service never moves to an aborted or
         # unverified revision. It may keep the revision it already selected (one it was

@@ -173,3 +173,33 @@ def test_a_release_resumed_after_a_rollback_counts_its_deadline_from_then() -> N
     c.advance(6, controller_acts=True)
     c.reconcile()  # the oracle's (g) fails here without the fix
     assert c.status["phase"] == "Progressing" and not c.status.get("abortedRevision")
+
+
+def test_blue_scaled_away_unseen_is_judged_once_the_planner_sees_it() -> None:
+    """make fuzz-for, seed 758236576 ((h), an oracle defect). Green ready behind the route,
+    someone scaled blue to 0 and its pods went; the reconcile's watch still showed blue
+    at 5 ready (and its EndpointSlices listed them), so it left the active Service on
+    blue. The oracle forgave an unseen deletion, not an unseen scale: it now judges (h)
+    from the first pass that sees it, which moves the active Service to green."""
+    bg = {**BG, "previewReplicaCount": 1}
+    c = GatewayCluster(
+        Config(replicas=5, steps=[], blue_green=routed_config(bg), track_config=True)
+    )
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    blue, green = c.status["stableRevision"], c.revision(2)
+    c.set_config(2, False)
+    for _ in range(7):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.deps[f"{NAME}-{green}"].ready == 5
+    c.deps[f"{NAME}-{blue}"].replicas = 0  # kubectl scale, by someone else
+    c.deps[f"{NAME}-{blue}"].generation += 1
+    c.advance(1, controller_acts=True)
+    assert c.deps[f"{NAME}-{blue}"].ready == 0
+    c.reconcile(lag_children=True)  # the oracle's (h) failed here: blue seen at 5 ready
+    assert c.services[ACTIVE][REVISION] == blue
+    c.reconcile()  # seen: the active Service moves to green
+    assert c.services[ACTIVE][REVISION] == green
