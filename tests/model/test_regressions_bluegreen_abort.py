@@ -16,25 +16,26 @@ aborted or unverified revision while no eligible one serves.
 
 from __future__ import annotations
 
-from model.sim import Cluster, Config
+from model.sim import USER_KEY, Cluster, Config
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL
 
+POST = {
+    "metrics": [
+        {
+            "name": "post",
+            "interval": "5s",
+            "count": 2,
+            "consecutiveErrorLimit": 1,
+            "prometheus": {"address": "http://prometheus:9090", "query": "up"},
+            "successCondition": "result > 0",
+        }
+    ]
+}
+
 
 def switched_release_with_blue_deleted(retry: bool) -> Cluster:
-    post = {
-        "metrics": [
-            {
-                "name": "post",
-                "interval": "5s",
-                "count": 2,
-                "consecutiveErrorLimit": 1,
-                "prometheus": {"address": "http://prometheus:9090", "query": "up"},
-                "successCondition": "result > 0",
-            }
-        ]
-    }
     c = bg_cluster(
         Config(
             replicas=2,
@@ -46,7 +47,7 @@ def switched_release_with_blue_deleted(retry: bool) -> Cluster:
                 "previewService": PREVIEW,
                 "scaleDownDelaySeconds": 0,
                 "abortScaleDownDelaySeconds": 0,
-                "postPromotionAnalysis": post,
+                "postPromotionAnalysis": POST,
             },
         )
     )
@@ -102,3 +103,53 @@ def test_an_abort_and_a_retry_in_one_pass_keep_green_serving_and_complete_it() -
         c.reconcile()
         assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == green
     assert c.status is not None and c.status["stableRevision"] == green
+
+
+def test_an_abort_may_name_an_unready_blue_in_a_service_the_user_broke() -> None:
+    """make fuzz-for, seed 471258659 ((h), an oracle defect). The user added a key no pod
+    carries to the active Service's selector: it serves nothing whatever revision it
+    names, and its EndpointSlices list no pod. Green switched to, blue's pod unready, an
+    abort: green went (the active Service lists none of its endpoints) and the Service
+    named blue. (h) judged the revision key alone; like the whole-selector check, it now
+    leaves a Service the user broke to the user."""
+    c = bg_cluster(
+        Config(
+            replicas=1,
+            steps=[],
+            track_config=True,
+            blue_green={
+                "activeService": ACTIVE,
+                "scaleDownDelaySeconds": 0,
+                "abortScaleDownDelaySeconds": 0,
+                "postPromotionAnalysis": POST,
+            },
+        )
+    )
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    blue, green = c.revision(1), c.revision(2)
+    c.verdicts[green] = Verdict.PASS
+    selector = c.services[ACTIVE]
+    assert selector is not None
+    selector[USER_KEY] = "web"  # kubectl edit: the Service is the user's to break
+    c.set_config(2, False)
+    for _ in range(2):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    c.ready_delay[blue] = 15.0  # blue's pod unready (until 15 s after it started)
+    c.advance(1, controller_acts=False)
+    for _ in range(2):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == green  # switched
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "a1"
+    c.bump()
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # aborted: green scaled to zero (its pod not gone yet)
+    c.reconcile()  # the oracle's (h) failed here: moved from green (1 ready) to blue (none)
+    assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == blue
+    assert c.deps[f"web-{green}"].replicas == 0 and c.deps[f"web-{blue}"].ready == 0
+    c.advance(15, controller_acts=True)
+    c.reconcile()
+    assert c.deps[f"web-{blue}"].ready == 1
