@@ -429,3 +429,28 @@ def test_a_drain_keeps_the_ready_pods_of_the_revisions_it_shrinks_first() -> Non
     drive(c, 4, 1)
     after = replicas(c)
     assert after[v1] == 1 and after.get(v2, 0) == 0 and after.get(v3, 0) == 0
+
+
+def test_ready_pods_a_lagging_index_showed_are_judged_once_seen() -> None:
+    """make fuzz-for, seed 823965682 ((b), an oracle defect). Mid-promotion (R=3, no steps)
+    the selector and template labels changed (a new revision replaces the canary) and
+    someone scaled the stable to 0; its pods went while the pass's child index still
+    showed it 3/3, so the pass drained the replaced canary's one ready pod. The planner
+    cannot account for ready pods it was shown that were gone: (b) judges them once a
+    pass sees them, as (c) does for pods a lagging index hid."""
+    c = steady(Config(replicas=3, steps=[], services=True))
+    roll_to(c, 2)
+    drive(c, 1, 1)
+    c.advance(1, controller_acts=False)
+    drive(c, 1, 1)
+    c.change_selector()
+    c.advance(1, controller_acts=False)
+    stable = c.deps[f"{NAME}-{V1}"]
+    stable.replicas = 0  # kubectl scale, by someone else
+    stable.generation += 1
+    c.advance(1, controller_acts=True)
+    assert stable.ready == 0 and c.deps[f"{NAME}-{V2}"].ready == 1
+    c.reconcile(lag_children=True)  # the oracle's (b) failed here: 1 -> 0 ready
+    assert c.deps[f"{NAME}-{V2}"].replicas == 0
+    drive(c, 4, 2)  # seen: the pods come back
+    assert sum(d.ready for d in c.owned()) >= 1
