@@ -285,22 +285,6 @@ def test_a_step_transition_writes_one_status_patch_and_one_scale_per_moving_side
     assert steps_seen >= len(STEPS)
 
 
-def test_a_step_that_holds_for_nothing_is_passed_with_the_stables_scale() -> None:
-    """Issue 26: once the canary of a setWeight step is ready, the pass that scales the
-    stable down also starts the next step (its status and the canary's scale): the
-    stable's scale need not be seen first. A pause starts at the exact weight, and the
-    last step promotes only once the stable's scale to zero is seen."""
-    cluster = healthy_cluster()
-    cluster.set_image("app:2")
-    chained = [w for w in cluster.settle() if [k for k, _ in w] == ["status", "scale", "scale"]]
-    assert [w[0][1] for w in chained] == [1, 2, 3, 4]  # steps 2-5 each started so
-    paused = healthy_cluster([{"setWeight": 40}, {"pause": {}}])
-    paused.set_image("app:2")
-    paused.settle()
-    status = paused.body["status"]
-    assert status["phase"] == "Paused" and status["weights"] == {"desired": 40, "actual": 40}
-
-
 def test_a_reconcile_whose_only_news_is_a_count_writes_nothing() -> None:
     cluster = healthy_cluster()
     cluster.set_image("app:2")

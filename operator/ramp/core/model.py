@@ -92,13 +92,6 @@ class Child:
         """All its pods exist, are ready, and no extra pods are left."""
         return self.settled and self.ready >= self.replicas and self.current == self.replicas
 
-    @property
-    def holds(self) -> bool:
-        """Its controller has seen its spec and at least its count is ready; pods scaled
-        away may still be going (a side that shrank has done its part: what it asked for
-        is asked, none of what it keeps is missing)."""
-        return self.settled and self.ready >= self.replicas
-
 
 @dataclass(frozen=True)
 class HistoryEntry:

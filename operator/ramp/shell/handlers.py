@@ -154,18 +154,15 @@ def relevant(
 def moves_the_plan(old: Child, new: Child) -> bool:
     """Whether a child's change, seen while its Rollout is Progressing, can unblock the
     plan: anything but its counts changed, it converged or stopped converging
-    (:attr:`Child.converged`), it came to hold its count or ceased to
-    (:attr:`Child.holds`: a stable scaled down, once its controller saw the scale), a
-    pod became ready or a pod is gone. A step waits for pods to be ready (each ready pod
-    of the canary may let the stable scale down); a pod created or unready, or the
-    Deployment controller catching up with a spec (``settled``) while the child stays
-    short of its count, only makes it wait longer. The counts of a
+    (:attr:`Child.converged`), a pod became ready or a pod is gone. A step waits for
+    pods to be ready and extra pods to be gone (each ready pod of the canary may let the
+    stable scale down, each pod gone leaves room under maxSurge); a pod created or
+    unready, or the Deployment controller catching up with a spec (``settled``) while
+    the child stays short of its count, only makes it wait longer. The counts of a
     Progressing Rollout are written with its next transition, not on their own."""
     if dataclasses.replace(old, ready=new.ready, current=new.current, settled=new.settled) != new:
         return True  # more than counts changed
-    if old.converged != new.converged or old.holds != new.holds:
-        return True  # a side that shrank holds once its controller saw the scale
-    return new.ready > old.ready or new.current < old.current
+    return old.converged != new.converged or new.ready > old.ready or new.current < old.current
 
 
 def progressing(namespace: str, rollout: str) -> bool:

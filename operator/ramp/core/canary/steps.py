@@ -26,7 +26,7 @@ from ramp.core.draft import Draft
 from ramp.core.gating import BACKGROUND, step_run
 from ramp.core.history import clear_canary
 from ramp.core.judging import gate_outcome, progress_deadline
-from ramp.core.model import Child, Plan, iso, parse_iso
+from ramp.core.model import Plan, iso, parse_iso
 from ramp.core.routers import acknowledged, exact_routers, exact_split
 from ramp.core.split import Split, next_replicas, split_replicas
 from ramp.core.status import finish
@@ -137,7 +137,7 @@ def walk_steps(d: Draft, hold: str | None = None) -> Plan:
             (c, s) == (target.canary, target.stable)
             and (target.canary == 0 or (canary is not None and canary.converged))
             and (canary is None or canary.replicas == target.canary)
-            and (stable is None or stable_done(stable, target.stable, steps, index, hold))
+            and (stable is None or (stable.converged and stable.replicas == target.stable))
             and (stable is not None or target.stable == 0)
             and acknowledged(d, {canary_rev: weight, stable_rev: 100 - weight})
         )
@@ -192,22 +192,6 @@ def walk_steps(d: Draft, hold: str | None = None) -> Plan:
         ]
         index = enter(d, index + 1)
     raise AssertionError("unreachable: the step loop is bounded by the number of steps")
-
-
-def stable_done(stable: Child, count: int, steps: list[Step], index: int, hold: str | None) -> bool:
-    """Whether the stable has done its part of a step: its scale seen and ``count`` pods
-    ready; the pods scaled away need not be gone. A step that holds for nothing (a
-    setWeight, not the last) is passed as soon as the stable is asked for its
-    count, by this very pass if need be: the next step's move is made from what is
-    observed, as any move (within maxSurge on what is asked, ready pods never below R -
-    maxUnavailable). Waiting for a scale to show cost each step its Deployment's and
-    ReplicaSet's round trips (issue 26); a pause or an analysis starts at the exact
-    weight."""
-    if not (stable.settled and stable.ready >= count):
-        return False
-    step = steps[index] if index < len(steps) - 1 else None  # the last one promotes
-    passing = step is not None and step.set_weight is not None
-    return stable.replicas == count or (passing and hold is None)
 
 
 def hold_step(d: Draft, why: str, index: int, replicas: dict[str, int]) -> Plan:
