@@ -749,7 +749,12 @@ class Cluster:
         """Someone edits a child's pod template (``kubectl set image deploy/<child>``), or
         undoes the edit (``kubectl rollout undo``)."""
         original = self.originals.setdefault(dep.name, dep.template)
-        dep.template = original if how == "undo" else self.tpl(9)
+        edited = self.tpl(9)
+        # Its labels stay: the API server refuses a template its selector does not match
+        # (make fuzz-for, seed 470401404: an edit after a selector change took a key
+        # the child's selector holds out of its pods, which no cluster accepts).
+        edited["metadata"]["labels"] = copy.deepcopy(original["metadata"]["labels"])
+        dep.template = original if how == "undo" else edited
         dep.generation += 1
 
 

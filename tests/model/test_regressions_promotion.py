@@ -262,6 +262,25 @@ def test_class9_edited_stable_is_not_healthy() -> None:
     assert c.status["phase"] == "Healthy"
 
 
+def test_class9_an_edited_childs_pods_keep_the_labels_its_selector_holds() -> None:
+    """make fuzz-for, seed 470401404 (a model defect). After a selector change (``track:
+    x`` into the selector and the template labels, then out again) someone edited the
+    image of a child created with it: the simulated edit took ``track`` out of its pods,
+    which no cluster accepts (the child's selector holds it; the API server refuses a
+    template its selector does not match), and (f) found the Service pinned to it
+    selecting none of them. ``kubectl set image`` changes the image, not the labels."""
+    c = steady(Config(replicas=2, steps=[{"setWeight": 50}, {"pause": {}}], services=True))
+    c.change_selector()  # track: x, a new revision
+    drive(c, 3, 1)
+    assert c.status is not None
+    dep = c.deps[f"{NAME}-{c.status['canaryRevision']}"]
+    assert c.pod_labels(dep).get("track") == "x"
+    c.change_selector()  # and out again
+    c.edit_template(dep, "image")  # kubectl set image deploy/<child>
+    assert c.pod_labels(dep).get("track") == "x"
+    drive(c, 6, 1)  # the oracle's (f) holds on every pass
+
+
 def test_class9_bluegreen_never_switches_to_an_edited_green() -> None:
     c = steady(bg())
     roll_to(c, 2)
