@@ -93,3 +93,28 @@ def test_a_refused_unpin_is_judged_after_the_pass_that_retries_it() -> None:
     m.drive(1, 2)
     m.drive(1, 1)  # (f) judges this pass
     assert all(REVISION_LABEL not in (s or {}) for s in c.services.values()), c.services
+
+
+def test_a_service_is_not_narrowed_onto_pods_the_same_pass_scales_away() -> None:
+    """make fuzz-for, seed 227800127 ((f)). A ``workloadRef`` Rollout (R=1) whose
+    Services still selected the Deployment's pods beside Ramp's was scaled to 0 by an
+    HPA: the pass that scaled Ramp's pod away pinned the Services to it (it was ready
+    when observed). Scaled back to 1, ``workloadRef`` removed: the Deployment, given back,
+    served while the Services named Ramp's revision, whose new pod was not ready. A
+    Service is now narrowed only onto ready pods that stay."""
+    c = Cluster(Config(replicas=1, steps=[], services=True, workload_ref=True, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.services["web-stable"] == {"app": "web"}  # not narrowed yet
+    c.spec["replicas"] = 0  # an HPA
+    c.bump(spec=True)
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    assert c.services["web-stable"] == {"app": "web"}  # not onto pods going away
+    c.spec["replicas"] = 1
+    c.bump(spec=True)
+    unref(c)
+    for _ in range(3):
+        c.advance(2, controller_acts=True)
+        c.reconcile()  # the oracle's (f) failed here: pinned to a revision with none ready

@@ -48,7 +48,7 @@ class ServicePins:
         return None
 
     def route(self, draft: Draft, intent: TrafficIntent, plan: Plan) -> None:
-        targets = [t for t in intent.targets if not narrowing_waits(draft, t)]
+        targets = [t for t in intent.targets if not narrowing_waits(draft, t, plan)]
         plan.services = pins(draft, [(t.service, t.revision) for t in targets])
 
     def release(self, draft: Draft, services: tuple[str, ...], plan: Plan) -> bool:
@@ -66,14 +66,20 @@ class ServicePins:
 SERVICE_PINS = ServicePins()
 
 
-def narrowing_waits(draft: Draft, target: ServiceTarget) -> bool:
+def narrowing_waits(draft: Draft, target: ServiceTarget, plan: Plan) -> bool:
     """A Service Ramp has not pinned yet (no revision key in its selector: it may serve the
     pods of what ran before Ramp, e.g. the Deployment a Rollout replaces) is narrowed only
-    once the revision serves ``narrow_at`` ready pods: never to fewer than it serves now."""
+    once the revision serves ``narrow_at`` ready pods that stay (not those this plan
+    scales away: make fuzz-for, seed 227800127, an HPA's 0 pinned the Services to pods
+    going, then kept them there while the given-back Deployment served): never to fewer
+    than it serves now."""
     seen = draft.obs.services.get(target.service or "")
     if not seen or REVISION_LABEL in seen:
         return False
-    return draft.serving(target.revision) < target.narrow_at
+    serving = draft.serving(target.revision)
+    if plan.replicas is not None and target.revision in plan.replicas:
+        serving = min(serving, plan.replicas[target.revision])
+    return serving < target.narrow_at
 
 
 def pins(draft: Draft, wanted: list[tuple[str | None, str | None]]) -> list[ServicePin]:
