@@ -24,6 +24,7 @@ from typing import Any
 
 from model.sim import NAME, Cluster, Config, Observed, View
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle
+from ramp.api.labels import REVISION_LABEL
 from ramp.core.httproute import KIND, RoutePatch, apply_ops, backend_weights, rule_prefix
 from ramp.core.model import Plan
 
@@ -193,6 +194,19 @@ class GatewayOracle(BlueGreenOracle):
     def before_apply(self, observed: Observed, view: View, result: Plan) -> None:
         super().before_apply(observed, view, result)
         self.revision_of = {d.name: d.revision for d in self.c.owned()}
+
+    def handing_over(self) -> bool:
+        """The active Service moves through the route (``through_the_route``): the preview
+        Service selects, with ready pods, the revision the active Service moves to; the
+        route's weights go to it (0/100) and, once the gateway is seen to have applied
+        them, the active Service moves. It keeps what it selects until then (make
+        fuzz-for, seed 956072036: an abort whose blue became ready while the gateway
+        lagged)."""
+        c = self.c
+        assert isinstance(c, GatewayCluster)
+        preview = (c.services.get(PREVIEW) or {}).get(REVISION_LABEL)
+        ready = sum(self.ready_pods(d) for d in c.owned() if d.revision == preview)
+        return preview is not None and preview not in self.aborted and ready > 0
 
     def after_apply(self, observed: Observed, view: View, result: Plan, done: set[str]) -> None:
         super().after_apply(observed, view, result, done)

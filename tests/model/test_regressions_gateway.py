@@ -203,3 +203,38 @@ def test_blue_scaled_away_unseen_is_judged_once_the_planner_sees_it() -> None:
     assert c.services[ACTIVE][REVISION] == blue
     c.reconcile()  # seen: the active Service moves to green
     assert c.services[ACTIVE][REVISION] == green
+
+
+def test_an_aborts_active_service_moves_to_blue_through_the_route() -> None:
+    """make fuzz-for, seed 956072036 ((i), an oracle defect). Green was switched to by
+    the route's weights while blue's pod was not ready, the gateway lagged, and the
+    release aborted for the deadline; when blue's pod became ready, the active Service
+    kept the aborted green for a few passes: it moves through the route
+    (``through_the_route``: the preview Service takes blue, the weights go to it, and
+    once the gateway is seen to have applied them the active Service moves). (i) now
+    lets it keep what it selects while the preview Service carries the ready revision
+    it moves to."""
+    cfg = Config(replicas=1, steps=[], deadline=30, blue_green=routed_config(BG))
+    c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    blue = c.status["stableRevision"]
+    c.gateway.lag = True
+    c.ready_delay[blue] = None  # blue's pod goes unready
+    c.set_config(2, False)
+    c.reconcile()
+    for seconds in (1,) * 5 + (10,) * 5:
+        c.advance(seconds, controller_acts=True)
+        c.reconcile()
+    assert c.status["phase"] == "Aborted"
+    c.ready_delay[blue] = 2.0  # blue's pod ready again
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (i) failed here: the active Service still on green
+    assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == blue
+    c.gateway.lag = False
+    for _ in range(4):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.services[ACTIVE] is not None and c.services[ACTIVE][REVISION] == blue
