@@ -191,3 +191,45 @@ def test_a_release_right_after_a_promotion_moves_the_weights_off_the_canary_serv
     assert w.shares().get(v1, 0.0) <= 5.0
     settle(w, 8)
     assert w.status["stableRevision"] == v2 and w.status["canaryRevision"] == v1
+
+
+def test_a_canary_service_moved_while_the_gateway_lags_keeps_its_new_pods() -> None:
+    """make fuzz-for, seed 246751388. A canary (v3) runs at 5 %; the template goes back to
+    an earlier canary (v2, its Deployment still there). The canary Service moves to v2
+    (its pod is ready) in a pass whose new generation of the route the gateway does not
+    acknowledge: the gateway keeps sending the canary Service 5 %, now v2's pod. The
+    template then goes back to the stable: v2 was scaled to zero at once (the recorded
+    acknowledged shares named the revision behind the Service when it was acknowledged,
+    v3), while the gateway still sent it 5 %. The acknowledged split counts through the
+    revisions the Services' endpoints list now; v2 goes once they list it no longer."""
+    w = RouteWorld()
+    settle(w, 3)
+    stable = w.status["stableRevision"]
+    w.tick(4.0)
+    w.release("v2")
+    lagging_pass(w)
+    second = w.status["canaryRevision"]
+    w.release("v3")
+    settle(w, 4)
+    assert w.canary_share() == 5.0 and w.status["canaryRevision"] != second
+    w.release("v2")
+    settle(w, 1)
+    lagging_pass(w)  # the canary Service moves to v2's ready pod; the gateway lags
+    assert w.pins[CANARY_SVC] == second and w.shares() == {stable: 95.0, second: 5.0}
+    w.release("v1")
+    w.reconcile()  # check(): v2 keeps its pod while the endpoints list it
+    assert w.children[second] == 1
+    w.sync_endpoints()  # the canary Service lists the stable's pods: v2 may go
+    for _ in range(2):
+        w.tick(0.5)
+        w.reconcile()
+    assert not w.children.get(second) and w.shares() == {stable: 100.0}
+
+
+def lagging_pass(w: RouteWorld) -> None:
+    """A reconcile with the endpoints and pods in step and the gateway acknowledging
+    nothing."""
+    w.reconcile()
+    w.sync_endpoints()
+    w.pods_ready()
+    w.tick()

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 from ramp.api.labels import REVISION_LABEL
 from ramp.core.httproute import KIND, acknowledgement, backend_weights, percent
+from ramp.core.route_backends import backends, rollout
 from ramp.core.traffic import needed
-from ramp.core.traffic_httproute import backends, rollout
 
 if TYPE_CHECKING:
     from ramp.core.draft import Draft

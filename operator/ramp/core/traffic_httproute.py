@@ -27,7 +27,6 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from ramp.api.labels import REVISION_LABEL
 from ramp.api.routes import HeaderRouteMatch, RouteStatus
 from ramp.core.httproute import (
     KIND,
@@ -38,7 +37,6 @@ from ramp.core.httproute import (
     backend_weights,
     header_ops,
     most,
-    owned_rule,
     percent,
     problems,
     reseated,
@@ -47,6 +45,14 @@ from ramp.core.httproute import (
     weight_ops,
 )
 from ramp.core.model import iso, parse_iso
+from ramp.core.route_backends import (
+    backends,
+    header_revisions,
+    rollout,
+    serving,
+    split_shares,
+    through_the_services,
+)
 from ramp.core.route_conflict import (
     CONDITION,
     QUIET_SECONDS,
@@ -108,7 +114,9 @@ class HTTPRouteRouter:
                 shares = most(now, settling(draft, record, now))
             else:
                 shares = most(
-                    now, *((record.revisions or {}, record.pending or {}) if record else ())
+                    now,
+                    *((record.revisions or {}, record.pending or {}) if record else ()),
+                    through_the_services(draft, record, services),
                 )
             result = most(result, shares)
         return result
@@ -315,61 +323,8 @@ def settling(draft: Draft, record: RouteStatus | None, shares: Mapping[str, int]
     return {}
 
 
-def split_shares(
-    route: Mapping[str, Any], services: tuple[str, ...], draft: Draft
-) -> dict[str, int]:
-    """Per revision, the percent of requests of the rules that name both Services (the
-    split Ramp writes; :func:`ramp.core.routers.acknowledged` compares it with a step's
-    weights)."""
-    rules = backend_weights(route, services, rollout(draft), complete=True)
-    return revision_shares(rules, serving(draft))
-
-
-def header_revisions(route: Mapping[str, Any] | None, draft: Draft) -> set[str]:
-    """The revisions a rule of Ramp's (a header route) in ``route`` sends requests to."""
-    served, name = serving(draft), rollout(draft)
-    return {
-        revision
-        for rule in ((route or {}).get("spec") or {}).get("rules") or []
-        if owned_rule(rule, name)
-        for ref in rule.get("backendRefs") or []
-        for revision, n in (served.get(str(ref.get("name"))) or {}).items()
-        if n > 0
-    }
-
-
 def router_for(names: list[str] | None) -> HTTPRouteRouter | None:
     return HTTPRouteRouter(tuple(names)) if names else None
-
-
-def rollout(draft: Draft) -> str:
-    """The Rollout's name (Ramp's header rules are named after it)."""
-    return str(draft.obs.rollout.metadata.get("name") or draft.obs.uid)
-
-
-def backends(draft: Draft) -> tuple[str, ...]:
-    """The Rollout's Services the routes' backendRefs name (stable first)."""
-    spec = draft.spec
-    pair: tuple[str | None, str | None] = (
-        (spec.blue_green.active_service, spec.blue_green.preview_service)
-        if spec.blue_green is not None
-        else (spec.canary.stable_service, spec.canary.canary_service)
-    )
-    return tuple(s for s in pair if s)
-
-
-def serving(draft: Draft) -> dict[str, dict[str, int]]:
-    """Per Service of the Rollout, its ready endpoints by revision (the revision its
-    selector is pinned to, with the revision's ready pods, when the endpoints were not
-    read)."""
-    result: dict[str, dict[str, int]] = {}
-    for service in backends(draft):
-        if service in draft.obs.endpoints:
-            result[service] = dict(draft.obs.endpoints[service])
-            continue
-        pinned = (draft.obs.services.get(service) or {}).get(REVISION_LABEL)
-        result[service] = {pinned: draft.serving(pinned)} if pinned else {}
-    return result
 
 
 def grown(

@@ -14,8 +14,9 @@ from ramp.core.draft import Draft
 from ramp.core.history import clear_canary
 from ramp.core.httproute import KIND, acknowledgement, backend_weights
 from ramp.core.model import Plan, iso, iso_ceil, parse_iso
+from ramp.core.route_backends import rollout
 from ramp.core.status import finish
-from ramp.core.traffic_httproute import ACK_GRACE, rollout
+from ramp.core.traffic_httproute import ACK_GRACE
 from ramp.core.traffic_services import SERVICE_PINS
 
 
