@@ -272,3 +272,32 @@ def test_a_pin_made_by_a_pass_cut_after_its_service_writes_is_a_takeover() -> No
     assert c.services[STABLE] == {"app": NAME, REVISION_LABEL: V1}
     drive(c, 10)
     assert c.status is not None and c.status["stableRevision"] == c.revision(2)
+
+
+def test_a_stale_read_that_undoes_a_scale_down_moves_the_canary_service_back() -> None:
+    """make fuzz-for, seed 499187107 ((f)). R=1, surge 1, unavailable 1, one step at
+    weight 0: a pass heads to full (the stable to 0, the canary to 1, the canary Service
+    pinned to the canary, not ready yet); the next pass reads the Rollout as it was
+    before (a stale body: step 0) and plans it back (the stable to 1, the canary to 0)
+    before the Deployment controller carried out the stable's scale-down, so its pod is
+    still ready. The canary Service stayed on the drained canary: the pins counted only
+    ready pods of a child not being scaled down, and no child had one. A child whose
+    ready pods this plan keeps is chosen next."""
+    c = Cluster(
+        Config(replicas=1, max_surge=1, max_unavailable=1, steps=[{"setWeight": 0}], deadline=30)
+    )
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    v2 = c.revision(2)
+    c.ready_delay[v2] = 2.0
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    for cut in (0, 2, 7, 7):
+        c.reconcile(cut=cut)
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: v2}
+    assert c.deps[f"{NAME}-{V1}"].replicas == 0 and c.deps[f"{NAME}-{V1}"].ready == 1
+    c.reconcile(stale_body=True)  # the oracle's (f) fails here without the fix
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: V1}
+    drive(c, 8)
+    assert c.status is not None and c.status["stableRevision"] == v2

@@ -201,12 +201,18 @@ def pinned(d: Draft, replicas: Mapping[str, int]) -> TrafficIntent:
     others = sorted(d.children, key=lambda r: -min(d.children[r].serving, replicas.get(r, 0)))
 
     def choose(primary: str | None, fallback: str | None) -> str | None:
-        for revision in (primary, fallback, *others):
-            child = d.child(revision)
+        children = [c for c in map(d.child, (primary, fallback, *others)) if c is not None]
+        for child in children:
             # Its ready pods that stay: not those of a scale-down under way (a child the
             # watch shows older than our scale to 0: make fuzz-for, seed 16224389).
-            if child is not None and min(child.serving, replicas.get(child.revision, 0)) > 0:
-                return revision
+            if min(child.serving, replicas.get(child.revision, 0)) > 0:
+                return child.revision
+        for child in children:
+            # None sure: the ready pods of a scale-down its controller has not carried
+            # out, which this plan undoes (make fuzz-for, seed 499187107: a stale read
+            # scaled the stable back up, the canary Service stayed on the drained canary).
+            if min(child.ready, replicas.get(child.revision, 0)) > 0:
+                return child.revision
         return primary or fallback
 
     def target(service: str | None, revision: str | None) -> ServiceTarget:
