@@ -343,3 +343,13 @@ class RouteWorld:
     def canary_share(self) -> float:
         canary = self.status.get("canaryRevision")
         return self.shares().get(canary, 0.0) if canary else 0.0
+
+
+def settle(w: RouteWorld, passes: int = 6) -> None:
+    """Reconciles with the endpoints, the pods and the gateway in step."""
+    for _ in range(passes):
+        w.reconcile()
+        w.sync_endpoints()
+        w.pods_ready()
+        w.ack()
+        w.tick()

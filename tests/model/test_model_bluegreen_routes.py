@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import initialize, rule
 
 from model.sim_bluegreen_routes import ACTIVE_SVC, PREVIEW_SVC, BlueGreenRouteWorld
+from model.sim_routes import settle
 from model.test_model_routes import RouteMachine
 
 FUZZ = os.environ.get("RAMP_FUZZ") == "1"
@@ -55,15 +56,6 @@ BlueGreenRouteMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestBlueGreenRouteMachine = BlueGreenRouteMachine.TestCase
-
-
-def settle(w: BlueGreenRouteWorld, passes: int = 6) -> None:
-    for _ in range(passes):
-        w.reconcile()
-        w.sync_endpoints()
-        w.pods_ready()
-        w.ack()
-        w.tick()
 
 
 def ready_to_switch(**bg: object) -> BlueGreenRouteWorld:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from model.sim_routes import RouteWorld
+from model.sim_routes import RouteWorld, settle
 
 FUZZ = os.environ.get("RAMP_FUZZ") == "1"
 
@@ -121,15 +121,6 @@ RouteMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestRouteMachine = RouteMachine.TestCase
-
-
-def settle(w: RouteWorld, passes: int = 6) -> None:
-    for _ in range(passes):
-        w.reconcile()
-        w.sync_endpoints()
-        w.pods_ready()
-        w.ack()
-        w.tick()
 
 
 def started() -> RouteWorld:

@@ -35,25 +35,36 @@ POST = {
 }
 
 
+def post_checked(**fields: object) -> dict[str, object]:
+    """Blue-green with a post-promotion analysis and no scale-down delays."""
+    return {
+        "activeService": ACTIVE,
+        "scaleDownDelaySeconds": 0,
+        "abortScaleDownDelaySeconds": 0,
+        "postPromotionAnalysis": POST,
+        **fields,
+    }
+
+
+def running(cfg: Config) -> Cluster:
+    """A blue-green cluster whose first revision runs."""
+    c = bg_cluster(cfg)
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    return c
+
+
 def switched_release_with_blue_deleted(retry: bool) -> Cluster:
-    c = bg_cluster(
+    c = running(
         Config(
             replicas=2,
             deadline=30,
             services=False,
             history_limit=0,
-            blue_green={
-                "activeService": ACTIVE,
-                "previewService": PREVIEW,
-                "scaleDownDelaySeconds": 0,
-                "abortScaleDownDelaySeconds": 0,
-                "postPromotionAnalysis": POST,
-            },
+            blue_green=post_checked(previewService=PREVIEW),
         )
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
     c.verdicts[c.revision(2)] = Verdict.PASS
     c.ready_delay[c.revision(2)] = 2.0
     c.spec["template"] = c.tpl(2)
@@ -112,22 +123,7 @@ def test_an_abort_may_name_an_unready_blue_in_a_service_the_user_broke() -> None
     abort: green went (the active Service lists none of its endpoints) and the Service
     named blue. (h) judged the revision key alone; like the whole-selector check, it now
     leaves a Service the user broke to the user."""
-    c = bg_cluster(
-        Config(
-            replicas=1,
-            steps=[],
-            track_config=True,
-            blue_green={
-                "activeService": ACTIVE,
-                "scaleDownDelaySeconds": 0,
-                "abortScaleDownDelaySeconds": 0,
-                "postPromotionAnalysis": POST,
-            },
-        )
-    )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    c = running(Config(replicas=1, steps=[], track_config=True, blue_green=post_checked()))
     blue, green = c.revision(1), c.revision(2)
     c.verdicts[green] = Verdict.PASS
     selector = c.services[ACTIVE]

@@ -13,16 +13,7 @@ removal the gateway has not acknowledged (the last example)."""
 from __future__ import annotations
 
 from model.sim_bluegreen_routes import PREVIEW_SVC, BlueGreenRouteWorld
-from model.sim_routes import CANARY_SVC, RouteWorld
-
-
-def settle(w: RouteWorld, passes: int) -> None:
-    for _ in range(passes):
-        w.reconcile()
-        w.sync_endpoints()
-        w.pods_ready()
-        w.ack()
-        w.tick()
+from model.sim_routes import CANARY_SVC, RouteWorld, settle
 
 
 def test_blue_green_abort_before_the_switch_was_acknowledged_keeps_green() -> None:
