@@ -51,7 +51,7 @@ from ramp.api.labels import (
 from ramp.api.rollout import Rollout, RolloutStatus
 from ramp.core.actions import Actions
 from ramp.core.canary.steps import step_weight
-from ramp.core.model import Child, HistoryEntry, Observed, Plan
+from ramp.core.model import Child, HistoryEntry, Observed, Plan, iso
 from ramp.core.names import (
     child_name,
 )
@@ -222,6 +222,7 @@ class Dep:
     ready: int = 0
     current: int = 0
     deleting: bool = False
+    progressed: str = ""
 
     def child(self) -> Child:
         return Child(
@@ -235,6 +236,7 @@ class Dep:
             created=self.created,
             owner=self.owner,
             deleting=self.deleting,
+            progressed=self.progressed,
             pod_labels=tuple(
                 sorted(((self.template.get("metadata") or {}).get("labels") or {}).items())
             ),
@@ -475,6 +477,7 @@ class Cluster:
                 continue
             dep.observed_generation = dep.generation
             runs = revision_hash(dep.template)
+            before = (sum(p.runs == runs for p in dep.pods), dep.ready)
             dep.pods = [p for p in dep.pods if p.runs in ("", runs)]  # an edit rolls them
             if len(dep.pods) > dep.replicas:
                 # A ReplicaSet removes unready pods first, then the newest.
@@ -486,6 +489,8 @@ class Cluster:
                 dep.pods.append(Pod(born=self.now, name=name, runs=runs))
             dep.current = len(dep.pods)
             dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
+            if sum(p.runs == runs for p in dep.pods) > before[0] or dep.ready > before[1]:
+                dep.progressed = iso(self.now)  # its Progressing condition's lastUpdateTime
         if self.plain is not None:
             self.settle_plain(self.plain)
         self.note_proven()

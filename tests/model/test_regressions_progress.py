@@ -41,3 +41,41 @@ def test_a_recreated_canary_whose_status_was_refused_is_no_progress(code: int) -
         assert result is not None
         reasons += [e.reason for e in result.events]
     assert "Aborted" in reasons, "a canary that never gets ready is still aborted"
+
+
+def test_a_pod_created_late_after_counts_a_lagging_index_recorded_is_progress() -> None:
+    """make fuzz-for, seed 957627271 ((g)). R=1, no steps, deadline 30 s, a tracked
+    ConfigMap. The config goes to v2, back to v1 (the canary scaled to 0, its pod gone),
+    and to v2 again: that pass reads a lagging index that still shows the canary's old
+    pod, and writes ``canaryReplicas: 1``; the next pass sees none, a move too small to be
+    worth a status write. The Deployment controller creates the canary's pod 70 s later:
+    the count is 1 again, as written, and the planner aborted for the deadline the moment
+    the pod appeared. The Deployments' own record of progress (their ``Progressing``
+    condition's ``lastUpdateTime``) now counts too."""
+    c = Cluster(
+        Config(replicas=1, max_surge=1, max_unavailable=0, steps=[], deadline=30, track_config=True)
+    )
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    v2 = c.revision(2)
+    c.ready_delay[v2] = 2.0
+    c.set_config(2, False)
+    c.advance(30, controller_acts=False)
+    c.reconcile(cut=4)  # history, creates, status, services: the canary created
+    c.advance(1, controller_acts=True)  # its pod (not ready yet)
+    c.advance(1, controller_acts=False)
+    c.set_config(1, False)
+    c.reconcile()  # the canary scaled to 0
+    c.advance(1, controller_acts=True)  # its pod goes
+    c.set_config(2, False)
+    c.reconcile(lag_children=True)  # sees the canary's pod still there: canaryReplicas 1
+    c.reconcile()  # sees none: not worth a status write
+    assert c.status is not None and c.status["canaryReplicas"] == 1
+    c.advance(70, controller_acts=True)  # the Deployment controller creates the pod late
+    result = c.reconcile()  # the oracle's (g) fails here without the fix
+    assert result is not None and "Aborted" not in [e.reason for e in result.events]
+    for _ in range(4):
+        c.advance(3, controller_acts=True)
+        c.reconcile()
+    assert c.status["stableRevision"] == v2

@@ -77,6 +77,10 @@ class Child:
     pod_labels: tuple[tuple[str, str], ...] | None = None
     """The labels of its pod template, sorted (None: not observed). What its pods carry
     when the revision history no longer holds the revision's template."""
+    progressed: str = ""
+    """When its Deployment controller last saw it progress (``status.conditions``
+    Progressing's ``lastUpdateTime``: a pod of its template created, one more ready or
+    available; "" when not known)."""
 
     @property
     def side(self) -> Side:

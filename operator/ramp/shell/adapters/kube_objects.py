@@ -50,12 +50,15 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
         "status": {k: status.get(k) for k in ("readyReplicas", "replicas", "observedGeneration")},
         DRIFT: deployment_drift(body),
         POD_LABELS: pod_template_labels(body),
+        PROGRESSED: deployment_progressed(body),
     }
 
 
 DRIFT = "rampDrift"
 """The key under which a summary keeps :func:`deployment_drift` (the template is not kept)."""
 POD_LABELS = "rampPodLabels"
+PROGRESSED = "rampProgressed"
+"""The key under which a summary keeps :func:`deployment_progressed`."""
 """The key under which a summary keeps its pod template's labels (the template is not kept)."""
 
 
@@ -81,6 +84,18 @@ def deployment_drift(body: Mapping[str, Any]) -> str | None:
     return template_drift(written, (body.get("spec") or {}).get("template"), revision)
 
 
+def deployment_progressed(body: Mapping[str, Any]) -> str:
+    """When the Deployment controller last saw the Deployment progress (a pod of its
+    template created, or one more ready or available): its ``Progressing`` condition's
+    ``lastUpdateTime`` ("" when it has none)."""
+    if PROGRESSED in body:
+        return str(body.get(PROGRESSED) or "")
+    for cond in (body.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == "Progressing":
+            return str(cond.get("lastUpdateTime") or "")
+    return ""
+
+
 def child_from_deployment(body: Mapping[str, Any]) -> Child:
     """Summarise a Deployment (as a dict) into what the planner needs."""
     meta = body.get("metadata") or {}
@@ -101,6 +116,7 @@ def child_from_deployment(body: Mapping[str, Any]) -> Child:
         version=_version(meta.get("resourceVersion")),
         drift=deployment_drift(body),
         pod_labels=_pairs(pod_template_labels(body)),
+        progressed=deployment_progressed(body),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -11,7 +11,9 @@ import pytest
 
 from ramp.api.labels import revision_hash
 from ramp.api.rollout import Phase, Rollout
+from ramp.core.model import iso
 from ramp.core.plan import Child, Observed, Plan, plan
+from ramp.shell.adapters.kube_objects import child_from_deployment, summarize_deployment
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -83,9 +85,7 @@ class Sim:
                 )
             for rev, n in result.replicas.items():
                 c = self.children[rev]
-                self.children[rev] = Child(
-                    c.name, rev, result.roles.get(rev), n, c.ready, c.current, True
-                )
+                self.children[rev] = replace(c, role=result.roles.get(rev), replicas=n)
             for name in result.delete:
                 self.children = {k: v for k, v in self.children.items() if v.name != name}
         self.body["status"] = result.status.to_k8s()
@@ -94,7 +94,7 @@ class Sim:
         # Pods converge: ready follows desired (except never-ready revisions).
         for rev, c in list(self.children.items()):
             ready = 0 if rev in self.never_ready else c.replicas
-            self.children[rev] = Child(c.name, rev, c.role, c.replicas, ready, c.replicas, True)
+            self.children[rev] = replace(c, ready=ready, current=c.replicas, settled=True)
         self.max_total = max(self.max_total, sum(c.replicas for c in self.children.values()))
         return result
 
@@ -348,3 +348,38 @@ def test_index_summary_keeps_what_the_planner_reads() -> None:
     summary = summarize_deployment(body)
     assert child_from_deployment(summary) == child_from_deployment(body)
     assert "template" not in summary["spec"] and "annotations" not in summary["metadata"]
+
+
+def test_a_childs_own_record_of_progress_moves_the_deadline() -> None:
+    """The Deployment controller's ``Progressing`` ``lastUpdateTime`` counts as progress
+    (a pod created that no status of Ramp's recorded); a child that reports none since
+    is still aborted a deadline later."""
+    sim = Sim(rollout_body())
+    sim.run_until(healthy)
+    new = sim.set_image("app:bad")
+    sim.never_ready.add(new)
+    sim.run_until(lambda s: s.get("canaryRevision") == new)
+    started = sim.now
+    while sim.now < started + timedelta(seconds=50):
+        sim.tick()
+    seen = sim.now
+    sim.children[new] = replace(sim.children[new], progressed=iso(seen))
+    sim.run_until(lambda s: s.get("phase") == Phase.ABORTED, limit=300)
+    assert sim.now - seen >= timedelta(seconds=60), "the deadline counts from the child's"
+    assert sim.now - seen <= timedelta(seconds=60 * 1.1 + 1)
+
+
+def test_a_deployments_progress_survives_the_index_summary() -> None:
+    body = {
+        "metadata": {"name": "web-a", "labels": {"ramp.dev/revision": "a"}},
+        "spec": {"replicas": 1, "template": {"metadata": {"labels": {}}, "spec": {}}},
+        "status": {
+            "conditions": [
+                {"type": "Available", "lastUpdateTime": "2026-01-01T00:00:01Z"},
+                {"type": "Progressing", "lastUpdateTime": "2026-01-01T00:00:09Z"},
+            ]
+        },
+    }
+    assert child_from_deployment(body).progressed == "2026-01-01T00:00:09Z"
+    assert child_from_deployment(summarize_deployment(body)).progressed == "2026-01-01T00:00:09Z"
+    assert child_from_deployment({"metadata": {}, "spec": {}}).progressed == ""
