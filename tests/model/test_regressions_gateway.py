@@ -238,3 +238,40 @@ def test_an_aborts_active_service_moves_to_blue_through_the_route() -> None:
         c.advance(1, controller_acts=True)
         c.reconcile()
     assert c.services[ACTIVE] is not None and c.services[ACTIVE][REVISION] == blue
+
+
+def test_blue_scaled_to_zero_and_green_deleted_keep_the_active_service_on_blue() -> None:
+    """make fuzz-for, seed 289686157 ((h)). R=2, green switched to by the route's
+    weights, the gateway not done acknowledging; someone scales blue to 0 (its pods still
+    ready: the Deployment controller has not acted) and deletes green. The pass scales
+    blue back and recreates green, and moved the active Service to the new green, which
+    has no pod: neither counted as serving (blue's ready pods were above its replicas).
+    A revision whose ready pods this plan keeps now serves for the pins: both Services
+    stay on (or come to) blue until green is back."""
+    c = GatewayCluster(Config(replicas=2, steps=[], deadline=30, blue_green=routed_config(BG)))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    assert c.status is not None
+    blue, green = c.status["stableRevision"], c.revision(2)
+    c.ready_delay[green] = 2.0
+    c.spec["template"] = c.tpl(2)
+    c.bump(spec=True)
+    for _ in range(3):
+        c.gateway.ack_between()
+    for _ in range(5):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.status["blueGreen"]["switchedAt"] and c.services[ACTIVE][REVISION] == blue
+    c.deps[f"{NAME}-{blue}"].replicas = 0  # kubectl scale, by someone else
+    c.deps[f"{NAME}-{blue}"].generation += 1
+    for _ in range(2):
+        c.gateway.ack_between()
+    del c.deps[f"{NAME}-{green}"]  # kubectl delete deployment
+    c.reconcile()  # the oracle's (h) fails here without the fix
+    assert c.services[ACTIVE][REVISION] == blue and c.services[PREVIEW][REVISION] == blue
+    assert c.deps[f"{NAME}-{blue}"].replicas == 2
+    for _ in range(8):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.status["stableRevision"] == green and c.services[ACTIVE][REVISION] == green

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from ramp.api.analysis import AnalysisRef
 from ramp.api.labels import REVISION_LABEL
@@ -109,7 +109,7 @@ class BlueGreen:
             release.switched_at = release.aborted_at = release.waiting_for = None
 
     def intent(self, d: Draft, replicas: Mapping[str, int] | None) -> TrafficIntent:
-        return bg_intent(d) if replicas is not None else TrafficIntent()
+        return bg_intent(d, replicas) if replicas is not None else TrafficIntent()
 
     def counts(self, d: Draft) -> None:
         bg_counts(d)
@@ -118,22 +118,33 @@ class BlueGreen:
         return "0 steps"
 
 
-def bg_intent(d: Draft) -> TrafficIntent:
+def bg_intent(d: Draft, replicas: Mapping[str, int]) -> TrafficIntent:
     """The active Service never selects an aborted or unverified revision, nor one with
     no ready pod while another has them; the preview never goes empty."""
     st, bg, s = d.st, spec_of(d), release_of(d)
+
+    def serving(revision: str | None) -> int:
+        """Its ready pods that stay; or, when none are sure to, those of a scale-down its
+        controller has not carried out, which this plan undoes (make fuzz-for, seed
+        289686157: blue scaled to 0 by hand, its pods still ready, green deleted: the
+        active Service moved to the recreated green)."""
+        child = d.child(revision)
+        if child is None or child.serving:
+            return child.serving if child else 0
+        return min(child.ready, replicas.get(child.revision, 0))
+
     active = s.active_revision or st.stable_revision
-    if d.serving(active) == 0:
+    if serving(active) == 0:
         other = st.stable_revision if active != st.stable_revision else s.warm_revision
-        if other and d.serving(other) > 0 and other != st.aborted_revision:
+        if other and serving(other) > 0 and other != st.aborted_revision:
             active = other
-    if d.serving(active) == 0:
+    if serving(active) == 0:
         # Nothing ready to move to yet (a rolled-back blue still coming up, a deleted blue
         # recreated by an abort): the active Service stays on what it selects while that
         # serves, an aborted green too; it moves once blue has a ready pod, and green
         # goes only after its endpoints left the active Service (never an empty Service).
         current = (d.obs.services.get(bg.active_service) or {}).get(REVISION_LABEL)
-        if current and d.serving(current) > 0:
+        if current and serving(current) > 0:
             active = current
         elif s.switched_at and st.canary_revision != st.aborted_revision:
             # Neither serves, but the green this release switched to does (a route holds
@@ -141,27 +152,22 @@ def bg_intent(d: Draft) -> TrafficIntent:
             # back to blue, whose pods went unready): the Service follows green until blue
             # has a ready pod (make fuzz-for, seed 954848776).
             switched = st.canary_revision
-            if switched and d.serving(switched) > 0:
+            if switched and serving(switched) > 0:
                 active = switched
     green = st.canary_revision if st.aborted_revision != st.canary_revision else None
-    preview = green if green and d.serving(green) > 0 else active
+    preview = green if green and serving(green) > 0 else active
     if preview == green:
         s.preview_revision = green
-    elif s.preview_revision not in (None, active) and d.serving(s.preview_revision) > 0:
+    elif s.preview_revision not in (None, active) and serving(s.preview_revision) > 0:
         preview = s.preview_revision if s.preview_revision != st.aborted_revision else active
     s.preview_revision = preview
     pinned = active
-    if (
-        exact_routers(d.spec)
-        and s.switched_at
-        and active == green
-        and d.serving(st.stable_revision)
-    ):
+    if exact_routers(d.spec) and s.switched_at and active == green and serving(st.stable_revision):
         # A route switches by its weights (preview 100): the active Service stays on blue
         # until the release completes, so that an abort flips the weights back to it.
         pinned = st.stable_revision
     if exact_routers(d.spec) and pinned and preview == pinned:
-        pinned, preview = through_the_route(d, pinned)
+        pinned, preview = through_the_route(d, pinned, serving)
     if exact_routers(d.spec):
         preview = held_preview(d, preview)
     # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
@@ -189,7 +195,9 @@ def held_preview(d: Draft, preview: str | None) -> str | None:
     return selected if preview_weighted(d) else preview
 
 
-def through_the_route(d: Draft, target: str) -> tuple[str, str]:
+def through_the_route(
+    d: Draft, target: str, serving: Callable[[str | None], int]
+) -> tuple[str, str]:
     """(active, preview) revisions when the active Service must move to ``target`` with a
     route (a rollback in the warm window: the route sends everything to the active
     Service, which selects green). The active Service's selector does not move while the
@@ -198,7 +206,7 @@ def through_the_route(d: Draft, target: str) -> tuple[str, str]:
     Service moves, and the weights come back to it once it lists ``target`` (what the
     gateway proxies is known at each moment, not left to the EndpointSlices' timing)."""
     active = (d.obs.services.get(spec_of(d).active_service) or {}).get(REVISION_LABEL)
-    if not active or active == target or not d.serving(active) or not d.serving(target):
+    if not active or active == target or not serving(active) or not serving(target):
         return target, target
     if acknowledged(d, {target: 100, active: 0}):
         return target, target
