@@ -293,3 +293,33 @@ def test_abort_and_retry_in_one_plan_flip_back_and_switch_again_only_when_verifi
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
     drive(c, 6, 2)
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2  # switched again, verified
+
+
+def test_counts_a_pass_writes_without_judging_the_deadline_are_progress() -> None:
+    """make fuzz-for, seed 883951112 ((g)). R=4, green's pods never ready: green is
+    created, its pods appear, someone deletes blue (foreground), and no reconcile runs for
+    70 s. The pass that sees blue being deleted leaves it alone and judges no deadline,
+    but wrote the counts it saw (green's pods there). The next pass, blue gone, found
+    nothing moved since that status and aborted for the deadline a second after green's
+    pods appeared. Counts a status writes that moved are progress, whatever the pass
+    judged."""
+    bg = {"activeService": ACTIVE, "previewService": PREVIEW, "postPromotionAnalysis": POST}
+    c = bg_cluster(
+        Config(replicas=4, max_surge=1, steps=[], deadline=30, services=False, blue_green=bg)
+    )
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[V2] = None  # green's pods are never ready
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    c.reconcile()  # green created
+    assert c.status is not None and c.status["canaryRevision"] == V2
+    c.advance(1, controller_acts=True)  # its pods
+    c.deps[f"web-{V1}"].deleting = True  # kubectl delete --cascade=foreground
+    c.advance(70, controller_acts=False)  # no reconcile saw them meanwhile
+    c.reconcile()  # blue being deleted: left alone; green's pods written
+    drive(c, 1, 1)  # the oracle's (g) fails here without the fix
+    assert c.status["phase"] != "Aborted"
+    drive(c, 20, 3)
+    assert c.status["phase"] == "Aborted", "a green that never gets ready is still aborted"

@@ -16,7 +16,7 @@ from ramp.core.abort import abort, aborted
 from ramp.core.draft import Draft
 from ramp.core.gating import BACKGROUND, evaluate
 from ramp.core.model import PROGRESS_GRAIN, Plan, iso, parse_iso
-from ramp.core.status import finish
+from ramp.core.status import counts_moved, finish
 
 
 def progress_deadline(d: Draft) -> datetime:
@@ -26,12 +26,7 @@ def progress_deadline(d: Draft) -> datetime:
     progress)."""
     st = d.st
     canary, stable = d.child(st.canary_revision), d.child(st.stable_revision)
-    moved = (
-        (canary.ready if canary else 0) != (d.old.canary_ready_replicas or 0)
-        or (stable.ready if stable else 0) != (d.old.stable_ready_replicas or 0)
-        or (canary.current if canary else 0) != (d.old.canary_replicas or 0)
-        or (stable.current if stable else 0) != (d.old.stable_replicas or 0)
-    )
+    moved = counts_moved(d)
     since = parse_iso(st.progressed_at)
     deadline = timedelta(seconds=d.spec.deadline_seconds)
     # Progress is recorded at most once per PROGRESS_GRAIN of the deadline: a pod

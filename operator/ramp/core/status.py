@@ -67,6 +67,11 @@ def finish(d: Draft, replicas: dict[str, int] | None) -> Plan:
         again = d.old.canary_revision if not d.old.canary_replicas else None
         fresh = [rev for rev in result.creates if rev != again or not d.old.progressed_at]
         scaled_is_progress(d, bool(moves or fresh))
+    # Counts this status writes that moved are progress, whatever the pass judged: once
+    # written, the next pass could not see the move (make fuzz-for, seed 883951112: a
+    # pass that left a stable being deleted alone wrote its pods gone, and the next,
+    # the deadline's, found nothing had moved).
+    scaled_is_progress(d, counts_moved(d))
     route(d, result)
     result.history = list(d.history_writes.values())
     result.measure = list(dict.fromkeys(d.measure))
@@ -97,6 +102,18 @@ def role_of(d: Draft, revision: str) -> Role:
     if revision == st.canary_revision:
         return "stable" if heading else "canary"
     return "previous"
+
+
+def counts_moved(d: Draft) -> bool:
+    """A ready or existing pod more or less on either side than the last status wrote."""
+    st = d.st
+    canary, stable = d.child(st.canary_revision), d.child(st.stable_revision)
+    return (
+        (canary.ready if canary else 0) != (d.old.canary_ready_replicas or 0)
+        or (stable.ready if stable else 0) != (d.old.stable_ready_replicas or 0)
+        or (canary.current if canary else 0) != (d.old.canary_replicas or 0)
+        or (stable.current if stable else 0) != (d.old.stable_replicas or 0)
+    )
 
 
 def scaled_is_progress(d: Draft, scaled: bool) -> None:
