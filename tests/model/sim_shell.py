@@ -19,7 +19,7 @@ from kubernetes.client.exceptions import ApiException
 
 from model.crd_schema import json_copy
 from model.sim_workload import collect
-from ramp.core.model import Child, Event, HistoryWrite, Role
+from ramp.core.model import Child, Event, HistoryWrite, Role, iso
 from ramp.core.names import (
     MAX_CHILD_NAME,
     child_name,
@@ -81,7 +81,7 @@ class SimWrites:
             owner=UID,
             template=copy.deepcopy(dict(template)),
             replicas=replicas,
-            created=f"{c.created_seq:06d}",
+            created=iso(c.now),  # a creationTimestamp: one second's resolution
         )
 
     def scale_child(

@@ -10,7 +10,7 @@ to them when the history no longer holds the revision's template.
 
 from __future__ import annotations
 
-from model.sim import Config, template
+from model.sim import Cluster, Config, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from ramp.api.labels import revision_hash
 from ramp.core.verdicts import Verdict
@@ -90,3 +90,43 @@ def test_bg_switched_revision_deleted_after_a_selector_change_keeps_the_active_s
     del c.deps[victim]
     c.advance(1, controller_acts=True)
     c.reconcile()
+
+
+def test_of_two_revisions_created_in_the_same_second_the_newer_is_kept() -> None:
+    """Found by the e2e test of config tracking (``.ci/run`` on a loaded machine): the
+    ConfigMap changed within the second the Rollout was created, so the first two
+    revisions' Deployments had the same ``creationTimestamp`` (one second's resolution).
+    ``revisionHistoryLimit: 1``; once a third was promoted, the pruning ordered the idle
+    revisions by that timestamp alone and kept the first, deleting the second (the one a
+    rollback goes to) with its history and its config copies. Ties go by the revision's
+    number in the history. The simulated creations carry such timestamps now."""
+    c = Cluster(Config(replicas=2, steps=[{"setWeight": 50}, {"pause": {}}], history_limit=1))
+    c.reconcile()  # v1 created
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    for _ in range(3):  # v1 steady, v2 created in the same second
+        c.reconcile()
+        c.advance(0, controller_acts=True)
+    v1, v2, v3 = (c.revision(i) for i in (1, 2, 3))
+    assert c.deps[f"web-{v1}"].created == c.deps[f"web-{v2}"].created
+
+    def promoted(revision: str) -> None:
+        for n in range(20):
+            c.advance(1, controller_acts=True)
+            c.reconcile()
+            if c.status is not None and c.status.get("phase") == "Paused":
+                c.body["metadata"]["annotations"]["ramp.dev/promote"] = f"{revision}-{n}"
+                c.bump()
+            if c.status is not None and c.status["stableRevision"] == revision:
+                return
+        raise AssertionError(f"{revision} not promoted: {c.status}")
+
+    promoted(v2)
+    c.spec["template"] = template(3)
+    c.bump(spec=True)
+    promoted(v3)
+    for _ in range(6):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert f"web-{v2}" in c.deps and f"web-{v1}" not in c.deps
+    assert sorted(c.history) == sorted([v2, v3])

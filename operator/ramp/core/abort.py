@@ -84,7 +84,7 @@ def drain_others(d: Draft, stable_target: int) -> Plan | None:
     # fuzz-for, seed 75814388: a rollback to a stable at 0, beside the canary's one ready
     # pod a revision scaled up by hand with none; the canary's went and ready pods fell
     # from 1 to 0 with maxUnavailable 0).
-    newest = sorted(others, key=lambda o: o.created, reverse=True)
+    newest = sorted(others, key=d.age, reverse=True)
     kept_of = dict.fromkeys((o.revision for o in others), 0)
     for other in newest:
         kept_of[other.revision] = n = min(other.serving, other.replicas, left)

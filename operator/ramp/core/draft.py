@@ -192,6 +192,13 @@ class Draft:
         c = self.child(revision)
         return c.side if c else Side(0, 0)
 
+    def age(self, child: Child) -> tuple[str, int]:
+        """What orders children oldest to newest: their creation (a timestamp of one
+        second's resolution) and, for two created in the same second, their revision's
+        number in the history."""
+        entry = self.entry(child.revision)
+        return child.created, entry.number if entry is not None else 0
+
     def serving(self, revision: str | None) -> int:
         c = self.child(revision)
         return c.serving if c else 0

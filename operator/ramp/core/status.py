@@ -175,7 +175,7 @@ def prune(d: Draft, replicas: dict[str, int]) -> tuple[list[str], list[str]]:
         for c in d.live_children
         if c.revision not in live and replicas.get(c.revision, 0) == 0 and c.current == 0
     ]
-    idle.sort(key=lambda c: c.created, reverse=True)
+    idle.sort(key=d.age, reverse=True)
     limit = d.spec.history_limit
     delete = [c.name for c in idle[limit:]]
     kept = {c.revision for c in idle[:limit]}

@@ -125,7 +125,7 @@ class Canary:
         canary_rev = st.canary_revision if st.canary_revision in d.children else None
         others = sorted(
             (o for o in d.live_children if o.revision not in keep and o.replicas > 0),
-            key=lambda o: o.created,
+            key=d.age,
             reverse=True,
         )
         going = Side(
