@@ -1105,12 +1105,13 @@ class Oracle:
         serving_after = sum(min(r, rd) for r, rd in after.values())
         floor = total - limits.unavailable
         # Ready pods a lagging index showed the planner that were gone (a child someone
-        # scaled down since its view) cannot be accounted for in this plan: the next pass
-        # that sees them is judged (make fuzz-for, seed 823965682: the stable scaled to 0
-        # by hand, the index still showing it 3/3, the replaced canary drained).
+        # scaled down or deleted since its view) cannot be accounted for in this plan: the
+        # next pass that sees them is judged (make fuzz-for, seed 823965682: the stable
+        # scaled to 0 by hand, the index still showing it 3/3, the replaced canary drained;
+        # seed 676920816: the stable deleted, the index still showing it).
         seen_ready = {ch.name: ch.ready for ch in observed.children if ch.owner == UID}
         unseen_loss = (
-            sum(max(0, seen_ready[n] - rd) for n, (_, rd) in self.before.items() if n in seen_ready)
+            sum(max(0, n - self.before.get(name, (0, 0))[1]) for name, n in seen_ready.items())
             if c.view_lagged
             else 0
         )

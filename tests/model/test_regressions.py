@@ -454,3 +454,38 @@ def test_ready_pods_a_lagging_index_showed_are_judged_once_seen() -> None:
     assert c.deps[f"{NAME}-{V2}"].replicas == 0
     drive(c, 4, 2)  # seen: the pods come back
     assert sum(d.ready for d in c.owned()) >= 1
+
+
+def test_ready_pods_of_a_child_deleted_behind_a_lagging_index_are_judged_once_seen() -> None:
+    """make fuzz-for, seed 676920816 ((b), an oracle defect). R=4: v2, a replaced canary,
+    keeps one ready pod beside the stable v1 (4/4 ready) while v3 starts; someone deletes
+    v1's Deployment, and the next pass reads an index that still shows it 4/4: it drains
+    v2, whose pod was the app's last ready one. The oracle forgave ready pods that a
+    lagging index showed but that a scale had removed, not those of a child deleted
+    since; it now forgives both, and judges the pass that sees the deletion (v1 is
+    recreated)."""
+    c = Cluster(Config(replicas=4, max_surge=1, steps=[{"setWeight": 20}] * 5, history_limit=0))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[V2] = 1.0
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    for _ in range(4):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    c.ready_delay[V3] = None
+    c.spec["template"] = template(3)
+    c.bump(spec=True)
+    c.reconcile()  # v3 created; v2 a replaced canary with one ready pod
+    c.advance(5, controller_acts=True)
+    c.reconcile()
+    c.advance(3, controller_acts=True)
+    c.reconcile(cut=2)  # sees v1 4/4 ready; a restart before its scales
+    assert c.deps[f"web-{V1}"].ready == 4 and c.deps[f"web-{V2}"].ready == 1
+    del c.deps[f"web-{V1}"]  # kubectl delete deployment
+    c.reconcile(lag_children=True)  # the oracle's (b) failed here: v2 drained
+    for _ in range(6):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.deps[f"web-{V1}"].ready == c.deps[f"web-{V1}"].replicas > 0
