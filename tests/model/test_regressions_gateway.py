@@ -275,3 +275,47 @@ def test_blue_scaled_to_zero_and_green_deleted_keep_the_active_service_on_blue()
         c.advance(1, controller_acts=True)
         c.reconcile()
     assert c.status["stableRevision"] == green and c.services[ACTIVE][REVISION] == green
+
+
+def test_a_status_lost_while_the_gateway_lags_keeps_the_header_routes_green() -> None:
+    """make fuzz-for, seed 394401876 ((r)). R=1, blue-green through the route with a
+    preview header rule, a tracked ConfigMap. Green waits for promote; the gateway lags;
+    a selector change makes a new revision, which is aborted; the abort removes the
+    header rule in a generation the gateway has not acknowledged, and the status is lost
+    (a restore) before the next pass: the record of the header rule's revisions
+    (``status.routes[].headers``) went with it, and green, still listed by the preview
+    Service, was scaled to 0 while the gateway sent it the header's requests. With no
+    record and an unacknowledged generation, every revision the Rollout's Services list
+    keeps a pod."""
+    c = GatewayCluster(
+        Config(replicas=1, steps=[], blue_green=routed_config(BG), track_config=True)
+    )
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    green = c.revision(2)
+    c.ready_delay[green] = 2.0
+    c.set_config(2, False)
+    for _ in range(4):
+        c.gateway.ack_between()
+    for _ in range(4):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    c.gateway.lag = True
+    c.change_selector()  # a new revision
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "a"
+    c.bump()
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the abort: the header rule removed, not acknowledged
+    assert c.status is not None and c.status["phase"] == "Aborted"
+    assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == green
+    c.status = None  # restored from a backup
+    c.bump()
+    c.advance(2, controller_acts=True)
+    c.reconcile()  # the oracle's (r) fails here without the fix
+    assert c.deps[f"{NAME}-{green}"].replicas == 1
+    c.gateway.lag = False
+    for _ in range(6):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.deps[f"{NAME}-{green}"].replicas == 0  # gone once the gateway caught up

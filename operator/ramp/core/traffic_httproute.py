@@ -128,6 +128,13 @@ class HTTPRouteRouter:
         old = {r.name: r for r in draft.old.routes or []}
         for name, route in self.routes(draft).items():
             record = old.get(name)
+            if record is None and route is not None and not acknowledgement(route).acknowledged:
+                # No record (a status lost) while the gateway has not acknowledged the
+                # route: what its earlier generations send where is not known; every
+                # revision the Services list keeps a pod (make fuzz-for, seed 394401876).
+                for listed in serving(draft).values():
+                    for revision in (r for r, n in listed.items() if n > 0):
+                        result[revision] = max(result.get(revision, 0), 1)
             for revision in header_revisions(route, draft) | set(
                 (record.headers if record else None) or []
             ):
