@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from itertools import takewhile
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes.client.exceptions import ApiException
 
@@ -761,6 +761,18 @@ class Cluster:
         edited["metadata"]["labels"] = copy.deepcopy(original["metadata"]["labels"])
         dep.template = original if how == "undo" else edited
         dep.generation += 1
+
+
+ClusterT = TypeVar("ClusterT", bound=Cluster)
+
+
+def first_revision_runs(c: ClusterT) -> ClusterT:
+    """Three reconciles with the Deployment controller acting: the first revision is
+    stable and its pods ready (how most named examples begin)."""
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    return c
 
 
 def plain_deployment(replicas: int, tpl: Mapping[str, Any] | None = None) -> Dep:

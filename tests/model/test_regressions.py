@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.sim import FOREIGN_UID, NAME, Cluster, Config, Dep, metric, template
+from model.sim import FOREIGN_UID, NAME, Cluster, Config, Dep, first_revision_runs, metric, template
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL, revision_hash
 from ramp.core.model import Plan
@@ -408,9 +408,7 @@ def test_a_drain_keeps_the_ready_pods_of_the_revisions_it_shrinks_first() -> Non
     drained revision (v3, unready) and shrinking v2, the only ready pod. What the drained
     revisions keep now goes to their ready pods first."""
     c = Cluster(Config(replicas=1, max_surge=1, steps=[], history_limit=1, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     v1, v2, v3 = (c.revision(i) for i in (1, 2, 3))
     c.ready_delay[v2] = 2.0
     c.set_config(2, False)
@@ -465,9 +463,7 @@ def test_ready_pods_of_a_child_deleted_behind_a_lagging_index_are_judged_once_se
     since; it now forgives both, and judges the pass that sees the deletion (v1 is
     recreated)."""
     c = Cluster(Config(replicas=4, max_surge=1, steps=[{"setWeight": 20}] * 5, history_limit=0))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.ready_delay[V2] = 1.0
     c.spec["template"] = template(2)
     c.bump(spec=True)

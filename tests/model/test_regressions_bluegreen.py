@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from model.sim import Cluster, Config, Oracle, View, template
+from model.sim import Cluster, Config, Oracle, View, first_revision_runs, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
 from ramp.api.labels import REVISION_LABEL, revision_hash
 from ramp.core.model import Observed, Plan
@@ -33,9 +33,7 @@ def released(strict: bool = False, history_limit: int = 0, **bg: object) -> Clus
     c = bg_cluster(cfg)
     if strict:
         c.oracle = StrictOracle(c)
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.spec["template"] = template(2)
     c.bump(spec=True)
     return c
@@ -307,9 +305,7 @@ def test_counts_a_pass_writes_without_judging_the_deadline_are_progress() -> Non
     c = bg_cluster(
         Config(replicas=4, max_surge=1, steps=[], deadline=30, services=False, blue_green=bg)
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.ready_delay[V2] = None  # green's pods are never ready
     c.spec["template"] = template(2)
     c.bump(spec=True)

@@ -16,7 +16,7 @@ aborted or unverified revision while no eligible one serves.
 
 from __future__ import annotations
 
-from model.sim import USER_KEY, Cluster, Config
+from model.sim import USER_KEY, Cluster, Config, first_revision_runs
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL
@@ -49,9 +49,7 @@ def post_checked(**fields: object) -> dict[str, object]:
 def running(cfg: Config) -> Cluster:
     """A blue-green cluster whose first revision runs."""
     c = bg_cluster(cfg)
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     return c
 
 

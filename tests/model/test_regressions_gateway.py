@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 
-from model.sim import NAME, Config
+from model.sim import NAME, Config, first_revision_runs
 from model.sim_bluegreen import ACTIVE, PREVIEW
 from model.sim_gateway import Gateway, GatewayCluster, carried, routed_config
 from model.sim_workload import delete_rollout
@@ -24,9 +24,7 @@ def releasing(**fields: object) -> tuple[GatewayCluster, str]:
     config (its pods ready 2 s after they start). Returns the cluster and blue."""
     cfg = Config(replicas=1, steps=[], blue_green=routed_config(BG), track_config=True)
     c = GatewayCluster(dataclasses.replace(cfg, **fields))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     assert c.status is not None
     blue = c.status["stableRevision"]
     c.ready_delay[c.revision(2)] = 2.0
@@ -185,9 +183,7 @@ def test_blue_scaled_away_unseen_is_judged_once_the_planner_sees_it() -> None:
     c = GatewayCluster(
         Config(replicas=5, steps=[], blue_green=routed_config(bg), track_config=True)
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     assert c.status is not None
     blue, green = c.status["stableRevision"], c.revision(2)
     c.set_config(2, False)
@@ -216,9 +212,7 @@ def test_an_aborts_active_service_moves_to_blue_through_the_route() -> None:
     it moves to."""
     cfg = Config(replicas=1, steps=[], deadline=30, blue_green=routed_config(BG))
     c = GatewayCluster(dataclasses.replace(cfg, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     assert c.status is not None
     blue = c.status["stableRevision"]
     c.gateway.lag = True
@@ -249,9 +243,7 @@ def test_blue_scaled_to_zero_and_green_deleted_keep_the_active_service_on_blue()
     A revision whose ready pods this plan keeps now serves for the pins: both Services
     stay on (or come to) blue until green is back."""
     c = GatewayCluster(Config(replicas=2, steps=[], deadline=30, blue_green=routed_config(BG)))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     assert c.status is not None
     blue, green = c.status["stableRevision"], c.revision(2)
     c.ready_delay[green] = 2.0
@@ -290,9 +282,7 @@ def test_a_status_lost_while_the_gateway_lags_keeps_the_header_routes_green() ->
     c = GatewayCluster(
         Config(replicas=1, steps=[], blue_green=routed_config(BG), track_config=True)
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     green = c.revision(2)
     c.ready_delay[green] = 2.0
     c.set_config(2, False)

@@ -13,15 +13,13 @@ from __future__ import annotations
 
 import pytest
 
-from model.sim import REFUSALS, Cluster, Config
+from model.sim import REFUSALS, Cluster, Config, first_revision_runs
 
 
 @pytest.mark.parametrize("code", REFUSALS)
 def test_a_recreated_canary_whose_status_was_refused_is_no_progress(code: int) -> None:
     c = Cluster(Config(replicas=1, steps=[{"setWeight": 20}] * 2, deadline=30))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.ready_delay[c.revision(2)] = None  # the canary's pods are never ready
     c.spec["template"] = c.tpl(2)
     c.bump(spec=True)
@@ -55,9 +53,7 @@ def test_a_pod_created_late_after_counts_a_lagging_index_recorded_is_progress() 
     c = Cluster(
         Config(replicas=1, max_surge=1, max_unavailable=0, steps=[], deadline=30, track_config=True)
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     v2 = c.revision(2)
     c.ready_delay[v2] = 2.0
     c.set_config(2, False)

@@ -10,7 +10,7 @@ to them when the history no longer holds the revision's template.
 
 from __future__ import annotations
 
-from model.sim import Cluster, Config, template
+from model.sim import Cluster, Config, first_revision_runs, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from ramp.api.labels import revision_hash
 from ramp.core.verdicts import Verdict
@@ -31,9 +31,7 @@ def test_bg_stable_deleted_after_a_selector_change_keeps_the_active_service_serv
             },
         )
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.verdicts[V2] = Verdict.PASS
     c.ready_delay[V2] = 2.0
 
@@ -75,9 +73,7 @@ def test_bg_switched_revision_deleted_after_a_selector_change_keeps_the_active_s
             },
         )
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.change_selector()
     c.advance(1, controller_acts=True)
     c.reconcile()

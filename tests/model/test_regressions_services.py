@@ -6,7 +6,7 @@ machines. Each fails on f61a406 (the oracle raises) and passes now.
 
 from __future__ import annotations
 
-from model.sim import NAME, Cluster, Config, template
+from model.sim import NAME, Cluster, Config, first_revision_runs, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_workload import delete_rollout, unref
 from ramp.api.labels import REVISION_LABEL, revision_hash
@@ -229,9 +229,7 @@ def test_a_rollback_pins_no_service_to_a_stable_whose_scale_down_the_index_has_n
     Services moved to the stable for a pod that was gone. A revision's ready pods count
     for the pins only up to its replicas (the overlay gives the scale written)."""
     c = Cluster(Config(replicas=1, max_surge=1, steps=[], history_limit=0, track_config=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     c.ready_delay[c.revision(2)] = 2.0
     c.set_config(2, False)
     drive(c, 1, 1)
@@ -255,9 +253,7 @@ def test_a_pin_made_by_a_pass_cut_after_its_service_writes_is_a_takeover() -> No
     not after a takeover that a whole pass makes (judged the same way, not a fault). The
     oracle now notes takeovers after any pass whose Service writes were carried out."""
     c = Cluster(Config(replicas=2, max_unavailable=0, steps=[], history_limit=0, workload_ref=True))
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     assert c.plain is not None and min(c.plain.ready, c.plain.replicas) >= 1
     assert c.deps[f"{NAME}-{V1}"].ready >= 1
     assert REVISION_LABEL not in (c.services[STABLE] or {})  # not yet pinned
@@ -286,9 +282,7 @@ def test_a_stale_read_that_undoes_a_scale_down_moves_the_canary_service_back() -
     c = Cluster(
         Config(replicas=1, max_surge=1, max_unavailable=1, steps=[{"setWeight": 0}], deadline=30)
     )
-    for _ in range(3):
-        c.reconcile()
-        c.advance(3, controller_acts=True)
+    first_revision_runs(c)
     v2 = c.revision(2)
     c.ready_delay[v2] = 2.0
     c.spec["template"] = template(2)
