@@ -799,6 +799,14 @@ USER_KEY = "tier"
 to break)."""
 
 
+def released(result: Plan) -> str:
+    """The revision a release this plan started runs: the canary, or the stable when the
+    release completed in the same plan (no steps, a promote verb, its pods ready)."""
+    completed = any(e.reason == "RolloutCompleted" for e in result.events)
+    new = result.status
+    return new.canary_revision or (new.stable_revision if completed else None) or ""
+
+
 def _steps_of(rollout: Rollout) -> list[Any]:
     return rollout.spec.canary.steps
 
@@ -903,7 +911,7 @@ class Oracle:
                 if e.reason == "Aborted":
                     self.aborted.add(old.canary_revision or new.aborted_revision or "")
                 if e.reason in ("Retried", "RolloutStarted", "CanaryReplaced"):
-                    self.aborted.discard(new.canary_revision or "")
+                    self.aborted.discard(released(result))
         if applied_status:
             self.progress_after(result)
         elif result.write_status and "status" not in done:
@@ -1018,17 +1026,18 @@ class Oracle:
         reasons = [e.reason for e in result.events]
         promoted = "RolloutCompleted" in reasons
         canary = old.canary_revision
+        # A new template after the abort starts another revision's steps (it may even
+        # complete in the same plan, with no steps): judged below like any other.
+        anew = any(e.reason in ("RolloutStarted", "CanaryReplaced") for e in result.events)
         if promoted:
             rev = new.stable_revision or ""
-            if rev in self.aborted and "Retried" not in reasons:
+            again = "Retried" in reasons or (anew and rev == released(result))
+            if rev in self.aborted and not again:
                 self.fail(f"(a) aborted revision {rev} promoted")
         if not canary or (not promoted and new.canary_revision != canary):
             if promoted:
                 self.promoted.add(new.stable_revision or "")
             return
-        # A new template after the abort starts another revision's steps (it may even
-        # complete in the same plan, with no steps): judged below like any other.
-        anew = any(e.reason in ("RolloutStarted", "CanaryReplaced") for e in result.events)
         if old.aborted_revision == canary and "Retried" not in reasons and not anew:
             if promoted:
                 self.fail(f"(a) aborted canary {canary} promoted")

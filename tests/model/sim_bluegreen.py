@@ -26,7 +26,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from model.sim import UID, USER_KEY, Cluster, Config, Dep, Oracle, View, Violation
+from model.sim import UID, USER_KEY, Cluster, Config, Dep, Oracle, View, Violation, released
 from ramp.api.labels import REVISION_LABEL
 from ramp.api.rollout import RolloutStatus
 from ramp.core.gating import PRE
@@ -131,8 +131,9 @@ class BlueGreenOracle(Oracle):
                     self.aborted.add(new.aborted_revision or old.canary_revision or "")
                 if e.reason in ("RolloutStarted", "CanaryReplaced"):
                     # A new release of a revision aborted before runs again; the aborted
-                    # green it replaces stays aborted (its scale-down is by request).
-                    self.aborted.discard(new.canary_revision or "")
+                    # green it replaces stays aborted (its scale-down is by request). The
+                    # release may complete in the same plan (a promote verb, green ready).
+                    self.aborted.discard(released(result))
                 if e.reason == "Retried":
                     # A retry may complete in the same plan (spec.replicas 0: nothing to
                     # wait for), which clears the canary from the status.

@@ -147,3 +147,51 @@ def test_an_abort_may_name_an_unready_blue_in_a_service_the_user_broke() -> None
     c.advance(15, controller_acts=True)
     c.reconcile()
     assert c.deps[f"web-{blue}"].ready == 1
+
+
+def test_a_rolled_back_revision_released_again_may_complete_in_one_pass() -> None:
+    """make fuzz-for, seed 81393978 ((a), an oracle defect; the gateway machine). v2 was
+    promoted; v1, warm for rollback, lost its ready pod; a ``rollback`` aborted v2, and
+    the active Service held on it (v1 had no ready pod). The user applied v3, then v2
+    again with a ``promote``: the pass replaced v3 with a new release of v2, whose pods
+    serve, skipped the pause and switched to it: released, verified and completed in one
+    plan, the right outcome. The oracle cleared its abort mark by the status' canary,
+    which the same plan had cleared; it now goes by the revision the release runs."""
+    c = running(
+        Config(
+            replicas=1,
+            deadline=30,
+            services=False,
+            history_limit=0,
+            blue_green={
+                "activeService": ACTIVE,
+                "previewService": PREVIEW,
+                "scaleDownDelaySeconds": 30,
+                "abortScaleDownDelaySeconds": 0,
+            },
+        )
+    )
+    v1, v2 = c.revision(1), c.revision(2)
+    annotations = c.body["metadata"]["annotations"]
+    c.spec["template"] = c.tpl(2)
+    c.bump(spec=True)
+    for _ in range(6):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.status is not None and c.status["stableRevision"] == v2  # v1 stays warm
+    c.ready_delay[v1] = None  # v1's pod is no longer ready
+    c.advance(1, controller_acts=True)
+    annotations["ramp.dev/rollback"] = "t1"
+    c.bump()
+    c.reconcile()
+    assert c.status["stableRevision"] == v1 and c.status["abortedRevision"] == v2
+    assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == v2  # v1 has no ready pod
+    c.spec["template"] = c.tpl(3)
+    c.bump(spec=True)
+    c.reconcile()  # a release of v3
+    annotations["ramp.dev/promote"] = "t2"
+    c.spec["template"] = c.tpl(2)
+    c.bump(spec=True)
+    c.reconcile()  # the oracle's (a) failed here: "aborted revision ... promoted"
+    assert c.status["stableRevision"] == v2 and c.status["phase"] == "Healthy"
+    assert (c.services[ACTIVE] or {}).get(REVISION_LABEL) == v2
