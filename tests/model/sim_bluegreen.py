@@ -266,16 +266,29 @@ class BlueGreenOracle(Oracle):
         # A Deployment someone deleted that this reconcile still saw (a lagging watch):
         # the planner cannot move away from what it does not know is gone; the next
         # reconcile that sees the deletion is judged (h).
-        unseen_deletion = any(
-            ch.owner == UID
-            and not ch.deleting
-            and (ch.name not in c.deps or c.deps[ch.name].deleting)
-            for ch in observed.children
-        ) or any(
-            # Likewise one someone scaled down that it saw at its old size (make fuzz-for,
-            # seed 758236576: blue scaled to 0, its pods gone, the watch still showed 5).
-            ch.owner == UID and ch.name in self.before and self.before[ch.name][0] < ch.replicas
-            for ch in observed.children
+        unseen_deletion = (
+            any(
+                ch.owner == UID
+                and not ch.deleting
+                and (ch.name not in c.deps or c.deps[ch.name].deleting)
+                for ch in observed.children
+            )
+            or any(
+                # Likewise one someone scaled down that it saw at its old size (make fuzz-for,
+                # seed 758236576: blue scaled to 0, its pods gone, the watch still showed 5).
+                ch.owner == UID and ch.name in self.before and self.before[ch.name][0] < ch.replicas
+                for ch in observed.children
+            )
+            or any(
+                # Or the revision it selects with ready pods its Deployment no longer reports
+                # (make fuzz-for, seed 870520857: the stable's pod went unready, the watch had
+                # not delivered it; the next reconcile flips to the warm revision).
+                ch.owner == UID
+                and ch.revision == active
+                and ch.name in c.deps
+                and ch.ready > c.deps[ch.name].ready
+                for ch in observed.children
+            )
         )
         # (i), with (h) above it: the active Service never moves to an aborted or
         # unverified revision. It may keep the revision it already selected (one it was

@@ -255,6 +255,23 @@ def test_a_deleted_active_green_unseen_by_a_lagging_watch_is_left_on_the_next_fr
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
 
 
+def test_an_active_green_gone_unready_unseen_by_a_lagging_watch_flips_on_the_next_view() -> None:
+    """make fuzz-for, seed 870520857 ((h), an oracle defect): green switched to and
+    stable, blue warm for 5 s; green's pod went unready and its Deployment said so, but
+    the next reconcile's children lagged (green still ready). That plan cannot know; (h)
+    judges the next reconcile that sees it, which moves the active Service to blue."""
+    c = released(scaleDownDelaySeconds=5, abortScaleDownDelaySeconds=0)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    c.ready_delay[V2] = 15.0  # green's pod unready until 15 s after it started
+    c.advance(1, controller_acts=True)
+    assert c.deps[f"web-{V2}"].ready == 0 and c.deps[f"web-{V1}"].ready == 1
+    c.reconcile(lag_children=True)  # the oracle's (h) failed here
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2
+    c.reconcile()
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+
+
 def test_a_switched_green_replaced_and_aborted_in_one_plan_goes_only_once_unlisted() -> None:
     """Found by the fuzz machine: a switched green (V3, post-promotion analysis running)
     replaced by a new template and an abort in the same plan. bg_aborted flipped the
