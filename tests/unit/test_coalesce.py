@@ -183,7 +183,10 @@ def test_the_window_is_a_setting() -> None:
 # -- which child events wake a Progressing Rollout -------------------------------------
 
 
-def deployment(version: int, replicas: int, ready: int, current: int, gen: int = 2) -> Any:
+def deployment(
+    version: int, replicas: int, ready: int, current: int, gen: int = 2, progressed: str = ""
+) -> Any:
+    conditions = [{"type": "Progressing", "status": "True", "lastUpdateTime": progressed}]
     return {
         "metadata": {
             "name": "web-abc",
@@ -194,7 +197,12 @@ def deployment(version: int, replicas: int, ready: int, current: int, gen: int =
             "ownerReferences": [{"uid": "u1", "controller": True}],
         },
         "spec": {"replicas": replicas},
-        "status": {"replicas": current, "readyReplicas": ready, "observedGeneration": 2},
+        "status": {
+            "replicas": current,
+            "readyReplicas": ready,
+            "observedGeneration": 2,
+            "conditions": conditions if progressed else [],
+        },
     }
 
 
@@ -262,6 +270,21 @@ def test_while_progressing_a_pod_more_or_less_wakes_when_it_can_unblock_a_step(
     first = deployment(10, *before)
     assert handlers.relevant("ADDED", "ns", first, progressing=True)
     assert handlers.relevant("MODIFIED", "ns", deployment(11, *after), progressing=True) is wakes
+
+
+def test_the_progressing_conditions_time_alone_wakes_nothing(controller: _Controller) -> None:
+    """The Deployment controller moves its Progressing condition's ``lastUpdateTime``
+    with a pod created for a scale-up (issue 26: a wake per step more since the planner
+    reads that time for its deadline, 4a7c0f8). The reconcile a count or a timer wakes
+    reads it from the index."""
+    first = deployment(10, 2, 1, 1, progressed="2026-01-01T00:00:00Z")
+    assert handlers.relevant("ADDED", "ns", first, progressing=True)
+    created = deployment(11, 2, 1, 2, progressed="2026-01-01T00:00:05Z")
+    assert not handlers.relevant("MODIFIED", "ns", created, progressing=True)
+    at_rest = deployment(12, 2, 1, 2, progressed="2026-01-01T00:00:09Z")
+    assert not handlers.relevant("MODIFIED", "ns", at_rest)
+    ready = deployment(13, 2, 2, 2, progressed="2026-01-01T00:00:09Z")
+    assert handlers.relevant("MODIFIED", "ns", ready, progressing=True)
 
 
 def test_the_rollouts_phase_says_progressing(controller: _Controller) -> None:

@@ -122,7 +122,8 @@ def relevant(
     """Whether a child Deployment's event can change what the planner does.
 
     The Deployment controller writes status fields the planner never reads
-    (``updatedReplicas``, ``availableReplicas``, conditions' timestamps): such an event
+    (``updatedReplicas``, ``availableReplicas``, conditions' timestamps; the planner
+    reads the Progressing condition's time only when something else woke it): such an event
     would wake a reconcile that plans exactly what the last one did. The resourceVersion
     is left out of the comparison (the expectations read it from the index when the next
     reconcile runs); a deletion always counts.
@@ -138,7 +139,9 @@ def relevant(
         State.seen.pop(key, None)
         return True
     child = child or child_from_deployment(body)
-    view = dataclasses.replace(child, version=0)
+    # The Progressing condition's time moves with the counts (a pod created, one more
+    # ready): the planner reads it from the index when a count or a timer wakes it.
+    view = dataclasses.replace(child, version=0, progressed="")
     old = State.seen.get(key)
     if old == view:
         return False
@@ -160,7 +163,10 @@ def moves_the_plan(old: Child, new: Child) -> bool:
     unready, or the Deployment controller catching up with a spec (``settled``) while
     the child stays short of its count, only makes it wait longer. The counts of a
     Progressing Rollout are written with its next transition, not on their own."""
-    if dataclasses.replace(old, ready=new.ready, current=new.current, settled=new.settled) != new:
+    same = dataclasses.replace(
+        old, ready=new.ready, current=new.current, settled=new.settled, progressed=new.progressed
+    )
+    if same != new:
         return True  # more than counts changed
     return old.converged != new.converged or new.ready > old.ready or new.current < old.current
 
