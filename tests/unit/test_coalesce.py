@@ -274,9 +274,8 @@ def test_while_progressing_a_pod_more_or_less_wakes_when_it_can_unblock_a_step(
 
 def test_the_progressing_conditions_time_alone_wakes_nothing(controller: _Controller) -> None:
     """The Deployment controller moves its Progressing condition's ``lastUpdateTime``
-    with a pod created for a scale-up (issue 26: a wake per step more since the planner
-    reads that time for its deadline, 4a7c0f8). The reconcile a count or a timer wakes
-    reads it from the index."""
+    with a pod created for a scale-up; the planner reads that time for its deadline
+    (4a7c0f8) from the index, in the reconcile a count or a timer wakes."""
     first = deployment(10, 2, 1, 1, progressed="2026-01-01T00:00:00Z")
     assert handlers.relevant("ADDED", "ns", first, progressing=True)
     created = deployment(11, 2, 1, 2, progressed="2026-01-01T00:00:05Z")
