@@ -109,3 +109,41 @@ def test_events_refused_in_a_pause_are_posted_by_the_next_pass() -> None:
     kube.post_held("ns", "web")
     assert posted[0] == "RolloutCompleted" and len(posted) == HELD_EVENTS
     assert not kube.held
+
+
+def test_a_pass_that_planned_writes_as_the_lease_paused_is_reconciled_once_acting() -> None:
+    """The pass found this process acting, then the Lease paused while it planned (the
+    renew deadline passed under load): its writes were skipped and the plan, a step's
+    transition with no timer of its own, slept until the resync. CI (2026-12-07,
+    ``test_leader.py``, the frozen holder thawed): the Rollout stood at its last pause's
+    "1.2s left" for the test's whole minute. It is deferred like a pass in the pause."""
+    cluster = healthy_cluster()
+    cluster.set_image("app:2")
+    controller = cluster.controller
+    controller.children = lambda namespace, name: cluster.children()
+    controller.reader.history_source = lambda namespace, name: [
+        summarize_history(h) for h in cluster.history.values()
+    ]
+    answers = [True]  # acting when the pass starts, then the pause
+    controller.may_write = lambda: answers.pop(0) if answers else acting
+    acting = False
+    key = ("ns", "web")
+    before = copy.deepcopy(cluster.body.get("status"))
+
+    async def scenario() -> None:
+        nonlocal acting
+        controller.remember(copy.deepcopy(cluster.body))
+        await controller.reconcile(*key)
+        assert key in controller.deferred and cluster.body.get("status") == before
+        acting = True
+        controller.kick_deferred()
+        for _ in range(2000):  # 10 s at most on a loaded machine
+            await asyncio.sleep(0.005)
+            if controller.reconciles and not controller.queue._wakeups[key].is_set():
+                break
+        await controller.queue.stop()
+
+    asyncio.run(scenario())
+    controller.pool.shutdown()
+    assert not controller.deferred
+    assert cluster.body["status"]["phase"] == "Progressing", cluster.body["status"]

@@ -278,8 +278,13 @@ class Controller:
         timing.mark("plan")
         todo = self.executor.actions(body, observed, result)
         result.requeue_after = todo.requeue_after
+        if todo.steps and not self.may_write():
+            # The Lease paused while this pass planned: its writes wait for acting again
+            # (a plan with no timer of its own would otherwise sleep until the resync).
+            self.deferred.add(key)
+            return None
         try:
-            if todo.steps and self.may_write():  # a thread only for a plan that writes
+            if todo.steps:  # a thread only for a plan that writes
                 outcome = await self._call(self.executor.execute, body, observed, todo)
                 if self.holds(key):  # its Events were refused: posted once acting again
                     self.deferred.add(key)
