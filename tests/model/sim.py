@@ -343,6 +343,8 @@ class Cluster:
         """A write of the pass being applied was refused (the pass stopped there)."""
         self.view_lagged = False
         """The pass being applied read a child index behind the truth."""
+        self.seen_ready: dict[str, int] = {}
+        """Ready pods by revision in the child index the last pass read."""
         self.writes = 0
         self.drifted: set[str] = set()
         self.originals: dict[str, Mapping[str, Any]] = {}
@@ -522,6 +524,7 @@ class Cluster:
                 for ch in index
             ]
         self.view_lagged = index != truth.children
+        self.seen_ready = {ch.revision: ch.ready for ch in index}
         if not lag_children:
             self.unseen &= set(self.deps)  # (a create deleted since: its expectation expires)
         if self.unseen - {c.name for c in index}:
@@ -1210,6 +1213,12 @@ class Oracle:
             # Service as it was: what someone did to the children since (a canary
             # deleted) is judged after a pass that could see it (make fuzz-for, seed
             # 768349580; test_regressions_services).
+            return
+        held = (self.before_services.get(name) or {}).get(REVISION_LABEL)
+        if c.view_lagged and held != selector[REVISION_LABEL] and not c.seen_ready.get(held or ""):
+            # Moved off a revision whose ready pods the lagging index did not show yet (a
+            # pod ready again since): judged after the next pass, which sees them (make
+            # fuzz-for, seed 338110868; test_regressions_services).
             return
         plain = c.plain if c.plain is not None and not c.plain.deleting else None
         owned = [

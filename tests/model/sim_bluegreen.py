@@ -360,7 +360,10 @@ class BlueGreenOracle(Oracle):
 
     def scale_downs(self, observed: Observed) -> None:
         c = self.c
-        listed = c.endpoints.get(self.bg["activeService"], {})
+        # The endpoints the slices list whose pods still exist: a pod gone (the sim's
+        # Deployment controller replaces an edited child's pods at once) serves nothing,
+        # although the slices a tick behind still list it (make fuzz-for, seed 324332672).
+        listed = c.shell_endpoints().get(self.bg["activeService"], {})
         if observed.rollout.spec.replicas == 0:
             return  # scaled to zero by request (an HPA, kubectl scale)
         after = {d.name: d for d in c.deps.values() if d.owner == UID and not d.deleting}

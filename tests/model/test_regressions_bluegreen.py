@@ -57,6 +57,26 @@ def test_template_back_to_blue_after_the_switch_keeps_green_while_it_is_listed()
     assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
 
 
+def test_an_edited_green_whose_pods_are_gone_may_go_when_the_template_is_back_to_blue() -> None:
+    """make fuzz-for, seed 324332672 ((j), an oracle defect): green switched to, its
+    post-promotion analysis running; someone edited green's pod template, and its
+    Deployment replaced the pod (not ready yet); the template went back to blue. The pass
+    flipped the active Service to blue and scaled green to zero while the slices, a tick
+    behind, still listed green's old pod, which was gone. (j) counted that endpoint; it
+    now counts those whose pods exist, as the shell reads them."""
+    c = released(scaleDownDelaySeconds=0, abortScaleDownDelaySeconds=0, postPromotionAnalysis=POST)
+    drive(c, 4, 2)
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V2  # switched, post-promotion running
+    c.edit_template(c.deps[f"web-{V2}"], "image")
+    c.spec["template"] = template(1)
+    c.bump(spec=True)
+    c.advance(1, controller_acts=True)  # green's pod replaced; the slices still list it
+    assert c.endpoints[ACTIVE] == {V2: 1} and c.shell_endpoints()[ACTIVE] == {}
+    c.reconcile()  # the oracle's (j) failed here
+    assert (c.services[ACTIVE] or {})[REVISION_LABEL] == V1
+    assert c.deps[f"web-{V2}"].replicas == 0
+
+
 def test_third_template_after_the_switch_flips_back_and_drains_green_once_unlisted() -> None:
     """drain_others scaled the active green to zero at once when a third template
     replaced it after the switch (post-promotion analysis running)."""

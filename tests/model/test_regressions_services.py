@@ -199,6 +199,31 @@ def test_a_scale_to_zero_of_ours_behind_a_lagging_index_is_not_counted_as_servin
     assert c.status is not None and c.status["stableRevision"] == V1
 
 
+def test_a_service_moved_off_pods_a_lagging_index_showed_unready_is_judged_next_pass() -> None:
+    """make fuzz-for, seed 338110868 ((f), an oracle defect). R=1, no steps: the stable's
+    pod went unready (its pass saw 0/1), a new template, and the pod was ready again; the
+    pass read an index that did not show it yet. Planned from it, the canary Service,
+    which selected the stable with no ready pod, moved to the new canary (no pod yet).
+    That pass cannot know; the next one, which sees the stable's pod ready, moves the
+    canary Service back to it until the canary has a ready pod."""
+    c = steady(Cluster(Config(replicas=1, max_surge=1, steps=[])))
+    c.ready_delay[V1] = 15.0  # the stable's pod unready (until 15 s after it started)
+    drive(c, 1, 1)
+    assert c.deps[f"{NAME}-{V1}"].ready == 0
+    c.spec["template"] = template(2)
+    c.bump(spec=True)
+    c.ready_delay[V1] = 2.0  # ready again
+    c.advance(1, controller_acts=True)
+    assert c.deps[f"{NAME}-{V1}"].ready == 1
+    c.reconcile(lag_children=True)  # the oracle's (f) failed here
+    v2 = revision_hash(template(2))
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: v2}
+    c.reconcile()  # judged: the canary Service selects a ready pod again
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: V1}
+    drive(c, 4, 1)
+    assert c.status is not None and c.status["stableRevision"] == v2
+
+
 def test_a_rollout_deleted_with_its_stable_gone_gives_the_services_back_at_once() -> None:
     """make fuzz-for, seed 539499381 ((f)): mid-adoption (the Deployment still has a ready
     pod, the stable Service already pinned to Ramp's revision), someone deletes Ramp's
