@@ -13,7 +13,7 @@ status (:func:`ramp.core.actions.actions`).
 from __future__ import annotations
 
 from model.sim import Cluster, Config
-from model.sim_workload import unref
+from model.sim_workload import delete_rollout, unref
 from ramp.core.model import iso
 
 
@@ -118,3 +118,31 @@ def test_a_service_is_not_narrowed_onto_pods_the_same_pass_scales_away() -> None
     for _ in range(3):
         c.advance(2, controller_acts=True)
         c.reconcile()  # the oracle's (f) failed here: pinned to a revision with none ready
+
+
+def test_a_rollout_deleted_that_lost_its_workload_still_unpins_its_services() -> None:
+    """make fuzz-for, seed 171873156 ((f)). A ``workloadRef`` Rollout (R=2) mid-adoption,
+    its Services pinned to Ramp's revision; its status lost (a restore), the Rollout
+    deleted and its ``workloadRef`` removed in one go. The deleting pass knew no Deployment
+    it held: it dropped the finalizer at once, garbage collection took Ramp's pods, and
+    the Services kept Ramp's key while the Deployment's pod was ready. Ramp's key now
+    leaves the Services before the finalizer does."""
+    c = Cluster(Config(replicas=2, steps=[], services=True, workload_ref=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.change_workload(c.tpl(2))
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    assert c.services["web-stable"] == {"app": "web", "ramp.dev/revision": c.revision(1)}
+    assert c.plain is not None and c.plain.ready > 0
+    c.status = None  # restored from a backup without it
+    c.bump()
+    delete_rollout(c)
+    unref(c)
+    for _ in range(3):
+        c.advance(1, controller_acts=True)
+        c.reconcile()  # the oracle's (f) failed after the first: gone, still pinned
+    assert c.gone
+    assert c.services["web-stable"] == {"app": "web"}
+    assert c.services["web-canary"] == {"app": "web"}

@@ -89,6 +89,12 @@ def with_workload(d: Draft, result: Plan) -> Plan:
     mine = w is not None and w.found and w.managed_by == rollout_name(d)
     if d.obs.deleting or (d.spec.workload_ref is None and w is not None):
         if w is None or not mine:
+            if d.obs.deleting and release_traffic(d, result):
+                # The Deployment it held is unknown (workloadRef removed and the status
+                # lost): the Services still lose Ramp's key before its pods go (make
+                # fuzz-for, seed 171873156: they selected nothing once they had gone).
+                result.requeue_after = 1.0
+                return result
             result.finalizer = False
             result.status.workload = None
             return result
