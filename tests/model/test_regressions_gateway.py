@@ -9,6 +9,7 @@ from model.sim import NAME, Config, first_revision_runs
 from model.sim_bluegreen import ACTIVE, PREVIEW
 from model.sim_gateway import Gateway, GatewayCluster, carried, routed_config
 from model.sim_workload import delete_rollout
+from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL as REVISION
 
 BG = {
@@ -309,3 +310,45 @@ def test_a_status_lost_while_the_gateway_lags_keeps_the_header_routes_green() ->
         c.advance(1, controller_acts=True)
         c.reconcile()
     assert c.deps[f"{NAME}-{green}"].replicas == 0  # gone once the gateway caught up
+
+
+def test_an_abort_moves_the_active_service_the_route_sends_nothing_at_once() -> None:
+    """make fuzz-for, seed 814673983 ((i)). Blue deleted by someone and recreated while
+    green, ready, was switched to: the route sent everything to the preview Service and,
+    blue having no ready pod yet, the active Service followed green too. Green's
+    post-promotion analysis failed once blue was ready: both Services selected the aborted
+    green, and the active Service was to move through the route (the preview Service first,
+    which the route's weights held on green). The route sends the active Service nothing
+    then: it now moves to blue at once, and the weights come back to it."""
+    post = {
+        "metrics": [
+            {
+                "name": "post",
+                "interval": "5s",
+                "count": 2,
+                "consecutiveErrorLimit": 1,
+                "prometheus": {"address": "http://prometheus:9090", "query": "up"},
+                "successCondition": "result > 0",
+            }
+        ]
+    }
+    bg = {**BG, "scaleDownDelaySeconds": 5, "postPromotionAnalysis": post}
+    c = GatewayCluster(Config(replicas=1, steps=[], blue_green=routed_config(bg)))
+    first_revision_runs(c)
+    assert c.status is not None
+    blue, green = c.status["stableRevision"], c.revision(2)
+    c.verdicts[green] = Verdict.FAIL
+    c.spec["template"] = c.tpl(2)
+    c.bump(spec=True)
+    c.reconcile()
+    c.advance(2, controller_acts=True)
+    del c.deps[f"{NAME}-{blue}"]  # kubectl delete deployment: blue recreated, not ready
+    seen = []
+    for _ in range(8):
+        c.advance(2, controller_acts=True)
+        c.reconcile()  # the oracle's (i) failed at the abort
+        seen.append((c.status["phase"], (c.services[ACTIVE] or {}).get(REVISION)))
+    aborted = next(i for i, (phase, _) in enumerate(seen) if phase == "Aborted")
+    assert ("Progressing", green) in seen[:aborted], seen  # switched to green
+    assert seen[aborted] == ("Aborted", blue), seen  # at once
+    assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == blue

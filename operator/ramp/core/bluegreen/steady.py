@@ -16,7 +16,7 @@ from ramp.core.httproute import KIND, acknowledgement, backend_weights
 from ramp.core.model import Plan, iso, iso_ceil, parse_iso
 from ramp.core.route_backends import rollout
 from ramp.core.status import finish
-from ramp.core.traffic_httproute import ACK_GRACE
+from ramp.core.traffic_httproute import ACK_GRACE, router_for
 from ramp.core.traffic_services import SERVICE_PINS
 
 
@@ -201,6 +201,24 @@ def preview_weighted(d: Draft) -> bool:
         if not acknowledgement(route).acknowledged and (record is None or record.acknowledged):
             return True
     return False
+
+
+def active_unrouted(d: Draft) -> bool:
+    """With routes: whether none may send requests to the active Service by its weights
+    (every route's current generation acknowledged and giving it no weight in any rule):
+    its selector may move without a request through a route seeing it move."""
+    bg = spec_of(d)
+    router = router_for(d.spec.http_routes)
+    if router is None or not bg.preview_service:
+        return False
+    services = (bg.active_service, bg.preview_service)
+    for route in router.routes(d).values():
+        if route is None or not acknowledgement(route).acknowledged:
+            return False
+        rules = backend_weights(route, services, rollout(d), complete=True)
+        if any(rule.get(bg.active_service) for rule in rules):
+            return False
+    return True
 
 
 def _routes(d: Draft) -> Iterator[tuple[Mapping[str, Any], bool, RouteStatus | None]]:
