@@ -352,3 +352,33 @@ def test_an_abort_moves_the_active_service_the_route_sends_nothing_at_once() -> 
     assert ("Progressing", green) in seen[:aborted], seen  # switched to green
     assert seen[aborted] == ("Aborted", blue), seen  # at once
     assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == blue
+
+
+def test_a_header_rule_the_gateway_still_proxies_keeps_what_the_preview_lists_now() -> None:
+    """make fuzz-for, seed 917422010 ((r)). The preview header rule was acknowledged while
+    the preview Service selected blue (recorded: the header reaches blue), then the
+    preview Service moved to green. An ``abort`` and a new template: the rule's removal
+    was written, the gateway lagged, and green was scaled to 0 while the gateway still
+    sent it the header's requests through the preview Service. The rule reaches what its
+    Service lists now, not what it listed when acknowledged."""
+    c, blue = releasing()
+    green = c.revision(2)
+    c.reconcile()
+    for _ in range(2):
+        c.advance(10, controller_acts=True)
+        c.reconcile()
+    assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == green
+    assert c.status is not None and c.status["routes"][0]["headers"] == [blue]
+    c.gateway.lag = True
+    c.body["metadata"]["annotations"]["ramp.dev/abort"] = "t1"
+    c.bump()
+    c.set_config(3, False)
+    c.reconcile(cut=4)  # a restart after its first writes (the route's among them)
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (r) failed here: green scaled to 0
+    assert c.deps[f"{NAME}-{green}"].replicas == 1
+    c.gateway.lag = False
+    for _ in range(4):
+        c.advance(1, controller_acts=True)
+        c.reconcile()
+    assert c.deps[f"{NAME}-{green}"].replicas == 0  # once the removal is acknowledged

@@ -135,9 +135,18 @@ class HTTPRouteRouter:
                 for listed in serving(draft).values():
                     for revision in (r for r, n in listed.items() if n > 0):
                         result[revision] = max(result.get(revision, 0), 1)
-            for revision in header_revisions(route, draft) | set(
+            reached = header_revisions(route, draft) | set(
                 (record.headers if record else None) or []
-            ):
+            )
+            services = backends(draft)
+            lagging = route is not None and not acknowledgement(route).acknowledged
+            if record and record.headers and lagging and len(services) == 2:
+                # The header rule the gateway may still proxy sends to the Service it
+                # names, whatever that lists now: the record names what it listed then
+                # (make fuzz-for, seed 917422010: the preview Service moved on).
+                listed = serving(draft).get(services[1]) or {}
+                reached |= {r for r, n in listed.items() if n > 0}
+            for revision in reached:
                 result[revision] = max(result.get(revision, 0), 1)
         return result
 
