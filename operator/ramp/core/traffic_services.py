@@ -131,10 +131,15 @@ def pod_labels(draft: Draft, revision: str) -> dict[str, str] | None:
 
 def label_keys(draft: Draft) -> set[str]:
     """Selector keys Ramp may set on a Service: matchLabels', the revision's, and the
-    label keys of every revision's template it knows."""
+    label keys of every revision's template it knows, or of its live children's pods (a
+    revision whose history was pruned: make fuzz-for, seed 217938708, a key added to the
+    selector and taken out again kept on the Services, which then selected none of the
+    stable's pods)."""
     keys = {REVISION_LABEL, *(draft.spec.selector.match_labels or {})}
     for template in (draft.obs.template, *(h.template for h in draft.obs.history)):
         keys.update(((template or {}).get("metadata") or {}).get("labels") or {})
+    for child in draft.children.values():
+        keys.update(dict(child.pod_labels or ()))
     return keys
 
 

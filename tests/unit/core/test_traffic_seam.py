@@ -212,3 +212,23 @@ def test_a_router_that_gives_weights_exactly_sets_the_step_replicas(
     first = plan_rollout(observed(weight=5).rollout).steps[0]
     assert (first.canary, first.stable, first.actual_weight) == (1, 4, 5)
     assert "of test route r1, once acknowledged" in first.note
+
+
+def test_a_key_of_a_pruned_revisions_pods_is_ramps_to_take_out() -> None:
+    """make fuzz-for, seed 217938708 ((f)): ``track: x`` was added to the selector and the
+    template, then taken out of both; the revision that had it still served, but its
+    history entry was pruned. Moving the Services to the stable (whose pods lack it), the
+    pin kept ``track: x`` as if it were the user's own key: they selected none of its
+    pods. The label keys of a live child's pods are Ramp's too."""
+    from ramp.core.plan import strategy_of
+    from ramp.core.traffic_services import pins
+
+    obs = observed({"web-stable": {"app": "web", REVISION_LABEL: STABLE, "track": "x"}})
+    tracked = (("app", "web"), ("track", "x"))
+    children = tuple(
+        replace(c, pod_labels=tracked) if c.revision == STABLE else c for c in obs.children
+    )
+    obs = replace(obs, children=children, history=())
+    draft = Draft(obs, T0, strategy_of(obs.rollout.spec))
+    [pin] = pins(draft, [("web-stable", NEW)])
+    assert pin.selector == {"app": "web", REVISION_LABEL: NEW, "track": None}
