@@ -17,7 +17,7 @@ aborted or unverified revision while no eligible one serves.
 from __future__ import annotations
 
 from model.sim import USER_KEY, Cluster, Config, first_revision_runs
-from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
+from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster, bg_config
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL
 
@@ -163,12 +163,7 @@ def test_a_rolled_back_revision_released_again_may_complete_in_one_pass() -> Non
             deadline=30,
             services=False,
             history_limit=0,
-            blue_green={
-                "activeService": ACTIVE,
-                "previewService": PREVIEW,
-                "scaleDownDelaySeconds": 30,
-                "abortScaleDownDelaySeconds": 0,
-            },
+            blue_green=bg_config(scaleDownDelaySeconds=30, abortScaleDownDelaySeconds=0),
         )
     )
     v1, v2 = c.revision(1), c.revision(2)

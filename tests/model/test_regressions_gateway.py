@@ -9,6 +9,7 @@ from model.sim import NAME, Config, first_revision_runs
 from model.sim_bluegreen import ACTIVE, PREVIEW
 from model.sim_gateway import Gateway, GatewayCluster, carried, routed_config
 from model.sim_workload import delete_rollout
+from model.test_regressions_bluegreen_abort import POST
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL as REVISION
 
@@ -320,19 +321,7 @@ def test_an_abort_moves_the_active_service_the_route_sends_nothing_at_once() -> 
     green, and the active Service was to move through the route (the preview Service first,
     which the route's weights held on green). The route sends the active Service nothing
     then: it now moves to blue at once, and the weights come back to it."""
-    post = {
-        "metrics": [
-            {
-                "name": "post",
-                "interval": "5s",
-                "count": 2,
-                "consecutiveErrorLimit": 1,
-                "prometheus": {"address": "http://prometheus:9090", "query": "up"},
-                "successCondition": "result > 0",
-            }
-        ]
-    }
-    bg = {**BG, "scaleDownDelaySeconds": 5, "postPromotionAnalysis": post}
+    bg = {**BG, "scaleDownDelaySeconds": 5, "postPromotionAnalysis": POST}
     c = GatewayCluster(Config(replicas=1, steps=[], blue_green=routed_config(bg)))
     first_revision_runs(c)
     assert c.status is not None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from typing import Any
 
 from test_leader_election import MemoryLeaseStore, candidate
 from test_write_budget import healthy_cluster
@@ -44,7 +45,9 @@ def test_a_renewal_answered_past_the_deadline_tells_on_leading() -> None:
     assert told == ["acting", "acting"]
 
 
-def test_a_rollout_left_alone_while_not_acting_is_reconciled_once_acting() -> None:
+def releasing() -> Any:
+    """The write-budget cluster mid-release, its controller reading its children and
+    history from it (the watch indexes' part)."""
     cluster = healthy_cluster()
     cluster.set_image("app:2")
     controller = cluster.controller
@@ -52,6 +55,12 @@ def test_a_rollout_left_alone_while_not_acting_is_reconciled_once_acting() -> No
     controller.reader.history_source = lambda namespace, name: [
         summarize_history(h) for h in cluster.history.values()
     ]
+    return cluster
+
+
+def test_a_rollout_left_alone_while_not_acting_is_reconciled_once_acting() -> None:
+    cluster = releasing()
+    controller = cluster.controller
     acting = False
     controller.may_write = lambda: acting
     key = ("ns", "web")
@@ -117,13 +126,8 @@ def test_a_pass_that_planned_writes_as_the_lease_paused_is_reconciled_once_actin
     transition with no timer of its own, slept until the resync. CI (2026-12-07,
     ``test_leader.py``, the frozen holder thawed): the Rollout stood at its last pause's
     "1.2s left" for the test's whole minute. It is deferred like a pass in the pause."""
-    cluster = healthy_cluster()
-    cluster.set_image("app:2")
+    cluster = releasing()
     controller = cluster.controller
-    controller.children = lambda namespace, name: cluster.children()
-    controller.reader.history_source = lambda namespace, name: [
-        summarize_history(h) for h in cluster.history.values()
-    ]
     answers = [True]  # acting when the pass starts, then the pause
     controller.may_write = lambda: answers.pop(0) if answers else acting
     acting = False

@@ -126,26 +126,23 @@ class HTTPRouteRouter:
         in a route as read, or did while its removal is not acknowledged (recorded)."""
         result = dict(self.acknowledged(draft) or {})
         old = {r.name: r for r in draft.old.routes or []}
+        services, served = backends(draft), serving(draft)
         for name, route in self.routes(draft).items():
             record = old.get(name)
-            if record is None and route is not None and not acknowledgement(route).acknowledged:
-                # No record (a status lost) while the gateway has not acknowledged the
-                # route: what its earlier generations send where is not known; every
-                # revision the Services list keeps a pod (make fuzz-for, seed 394401876).
-                for listed in serving(draft).values():
-                    for revision in (r for r, n in listed.items() if n > 0):
-                        result[revision] = max(result.get(revision, 0), 1)
+            lagging = route is not None and not acknowledgement(route).acknowledged
             reached = header_revisions(route, draft) | set(
                 (record.headers if record else None) or []
             )
-            services = backends(draft)
-            lagging = route is not None and not acknowledgement(route).acknowledged
-            if record and record.headers and lagging and len(services) == 2:
+            if lagging and record is None:
+                # No record (a status lost) while the gateway has not acknowledged the
+                # route: what its earlier generations send where is not known; every
+                # revision the Services list keeps a pod (make fuzz-for, seed 394401876).
+                reached |= {r for listed in served.values() for r, n in listed.items() if n > 0}
+            elif lagging and record and record.headers and len(services) == 2:
                 # The header rule the gateway may still proxy sends to the Service it
                 # names, whatever that lists now: the record names what it listed then
                 # (make fuzz-for, seed 917422010: the preview Service moved on).
-                listed = serving(draft).get(services[1]) or {}
-                reached |= {r for r, n in listed.items() if n > 0}
+                reached |= {r for r, n in (served.get(services[1]) or {}).items() if n > 0}
             for revision in reached:
                 result[revision] = max(result.get(revision, 0), 1)
         return result
