@@ -371,3 +371,39 @@ def test_a_header_rule_the_gateway_still_proxies_keeps_what_the_preview_lists_no
         c.advance(1, controller_acts=True)
         c.reconcile()
     assert c.deps[f"{NAME}-{green}"].replicas == 0  # once the removal is acknowledged
+
+
+def test_a_rollback_right_after_completion_moves_the_active_service_once_unrouted() -> None:
+    """make fuzz-for, seed 910736183 ((i)). Green completed while the route sent
+    everything to the preview Service (0/100, the header rule's removal not acknowledged
+    yet): the active Service moved to green. A ``rollback`` in the same second: the
+    preview Service was held on green (the route gave it weight), and the weights were
+    assigned by the active Service's lagging endpoints, which still listed blue (100/0 to
+    a Service that selects green). Both Services stayed on the aborted green while blue
+    was ready. The preview Service now takes the revision the active Service is to move
+    to, a Service's lagging endpoints count only for the revision it is to select, and the
+    active Service moves at once when the gateway sends it nothing."""
+    bg = {**BG, "scaleDownDelaySeconds": 5}
+    c = GatewayCluster(Config(replicas=1, steps=[], history_limit=0, blue_green=routed_config(bg)))
+    first_revision_runs(c)
+    assert c.status is not None
+    blue, green = c.status["stableRevision"], c.revision(2)
+    c.ready_delay[green] = 2.0
+    c.spec["template"] = c.tpl(2)
+    c.bump(spec=True)
+    c.reconcile(cut=7)
+    for _ in range(5):
+        c.advance(2, controller_acts=True)
+        c.reconcile()
+    assert c.status["phase"] == "Healthy" and c.status["stableRevision"] == green
+    route = c.gateway.route
+    assert c.gateway.accepted_generation < route["metadata"]["generation"]  # header removal
+    c.body["metadata"]["annotations"]["ramp.dev/rollback"] = "t1"
+    c.bump()
+    c.reconcile(cut=7)  # the oracle's (i) failed here: both Services on green
+    assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == blue
+    refs = c.gateway.route["spec"]["rules"][0]["backendRefs"]
+    assert {r["name"]: r["weight"] for r in refs} == {ACTIVE: 0, PREVIEW: 100}  # not to green
+    c.advance(2, controller_acts=True)
+    c.reconcile()
+    assert c.services[ACTIVE] is not None and c.services[ACTIVE][REVISION] == blue

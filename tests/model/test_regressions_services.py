@@ -320,3 +320,41 @@ def test_a_stale_read_that_undoes_a_scale_down_moves_the_canary_service_back() -
     assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: V1}
     drive(c, 8)
     assert c.status is not None and c.status["stableRevision"] == v2
+
+
+def test_a_selector_key_taken_out_again_leaves_the_services_as_they_move_to_the_stable() -> None:
+    """make fuzz-for, seed 217938708 ((f), canary machine, history limit 0). ``track: x``
+    added to the selector and the template labels mid-promotion (the canary replaced by
+    one whose pods carry it, the old canary deleted): the Services moved to it with the
+    key. Then the key was taken out again: a new canary, the stable scaled back up, and
+    the Services moved to the stable still selecting ``track: x``, which its pods lack:
+    they selected none. The key was a label of no revision Ramp knew (the history pruned,
+    the template without it), so it was kept as the user's. A live child's pod labels
+    are Ramp's keys too now."""
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    steps = [{"setWeight": 20}, {"pause": {"duration": "5s"}}]
+    cfg = Config(replicas=5, max_surge="25%", max_unavailable="25%", steps=steps, history_limit=0)
+    m = RolloutMachine()
+    m.start(cfg=cfg, verdict=Verdict.PASS, delay=2.0, start_rollout=True)
+    m.advance(acts=False, seconds=1)
+    m.drive(rounds=5, seconds=5)
+    for verb in ("promote", "promote", "promote", "promote-full"):
+        m.token(verb=verb)
+    c = m.cluster
+    c.change_selector()
+    assert c.status is not None
+    c.deps[f"{NAME}-{c.status['canaryRevision']}"].deleting = True  # kubectl delete
+    for _ in range(2):
+        c.reconcile()
+        c.advance(10, controller_acts=True)
+    for _ in range(3):
+        c.advance(10, controller_acts=True)
+    c.reconcile()
+    tracked = c.status["canaryRevision"]
+    assert c.services["web-stable"] == {"app": NAME, REVISION_LABEL: tracked, "track": "x"}
+    c.change_selector()  # taken out again
+    m.drive(rounds=4, seconds=1)  # the oracle's (f) failed here
+    stable = c.status["stableRevision"]
+    assert c.services["web-stable"] == {"app": NAME, REVISION_LABEL: stable}

@@ -232,9 +232,10 @@ def assign(
     """Backend weights (per Service, adding up to 100) that send each revision its share
     of ``weights`` (revision -> percent) through a Service that serves that revision
     only (``served``: its ready endpoints by revision); ``order`` lists the Services with
-    the revision each is pinned to, the preferred first. None while some revision with a
-    share has no such Service yet (a pin not applied, endpoints not ready): nothing is
-    written until it has.
+    the revision each is pinned to, the preferred first. A Service pinned to another
+    revision carries none of it, whatever its lagging endpoints still list (it is moving
+    away: make fuzz-for, seed 910736183). None while some revision with a share has no such
+    Service yet (a pin not applied, endpoints not ready): nothing is written until it has.
 
     >>> assign({"s": 95, "c": 5}, [("stable", "s"), ("canary", "c")],
     ...        {"stable": {"s": 3}, "canary": {"c": 1}})
@@ -253,7 +254,7 @@ def assign(
         if share <= 0:
             continue
         candidates = [s for s, pinned in order if pinned == revision and only(s) == revision]
-        candidates += [s for s, _ in order if only(s) == revision and s not in candidates]
+        candidates += [s for s, pinned in order if not pinned and only(s) == revision]
         if not candidates:
             return None
         result[candidates[0]] += share

@@ -167,9 +167,13 @@ def bg_intent(d: Draft, replicas: Mapping[str, int]) -> TrafficIntent:
         # A route switches by its weights (preview 100): the active Service stays on blue
         # until the release completes, so that an abort flips the weights back to it.
         pinned = st.stable_revision
+    rerouted = False
     if exact_routers(d.spec) and pinned and preview == pinned:
         pinned, preview = through_the_route(d, pinned, serving)
-    if exact_routers(d.spec):
+        # the preview takes what the active Service moves to (ready, verified): not held
+        # on what the route's weights send it now (make fuzz-for, seed 910736183)
+        rerouted = preview != pinned
+    if exact_routers(d.spec) and not rerouted:
         preview = held_preview(d, preview)
     # A Service Ramp has not pinned yet (it may serve pods of what ran before Ramp) is
     # narrowed only once the revision is fully available.
