@@ -9,8 +9,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 from perturb import create_service, ready_endpoints, ready_selected, wait_gone, watching
-from ramp_e2e import GROUP, PLURAL, VERSION, Rollouts, rollout_manifest, wait_for
-from test_workloadref import dep, deployment, ref_rollout
+from ramp_e2e import GROUP, PLURAL, VERSION, OperatorProcess, Rollouts, rollout_manifest, wait_for
+from test_workloadref import MANAGED, dep, deployment, ref_rollout
 
 REVISION = "ramp.dev/revision"
 
@@ -133,6 +133,45 @@ def test_class2_a_blue_green_give_back_keeps_the_active_services_endpoints_liste
             timeout=30,
         )
     assert ready_selected(rollouts, active) == ({"app": name}, r)
+
+
+def test_class2_a_rollout_that_lost_its_workload_ref_and_status_gives_the_deployment_back(
+    rollouts: Rollouts, operator: OperatorProcess
+) -> None:
+    """The Rollout's ``workloadRef`` removed (its template written instead), its status
+    lost (a restore) and the Rollout deleted, all while the operator was down: nothing
+    named the Deployment it held. Before, the Services lost Ramp's key but the Deployment
+    stayed paused at 0 replicas, annotated as held. It is found by its annotation and
+    given back: unpaused, scaled back, unmarked, serving before Ramp's pods go."""
+    name, r = "cart", 2
+    canary = {"steps": [], "stableService": f"{name}-stable"}
+    stable = adopted(rollouts, name, r, f"{name}-stable", {"canary": canary})
+    wait_for("the stable Service pinned", pinned_to(rollouts, f"{name}-stable", stable, r))
+    assert dep(rollouts, name).spec.replicas == 0 and dep(rollouts, name).spec.paused
+    inline = rollouts.apps.api_client.sanitize_for_serialization(dep(rollouts, name).spec.template)
+    inline["metadata"].pop("creationTimestamp", None)
+    with watching("the Service selects ready pods", serving(rollouts, f"{name}-stable"), 0.1):
+        operator.stop()
+        try:
+            spec = {"workloadRef": None, "template": inline}
+            spec["selector"] = {"matchLabels": {"app": name}}
+            args = (GROUP, VERSION, rollouts.ns, PLURAL, name)
+            rollouts.custom.patch_namespaced_custom_object(*args, {"spec": spec})
+            rollouts.custom.patch_namespaced_custom_object_status(*args, {"status": None})
+            rollouts.custom.delete_namespaced_custom_object(*args)
+        finally:
+            operator.start()
+        wait_gone(rollouts, name, timeout=90)
+        wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
+        wait_for(
+            "the Service serves the Deployment's pods",
+            lambda: ready_endpoints(rollouts, f"{name}-stable") == r,
+            timeout=30,
+        )
+    d = dep(rollouts, name)
+    assert not d.spec.paused and d.spec.replicas == r
+    assert MANAGED not in (d.metadata.annotations or {})
+    assert ready_selected(rollouts, f"{name}-stable") == ({"app": name}, r)
 
 
 def test_class3_an_existing_service_is_narrowed_only_once_the_revision_serves(

@@ -59,6 +59,7 @@ from ramp.core.plan import plan, runs_in_play
 from ramp.core.resolve import ResolvedAnalysis, resolve_analysis
 from ramp.core.split import Limits, split_replicas
 from ramp.core.verdicts import format_time, parse_time
+from ramp.core.workload_model import MANAGED_ANNOTATION
 from ramp.shell.adapters.kube import Conflict
 from ramp.shell.adapters.kube_objects import endpoints_by_revision
 from ramp.shell.controller.apply import Executor, Outcome
@@ -578,6 +579,7 @@ class Cluster:
             return None  # no operator process may act on the Rollout now (sim_shards)
         if self.gone:
             self.oracle.services(None, None)  # what the Rollout left behind
+            self.oracle.given_back()
             return None
         self.writes = 0
         self.created_now: set[str] = set()
@@ -1184,6 +1186,15 @@ class Oracle:
 
         for name, selector in c.services.items():
             self.judge_service(name, selector, ready, sum(ready(d) for d in c.owned()))
+
+    def given_back(self) -> None:
+        """(w) A Rollout deleted while it held a Deployment (``workloadRef``) is gone only
+        once it gave it back: unpaused and no longer marked as held (found by that mark
+        when nothing names it any more: its workloadRef removed and its status lost)."""
+        c = self.c
+        held = c.held.paused or MANAGED_ANNOTATION in c.held.annotations
+        if c.held_at_deletion and c.cfg.workload_ref and c.plain is not None and held:
+            self.fail(f"(w) the Rollout is gone and left its Deployment held: {c.held}")
 
     def judge_service(
         self,

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from model.sim_config import observed as config_observed
 from ramp.core.model import iso
 from ramp.core.workload_model import (
+    GIVE_BACK_FINALIZER,
     MANAGED_ANNOTATION,
     ORIGINAL_ANNOTATION,
     SCALED_TO_ANNOTATION,
@@ -47,9 +48,16 @@ def _int(value: str | None) -> int | None:
 
 
 def held_name(c: Cluster) -> str | None:
-    """The Deployment the Rollout references or still holds (``Workloads.held``)."""
+    """The Deployment the Rollout references or still holds (``Workloads.held``); with the
+    give-back finalizer and none named, the one annotated as held by it (``marked``)."""
     ref = c.spec.get("workloadRef") or {}
-    return ref.get("name") or ((c.status or {}).get("workload") or {}).get("name")
+    name = ref.get("name") or ((c.status or {}).get("workload") or {}).get("name")
+    if name or GIVE_BACK_FINALIZER not in (c.body["metadata"].get("finalizers") or []):
+        return name  # type: ignore[no-any-return]
+    p, h = c.plain, c.held
+    marked = h.labels.get(ROLLOUT_LABEL) == WATCHED_VALUE
+    mine = h.annotations.get(MANAGED_ANNOTATION) == c.body["metadata"]["name"]
+    return p.name if p is not None and marked and mine else None
 
 
 def workload_of(c: Cluster) -> Workload | None:

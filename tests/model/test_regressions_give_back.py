@@ -15,6 +15,7 @@ from __future__ import annotations
 from model.sim import Cluster, Config
 from model.sim_workload import delete_rollout, unref
 from ramp.core.model import iso
+from ramp.core.workload_model import MANAGED_ANNOTATION
 
 
 def give_back_while_the_canary_is_recreated() -> Cluster:
@@ -126,7 +127,8 @@ def test_a_rollout_deleted_that_lost_its_workload_still_unpins_its_services() ->
     deleted and its ``workloadRef`` removed in one go. The deleting pass knew no Deployment
     it held: it dropped the finalizer at once, garbage collection took Ramp's pods, and
     the Services kept Ramp's key while the Deployment's pod was ready. Ramp's key now
-    leaves the Services before the finalizer does."""
+    leaves the Services before the finalizer does; and the Deployment, found by its
+    annotation (``ramp.dev/workload-of``), is given back too (before, it stayed paused)."""
     c = Cluster(Config(replicas=2, steps=[], services=True, workload_ref=True))
     for _ in range(3):
         c.reconcile()
@@ -140,9 +142,11 @@ def test_a_rollout_deleted_that_lost_its_workload_still_unpins_its_services() ->
     c.bump()
     delete_rollout(c)
     unref(c)
-    for _ in range(3):
+    for _ in range(6):
         c.advance(1, controller_acts=True)
         c.reconcile()  # the oracle's (f) failed after the first: gone, still pinned
     assert c.gone
     assert c.services["web-stable"] == {"app": "web"}
     assert c.services["web-canary"] == {"app": "web"}
+    assert not c.held.paused and MANAGED_ANNOTATION not in c.held.annotations
+    assert c.plain.replicas == 2 and c.plain.ready == 2

@@ -96,21 +96,44 @@ class Workloads:
     @staticmethod
     def held(body: Mapping[str, Any]) -> str | None:
         """The name of the Deployment a Rollout references or still holds (None: none, and
-        :meth:`observe` reads nothing)."""
+        :meth:`observe` reads nothing unless the give-back finalizer is on the Rollout)."""
         spec = body.get("spec") or {}
         ref = spec.get("workloadRef") or {}
         name = ref.get("name") or ((body.get("status") or {}).get("workload") or {}).get("name")
         return str(name) if name else None
 
+    @staticmethod
+    def holding(body: Mapping[str, Any]) -> bool:
+        """Whether a Deployment may be held: one is named, or the give-back finalizer is on
+        the Rollout (its ``workloadRef`` removed and its status lost: found by its mark)."""
+        finalizers = (body.get("metadata") or {}).get("finalizers") or []
+        return bool(Workloads.held(body)) or GIVE_BACK_FINALIZER in finalizers
+
+    def marked(self, namespace: str, rollout: str) -> str | None:
+        """The Deployment annotated as held by ``rollout`` (None: none)."""
+        self.kube.counters.reads += 1
+        found = self.kube.apps.list_namespaced_deployment(
+            namespace, label_selector=f"{ROLLOUT_LABEL}={WATCHED_VALUE}", _request_timeout=TIMEOUT
+        )
+        for item in found.items:
+            meta = self.kube.api_client.sanitize_for_serialization(item).get("metadata") or {}
+            if (meta.get("annotations") or {}).get(MANAGED_ANNOTATION) == rollout:
+                return str(meta.get("name"))
+        return None
+
     def observe(self, body: dict[str, Any]) -> tuple[dict[str, Any], Workload | None]:
         """The referenced (or still held) Deployment; with workloadRef and no selector,
-        a copy of the body whose selector is the Deployment's."""
+        a copy of the body whose selector is the Deployment's. A Rollout with the give-back
+        finalizer that names none finds it by its annotation (nothing else would give it
+        back: it would stay paused)."""
         spec = body.get("spec") or {}
         ref = spec.get("workloadRef") or {}
+        namespace = body["metadata"]["namespace"]
         name = self.held(body)
+        if not name and self.holding(body):
+            name = self.marked(namespace, body["metadata"]["name"])
         if not name:
             return body, None
-        namespace = body["metadata"]["namespace"]
         self.kube.counters.reads += 1
         try:
             dep = self.kube.apps.read_namespaced_deployment(

@@ -237,7 +237,7 @@ class Controller:
         if any(c.owner != body["metadata"].get("uid") for c in children):  # orphans?
             children, _ = await self._call(adopt_orphans, self.kube, body, children, [])
         workload: Workload | None = None
-        if self.workloads.held(body):  # spec.workloadRef: the Deployment is read
+        if self.workloads.holding(body):  # spec.workloadRef: the Deployment is read
             read: tuple[dict[str, Any], Workload | None] = await self._call(
                 self.workloads.observe, body
             )
