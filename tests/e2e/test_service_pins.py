@@ -86,6 +86,17 @@ def adopted(rollouts: Rollouts, name: str, r: int, service: str, strategy: dict[
     return str(status["stableRevision"])
 
 
+def given_back(rollouts: Rollouts, name: str, service: str, r: int) -> None:
+    """The Rollout gone, then Ramp's pods, and ``service`` lists the Deployment's ``r``."""
+    wait_gone(rollouts, name, timeout=90)
+    wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
+    wait_for(
+        "the Service serves the Deployment's pods",
+        lambda: ready_endpoints(rollouts, service) == r,
+        timeout=30,
+    )
+
+
 def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
     rollouts: Rollouts,
 ) -> None:
@@ -98,13 +109,7 @@ def test_class2_deleting_a_workloadref_rollout_gives_its_services_back(
     wait_for("the stable Service pinned", pinned_to(rollouts, f"{name}-stable", stable, r))
     with watching("the Service selects ready pods", serving(rollouts, f"{name}-stable"), 0.1):
         rollouts.custom.delete_namespaced_custom_object(GROUP, VERSION, rollouts.ns, PLURAL, name)
-        wait_gone(rollouts, name, timeout=90)
-        wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
-        wait_for(
-            "the Service serves the Deployment's pods",
-            lambda: ready_endpoints(rollouts, f"{name}-stable") == r,
-            timeout=30,
-        )
+        given_back(rollouts, name, f"{name}-stable", r)
     assert ready_selected(rollouts, f"{name}-stable") == ({"app": name}, r)
 
 
@@ -125,13 +130,7 @@ def test_class2_a_blue_green_give_back_keeps_the_active_services_endpoints_liste
 
     with watching("the active Service lists a ready endpoint", listed, 0.1):
         rollouts.custom.delete_namespaced_custom_object(GROUP, VERSION, rollouts.ns, PLURAL, name)
-        wait_gone(rollouts, name, timeout=90)
-        wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
-        wait_for(
-            "the Service lists the Deployment's pods",
-            lambda: ready_endpoints(rollouts, active) == r,
-            timeout=30,
-        )
+        given_back(rollouts, name, active, r)
     assert ready_selected(rollouts, active) == ({"app": name}, r)
 
 
@@ -161,13 +160,7 @@ def test_class2_a_rollout_that_lost_its_workload_ref_and_status_gives_the_deploy
             rollouts.custom.delete_namespaced_custom_object(*args)
         finally:
             operator.start()
-        wait_gone(rollouts, name, timeout=90)
-        wait_for("Ramp's pods gone", lambda: not rollouts.deployments(name), timeout=60)
-        wait_for(
-            "the Service serves the Deployment's pods",
-            lambda: ready_endpoints(rollouts, f"{name}-stable") == r,
-            timeout=30,
-        )
+        given_back(rollouts, name, f"{name}-stable", r)
     d = dep(rollouts, name)
     assert not d.spec.paused and d.spec.replicas == r
     assert MANAGED not in (d.metadata.annotations or {})

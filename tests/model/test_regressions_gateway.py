@@ -34,6 +34,21 @@ def releasing(**fields: object) -> tuple[GatewayCluster, str]:
     return c, blue
 
 
+def green_applied(bg: dict[str, object], **fields: object) -> tuple[GatewayCluster, str, str]:
+    """Blue-green through the route (``bg``, Config ``fields``): blue steady, then green's
+    template applied (its pods ready 2 s after they start). Returns the cluster, blue and
+    green."""
+    cfg = Config(steps=[], blue_green=routed_config(bg))
+    c = GatewayCluster(dataclasses.replace(cfg, **fields))
+    first_revision_runs(c)
+    assert c.status is not None
+    blue, green = c.status["stableRevision"], c.revision(2)
+    c.ready_delay[green] = 2.0
+    c.spec["template"] = c.tpl(2)
+    c.bump(spec=True)
+    return c, blue, green
+
+
 def test_a_give_back_through_a_route_removes_ramps_pods_once_the_deployments_serve() -> None:
     """make fuzz-for, seed 945596145 ((r), an oracle defect). A blue-green Rollout through an
     HTTPRoute adopts a Deployment (``workloadRef``, R=1), a release starts and the Rollout
@@ -244,13 +259,7 @@ def test_blue_scaled_to_zero_and_green_deleted_keep_the_active_service_on_blue()
     has no pod: neither counted as serving (blue's ready pods were above its replicas).
     A revision whose ready pods this plan keeps now serves for the pins: both Services
     stay on (or come to) blue until green is back."""
-    c = GatewayCluster(Config(replicas=2, steps=[], deadline=30, blue_green=routed_config(BG)))
-    first_revision_runs(c)
-    assert c.status is not None
-    blue, green = c.status["stableRevision"], c.revision(2)
-    c.ready_delay[green] = 2.0
-    c.spec["template"] = c.tpl(2)
-    c.bump(spec=True)
+    c, blue, green = green_applied(BG, replicas=2, deadline=30)
     for _ in range(3):
         c.gateway.ack_between()
     for _ in range(5):
@@ -383,14 +392,7 @@ def test_a_rollback_right_after_completion_moves_the_active_service_once_unroute
     was ready. The preview Service now takes the revision the active Service is to move
     to, a Service's lagging endpoints count only for the revision it is to select, and the
     active Service moves at once when the gateway sends it nothing."""
-    bg = {**BG, "scaleDownDelaySeconds": 5}
-    c = GatewayCluster(Config(replicas=1, steps=[], history_limit=0, blue_green=routed_config(bg)))
-    first_revision_runs(c)
-    assert c.status is not None
-    blue, green = c.status["stableRevision"], c.revision(2)
-    c.ready_delay[green] = 2.0
-    c.spec["template"] = c.tpl(2)
-    c.bump(spec=True)
+    c, blue, green = green_applied({**BG, "scaleDownDelaySeconds": 5}, replicas=1, history_limit=0)
     c.reconcile(cut=7)
     for _ in range(5):
         c.advance(2, controller_acts=True)

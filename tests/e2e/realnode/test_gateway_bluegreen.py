@@ -157,9 +157,29 @@ def test_blue_green_switches_and_aborts_by_the_route_weights_no_request_failed(
         f"{time.monotonic() - began:.0f}s"
     )
     print(f"\nramp real node: {FIGURES[-1]}")
-    assert not failed, f"{len(failed)} failed: {traffic.errors + header.errors}"
+    assert not failed, f"{len(failed)} failed: {traffic.errors + header.errors}; when: " + when(
+        traffic.failed(), header.failed(), began, promoted, acked, decided, removed
+    )
     assert last_green - decided <= 1.0, "green's share is 0 within 1 s of the decision"
     assert last_green < removed, "green's pods go only after its share is 0"
     assert share(back, "v1") == 100.0
     route = real_gateway.read_route(rollouts.ns, name)
     assert route["spec"] == copy.deepcopy(created["spec"]), "the user's route, field by field"
+
+
+def when(
+    plain: list[tuple[float, str, int]], header: list[tuple[float, str, int]], *marks: float
+) -> str:
+    """Where the failed requests fell (diagnosis of a rare failure): the first and last of
+    each kind, in seconds after the creation, the promote, the acknowledged switch, the
+    abort's decision and green's first pod removal."""
+    names = ("created", "promoted", "acked", "decided", "removed")
+
+    def at(t: float) -> str:
+        return ", ".join(f"{n}{t - m:+.2f}s" for n, m in zip(names, marks, strict=True))
+
+    return "; ".join(
+        f"{kind} {len(log)}: first ({at(log[0][0])}), last ({at(log[-1][0])})"
+        for kind, log in (("plain", sorted(plain)), ("header", sorted(header)))
+        if log
+    )
