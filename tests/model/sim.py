@@ -871,8 +871,14 @@ class Oracle:
         key = (*seen, *[hash(x) for x in identity])
         stale = view.body["metadata"]["resourceVersion"] != str(c.rv)  # its status conflicts
         self.unrecorded = (self.progress_at, self.seen_counts)  # see after_apply
+        gone = [
+            rev not in children or children[rev].deleting
+            for rev in (new.canary_revision, new.stable_revision)
+        ]
         if stale:
             pass  # a plan from a stale body writes nothing: it is no progress (issue 19 fuzz)
+        elif self.lost_only(key, gone):
+            pass  # a child deleted by someone is no progress (make fuzz-for, seed 127736494)
         elif key != self.seen_counts or (old.progressed_at is None and old.canary_revision):
             self.progress_at = c.now
         if not stale:
@@ -888,6 +894,15 @@ class Oracle:
                 f"(g) ProgressDeadlineExceeded at {c.now - T0} although progress was made at "
                 f"{self.progress_at - T0} (deadline {deadline})"
             )
+
+    def lost_only(self, key: tuple[int, ...], gone: list[bool]) -> bool:
+        """Whether the counts changed only for a revision whose child is gone now (deleted
+        by someone, or deleting): the same canary, stable and step otherwise."""
+        seen = self.seen_counts
+        if seen is None or seen == key or seen[4:] != key[4:]:
+            return False
+        changed = [seen[i : i + 2] != key[i : i + 2] for i in (0, 2)]
+        return all(g for g, c in zip(gone, changed, strict=True) if c)
 
     # -- after the plan was applied ----------------------------------------------------
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.sim import REFUSALS, Cluster, Config, first_revision_runs
+from model.sim import NAME, REFUSALS, Cluster, Config, first_revision_runs
 
 
 @pytest.mark.parametrize("code", REFUSALS)
@@ -75,3 +75,29 @@ def test_a_pod_created_late_after_counts_a_lagging_index_recorded_is_progress() 
         c.advance(3, controller_acts=True)
         c.reconcile()
     assert c.status["stableRevision"] == v2
+
+
+def test_a_stable_deleted_after_the_deadline_is_no_progress() -> None:
+    """make fuzz-for, seed 127736494 ((g), an oracle defect). R=2, steps 100 % then 20 %:
+    at the second step the stable's new pod never came (its controller stopped for 70 s);
+    then someone deleted the stable's Deployment. The pass recreated it and aborted on the
+    progress deadline, rightly: nothing had moved for 70 s. The oracle took the stable's
+    counts dropping to nothing (its child gone) for progress. A change of counts that is
+    only a child gone is none."""
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    steps = [{"setWeight": 100}, {"setWeight": 20}]
+    cfg = Config(replicas=2, max_surge=1, max_unavailable=0, steps=steps, deadline=30)
+    m = RolloutMachine()
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    m.cluster.reconcile()
+    m.drive(rounds=4, seconds=2)
+    m.drive(rounds=2, seconds=1)
+    c = m.cluster
+    assert c.status is not None and c.status["currentStepIndex"] == 1
+    m.advance(acts=False, seconds=70)  # the Deployment controller stopped
+    del c.deps[f"{NAME}-{c.status['stableRevision']}"]  # kubectl delete deployment
+    m.drive(rounds=1, seconds=1)  # the oracle's (g) failed here
+    assert c.status["phase"] == "Aborted"
+    assert "progressDeadlineSeconds=30" in c.status["message"]
