@@ -13,6 +13,7 @@ G=${RAMP_MODEL_BG_GATEWAY_EXAMPLES:-40}
 rounds=0 log=$(mktemp)
 while left=$((end - $(date +%s))) && [ "$left" -gt 0 ]; do
     seed=$((RANDOM * 32768 + RANDOM))
+    echo "fuzz: round $((rounds + 1)) (seed $seed) started"  # known if the round is cut
     RAMP_FUZZ=1 PYTHONHASHSEED=0 RAMP_MODEL_EXAMPLES=$C RAMP_MODEL_BG_EXAMPLES=$B \
         RAMP_MODEL_ROUTE_EXAMPLES=$R RAMP_MODEL_CHECK_EXAMPLES=$K RAMP_MODEL_MEASURE_EXAMPLES=$M \
         RAMP_MODEL_BG_GATEWAY_EXAMPLES=$G \
