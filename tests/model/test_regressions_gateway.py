@@ -409,3 +409,36 @@ def test_a_rollback_right_after_completion_moves_the_active_service_once_unroute
     c.advance(2, controller_acts=True)
     c.reconcile()
     assert c.services[ACTIVE] is not None and c.services[ACTIVE][REVISION] == blue
+
+
+def test_a_switch_whose_record_is_lost_twice_keeps_what_the_gateway_may_proxy() -> None:
+    """make fuzz-for, seed 856184725 ((r)). R=2, a preview of 1 pod. The switch wrote
+    everything to the preview Service (green) and the gateway lagged; the status was lost,
+    and the pass that recovered the release as not switched wrote everything back to the
+    active Service (blue); the gateway then read the switch's generation; the status was
+    lost again: the pass knew only that the route's generation was not acknowledged, not
+    what the gateway proxied, and scaled green to its preview count while it carried every
+    request. With no record and an unacknowledged generation, each revision the Services
+    list may carry every request (and the record the pass writes says so)."""
+    bg = {**BG, "previewReplicaCount": 1}
+    c, blue, green = green_applied(bg, replicas=2, history_limit=0)
+    c.gateway.ack_between()
+    c.body["metadata"]["annotations"]["ramp.dev/promote"] = "t1"
+    c.bump()
+    for _ in range(4):
+        c.advance(2, controller_acts=True)
+        c.reconcile()
+    c.gateway.lag = True
+    c.status = None  # restored from a backup
+    c.bump()
+    c.advance(1, controller_acts=True)
+    c.reconcile()
+    c.gateway.ack_between()  # the gateway proxies the switch (everything to green)
+    assert c.gateway.service_shares() == {PREVIEW: 100}
+    assert c.services[PREVIEW] is not None and c.services[PREVIEW][REVISION] == green
+    c.status = None  # and again
+    c.bump()
+    c.advance(1, controller_acts=True)
+    c.reconcile()  # the oracle's (r) failed here: green scaled to 1
+    assert c.deps[f"{NAME}-{green}"].replicas == 2
+    assert blue != green

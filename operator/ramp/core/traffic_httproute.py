@@ -112,10 +112,17 @@ class HTTPRouteRouter:
             now = split_shares(route, services, draft) if route is not None else {}
             if route is not None and acknowledgement(route).acknowledged:
                 shares = most(now, settling(draft, record, now))
+            elif record is None:
+                # No record (a status lost) while the gateway has not acknowledged the
+                # route: what its earlier generations send where is not known; any
+                # Service the route names may carry every request (make fuzz-for, seeds
+                # 394401876, 856184725: a switch lost twice).
+                shares = most(now, unknown(draft, services))
             else:
                 shares = most(
                     now,
-                    *((record.revisions or {}, record.pending or {}) if record else ()),
+                    record.revisions or {},
+                    record.pending or {},
                     through_the_services(draft, record, services),
                 )
             result = most(result, shares)
@@ -133,12 +140,7 @@ class HTTPRouteRouter:
             reached = header_revisions(route, draft) | set(
                 (record.headers if record else None) or []
             )
-            if lagging and record is None:
-                # No record (a status lost) while the gateway has not acknowledged the
-                # route: what its earlier generations send where is not known; every
-                # revision the Services list keeps a pod (make fuzz-for, seed 394401876).
-                reached |= {r for listed in served.values() for r, n in listed.items() if n > 0}
-            elif lagging and record and record.headers and len(services) == 2:
+            if lagging and record and record.headers and len(services) == 2:
                 # The header rule the gateway may still proxy sends to the Service it
                 # names, whatever that lists now: the record names what it listed then
                 # (make fuzz-for, seed 917422010: the preview Service moved on).
@@ -268,6 +270,9 @@ class HTTPRouteRouter:
             # a change acknowledged now (what was proxied before still counts a moment)
             previous, since = most(old.revisions or {}, old.pending or {}), iso(draft.now)
         pending = None if ack.acknowledged else most(split_shares(route, services, draft))
+        if pending is not None and old is None:
+            # the generations before the one read are not known (a status lost)
+            pending = most(pending, unknown(draft, services))
         headers = header_revisions(route, draft)
         if old is not None and old.headers and (not ack.acknowledged or old.pending):
             headers |= set(old.headers)  # a removal not acknowledged yet (or just now)
@@ -334,6 +339,12 @@ def settling(draft: Draft, record: RouteStatus | None, shares: Mapping[str, int]
             draft.wake_in(left)
             return dict(record.previous)
     return {}
+
+
+def unknown(draft: Draft, services: tuple[str, ...]) -> dict[str, int]:
+    """Every request to each revision the Services list now: the shares of a route whose
+    unacknowledged history is not known."""
+    return revision_shares([{service: 100} for service in services], serving(draft))
 
 
 def router_for(names: list[str] | None) -> HTTPRouteRouter | None:
