@@ -224,3 +224,31 @@ def lagging_pass(w: RouteWorld) -> None:
     w.sync_endpoints()
     w.pods_ready()
     w.tick()
+
+
+def test_a_route_deleted_while_it_sends_everything_to_the_preview_keeps_its_pin() -> None:
+    """make fuzz-for, seed 669638058 (the blue-green route machine). v3 completed while
+    the gateway proxied the switch (0/100: everything to the preview Service, which
+    selects v3); the return to the active Service was written, not acknowledged. A release
+    of v2 kept the preview Service on v3 (the route's weights may send it requests), until
+    someone deleted the route: the pass (InvalidSpec, the route is gone) no longer read
+    any weights and moved the preview Service to v2's green, which the gateway, still
+    proxying what it last acknowledged, sent every request before any switch was decided.
+    A route that is gone counts as one whose generation is not acknowledged."""
+    from model.test_model_bluegreen_routes import BlueGreenRouteMachine
+
+    m = BlueGreenRouteMachine()
+    m.stable_runs(auto=False, delay=0, abort_delay=0, post=False)
+    m.release(passes=0, version="v3")
+    m.the_cluster_catches_up(ack=False, passes=3)
+    m.token(verb="promote")
+    m.release(passes=4, version="v3")
+    m.reconcile()
+    m.release(passes=0, version="v2")
+    m.reconcile()
+    m.the_cluster_catches_up(ack=False, passes=1)
+    m.holds()
+    m.someone_deletes_the_route()
+    m.the_cluster_catches_up(ack=False, passes=1)
+    assert m.world.status["phase"] == "Degraded"  # InvalidSpec: the route does not exist
+    m.holds()  # failed here: the route sent 100% to v2's green, never switched to

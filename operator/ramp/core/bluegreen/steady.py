@@ -179,6 +179,8 @@ def route_elsewhere(d: Draft) -> bool:
     with the EndpointSlices as it read them). An aborted green (a rollback's: it was the
     active Service's revision) keeps its pods until then."""
     for route, to_preview, record in _routes(d):
+        if route is None:
+            continue  # its pods are kept by what was recorded (the traffic floors)
         if to_preview:
             return True
         if not acknowledgement(route).acknowledged or (record is not None and record.pending):
@@ -194,11 +196,14 @@ def preview_weighted(d: Draft) -> bool:
     """With routes: whether one may send requests to the preview Service by its weights
     (the preview's weight in its current spec, or in the generation the gateway last
     acknowledged while the current one is not: ``status.routes[].acknowledged`` is the
-    preview's weight for blue-green)."""
+    preview's weight for blue-green). A route someone deleted counts as one not
+    acknowledged: the gateway may still proxy what it last acknowledged (make fuzz-for,
+    seed 669638058)."""
     for route, to_preview, record in _routes(d):
         if to_preview:
             return True
-        if not acknowledgement(route).acknowledged and (record is None or record.acknowledged):
+        lagging = route is None or not acknowledgement(route).acknowledged
+        if lagging and (record is None or record.acknowledged):
             return True
     return False
 
@@ -221,16 +226,20 @@ def active_unrouted(d: Draft) -> bool:
     return True
 
 
-def _routes(d: Draft) -> Iterator[tuple[Mapping[str, Any], bool, RouteStatus | None]]:
-    """With routes and a preview Service: each route observed, whether its weights send
-    requests to the preview Service (in any rule), and the status record of it."""
+def _routes(d: Draft) -> Iterator[tuple[Mapping[str, Any] | None, bool, RouteStatus | None]]:
+    """With routes and a preview Service: each route the spec names as observed (None:
+    it does not exist), whether its weights send requests to the preview Service (in any
+    rule), and the status record of it."""
     bg = spec_of(d)
     if not d.spec.http_routes or not bg.preview_service:
         return
     services = (bg.active_service, bg.preview_service)
     old = {r.name: r for r in d.old.routes or []}
-    for name, route in (d.obs.traffic.get(KIND) or {}).items():
+    seen: Mapping[str, Any] = d.obs.traffic.get(KIND) or {}
+    for name in d.spec.http_routes:
+        route = seen.get(name)
         if route is None:
+            yield None, False, old.get(name)
             continue
         rules = backend_weights(route, services, rollout(d), complete=True)
         yield route, any(rule.get(bg.preview_service) for rule in rules), old.get(name)
