@@ -92,3 +92,30 @@ def test_blue_green_status_and_stable_lost_before_the_mark_recovers_the_previous
     assert "Initialized" not in reasons and "StatusRecovered" in reasons, reasons
     assert c.status is not None and c.status["stableRevision"] == V1
     assert c.status["canaryRevision"] == V3
+
+
+def test_a_token_recorded_when_the_status_was_recreated_while_paused_stays_handled() -> None:
+    """make fuzz-for, seed 9766017 ((e), the canary machine, a tracked ConfigMap). A
+    ``promote-full`` acted on; the Rollout paused; its status lost (a restore): the pass
+    that recreated the status recorded the token present as handled and not applied, but
+    the pause's hold then set the promotions' record back to the old status' (none), so
+    after the resume the same token acted again. The hold now keeps only the promotions
+    this pass has not acted on."""
+    from hypothesis import strategies as st
+
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    m = RolloutMachine()
+    cfg = Config(replicas=1, deadline=30, services=False, history_limit=0, track_config=True)
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    m.token(verb="promote-full")
+    m.drive(rounds=1, seconds=1)
+    data: st.DataObject = None  # type: ignore[assignment]  # the two chaos kinds draw nothing
+    m._paused(data)
+    m._wipe_status(data)
+    m.drive(rounds=1, seconds=1)  # the status recreated: t1 recorded, not applied
+    m._paused(data)  # resumed
+    m.drive(rounds=1, seconds=1)  # (e) failed here: promote-full=t1 had its effect again
+    status = m.cluster.status
+    assert status is not None and status["handledTokens"]["promoteFull"] == "t1"

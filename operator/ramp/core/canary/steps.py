@@ -114,10 +114,14 @@ def walk_steps(d: Draft, hold: str | None = None) -> Plan:
     if hold is None:
         index = promote_tokens(d, index)
     elif hold == "SpecPaused" and d.st.handled_tokens is not None:
-        # Promotions wait for the resume: they are not consumed while held.
+        # Promotions wait for the resume: they are not consumed while held (a token
+        # recorded as handled with a status recreated stays so: make fuzz-for, seed
+        # 9766017, a promote-full acted on again after a restore while paused).
         before = d.old.handled_tokens or HandledTokens()
-        d.st.handled_tokens.promote = before.promote
-        d.st.handled_tokens.promote_full = before.promote_full
+        if "promote" in d.tokens:
+            d.st.handled_tokens.promote = before.promote
+        if "promote-full" in d.tokens:
+            d.st.handled_tokens.promote_full = before.promote_full
     else:
         d.defer_tokens("promote", "promote-full")  # acted on once the hold ends
     canary_rev, stable_rev = st.canary_revision or "", st.stable_revision or ""
