@@ -346,6 +346,8 @@ class Cluster:
         """The pass being applied read a child index behind the truth."""
         self.seen_ready: dict[str, int] = {}
         """Ready pods by revision in the child index the last pass read."""
+        self.seen_live: set[str] = set()
+        """The revisions whose child the last pass's index showed, not deleting."""
         self.writes = 0
         self.drifted: set[str] = set()
         self.originals: dict[str, Mapping[str, Any]] = {}
@@ -526,6 +528,7 @@ class Cluster:
             ]
         self.view_lagged = index != truth.children
         self.seen_ready = {ch.revision: ch.ready for ch in index}
+        self.seen_live = {ch.revision for ch in index if not ch.deleting}
         if not lag_children:
             self.unseen &= set(self.deps)  # (a create deleted since: its expectation expires)
         if self.unseen - {c.name for c in index}:
@@ -1245,6 +1248,13 @@ class Oracle:
             # Moved off a revision whose ready pods the lagging index did not show yet (a
             # pod ready again since): judged after the next pass, which sees them (make
             # fuzz-for, seed 338110868; test_regressions_services).
+            return
+        moved_to = selector[REVISION_LABEL]
+        live = {d.revision for d in c.owned()}
+        if c.view_lagged and held != moved_to and moved_to in c.seen_live - live:
+            # Moved onto a revision whose child the lagging index showed live, deleted
+            # since (unseen): judged after the next pass, which sees the deletion (make
+            # fuzz-for, seed 899243642; test_regressions_services).
             return
         plain = c.plain if c.plain is not None and not c.plain.deleting else None
         owned = [

@@ -182,8 +182,12 @@ class SimWrites:
         self.c.history.pop(revision, None)
 
     def get_recorded_template(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The template Ramp wrote, as the Deployment's annotation records it: not its pod
+        template, which someone may have edited since (make fuzz-for, seed 973134997)."""
         dep = self.c.deps.get(name)
-        return copy.deepcopy(dict(dep.template)) if dep is not None else None
+        if dep is None:
+            return None
+        return copy.deepcopy(dict(self.c.originals.get(name, dep.template)))
 
     def patch_status(
         self, rollout: Mapping[str, Any], status: dict[str, Any]

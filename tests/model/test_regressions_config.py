@@ -150,3 +150,45 @@ def test_a_selector_change_then_promotes_leaves_the_stable_service_on_a_ready_po
     for _ in range(4):
         m.token(verb="promote")
     m.drive(rounds=5, seconds=1)
+
+
+def test_a_pruned_entry_of_an_edited_child_is_made_again_from_what_ramp_wrote() -> None:
+    """make fuzz-for, seed 973134997 ((cfg), a simulation defect): blue-green, a tracked
+    ConfigMap, ``revisionHistoryLimit: 1``. Someone edited blue's pod template; green was
+    switched to and blue's history entry pruned; a rollback wrote blue's entry again from
+    its Deployment, then someone deleted blue, which was recreated from that entry. The
+    simulated shell copied the Deployment's (edited) pod template into the entry, a
+    template reading the ConfigMap itself; the real shell copies the template Ramp wrote
+    (the Deployment's ``ramp.dev/template`` annotation), which the simulation now does."""
+    from model.sim import metric
+    from model.test_model_bluegreen import BlueGreenMachine
+    from ramp.api.analysis import Verdict
+
+    bg = {
+        "activeService": ACTIVE,
+        "previewService": PREVIEW,
+        "scaleDownDelaySeconds": 30,
+        "abortScaleDownDelaySeconds": 30,
+        "prePromotionAnalysis": {"metrics": [metric("pre")]},
+    }
+    cfg = Config(
+        replicas=3, deadline=30, services=False, history_limit=1, blue_green=bg, track_config=True
+    )
+    m = BlueGreenMachine()
+    m.start(cfg=cfg, start_release=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    blue = c.status["stableRevision"] if c.status else ""
+    c.change_selector()
+    c.edit_template(c.deps[f"web-{blue}"], "image")  # kubectl set image deploy/web-<blue>
+    c.reconcile(stale_body=True, cut=7)
+    m.drive(rounds=2, seconds=1)
+    m.drive(rounds=2, seconds=1)
+    m.drive(rounds=4, seconds=2)
+    c.reconcile(cut=7)
+    assert blue not in c.history  # pruned
+    m.token(verb="rollback")
+    m.drive(rounds=1, seconds=1)
+    del c.deps[f"web-{blue}"]  # kubectl delete deploy/web-<blue>
+    m.drive(rounds=1, seconds=1)  # (cfg) failed here: blue recreated reading the ConfigMap
+    read = copies_read(c, blue)
+    assert read and SOURCE.name not in read  # recreated, reading its copy

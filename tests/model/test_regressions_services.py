@@ -358,3 +358,29 @@ def test_a_selector_key_taken_out_again_leaves_the_services_as_they_move_to_the_
     m.drive(rounds=4, seconds=1)  # the oracle's (f) failed here
     stable = c.status["stableRevision"]
     assert c.services["web-stable"] == {"app": NAME, REVISION_LABEL: stable}
+
+
+def test_a_service_moved_onto_a_stable_deleted_unseen_is_judged_next_pass() -> None:
+    """make fuzz-for, seed 899243642 ((f), an oracle defect). R=2, no steps: the canary
+    Service already selected the new canary (1 pod ready), the stable (2 ready) was being
+    scaled down; someone deleted the stable's Deployment (foreground) and set the template
+    back to the stable's. The pass read an index that did not show the deletion: the
+    release was left, and the canary Service moved back to the stable, whose pods were
+    going. That pass cannot know; the next one, which sees the deletion, moves the canary
+    Service back to the pods that serve."""
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    m = RolloutMachine()
+    cfg = Config(replicas=2, deadline=30, history_limit=0)
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    m.drive(rounds=3, seconds=2)
+    c = m.cluster
+    v2 = revision_hash(template(2))
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: v2}
+    c.deps[f"{NAME}-{V1}"].deleting = True  # kubectl delete --cascade=foreground
+    m.set_template(image=1, invalid=False)
+    c.reconcile(lag_children=True, cut=7)  # the oracle's (f) failed here
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: V1}
+    c.reconcile()  # judged: the canary Service selects a ready pod again
+    assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: v2}
