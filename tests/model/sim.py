@@ -1131,14 +1131,18 @@ class Oracle:
         immediate = spec.canary.abort_scale_down == "Immediate"
         # (a) a revision not proven never grows past what its step allows.
         steps = _steps_of(rollout)
+        # A pass that read a lagging index planned each child from the replicas it showed:
+        # a scale below those, onto a child someone scaled down since (unseen), is no
+        # growth of the pass's (make fuzz-for, seed 703775334; the next pass sees it).
+        seen = {ch.name: ch.replicas for ch in observed.children} if c.view_lagged else {}
         for d in c.owned():
             if d.revision in self.promoted:
                 continue
             before = self.before.get(d.name, (0, 0))[0]
-            allowed = before
+            allowed = max(before, seen.get(d.name, 0))
             if d.revision == new.canary_revision and not aborting:
                 index = new.current_step_index or 0
-                allowed = max(before, split_replicas(total, step_weight(steps, index)).canary)
+                allowed = max(allowed, split_replicas(total, step_weight(steps, index)).canary)
             if d.replicas > allowed:
                 self.fail(
                     f"(a) unproven revision {d.revision} grew {before}->{d.replicas} "

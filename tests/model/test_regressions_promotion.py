@@ -313,3 +313,35 @@ def test_a_retry_whose_events_a_restart_cut_still_counts_once_its_status_is_writ
     m.reconcile(cut=3, lag_children=False, lag_history=False, stale_body=False)
     m.drive(3, 2)  # the oracle's (a) holds
     assert c.status["phase"] == "Healthy"
+
+
+def test_an_unproven_canary_scaled_down_unseen_is_no_growth_of_a_lagging_pass() -> None:
+    """make fuzz-for, seed 703775334 ((a), an oracle defect; a 47-character name, a
+    tracked ConfigMap). R=5, no steps: v3's canary had 2 pods (1 ready) when someone
+    scaled it to 0 and the template went back to v1; the pass read an index that still
+    showed v3 at 2 and scaled it down to 1 as the release was left. The oracle took 0 -> 1
+    for an unproven revision growing; the pass scaled it down from what it could see, and
+    the next one, which sees the truth, takes it away."""
+    from model.test_model_based import RolloutMachine
+    from ramp.api.analysis import Verdict
+
+    cfg = Config(
+        replicas=5, deadline=30, services=False, history_limit=1, name="a" * 47, track_config=True
+    )
+    m = RolloutMachine()
+    m.start(cfg=cfg, start_rollout=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    v1, v3 = c.revision(1), c.revision(3)
+    c.deps[f"{cfg.name}-{v1}"].replicas = 0  # kubectl scale --replicas=0
+    m.drive(rounds=3, seconds=2)
+    m.set_template(image=3, invalid=False)
+    m.drive(rounds=1, seconds=1)
+    m.drive(rounds=2, seconds=2)
+    canary = c.deps[f"{cfg.name}-{v3}"]
+    assert canary.replicas == 2
+    canary.replicas = 0  # kubectl scale --replicas=0, unseen by the next pass
+    m.set_template(image=1, invalid=False)
+    c.reconcile(lag_children=True, cut=7)  # the oracle's (a) failed here: 0 -> 1
+    assert canary.replicas == 1
+    m.drive(rounds=3, seconds=2)
+    assert f"{cfg.name}-{v3}" not in c.deps or c.deps[f"{cfg.name}-{v3}"].replicas == 0
