@@ -937,14 +937,8 @@ class Oracle:
                     self.aborted.discard(released(result))
         if applied_status:
             self.progress_after(result)
-        elif result.write_status and "status" not in done:
-            # The status was not accepted (refused, a conflict, a restart before it): the
-            # planner recorded nothing of this pass, and compares the next pass's counts
-            # with the last status accepted. A change it could not record that leaves no
-            # net trace by then (a child deleted and recreated, whose create was the
-            # progress) is known to no one reading the cluster: the deadline counts from
-            # what the API server accepted, as the planner's does.
-            self.progress_at, self.seen_counts = self.unrecorded
+        else:
+            self.unaccepted(result, done)
         self.replicas(observed, result, done)
         if applied_status and new.stable_revision not in self.promoted:
             self.fail(
@@ -992,6 +986,16 @@ class Oracle:
         healthy = "status" in done and c.status == new.to_k8s() and new.phase == "Healthy"
         if healthy and c.drifted:
             self.fail(f"(m) Healthy while {sorted(c.drifted)} run an edited pod template")
+
+    def unaccepted(self, result: Plan, done: set[str]) -> None:
+        """The status was not accepted (refused, a conflict, a restart before it): the
+        planner recorded nothing of this pass, and compares the next pass's counts with
+        the last status accepted. A change it could not record that leaves no net trace by
+        then (a child deleted and recreated, whose create was the progress; a release
+        replaced and back, make fuzz-for, seed 224425150) is known to no one reading the
+        cluster: (g) counts from what the API server accepted, as the planner does."""
+        if result.write_status and "status" not in done:
+            self.progress_at, self.seen_counts = self.unrecorded
 
     def progress_after(self, result: Plan) -> None:
         """A scale applied, or a Deployment created with pods, is progress."""

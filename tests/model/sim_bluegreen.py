@@ -110,6 +110,8 @@ class BlueGreenOracle(Oracle):
             self.promoted.add(new.stable_revision or "")  # the very first revision
         if applied_status and new.stable_revision:
             self.ever_promoted = True
+        if not applied_status:
+            self.unaccepted(result, done)
         if full or applied_status:
             self.tokens(observed, result, full)
         # What a plan decided holds once its status is written, even if a restart cut its

@@ -101,3 +101,39 @@ def test_a_stable_deleted_after_the_deadline_is_no_progress() -> None:
     m.drive(rounds=1, seconds=1)  # the oracle's (g) failed here
     assert c.status["phase"] == "Aborted"
     assert "progressDeadlineSeconds=30" in c.status["message"]
+
+
+def test_a_release_replaced_by_a_pass_cut_before_its_status_is_no_progress() -> None:
+    """make fuzz-for, seed 224425150 ((g), an oracle defect of the blue-green machine):
+    v3's release waited 34 s for green (the Deployment controller idle); the template went
+    to v2, and the pass that replaced the release was cut before any write (a restart);
+    the template went back to v3, and the next pass, from the status the API server holds
+    (v3 since 0:28), rightly ended the release on the progress deadline. The blue-green
+    oracle took the cut pass's new release for progress; like the canary oracle it now
+    counts from what was accepted."""
+    from model.test_model_bluegreen import BlueGreenMachine
+    from ramp.api.analysis import Verdict
+
+    bg = {
+        "activeService": "web-active",
+        "previewService": "web-preview",
+        "scaleDownDelaySeconds": 0,
+        "abortScaleDownDelaySeconds": 0,
+    }
+    cfg = Config(
+        replicas=1, deadline=30, services=False, history_limit=0, blue_green=bg, track_config=True
+    )
+    m = BlueGreenMachine()
+    m.start(cfg=cfg, start_release=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    c.advance(19, controller_acts=False)
+    m.set_template(image=3, invalid=False)
+    c.reconcile(cut=7)  # v3's release starts
+    c.advance(33, controller_acts=False)
+    m.set_template(image=2, invalid=False)
+    c.advance(1, controller_acts=False)
+    c.reconcile(cut=0)  # v2 replaces it: cut before any write
+    m.set_template(image=3, invalid=False)
+    c.reconcile(cut=7)  # the oracle's (g) failed here
+    assert c.status is not None and c.status["phase"] == "Aborted"
+    assert "progressDeadlineSeconds" in c.status["message"]
