@@ -12,11 +12,11 @@ from ramp.api.routes import RouteStatus
 from ramp.core.abort import abort
 from ramp.core.draft import Draft
 from ramp.core.history import clear_canary
-from ramp.core.httproute import KIND, acknowledgement, backend_weights
+from ramp.core.httproute import acknowledgement, backend_weights
 from ramp.core.model import Plan, iso, iso_ceil, parse_iso
 from ramp.core.route_backends import rollout
 from ramp.core.status import finish
-from ramp.core.traffic_httproute import ACK_GRACE, router_for
+from ramp.core.traffic_httproute import ACK_GRACE, HTTPRouteRouter, router_for
 from ramp.core.traffic_services import SERVICE_PINS
 
 
@@ -235,9 +235,7 @@ def _routes(d: Draft) -> Iterator[tuple[Mapping[str, Any] | None, bool, RouteSta
         return
     services = (bg.active_service, bg.preview_service)
     old = {r.name: r for r in d.old.routes or []}
-    seen: Mapping[str, Any] = d.obs.traffic.get(KIND) or {}
-    for name in d.spec.http_routes:
-        route = seen.get(name)
+    for name, route in HTTPRouteRouter(tuple(d.spec.http_routes)).routes(d).items():
         if route is None:
             yield None, False, old.get(name)
             continue
