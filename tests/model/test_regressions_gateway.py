@@ -9,6 +9,7 @@ from model.sim import NAME, Config, first_revision_runs
 from model.sim_bluegreen import ACTIVE, PREVIEW
 from model.sim_gateway import Gateway, GatewayCluster, carried, routed_config
 from model.sim_workload import delete_rollout
+from model.test_model_bluegreen_gateway import BlueGreenGatewayMachine
 from model.test_regressions_bluegreen_abort import POST
 from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL as REVISION
@@ -442,3 +443,44 @@ def test_a_switch_whose_record_is_lost_twice_keeps_what_the_gateway_may_proxy() 
     c.reconcile()  # the oracle's (r) failed here: green scaled to 1
     assert c.deps[f"{NAME}-{green}"].replicas == 2
     assert blue != green
+
+
+def test_a_warm_blue_released_again_and_aborted_never_takes_the_active_service() -> None:
+    """make fuzz-for, seed 348458296 ((i)). R=1, ``autoPromotionSeconds: 5``: v1 stable,
+    then v3 released and completed (v1 warm); the template back to v1, whose release the
+    gateway never acknowledged, ended on its deadline (v1 aborted, still warm). Someone
+    deleted v3's Deployment and the template went to v2: the new release made the status
+    forget the abort, and the pins' fallback (no ready pod on the active revision, the warm
+    one has one) moved the active Service to the aborted v1. An aborted revision (the
+    status or the history says so) never takes the active Service: it stays on v3 while
+    its recreated Deployment comes up."""
+    bg = {**BG, "autoPromotionSeconds": 5}
+    cfg = Config(replicas=1, deadline=30, services=False, history_limit=0, blue_green=bg)
+    m = BlueGreenGatewayMachine()
+    m.start(
+        cfg=dataclasses.replace(cfg, track_config=True),
+        start_release=True,
+        verdict=Verdict.PASS,
+        delay=2.0,
+    )
+    c = m.cluster
+    v1 = c.revision(1)
+    m.set_template(3, False)
+    m.drive(1, 1)
+    m.drive(6, 5)
+    m.set_template(1, False)
+    m.drive(1, 1)
+    m.advance(1, False)
+    m.drive(5, 1)
+    m.advance(70, False)
+    m.drive(1, 1)
+    assert c.status is not None
+    v3 = c.status["stableRevision"]
+    assert c.status["abortedRevision"] == v1 and c.services[ACTIVE] is not None
+    assert c.services[ACTIVE][REVISION] == v3
+    del c.deps[f"{NAME}-{v3}"]
+    m.set_template(2, False)
+    m.drive(1, 1)  # the oracle's (i) failed here: the active Service on v1
+    assert c.services[ACTIVE][REVISION] == v3
+    m.drive(3, 2)
+    assert c.endpoints[ACTIVE] == {v3: 1}

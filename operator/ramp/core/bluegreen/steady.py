@@ -137,6 +137,10 @@ def bg_aborted(d: Draft) -> Plan:
     blue, green = st.stable_revision or "", st.canary_revision or ""
     s.active_revision = blue
     s.promoted = s.skip_analysis = s.verified_at = s.switched_at = None
+    if s.warm_revision == green:
+        # A warm blue released again and aborted is no rollback target, nor a revision
+        # the active Service may fall back to (make fuzz-for, seed 348458296).
+        s.warm_revision = s.warm_until = None
     since = parse_iso(s.aborted_at)
     if since is None:
         s.aborted_at = iso_ceil(d.now)
