@@ -477,6 +477,7 @@ def test_a_warm_blue_released_again_and_aborted_never_takes_the_active_service()
     assert c.status is not None
     v3 = c.status["stableRevision"]
     assert c.status["abortedRevision"] == v1 and c.services[ACTIVE] is not None
+    assert not c.status["blueGreen"].get("warmRevision")  # no rollback target either
     assert c.services[ACTIVE][REVISION] == v3
     del c.deps[f"{NAME}-{v3}"]
     m.set_template(2, False)
