@@ -326,13 +326,26 @@ class BlueGreenOracle(Oracle):
                 f"(h) the active Service moved from {held} ({before[held]} ready) to {active} "
                 "with no ready pod"
             )
-        if active not in serving and eligible and wanted > 0 and not unseen_deletion:
+        # An eligible revision whose ready pods this pass's index did not show yet (a
+        # lagging watch): the pass had nothing ready to move to; the next one is judged
+        # (make fuzz-for, seed 685721533: blue deleted and recreated, its pod ready unseen).
+        seen = {
+            ch.revision: ch.ready for ch in observed.children if ch.owner == UID and not ch.deleting
+        }
+        unseen_ready = bool(eligible) and not any(seen.get(r, 0) for r in eligible)
+        if (
+            active not in serving
+            and eligible
+            and wanted > 0
+            and not unseen_deletion
+            and not unseen_ready
+        ):
             self.fail(
                 f"(h) the active Service selects {active} with no ready pod while "
                 f"{sorted(eligible)} serve"
             )
         # What a user sees (issue 19): the whole selector matched against the pods' labels.
-        if wanted > 0 and not unseen_deletion:
+        if wanted > 0 and not unseen_deletion and not unseen_ready:
             name = self.bg["activeService"]
             self.judge_service(name, selector, self.ready_pods, sum(serving[r] for r in eligible))
 

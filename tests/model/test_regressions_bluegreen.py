@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 from model.sim import Cluster, Config, Oracle, View, first_revision_runs, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, BlueGreenOracle, bg_cluster
+from model.test_model_bluegreen import BlueGreenMachine
+from ramp.api.analysis import Verdict
 from ramp.api.labels import REVISION_LABEL, revision_hash
 from ramp.core.model import Observed, Plan
 
@@ -356,3 +359,36 @@ def test_counts_a_pass_writes_without_judging_the_deadline_are_progress() -> Non
     assert c.status["phase"] != "Aborted"
     drive(c, 20, 3)
     assert c.status["phase"] == "Aborted", "a green that never gets ready is still aborted"
+
+
+def test_a_recreated_blue_ready_unseen_by_a_lagging_index_is_judged_next_pass() -> None:
+    """make fuzz-for, seed 685721533 ((h), an oracle defect). R=1, green switched to and
+    its post-promotion analysis inconclusive (paused); someone deletes both Deployments.
+    Blue is recreated (green is not: the release waits), and the active Service stays on
+    green, since nothing is ready. Blue's pod becomes ready, and a pass that reads a lagging
+    index sees it unready: it had nothing ready to move to. (h) judged that pass; it now
+    judges the next one, which moves the active Service to blue."""
+    bg = {"activeService": ACTIVE, "previewService": PREVIEW, "scaleDownDelaySeconds": 0,
+          "abortScaleDownDelaySeconds": 0, "postPromotionAnalysis": POST}  # fmt: skip
+    cfg = Config(replicas=1, deadline=30, services=False, history_limit=0, blue_green=bg)
+    m = BlueGreenMachine()
+    m.start(cfg=replace(cfg, track_config=True), start_release=True,
+            verdict=Verdict.INCONCLUSIVE, delay=2.0)  # fmt: skip
+    c = m.cluster
+    m.advance(5, False)
+    m.drive(2, 1)
+    m.advance(1, False)
+    m.drive(2, 1)
+    assert c.services[ACTIVE] is not None and c.services[ACTIVE][REVISION_LABEL] == c.revision(2)
+    for name in list(c.deps):
+        del c.deps[name]  # blue and green deleted
+    m.drive(1, 1)
+    m.advance(2, False)
+    m.drive(1, 1)
+    assert c.status is not None and c.status["phase"] == "Paused"
+    m.advance(3, True)  # blue's recreated pod ready
+    m.reconcile(cut=7, lag_children=True, lag_history=False, stale_body=False)  # (h) failed
+    m.drive(1, 1)
+    assert c.services[ACTIVE][REVISION_LABEL] == c.status["stableRevision"]
+    m.drive(1, 1)
+    assert c.endpoints[ACTIVE] == {c.status["stableRevision"]: 1}
