@@ -1240,6 +1240,17 @@ class Oracle:
             return
         if USER_KEY in selector:
             return
+        owned = [
+            d for d in c.owned() if all(c.pod_labels(d).get(k) == v for k, v in selector.items())
+        ]
+        # Whether this pass is judged or not, a pin that selects a ready pod of the Rollout
+        # is a takeover (make fuzz-for, seed 134641869: a pass whose second write was
+        # refused pinned the Services to the stable's ready pod, beside the adopted
+        # Deployment's going pod; the stable was deleted next, and its Services were judged
+        # as if the adopted Deployment's pods still counted for them).
+        taken = name in self.taken_over
+        if any(ready(d) for d in owned):
+            self.taken_over.add(name)
         if c.refused_in_pass:
             # The API server refused a write of this pass, which stopped there (the pin
             # that would have fixed this Service among the writes not made): judged after
@@ -1265,22 +1276,17 @@ class Oracle:
             # fuzz-for, seed 899243642; test_regressions_services).
             return
         plain = c.plain if c.plain is not None and not c.plain.deleting else None
-        owned = [
-            d for d in c.owned() if all(c.pod_labels(d).get(k) == v for k, v in selector.items())
-        ]
         matched = sum(ready(d) for d in owned)
         if plain is not None and all(c.pod_labels(plain).get(k) == v for k, v in selector.items()):
             matched += ready(plain)
         app = ramp_ready
-        if plain is not None and (name not in self.taken_over or self.letting_go()):
+        if plain is not None and (not taken or self.letting_go()):
             app += ready(plain)
         if matched == 0 and app > 0:
             self.fail(
                 f"(f) Service {name} ({selector}) selects no ready pod while the app has {app} "
                 f"ready ({ramp_ready} of the Rollout's)"
             )
-        if any(ready(d) for d in owned):
-            self.taken_over.add(name)
 
     def note_takeovers(self) -> None:
         """Record, without judging, the Services whose pin selects a ready pod of the

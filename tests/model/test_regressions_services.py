@@ -6,6 +6,8 @@ machines. Each fails on f61a406 (the oracle raises) and passes now.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from model.sim import NAME, Cluster, Config, first_revision_runs, template
 from model.sim_bluegreen import ACTIVE, PREVIEW, bg_cluster
 from model.sim_workload import delete_rollout, unref
@@ -384,3 +386,32 @@ def test_a_service_moved_onto_a_stable_deleted_unseen_is_judged_next_pass() -> N
     assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: V1}
     c.reconcile()  # judged: the canary Service selects a ready pod again
     assert c.services[CANARY] == {"app": NAME, REVISION_LABEL: v2}
+
+
+def test_a_pin_made_by_a_refused_pass_is_a_takeover_all_the_same() -> None:
+    """make fuzz-for, seed 134641869 ((f), an oracle defect). Blue-green mid-adoption
+    (R=1): the pass whose second write the API server refused (429) pinned both Services
+    to Ramp's ready stable, beside the adopted Deployment's pod scaled away. Someone then
+    deleted the stable's Deployment: the Services selected nothing until it came back,
+    and the oracle counted the adopted Deployment's pod as one they should select: the
+    refused pass had been skipped without recording its takeover. A takeover is recorded
+    now whether the pass is judged or not."""
+    bg = {"activeService": ACTIVE, "previewService": PREVIEW, "scaleDownDelaySeconds": 5,
+          "abortScaleDownDelaySeconds": 0}  # fmt: skip
+    cfg = Config(replicas=1, deadline=30, services=False, history_limit=0, blue_green=bg)
+    c = bg_cluster(replace(cfg, workload_ref=True))
+    for _ in range(3):
+        c.reconcile()
+        c.advance(3, controller_acts=True)
+    c.ready_delay[c.revision(2)] = 2.0
+    assert c.change_workload(template(2))
+    assert c.endpoints[ACTIVE] == {"plain": 1}  # not pinned yet: the Deployment's pod
+    c.refuse = (2, 429)
+    c.reconcile(cut=7)
+    blue = c.deps[f"{NAME}-{V1}"]
+    assert c.services[ACTIVE] == {"app": NAME, REVISION_LABEL: V1} and blue.ready == 1
+    del c.deps[blue.name]
+    c.reconcile(cut=7)  # the oracle's (f) failed here
+    drive(c, 5)  # blue is back, green is switched to
+    assert c.status is not None and c.status["stableRevision"] == c.revision(2)
+    assert c.endpoints[ACTIVE] == {c.revision(2): 1}
