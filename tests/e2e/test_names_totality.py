@@ -14,6 +14,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from ramp_e2e import Rollouts, Sampling, condition, rollout_manifest
 
+from cluster.waiting import wait_for
 from ramp.core.names import label_value_problem, name_problem, rollout_label
 
 REV = "ramp.dev/revision"
@@ -135,8 +136,17 @@ def test_a_blue_green_rollout_with_a_long_name_switches(rollouts: Rollouts, size
             ),
             timeout=90,
         )
-    selector = core.read_namespaced_service("lbg-active", rollouts.ns).spec.selector
-    assert selector.get(REV) == status["stableRevision"]
+    # The pass writes its status (the intent) before the Service's pin: under load the pin
+    # comes a moment after the status a poll reads (a fresh-clone CI run read it between).
+    wait_for(
+        "the active Service pinned to green",
+        lambda: (
+            core.read_namespaced_service("lbg-active", rollouts.ns).spec.selector.get(REV)
+            == status["stableRevision"]
+        ),
+        timeout=10,
+        interval=0.1,
+    )
     check_children(rollouts, name)
     serving.never_dark()
 
