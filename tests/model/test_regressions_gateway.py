@@ -485,3 +485,27 @@ def test_a_warm_blue_released_again_and_aborted_never_takes_the_active_service()
     assert c.services[ACTIVE][REVISION] == v3
     m.drive(3, 2)
     assert c.endpoints[ACTIVE] == {v3: 1}
+
+
+def test_a_blue_whose_pods_an_edit_replaced_may_go_at_completion() -> None:
+    """make fuzz-for, seed 839727882 ((r), an oracle defect). R=2: green switched to and
+    acknowledged (0/100); a GitOps sync set the route back to 100/0 (everything to the
+    active Service, still on blue), and someone edited blue's pod template, whose pods
+    were replaced at once. The release completed and blue went while the EndpointSlices,
+    a tick behind, still listed its old pods: (r) counted them as carrying every request,
+    but they were gone and served nothing. (r) now counts the listed endpoints whose pods
+    exist, as (j) does."""
+    bg = {**BG, "scaleDownDelaySeconds": 0}
+    cfg = Config(replicas=2, deadline=30, services=False, history_limit=0, blue_green=bg)
+    m = BlueGreenGatewayMachine()
+    m.start(cfg=cfg, start_release=True, verdict=Verdict.PASS, delay=2.0)
+    c = m.cluster
+    assert isinstance(c, GatewayCluster)
+    m.drive(5, 2)
+    assert c.gateway.service_shares() == {PREVIEW: 100}  # the switch, acknowledged
+    blue = c.deps[f"{NAME}-{c.revision(1)}"]
+    m.gitops_resets_the_weights()
+    c.edit_template(blue, "image")
+    m.drive(1, 1)  # the oracle's (r) failed here
+    assert c.status is not None and c.status["stableRevision"] == c.revision(2)
+    assert c.services[ACTIVE] is not None and c.services[ACTIVE][REVISION] == c.revision(2)
