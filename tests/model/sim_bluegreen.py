@@ -329,10 +329,7 @@ class BlueGreenOracle(Oracle):
         # An eligible revision whose ready pods this pass's index did not show yet (a
         # lagging watch): the pass had nothing ready to move to; the next one is judged
         # (make fuzz-for, seed 685721533: blue deleted and recreated, its pod ready unseen).
-        seen = {
-            ch.revision: ch.ready for ch in observed.children if ch.owner == UID and not ch.deleting
-        }
-        unseen_ready = bool(eligible) and not any(seen.get(r, 0) for r in eligible)
+        unseen_ready = bool(eligible) and not any(c.seen_ready.get(r, 0) for r in eligible)
         if (
             active not in serving
             and eligible
