@@ -54,6 +54,7 @@ import argparse
 import contextlib
 import ctypes
 import json
+import math
 import os
 import re
 import signal
@@ -80,9 +81,11 @@ from rollouts import (  # noqa: E402
     apiserver_writes,
     cluster_cpu,
     cpu_seconds,
+    kcm_queues,
     peak_rss_mb,
     print_cluster_cpu,
     print_cluster_writes,
+    print_kcm_queues,
 )
 
 from cluster.launcher import BIN_DIR, Cluster  # noqa: E402
@@ -352,7 +355,11 @@ def wait_until_healthy(
 
 
 def run(
-    args: argparse.Namespace, workdir: Path, kubeconfig: Path, pids: dict[str, int]
+    args: argparse.Namespace,
+    workdir: Path,
+    kubeconfig: Path,
+    pids: dict[str, int],
+    kcm_port: int | None = None,
 ) -> dict[str, Any]:
     kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
     apply_crds(kubectl, Path(args.crds))
@@ -388,6 +395,7 @@ def run(
         Path(f"/proc/{controller.pid}/clear_refs").write_text("5")
         counters_before = controller.counters()
         writes_before = apiserver_writes(kubectl)
+        queues_before = kcm_queues(kcm_port)
         cpu_before = cpu_seconds(controller.pid)
         cluster_before = cluster_cpu(pids)
         t1 = time.monotonic()
@@ -396,6 +404,7 @@ def run(
         wall = time.monotonic() - t1
         cpu = cpu_seconds(controller.pid) - cpu_before
         cluster_after = cluster_cpu(pids)
+        queues_after = kcm_queues(kcm_port)
         rss = peak_rss_mb(controller.pid)
         if controller.proc is None or controller.proc.poll() is not None:
             raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
@@ -432,6 +441,7 @@ def run(
         print(f"controller CPU seconds        {cpu:.1f} s")
         cluster_seconds = print_cluster_cpu(cluster_before, cluster_after)
         print_cluster_writes(cluster, steps)
+        busy = print_kcm_queues(queues_before, queues_after, steps, wall)
         print()
         print(f"settled                       {settled_after:.1f} s after all Healthy")
         print(
@@ -458,6 +468,7 @@ def run(
             "cluster_writes_per_step": sum(cluster.values()) / steps,
             "cluster_cpu": cluster_seconds,
             "cluster_writes_per_step_settled": settled_writes / steps,
+            **busy,
         }
     finally:
         controller.stop()
@@ -480,6 +491,8 @@ COLUMNS = [
     ("peak_rss", "peak RSS (MB)", "{:.0f}"),
     ("cluster_writes_per_step", "cluster writes per step", "{:.2f}"),
     ("cluster_cpu", "cluster CPU (s)", "{:.1f}"),
+    ("deployment_busy", "Deployment controller busy (workers of 5)", "{:.1f}"),
+    ("replicaset_busy", "ReplicaSet controller busy (workers of 5)", "{:.1f}"),
 ]
 
 
@@ -520,7 +533,7 @@ def ratio_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
     for key, label, fmt in COLUMNS:
         cells = [f"{_shown(fmt, r.get(key))} / {_shown(fmt, a.get(key))}" for r, a in pairs]
         ratios = [r[key] / a[key] if r.get(key) and a.get(key) else float("nan") for r, a in pairs]
-        shown = " / ".join(f"{x:.2f}" for x in ratios)
+        shown = " / ".join("-" if math.isnan(x) else f"{x:.2f}" for x in ratios)
         rows.append(f"| {label} | " + " | ".join(cells) + f" | **{shown}** |")
     return rows
 
@@ -618,7 +631,8 @@ def main() -> int:
         nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
         launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
         launcher.start()
-        figures = run(args, workdir, launcher.kubeconfig, launcher.pids())
+        kcm_port = launcher.ports.get("kube-controller-manager")
+        figures = run(args, workdir, launcher.kubeconfig, launcher.pids(), kcm_port)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
     finally:

@@ -159,6 +159,67 @@ def apiserver_writes(kubectl: list[str]) -> dict[str, float]:
     return out
 
 
+KCM_QUEUES = ("deployment", "replicaset")  # each with 5 workers, the controller manager's default
+_QUEUE = re.compile(
+    r"^workqueue_(adds_total|queue_duration_seconds_sum|work_duration_seconds_sum)"
+    r'\{name="(\w+)"\} (\S+)$'
+)
+
+
+def kcm_queues(port: int | None) -> dict[str, float]:
+    """The controller manager's Deployment and ReplicaSet work queues so far, from its
+    /metrics: "<queue> adds_total", "... queue_duration_seconds_sum" (seconds items waited
+    to be worked on), "... work_duration_seconds_sum" (seconds its workers worked)."""
+    import ssl
+    import urllib.request
+
+    if port is None:
+        return {}
+    tls = ssl.create_default_context()
+    tls.check_hostname = False  # its own self-signed serving certificate, on 127.0.0.1
+    tls.verify_mode = ssl.CERT_NONE
+    try:
+        url = f"https://127.0.0.1:{port}/metrics"
+        with urllib.request.urlopen(url, context=tls, timeout=10) as answer:
+            text = answer.read().decode()
+    except OSError as exc:
+        print(f"the controller manager's /metrics: {exc}")
+        return {}
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        match = _QUEUE.match(line)
+        if match and match.group(2) in KCM_QUEUES:
+            out[f"{match.group(2)} {match.group(1)}"] = float(match.group(3))
+    return out
+
+
+def print_kcm_queues(
+    before: dict[str, float], after: dict[str, float], steps: int, wall: float
+) -> dict[str, float]:
+    """The Deployment and ReplicaSet controllers over a phase: how many of their workers
+    were busy on average, syncs per step, mean wait in the queue and mean work per sync.
+    Returns "<queue>_busy" (workers busy on average) for each."""
+    if not after:
+        return {}
+    print("controller manager's queues   workers busy (of 5), syncs / step, wait / work mean")
+    busy: dict[str, float] = {}
+    for queue in KCM_QUEUES:
+
+        def used(metric: str, queue: str = queue) -> float:
+            key = f"{queue} {metric}"
+            return after.get(key, 0.0) - before.get(key, 0.0)
+
+        syncs = used("adds_total")
+        work = used("work_duration_seconds_sum")
+        busy[f"{queue}_busy"] = work / max(wall, 1e-9)
+        wait_ms = 1000 * used("queue_duration_seconds_sum") / max(syncs, 1)
+        print(
+            f"    {queue:26s}{busy[f'{queue}_busy']:4.1f}, {syncs / max(steps, 1):5.2f}, "
+            f"{wait_ms:5.0f} / {1000 * work / max(syncs, 1):3.0f} ms"
+        )
+    return busy
+
+
 def by_cause(counts: dict[str, int] | None, steps: int) -> str:
     """Reconciles per step by cause, most first: "child 3.10, rollout 2.00, ... (total)"."""
     if not counts:
@@ -363,6 +424,8 @@ def main() -> int:
         time.sleep(3)  # let it list everything before the clock starts
         rss_rest = rss_mb(operator)
         writes_before = apiserver_writes(kubectl)
+        kcm_port = launcher.ports.get("kube-controller-manager") if launcher else None
+        queues_before = kcm_queues(kcm_port)
         cpu_before = cpu_seconds(operator.proc.pid) if operator.proc else 0.0
         pids = launcher.pids() if launcher is not None else {}
         cluster_before = cluster_cpu(pids)
@@ -379,6 +442,7 @@ def main() -> int:
         rss = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
         cpu = cpu_seconds(operator.proc.pid) - cpu_before if operator.proc else float("nan")
         cluster_after = cluster_cpu(pids)
+        queues_after = kcm_queues(kcm_port)
         soaked = 0
         if args.soak:
             soaked = soak(custom, ns, args.count, args.soak, args.timeout, operator)
@@ -419,6 +483,7 @@ def main() -> int:
         print(f"operator CPU seconds          {cpu:.1f} s")
         cluster_seconds = print_cluster_cpu(cluster_before, cluster_after) if pids else None
         print_cluster_writes(cluster, steps)
+        busy = print_kcm_queues(queues_before, queues_after, done * len(STEPS), wall)
         if args.json:
             figures = {
                 "controller": "ramp",
@@ -435,6 +500,7 @@ def main() -> int:
                 "cluster_cpu": cluster_seconds,
                 "step_p50_ms": percentile(lat, 0.5),
                 "step_p99_ms": percentile(lat, 0.99),
+                **busy,
             }
             Path(args.json).write_text(json.dumps(figures, indent=1))
     finally:
