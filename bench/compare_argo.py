@@ -79,6 +79,7 @@ from rollouts import (  # noqa: E402
     REPLICAS,
     STEPS,
     apiserver_writes,
+    canary_options,
     cluster_cpu,
     cpu_seconds,
     kcm_queues,
@@ -268,9 +269,15 @@ def settle(controller: Controller, quiet: float = 3, cap: float = 30) -> float:
     return time.monotonic() - t0
 
 
-def argo_rollout(name: str) -> dict[str, Any]:
+def argo_rollout(name: str, max_unavailable: str | None = None) -> dict[str, Any]:
     """``rollout_manifest``'s Rollout (template, selector, steps) as Argo's kind."""
-    manifest = rollout_manifest(name, replicas=REPLICAS, steps=STEPS, deadline=3600)
+    manifest = rollout_manifest(
+        name,
+        replicas=REPLICAS,
+        steps=STEPS,
+        deadline=3600,
+        **canary_options(max_unavailable),
+    )
     manifest["apiVersion"] = f"{GROUP}/{VERSION}"
     return manifest
 
@@ -381,7 +388,7 @@ def run(
         print(f"creating {args.count} Rollouts of {REPLICAS} replicas in {ns} ...", flush=True)
         for i in range(args.count):
             custom.create_namespaced_custom_object(
-                GROUP, VERSION, ns, PLURAL, argo_rollout(f"r{i}")
+                GROUP, VERSION, ns, PLURAL, argo_rollout(f"r{i}", args.max_unavailable)
             )
         t0 = time.monotonic()
         if wait_until_healthy(custom, ns, args.count, None, args.timeout) < args.count:
@@ -502,6 +509,8 @@ def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict
     out = workdir / f"{n:02d}-{which}.json"
     log = workdir / f"{n:02d}-{which}.log"
     common = ["--count", str(args.count), "--timeout", str(args.timeout), "--json", str(out)]
+    if args.max_unavailable is not None:
+        common += ["--max-unavailable", args.max_unavailable]
     if which == "ramp":
         argv = [sys.executable, str(BENCH / "rollouts.py"), *common]
     else:
@@ -556,6 +565,8 @@ def side_by_side(args: argparse.Namespace) -> int:
     tuned = f"QPS {qps} / burst {args.burst or 'default'}"
     print()
     print(f"{args.count} Rollouts; Ramp against {argo} ({tuned}); runs in {workdir}")
+    unavailable = args.max_unavailable or "each its own default (Ramp 0, Argo 25%)"
+    print(f"maxUnavailable: {unavailable}")
     print(
         "rounds: "
         + ", ".join(
@@ -598,6 +609,12 @@ def main() -> int:
         help="Argo's CRD manifest, or a folder of them (default: bench/argo-build.sh's)",
     )
     parser.add_argument("--count", type=int, default=10)
+    parser.add_argument(
+        "--max-unavailable",
+        metavar="N|P%",
+        help="the Rollouts' strategy.canary.maxUnavailable, the same for both controllers "
+        "(default: each its own, Ramp 0 and Argo 25%%)",
+    )
     parser.add_argument("--qps", type=float, help="the controller's --qps (its default: 40)")
     parser.add_argument("--burst", type=int, help="the controller's --burst (its default: 80)")
     parser.add_argument("--loglevel", default="info", help="the controller's --loglevel")

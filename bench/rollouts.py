@@ -220,6 +220,15 @@ def print_kcm_queues(
     return busy
 
 
+def canary_options(max_unavailable: str | None) -> dict[str, int | str]:
+    """``strategy.canary`` fields beside the steps: ``maxUnavailable`` when one is given
+    ("25%" or a count), else none (each controller's own default)."""
+    if max_unavailable is None:
+        return {}
+    value = max_unavailable.strip()
+    return {"maxUnavailable": value if value.endswith("%") else int(value)}
+
+
 def by_cause(counts: dict[str, int] | None, steps: int) -> str:
     """Reconciles per step by cause, most first: "child 3.10, rollout 2.00, ... (total)"."""
     if not counts:
@@ -336,6 +345,11 @@ def print_cluster_writes(cluster: dict[str, int], steps: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=50)
+    parser.add_argument(
+        "--max-unavailable",
+        metavar="N|P%",
+        help="the Rollouts' strategy.canary.maxUnavailable (default: Ramp's own, 0)",
+    )
     parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
     parser.add_argument(
@@ -408,7 +422,13 @@ def main() -> int:
                 "v1alpha1",
                 ns,
                 "rollouts",
-                rollout_manifest(f"r{i}", replicas=REPLICAS, steps=STEPS, deadline=3600),
+                rollout_manifest(
+                    f"r{i}",
+                    replicas=REPLICAS,
+                    steps=STEPS,
+                    deadline=3600,
+                    **canary_options(args.max_unavailable),
+                ),
             )
         t0 = time.monotonic()
         while all_healthy(custom, ns, args.count, None) < args.count:
