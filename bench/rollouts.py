@@ -185,6 +185,11 @@ def kcm_queues(port: int | None) -> dict[str, float]:
     except OSError as exc:
         print(f"the controller manager's /metrics: {exc}")
         return {}
+    return parse_kcm_queues(text)
+
+
+def parse_kcm_queues(text: str) -> dict[str, float]:
+    """``kcm_queues``' figures from the text of the controller manager's /metrics."""
     out: dict[str, float] = {}
     for line in text.splitlines():
         match = _QUEUE.match(line)
