@@ -10,7 +10,10 @@ of one run of each, Ramp first in the even rounds and Argo first in the odd ones
 both orders are measured), each run on a fresh local cluster of its own (``bench/rollouts.py``
 for Ramp, this script for Argo, as subprocesses writing their figures as JSON). It prints
 each run's figures and Ramp ÷ Argo per round and over all rounds: wall, CPU, reconciles
-per step, operator writes per step, peak RSS and cluster writes per step.
+per step, operator writes per step, peak RSS, cluster writes per step, cluster CPU and
+the controller manager's Deployment and ReplicaSet controllers' workers busy.
+``--max-unavailable`` gives both controllers' Rollouts the same
+``strategy.canary.maxUnavailable`` (by default each has its own: Ramp 0, Argo 25%).
 
 The same load as ``bench/rollouts.py``: N Rollouts (``argoproj.io/v1alpha1``) of 5
 replicas, the pod template of ``rollout_manifest`` (kwok makes the pods Ready), canary

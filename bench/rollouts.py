@@ -19,7 +19,13 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
   manager, scheduler, kwok): on a shared machine the operator's wall time is mostly theirs;
 - every write the API server served during the rollout phase (``apiserver_request_total``
   before and after: POST/PUT/PATCH/DELETE/APPLY), per step and by verb and resource — the
-  operator's own and those it causes (the Deployment and ReplicaSet controllers, kwok).
+  operator's own and those it causes (the Deployment and ReplicaSet controllers, kwok);
+- the controller manager's Deployment and ReplicaSet controllers over the rollout phase
+  (its ``/metrics``): workers busy on average (of the 5 each runs by default), syncs per
+  step, mean wait in the queue and work per sync. Both at 5 of 5: they, not the
+  operator, set the pace.
+
+``--max-unavailable N|P%`` sets the Rollouts' ``strategy.canary.maxUnavailable``.
 
 ``--soak SECONDS`` then keeps rolling every Rollout out again (a new image each cycle)
 for that long and prints the operator's RSS at the start, after the first cycle and at the
