@@ -22,7 +22,7 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
   operator's own and those it causes (the Deployment and ReplicaSet controllers, kwok);
 - the controller manager's Deployment and ReplicaSet controllers over the rollout phase
   (its ``/metrics``): workers busy on average (of the 5 each runs by default), syncs per
-  step, mean wait in the queue and work per sync. Both at 5 of 5: they, not the
+  step, mean wait in the queue and work per sync. When both run all 5, they, not the
   operator, set the pace.
 
 ``--max-unavailable N|P%`` sets the Rollouts' ``strategy.canary.maxUnavailable``.
