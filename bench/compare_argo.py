@@ -369,7 +369,7 @@ def run(
     workdir: Path,
     kubeconfig: Path,
     pids: dict[str, int],
-    kcm_port: int | None = None,
+    launcher: Cluster | None = None,
 ) -> dict[str, Any]:
     kubectl = [str(BIN_DIR / "kubectl"), "--kubeconfig", str(kubeconfig)]
     apply_crds(kubectl, Path(args.crds))
@@ -405,7 +405,7 @@ def run(
         Path(f"/proc/{controller.pid}/clear_refs").write_text("5")
         counters_before = controller.counters()
         writes_before = apiserver_writes(kubectl)
-        queues_before = kcm_queues(kcm_port)
+        queues_before = kcm_queues(launcher)
         cpu_before = cpu_seconds(controller.pid)
         cluster_before = cluster_cpu(pids)
         t1 = time.monotonic()
@@ -414,7 +414,7 @@ def run(
         wall = time.monotonic() - t1
         cpu = cpu_seconds(controller.pid) - cpu_before
         cluster_after = cluster_cpu(pids)
-        queues_after = kcm_queues(kcm_port)
+        queues_after = kcm_queues(launcher)
         rss = peak_rss_mb(controller.pid)
         if controller.proc is None or controller.proc.poll() is not None:
             raise SystemExit(f"the controller exited during the run:\n{controller.tail()}")
@@ -651,8 +651,7 @@ def main() -> int:
         nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
         launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
         launcher.start()
-        kcm_port = launcher.ports.get("kube-controller-manager")
-        figures = run(args, workdir, launcher.kubeconfig, launcher.pids(), kcm_port)
+        figures = run(args, workdir, launcher.kubeconfig, launcher.pids(), launcher)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=1))
     finally:

@@ -41,6 +41,7 @@ It prints figures; it is not a test and has no pass/fail threshold.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import re
 import signal
@@ -172,26 +173,17 @@ _QUEUE = re.compile(
 )
 
 
-def kcm_queues(port: int | None) -> dict[str, float]:
+def kcm_queues(launcher: Cluster | None) -> dict[str, float]:
     """The controller manager's Deployment and ReplicaSet work queues so far, from its
     /metrics: "<queue> adds_total", "... queue_duration_seconds_sum" (seconds items waited
     to be worked on), "... work_duration_seconds_sum" (seconds its workers worked)."""
-    import ssl
-    import urllib.request
-
-    if port is None:
+    if launcher is None:
         return {}
-    tls = ssl.create_default_context()
-    tls.check_hostname = False  # its own self-signed serving certificate, on 127.0.0.1
-    tls.verify_mode = ssl.CERT_NONE
     try:
-        url = f"https://127.0.0.1:{port}/metrics"
-        with urllib.request.urlopen(url, context=tls, timeout=10) as answer:
-            text = answer.read().decode()
-    except OSError as exc:
+        return parse_kcm_queues(launcher.component_metrics("kube-controller-manager"))
+    except (OSError, http.client.HTTPException) as exc:
         print(f"the controller manager's /metrics: {exc}")
         return {}
-    return parse_kcm_queues(text)
 
 
 def parse_kcm_queues(text: str) -> dict[str, float]:
@@ -213,17 +205,13 @@ def print_kcm_queues(
     if not after:
         return {}
     print("controller manager's queues   workers busy (of 5), syncs / step, wait / work mean")
+    used = {key: value - before.get(key, 0.0) for key, value in after.items()}
     busy: dict[str, float] = {}
     for queue in KCM_QUEUES:
-
-        def used(metric: str, queue: str = queue) -> float:
-            key = f"{queue} {metric}"
-            return after.get(key, 0.0) - before.get(key, 0.0)
-
-        syncs = used("adds_total")
-        work = used("work_duration_seconds_sum")
+        syncs = used.get(f"{queue} adds_total", 0.0)
+        work = used.get(f"{queue} work_duration_seconds_sum", 0.0)
         busy[f"{queue}_busy"] = work / max(wall, 1e-9)
-        wait_ms = 1000 * used("queue_duration_seconds_sum") / max(syncs, 1)
+        wait_ms = 1000 * used.get(f"{queue} queue_duration_seconds_sum", 0.0) / max(syncs, 1)
         print(
             f"    {queue:26s}{busy[f'{queue}_busy']:4.1f}, {syncs / max(steps, 1):5.2f}, "
             f"{wait_ms:5.0f} / {1000 * work / max(syncs, 1):3.0f} ms"
@@ -455,8 +443,7 @@ def main() -> int:
         time.sleep(3)  # let it list everything before the clock starts
         rss_rest = rss_mb(operator)
         writes_before = apiserver_writes(kubectl)
-        kcm_port = launcher.ports.get("kube-controller-manager") if launcher else None
-        queues_before = kcm_queues(kcm_port)
+        queues_before = kcm_queues(launcher)
         cpu_before = cpu_seconds(operator.proc.pid) if operator.proc else 0.0
         pids = launcher.pids() if launcher is not None else {}
         cluster_before = cluster_cpu(pids)
@@ -473,7 +460,7 @@ def main() -> int:
         rss = peak_rss_mb(operator.proc.pid) if operator.proc else float("nan")
         cpu = cpu_seconds(operator.proc.pid) - cpu_before if operator.proc else float("nan")
         cluster_after = cluster_cpu(pids)
-        queues_after = kcm_queues(kcm_port)
+        queues_after = kcm_queues(launcher)
         soaked = 0
         if args.soak:
             soaked = soak(custom, ns, args.count, args.soak, args.timeout, operator)

@@ -412,19 +412,35 @@ class Cluster:
             return resp.status, raw
 
     @staticmethod
-    def _healthz(port: int) -> bool:
+    def _component_get(port: int, path: str, timeout: float) -> tuple[int, bytes]:
+        """GET a path of the controller manager or the scheduler (their own self-signed
+        serving certificates, on HOST): (status, body). Raises OSError."""
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE  # self-signed serving certs of kcm/scheduler
-        conn = http.client.HTTPSConnection(HOST, port, context=ctx, timeout=2)
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(HOST, port, context=ctx, timeout=timeout)
         try:
-            conn.request("GET", "/healthz")
+            conn.request("GET", path)
             resp = conn.getresponse()
-            return resp.status == 200 and resp.read().strip() == b"ok"
-        except OSError:
-            return False
+            return resp.status, resp.read()
         finally:
             conn.close()
+
+    @staticmethod
+    def _healthz(port: int) -> bool:
+        try:
+            status, body = Cluster._component_get(port, "/healthz", timeout=2)
+        except OSError:
+            return False
+        return status == 200 and body.strip() == b"ok"
+
+    def component_metrics(self, name: str) -> str:
+        """The text of a component's /metrics (the controller manager answers it without
+        credentials, see _args); raises OSError if it does not answer 200."""
+        status, body = self._component_get(self.ports[name], "/metrics", timeout=10)
+        if status != 200:
+            raise OSError(f"{name} /metrics answered {status}")
+        return body.decode()
 
     def ready(self) -> bool:
         """The API server answers /readyz with ok."""

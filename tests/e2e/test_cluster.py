@@ -86,6 +86,14 @@ def test_deployment_becomes_ready_and_scales(cluster: ClusterHandle, namespace: 
         30,
         retry=(Exception,),
     )
+    if cluster.launcher is not None:
+        # the benchmarks read the controller manager's queues (bench/rollouts.py): its
+        # /metrics answers without credentials and counts the Deployment's syncs
+        metrics = cluster.launcher.component_metrics("kube-controller-manager")
+        synced = [ln for ln in metrics.splitlines() if ln.startswith("workqueue_adds_total")]
+        for queue in ("deployment", "replicaset"):
+            line = next(ln for ln in synced if f'name="{queue}"' in ln)
+            assert float(line.rsplit(" ", 1)[1]) >= 3, line  # created, scaled up, down
 
 
 def test_fault_labels_keep_pods_unready(cluster: ClusterHandle, namespace: str) -> None:
