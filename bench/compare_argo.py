@@ -14,6 +14,9 @@ per step, operator writes per step, peak RSS, cluster writes per step, cluster C
 the controller manager's Deployment and ReplicaSet controllers' workers busy.
 ``--max-unavailable`` gives both controllers' Rollouts the same
 ``strategy.canary.maxUnavailable`` (by default each has its own: Ramp 0, Argo 25%).
+``--controller-workers N`` starts every run's local cluster with N workers in the
+controller manager's Deployment and ReplicaSet controllers (its default is 5 each; see
+bench/README.md, "A controller manager sized for the load").
 
 The same load as ``bench/rollouts.py``: N Rollouts (``argoproj.io/v1alpha1``) of 5
 replicas, the pod template of ``rollout_manifest`` (kwok makes the pods Ready), canary
@@ -451,7 +454,7 @@ def run(
         print(f"controller CPU seconds        {cpu:.1f} s")
         cluster_seconds = print_cluster_cpu(cluster_before, cluster_after)
         print_cluster_writes(cluster, steps)
-        busy = print_kcm_queues(queues_before, queues_after, steps, wall)
+        busy = print_kcm_queues(queues_before, queues_after, steps, wall, launcher)
         print()
         print(f"settled                       {settled_after:.1f} s after all Healthy")
         print(
@@ -501,9 +504,11 @@ COLUMNS = [
     ("peak_rss", "peak RSS (MB)", "{:.0f}"),
     ("cluster_writes_per_step", "cluster writes per step", "{:.2f}"),
     ("cluster_cpu", "cluster CPU (s)", "{:.1f}"),
-    ("deployment_busy", "Deployment controller busy (workers of 5)", "{:.1f}"),
-    ("replicaset_busy", "ReplicaSet controller busy (workers of 5)", "{:.1f}"),
+    ("deployment_busy", "Deployment controller busy (workers of {workers})", "{:.1f}"),
+    ("replicaset_busy", "ReplicaSet controller busy (workers of {workers})", "{:.1f}"),
 ]
+KCM_DEFAULT_WORKERS = 5
+"""The controller manager's own default for both controllers' workers."""
 
 
 def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict[str, Any]:
@@ -514,6 +519,8 @@ def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict
     common = ["--count", str(args.count), "--timeout", str(args.timeout), "--json", str(out)]
     if args.max_unavailable is not None:
         common += ["--max-unavailable", args.max_unavailable]
+    if args.controller_workers is not None:
+        common += ["--controller-workers", str(args.controller_workers)]
     if which == "ramp":
         argv = [sys.executable, str(BENCH / "rollouts.py"), *common]
     else:
@@ -537,8 +544,11 @@ def _shown(fmt: str, value: float | None) -> str:
     return "-" if value is None else fmt.format(value)
 
 
-def ratio_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
-    """Markdown rows: each figure of Ramp and Argo per round, and Ramp ÷ Argo."""
+def ratio_rows(
+    pairs: list[tuple[dict[str, Any], dict[str, Any]]], workers: int = KCM_DEFAULT_WORKERS
+) -> list[str]:
+    """Markdown rows: each figure of Ramp and Argo per round, and Ramp ÷ Argo; ``workers``:
+    the controller manager's workers per controller, for the rows of its queues."""
     rows = ["| | " + " | ".join(f"Ramp / Argo, round {i + 1}" for i in range(len(pairs)))]
     rows[0] += " | Ramp ÷ Argo |"
     rows.append("|---" * (len(pairs) + 2) + "|")
@@ -546,6 +556,7 @@ def ratio_rows(pairs: list[tuple[dict[str, Any], dict[str, Any]]]) -> list[str]:
         cells = [f"{_shown(fmt, r.get(key))} / {_shown(fmt, a.get(key))}" for r, a in pairs]
         ratios = [r[key] / a[key] if r.get(key) and a.get(key) else float("nan") for r, a in pairs]
         shown = " / ".join("-" if math.isnan(x) else f"{x:.2f}" for x in ratios)
+        label = label.format(workers=workers)
         rows.append(f"| {label} | " + " | ".join(cells) + f" | **{shown}** |")
     return rows
 
@@ -570,13 +581,16 @@ def side_by_side(args: argparse.Namespace) -> int:
     print(f"{args.count} Rollouts; Ramp against {argo} ({tuned}); runs in {workdir}")
     unavailable = args.max_unavailable or "each its own default (Ramp 0, Argo 25%)"
     print(f"maxUnavailable: {unavailable}")
+    workers = args.controller_workers or KCM_DEFAULT_WORKERS
+    sized = "its default" if args.controller_workers is None else "--controller-workers"
+    print(f"controller manager: {workers} Deployment and {workers} ReplicaSet workers ({sized})")
     print(
         "rounds: "
         + ", ".join(
             "Ramp then Argo" if i % 2 == 0 else "Argo then Ramp" for i in range(args.rounds)
         )
     )
-    for row in ratio_rows(pairs):
+    for row in ratio_rows(pairs, workers):
         print(row)
     settled = [f"{a['writes_per_step_settled']:.2f}" for _, a in pairs]
     print(f"Argo's writes per step once settled: {' / '.join(settled)}")
@@ -618,6 +632,13 @@ def main() -> int:
         help="the Rollouts' strategy.canary.maxUnavailable, the same for both controllers "
         "(default: each its own, Ramp 0 and Argo 25%%)",
     )
+    parser.add_argument(
+        "--controller-workers",
+        type=int,
+        metavar="N",
+        help="the local cluster's controller manager runs N workers in its Deployment and "
+        "in its ReplicaSet controller, for both controllers' runs (default: its own, 5)",
+    )
     parser.add_argument("--qps", type=float, help="the controller's --qps (its default: 40)")
     parser.add_argument("--burst", type=int, help="the controller's --burst (its default: 80)")
     parser.add_argument("--loglevel", default="info", help="the controller's --loglevel")
@@ -649,7 +670,12 @@ def main() -> int:
     try:
         # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
         nodes = max(1, -(-args.count * (REPLICAS + 2) // 1000))
-        launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
+        launcher = Cluster(
+            workdir / "cluster",
+            nodes=nodes,
+            die_with_parent=True,
+            controller_workers=args.controller_workers,
+        )
         launcher.start()
         figures = run(args, workdir, launcher.kubeconfig, launcher.pids(), launcher)
         if args.json:

@@ -27,6 +27,10 @@ rollout phase only) and every Rollout gets a new image at once. Printed figures:
 
 ``--max-unavailable N|P%`` sets the Rollouts' ``strategy.canary.maxUnavailable``.
 
+``--controller-workers N`` starts the local cluster's controller manager with N workers
+in its Deployment and ReplicaSet controllers (``--concurrent-deployment-syncs``,
+``--concurrent-replicaset-syncs``; its default is 5 each).
+
 ``--soak SECONDS`` then keeps rolling every Rollout out again (a new image each cycle)
 for that long and prints the operator's RSS at the start, after the first cycle and at the
 end (growth after warm-up); the per-step figures then cover the soak too.
@@ -197,14 +201,22 @@ def parse_kcm_queues(text: str) -> dict[str, float]:
 
 
 def print_kcm_queues(
-    before: dict[str, float], after: dict[str, float], steps: int, wall: float
+    before: dict[str, float],
+    after: dict[str, float],
+    steps: int,
+    wall: float,
+    launcher: Cluster | None = None,
 ) -> dict[str, float]:
     """The Deployment and ReplicaSet controllers over a phase: how many of their workers
-    were busy on average, syncs per step, mean wait in the queue and mean work per sync.
-    Returns "<queue>_busy" (workers busy on average) for each."""
+    (of the launcher's ``controller_workers``, by default 5) were busy on average, syncs per
+    step, mean wait in the queue and mean work per sync. Returns "<queue>_busy" (workers
+    busy on average) for each."""
     if not after:
         return {}
-    print("controller manager's queues   workers busy (of 5), syncs / step, wait / work mean")
+    workers = (launcher.controller_workers if launcher else None) or 5
+    print(
+        f"controller manager's queues   workers busy (of {workers}), syncs / step, wait / work mean"
+    )
     used = {key: value - before.get(key, 0.0) for key, value in after.items()}
     busy: dict[str, float] = {}
     for queue in KCM_QUEUES:
@@ -349,6 +361,13 @@ def main() -> int:
         metavar="N|P%",
         help="the Rollouts' strategy.canary.maxUnavailable (default: Ramp's own, 0)",
     )
+    parser.add_argument(
+        "--controller-workers",
+        type=int,
+        metavar="N",
+        help="the local cluster's controller manager runs N workers in its Deployment and "
+        "in its ReplicaSet controller (default: its own, 5)",
+    )
     parser.add_argument("--kubeconfig", help="use this cluster instead of starting one")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per phase")
     parser.add_argument(
@@ -379,6 +398,8 @@ def main() -> int:
         help="first create N Deployments that are not Ramp's (one pod each) beside them",
     )
     args = parser.parse_args()
+    if args.kubeconfig and args.controller_workers is not None:
+        parser.error("--controller-workers sizes the cluster this starts, not --kubeconfig's")
     # SIGTERM (e.g. from `timeout`) cleans up like Ctrl-C: cluster and operator stop.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -389,7 +410,12 @@ def main() -> int:
     else:
         # A kwok Node takes 1000 pods: enough Nodes for every pod plus the surge.
         nodes = max(1, -(-(args.count * (REPLICAS + 2) + args.bystanders) // 1000))
-        launcher = Cluster(workdir / "cluster", nodes=nodes, die_with_parent=True)
+        launcher = Cluster(
+            workdir / "cluster",
+            nodes=nodes,
+            die_with_parent=True,
+            controller_workers=args.controller_workers,
+        )
         launcher.start()
         kubeconfig = launcher.kubeconfig
     import subprocess
@@ -501,7 +527,7 @@ def main() -> int:
         print(f"operator CPU seconds          {cpu:.1f} s")
         cluster_seconds = print_cluster_cpu(cluster_before, cluster_after) if pids else None
         print_cluster_writes(cluster, steps)
-        busy = print_kcm_queues(queues_before, queues_after, done * len(STEPS), wall)
+        busy = print_kcm_queues(queues_before, queues_after, done * len(STEPS), wall, launcher)
         if args.json:
             figures = {
                 "controller": "ramp",

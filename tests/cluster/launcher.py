@@ -274,9 +274,14 @@ class Cluster:
         die_with_parent: bool = False,
         verbosity: int = 0,
         real_node: bool = False,
+        controller_workers: int | None = None,
     ) -> None:
         self.dir = Path(dir).resolve()
         self.real_node = real_node
+        self.controller_workers = controller_workers
+        """Workers of the controller manager's Deployment and ReplicaSet controllers
+        (``--concurrent-deployment-syncs``, ``--concurrent-replicaset-syncs``); None: its
+        own default, 5 each. Only the benchmarks set it (bench/README.md)."""
         """Also a real node (tests/cluster/realnode.py): a kubelet with containerd, and the
         whole cluster in a network namespace of its own."""
         self.bin_dir = Path(bin_dir)
@@ -719,6 +724,14 @@ class Cluster:
                 "--horizontal-pod-autoscaler-sync-period=2s",
                 # its work queues' figures for the benchmarks (bench/rollouts.py)
                 "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+                *(
+                    [
+                        f"--concurrent-deployment-syncs={self.controller_workers}",
+                        f"--concurrent-replicaset-syncs={self.controller_workers}",
+                    ]
+                    if self.controller_workers
+                    else []
+                ),
             ]
         if name == "kube-scheduler":
             return [*common, f"--cert-dir={pki / 'scheduler'}"]

@@ -45,7 +45,14 @@ def test_rounds_alternate_the_order_and_print_the_ratios(
         return figures(100.0, 40.0, 3.6, 150.0, (0.0, 4.0))
 
     monkeypatch.setattr(compare_argo, "one_run", one_run)
-    args = argparse.Namespace(count=200, rounds=3, qps=1000.0, burst=2000, max_unavailable=None)
+    args = argparse.Namespace(
+        count=200,
+        rounds=3,
+        qps=1000.0,
+        burst=2000,
+        max_unavailable=None,
+        controller_workers=None,
+    )
     assert compare_argo.side_by_side(args) == 0
     assert runs == ["ramp", "argo", "argo", "ramp", "ramp", "argo"]
     out = capsys.readouterr().out
@@ -56,6 +63,7 @@ def test_rounds_alternate_the_order_and_print_the_ratios(
     assert "| peak RSS (MB) | 120 / 150" in out and "**0.80 / 0.80 / 0.80**" in out
     assert "Argo's writes per step once settled: 7.50 / 7.50 / 7.50" in out
     assert "maxUnavailable: each its own default (Ramp 0, Argo 25%)" in out
+    assert "controller manager: 5 Deployment and 5 ReplicaSet workers (its default)" in out
     # the controller manager's workers: Argo has no Deployment controller work (no ratio)
     assert "| Deployment controller busy (workers of 5) | 4.9 / 0.0 |" in out
     assert "**- / - / -**" in out
@@ -83,10 +91,13 @@ def test_both_controllers_get_the_same_max_unavailable(
         loglevel="info",
         qps=None,
         burst=None,
+        controller_workers=20,
     )
     compare_argo.one_run("ramp", args, tmp_path, 1)
     compare_argo.one_run("argo", args, tmp_path, 2)
     assert [a[a.index("--max-unavailable") + 1] for a in argvs] == ["25%", "25%"]
+    # the same controller manager under both: each run's cluster gets the same workers
+    assert [a[a.index("--controller-workers") + 1] for a in argvs] == ["20", "20"]
     manifest = compare_argo.argo_rollout("r0", "25%")
     assert manifest["spec"]["strategy"]["canary"]["maxUnavailable"] == "25%"
     assert rollouts.canary_options("1") == {"maxUnavailable": 1}
@@ -127,3 +138,32 @@ def test_the_controller_managers_queues_over_a_phase(capsys: pytest.CaptureFixtu
     # 7000 syncs in 1000 steps, 14000 s waited and 350 s worked over them
     assert " 5.0,  7.00,  2000 /  50 ms" in out
     assert rollouts.print_kcm_queues({}, {}, steps=1000, wall=70.0) == {}
+
+
+def test_the_controller_managers_workers_are_sized_for_both_and_shown(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--controller-workers N`` reaches the controller manager's command line (both of
+    its flags), and the side by side says which controller manager the figures are from."""
+    from cluster.launcher import Cluster
+
+    sized = Cluster(tmp_path / "a", controller_workers=20)._args("kube-controller-manager")
+    assert "--concurrent-deployment-syncs=20" in sized
+    assert "--concurrent-replicaset-syncs=20" in sized
+    default = Cluster(tmp_path / "b")._args("kube-controller-manager")
+    assert not [a for a in default if a.startswith("--concurrent-")]
+
+    def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict[str, Any]:
+        return figures(80.0 if which == "ramp" else 100.0, 30.0, 3.5, 120.0, (19.0, 18.0))
+
+    monkeypatch.setattr(compare_argo, "one_run", one_run)
+    args = argparse.Namespace(
+        count=200, rounds=2, qps=1000.0, burst=2000, max_unavailable=None, controller_workers=20
+    )
+    assert compare_argo.side_by_side(args) == 0
+    out = capsys.readouterr().out
+    assert (
+        "controller manager: 20 Deployment and 20 ReplicaSet workers (--controller-workers)" in out
+    )
+    assert "| Deployment controller busy (workers of 20) | 19.0 / 19.0 |" in out
+    assert "**0.80 / 0.80**" in out
