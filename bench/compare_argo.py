@@ -523,6 +523,7 @@ def one_run(which: str, args: argparse.Namespace, workdir: Path, n: int) -> dict
         common += ["--controller-workers", str(args.controller_workers)]
     if which == "ramp":
         argv = [sys.executable, str(BENCH / "rollouts.py"), *common]
+        argv += [f"--operator-arg={arg}" for arg in args.ramp_arg or []]
     else:
         argv = [sys.executable, str(BENCH / "compare_argo.py"), *common]
         argv += ["--controller", args.controller, "--crds", args.crds, "--loglevel", args.loglevel]
@@ -581,6 +582,7 @@ def side_by_side(args: argparse.Namespace) -> int:
     print(f"{args.count} Rollouts; Ramp against {argo} ({tuned}); runs in {workdir}")
     unavailable = args.max_unavailable or "each its own default (Ramp 0, Argo 25%)"
     print(f"maxUnavailable: {unavailable}")
+    print(f"Ramp's operator arguments: {' '.join(args.ramp_arg or []) or 'none'}")
     workers = args.controller_workers or KCM_DEFAULT_WORKERS
     sized = "its default" if args.controller_workers is None else "--controller-workers"
     print(f"controller manager: {workers} Deployment and {workers} ReplicaSet workers ({sized})")
@@ -638,6 +640,13 @@ def main() -> int:
         metavar="N",
         help="the local cluster's controller manager runs N workers in its Deployment and "
         "in its ReplicaSet controller, for both controllers' runs (default: its own, 5)",
+    )
+    parser.add_argument(
+        "--ramp-arg",
+        action="append",
+        metavar="ARG",
+        help="with --with-ramp: an argument of Ramp's operator (repeatable): "
+        "--ramp-arg=--children=replicasets",
     )
     parser.add_argument("--qps", type=float, help="the controller's --qps (its default: 40)")
     parser.add_argument("--burst", type=int, help="the controller's --burst (its default: 80)")

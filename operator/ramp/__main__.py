@@ -89,6 +89,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "are one reconcile (default 0.075, at most 1; 0: each event that finds the Rollout "
         "idle reconciles at once; also RAMP_COALESCE_WINDOW)",
     )
+    parser.add_argument(
+        "--children",
+        choices=["deployments", "replicasets"],
+        default=os.environ.get("RAMP_CHILDREN", "deployments"),
+        help="what a new revision's child is: a Deployment (default), or a ReplicaSet that "
+        "Ramp scales itself, without the Deployment controller's work per step (children of "
+        "either kind already there are kept and managed as they are; also RAMP_CHILDREN)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"ramp-operator {__version__}")
 

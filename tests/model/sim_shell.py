@@ -109,7 +109,7 @@ class SimWrites:
         if relabel:
             dep.role = role
 
-    def delete_child(self, namespace: str, name: str) -> None:
+    def delete_child(self, namespace: str, name: str, kind: str = "Deployment") -> None:
         from model.sim import UID
 
         c = self.c

@@ -222,7 +222,7 @@ def test_deployments_are_selected_on_the_api_server_and_an_adopted_one_is_no_chi
     )
     calls: list[Any] = []
 
-    async def fake_list_watch(*args: Any) -> None:
+    async def fake_list_watch(*args: Any, **_: Any) -> None:
         calls.append(args)
 
     saved_lw = child_watch.list_watch
@@ -236,9 +236,12 @@ def test_deployments_are_selected_on_the_api_server_and_an_adopted_one_is_no_chi
         asyncio.run(start())
     finally:
         child_watch.list_watch = saved_lw  # type: ignore[assignment]
+    # Deployments and ReplicaSets (--children=replicasets), each selected by the label
     assert [(c[1], c[2]) for c in calls] == [
         ("/apis/apps/v1/namespaces/ns/deployments", {"labelSelector": "ramp.dev/rollout"}),
+        ("/apis/apps/v1/namespaces/ns/replicasets", {"labelSelector": "ramp.dev/rollout"}),
         ("/apis/apps/v1/deployments", {"labelSelector": "ramp.dev/rollout"}),
+        ("/apis/apps/v1/replicasets", {"labelSelector": "ramp.dev/rollout"}),
     ]
     labels = {"ramp.dev/rollout": WATCHED_VALUE}
     assert not handlers._owned_child(namespace="ns", labels=labels)

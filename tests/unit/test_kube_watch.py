@@ -43,16 +43,26 @@ def child(
 
 class FakeApi:
     """Plays the API server's Deployments collection: each list and watch request is
-    answered by the next entry of a script."""
+    answered by the next entry of a script (its ReplicaSets collection holds none)."""
 
     def __init__(self, lists: list[Any], watches: list[Any]) -> None:
         self.lists = lists
         self.watches = watches
         self.requests: list[tuple[str, dict[str, str], str]] = []
+        self.replica_sets: list[str] = []
+        """The paths of the requests for ReplicaSets (answered apart from the script)."""
         self.stop = asyncio.Event()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         params = dict(request.query)
+        if "/replicasets" in request.path:  # none of Ramp's: a list of none, a quiet watch
+            self.replica_sets.append(request.path)
+            if params.get("watch") != "true":
+                return web.json_response({"items": [], "metadata": {"resourceVersion": "1"}})
+            response = web.StreamResponse()
+            await response.prepare(request)
+            await asyncio.wait_for(self.stop.wait(), 30)
+            return response
         self.requests.append((request.path, params, request.headers.get("Authorization", "")))
         if params.get("watch") != "true":
             answer = self.lists.pop(0) if self.lists else {"items": [], "metadata": {}}
@@ -152,12 +162,13 @@ def test_gone_lists_again_and_a_child_deleted_meanwhile_kicks(_state: Controller
     async def scenario() -> None:
         runner, kube, _ = await serve(api)
         path = child_watch.deployments_path("ns")
+        handlers.children_listed("ns", [], kind="ReplicaSet")  # none: only Deployments here
         task = asyncio.create_task(
             list_watch(
                 kube,
                 path,
                 {"labelSelector": "ramp.dev/rollout"},
-                lambda items: handlers.children_listed("ns", items),
+                lambda items: handlers.children_listed("ns", items),  # ReplicaSets: below
                 handlers.child_event,
                 backoff=(0.01,),
             )
@@ -208,12 +219,13 @@ def test_errors_are_retried_and_long_lines_read_and_the_token_asked_each_time(
 
     async def scenario() -> None:
         runner, kube, _ = await serve(api)
+        handlers.children_listed(None, [], kind="ReplicaSet")  # none: only Deployments here
         task = asyncio.create_task(
             list_watch(
                 kube,
                 child_watch.deployments_path(None),
                 {"labelSelector": "ramp.dev/rollout"},
-                lambda items: handlers.children_listed(None, items),
+                lambda items: handlers.children_listed(None, items),  # ReplicaSets: below
                 handlers.child_event,
                 backoff=(0.01,),
             )
@@ -243,7 +255,13 @@ def test_the_watches_follow_the_namespaces_kopf_watches(
     started: list[str | None] = []
     stopped: list[str | None] = []
 
-    async def fake(kube: Any, path: str, params: Any, on_list: Any, on_event: Any) -> None:
+    async def fake(
+        kube: Any, path: str, params: Any, on_list: Any, on_event: Any, **_: Any
+    ) -> None:
+        if path.endswith("/replicasets"):  # none of Ramp's there
+            on_list([])
+            await asyncio.sleep(60)
+            return
         namespace = path.split("/")[5] if "/namespaces/" in path else None
         started.append(namespace)
         try:
@@ -314,7 +332,9 @@ def test_a_graceful_stop_stops_the_child_watches_with_the_workers(
 
     stopped: list[str | None] = []
 
-    async def fake(kube: Any, path: str, params: Any, on_list: Any, on_event: Any) -> None:
+    async def fake(
+        kube: Any, path: str, params: Any, on_list: Any, on_event: Any, **_: Any
+    ) -> None:
         namespace = path.split("/")[5] if "/namespaces/" in path else None
         try:
             on_list([])
@@ -341,7 +361,8 @@ def test_a_graceful_stop_stops_the_child_watches_with_the_workers(
         async def operator() -> None:  # kopf's root tasks: started, then the cleanup
             await until(lambda: handlers.State.listed == {"a", "b"})
             await handlers.stop_workers()
-            assert sorted(map(str, stopped)) == ["a", "b"], "a watch outlived the cleanup"
+            # each namespace's two watches (Deployments, ReplicaSets)
+            assert sorted(map(str, stopped)) == ["a", "a", "b", "b"], "a watch outlived the cleanup"
             assert watch.done() and not handlers.State.watching
 
         began = asyncio.get_running_loop().time()

@@ -57,7 +57,7 @@ class Recorder(Kube):
     def scale_child(self, namespace: str, child: Child, replicas: Any, role: Any) -> None:
         self.calls.append(("scale", (child.revision, replicas)))
 
-    def delete_child(self, namespace: str, name: str) -> None:
+    def delete_child(self, namespace: str, name: str, kind: str = "Deployment") -> None:
         self.calls.append(("delete", name))
 
     def delete_history(self, namespace: str, rollout: str, revision: str) -> None:

@@ -52,6 +52,7 @@ def test_rounds_alternate_the_order_and_print_the_ratios(
         burst=2000,
         max_unavailable=None,
         controller_workers=None,
+        ramp_arg=None,
     )
     assert compare_argo.side_by_side(args) == 0
     assert runs == ["ramp", "argo", "argo", "ramp", "ramp", "argo"]
@@ -92,12 +93,18 @@ def test_both_controllers_get_the_same_max_unavailable(
         qps=None,
         burst=None,
         controller_workers=20,
+        ramp_arg=["--children=replicasets"],
     )
     compare_argo.one_run("ramp", args, tmp_path, 1)
     compare_argo.one_run("argo", args, tmp_path, 2)
     assert [a[a.index("--max-unavailable") + 1] for a in argvs] == ["25%", "25%"]
     # the same controller manager under both: each run's cluster gets the same workers
     assert [a[a.index("--controller-workers") + 1] for a in argvs] == ["20", "20"]
+    # Ramp's operator arguments go to Ramp's run only
+    assert [a for a in argvs[0] if a.startswith("--operator-arg")] == [
+        "--operator-arg=--children=replicasets"
+    ]
+    assert not [a for a in argvs[1] if a.startswith("--operator-arg")]
     manifest = compare_argo.argo_rollout("r0", "25%")
     assert manifest["spec"]["strategy"]["canary"]["maxUnavailable"] == "25%"
     assert rollouts.canary_options("1") == {"maxUnavailable": 1}
@@ -158,7 +165,13 @@ def test_the_controller_managers_workers_are_sized_for_both_and_shown(
 
     monkeypatch.setattr(compare_argo, "one_run", one_run)
     args = argparse.Namespace(
-        count=200, rounds=2, qps=1000.0, burst=2000, max_unavailable=None, controller_workers=20
+        count=200,
+        rounds=2,
+        qps=1000.0,
+        burst=2000,
+        max_unavailable=None,
+        controller_workers=20,
+        ramp_arg=None,
     )
     assert compare_argo.side_by_side(args) == 0
     out = capsys.readouterr().out

@@ -111,6 +111,8 @@ class Server:
         if name == "list_namespaced_deployment":
             self.calls.append(("list", ""))
             return _Items(copy.deepcopy(list(self.deployments.values())))
+        if name == "list_namespaced_replica_set":
+            return _Items([])  # no ReplicaSet children here
         if name == "create_namespaced_controller_revision":
             self.history[args[1]["metadata"]["name"]] = copy.deepcopy(args[1])
         elif name == "patch_namespaced_controller_revision":

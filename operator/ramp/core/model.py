@@ -49,7 +49,7 @@ def parse_iso(s: str | None) -> datetime | None:
 
 @dataclass(frozen=True)
 class Child:
-    """One observed Deployment labelled as a child of the Rollout."""
+    """One observed Deployment (or ReplicaSet: ``kind``) labelled as a child of the Rollout."""
 
     name: str
     revision: str
@@ -80,7 +80,10 @@ class Child:
     progressed: str = ""
     """When its Deployment controller last saw it progress (``status.conditions``
     Progressing's ``lastUpdateTime``: a pod of its template created, one more ready or
-    available; "" when not known)."""
+    available; "" when not known: always for a ReplicaSet)."""
+    kind: str = "Deployment"
+    """``Deployment`` or ``ReplicaSet`` (``--children``): what the shell writes to scale or
+    delete it. The planner never reads it."""
 
     @property
     def side(self) -> Side:

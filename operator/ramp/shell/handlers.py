@@ -24,6 +24,7 @@ from ramp.api.rollout import Phase
 from ramp.core.plan import Child
 from ramp.core.workload_model import MANAGED_ANNOTATION, WATCHED_VALUE
 from ramp.shell.adapters.kube_objects import (
+    CHILD_KINDS,
     child_from_deployment,
     endpoint_pods,
     rollout_label,
@@ -57,7 +58,9 @@ class State:
     placed: dict[tuple[str, str], tuple[str, str]] = {}
     """(namespace, child name) -> (Rollout label, Rollout name) of each child kept."""
     listed: set[str | None] = set()
-    """The namespaces whose children are listed (None: all namespaces)."""
+    """The namespaces whose children are listed (None: all namespaces), of both kinds."""
+    listed_kinds: dict[str | None, set[str]] = {}
+    """The kinds of children listed so far in each namespace (see :func:`children_listed`)."""
     watching = False
     """Whether the child watch runs (set by :mod:`ramp.shell.runtime.child_watch`)."""
     stopped_with_workers: list[asyncio.Task[Any]] = []
@@ -245,26 +248,44 @@ def _drop(key: tuple[str, str]) -> tuple[str, str] | None:
     return place
 
 
-def children_listed(scope: str | None, items: list[dict[str, Any]]) -> None:
-    """A (re-)list of the labelled Deployments of one namespace (None: all): each is an
-    event; a child kept but not listed was deleted while the watch was away (its Rollout
-    is kicked)."""
+def children_listed(
+    scope: str | None, items: list[dict[str, Any]], kind: str = "Deployment"
+) -> None:
+    """A (re-)list of the labelled Deployments (or ReplicaSets: ``kind``) of one namespace
+    (None: all): each is an event; a child of that kind kept but not listed was deleted
+    while the watch was away (its Rollout is kicked). The namespace counts as listed once
+    both kinds are."""
     present = set()
     for body in items:
         meta = body.get("metadata") or {}
         present.add((str(meta.get("namespace") or ""), str(meta.get("name") or "")))
-        child_event(None, body)
-    for key in [k for k in State.placed if (scope is None or k[0] == scope) and k not in present]:
+        child_event(None, {**body, "kind": kind})
+    gone = [
+        k
+        for k in State.placed
+        if (scope is None or k[0] == scope) and k not in present and _kind_of(k) == kind
+    ]
+    for key in gone:
         place = _drop(key)
         State.seen.pop(key, None)
         if place is not None:
             _kick(key[0], place[1], Cause.CHILD)
-    State.listed.add(scope)
+    kinds = State.listed_kinds.setdefault(scope, set())
+    kinds.add(kind)
+    if kinds >= set(CHILD_KINDS):
+        State.listed.add(scope)
+
+
+def _kind_of(key: tuple[str, str]) -> str:
+    place = State.placed.get(key)
+    child = State.children.get((key[0], place[0]), {}).get(key[1]) if place else None
+    return child.kind if child is not None else "Deployment"
 
 
 def children_unwatched(scope: str | None) -> None:
     """A namespace is no longer watched (None: all): forget its children."""
     State.listed.discard(scope)
+    State.listed_kinds.pop(scope, None)
     for key in [k for k in State.placed if scope is None or k[0] == scope]:
         _drop(key)
         State.seen.pop(key, None)

@@ -16,11 +16,12 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 
 from ramp import GROUP, VERSION
-from ramp.api.labels import REVISION_LABEL, ROLE_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION
-from ramp.core.plan import Child, Event, HistoryWrite, Role
+from ramp.api.labels import REVISION_LABEL, ROLLOUT_LABEL, TEMPLATE_ANNOTATION
+from ramp.core.plan import Event, HistoryWrite
 from ramp.shell.adapters.api_clock import ApiClock
 from ramp.shell.adapters.events import EventCorrelator
 from ramp.shell.adapters.expectations import Expectations
+from ramp.shell.adapters.kube_children import ChildCalls
 from ramp.shell.adapters.kube_client import (
     MIN_WRITE_BUDGET,
     PLURAL,
@@ -30,14 +31,12 @@ from ramp.shell.adapters.kube_client import (
     Conflict,
     EventsApi,
     NotLeader,
-    answer_version,
     client,
     discard,
     load_client,
 )
 from ramp.shell.adapters.kube_events import EventPoster, EventSink
 from ramp.shell.adapters.kube_objects import (
-    child_from_deployment,
     child_name,
     controller_uid,
     endpoint_pods,
@@ -45,13 +44,13 @@ from ramp.shell.adapters.kube_objects import (
     rollout_label,
     summarize_history,
 )
-from ramp.shell.adapters.manifests import deployment_manifest, history_manifest
+from ramp.shell.adapters.manifests import history_manifest
 from ramp.shell.adapters.traffic_io import traffic_adapter
 
 log = logging.getLogger("ramp.kube")  # its name before the shell package
 
 
-class Kube:
+class Kube(ChildCalls):
     """Reads and writes of Rollouts, their Deployments, Services and Events."""
 
     _core: Any = None
@@ -71,6 +70,9 @@ class Kube:
         self.api_client = api_client
         self.custom: Any = client.CustomObjectsApi(api_client)
         self.apps: Any = AppsApi(api_client)  # AppsV1Api for reads only, at their first use
+        self.child_kind = "Deployment"
+        """The kind of the children it creates (``--children``); either kind is scaled and
+        deleted as what it is."""
         self._events = EventsApi(api_client)
         self.component = component
         self.counters = ApiCounters()
@@ -134,98 +136,6 @@ class Kube:
                 return None
             raise
         return obj
-
-    def list_children(self, namespace: str, rollout: str) -> list[Child]:
-        self.counters.reads += 1
-        items = self.apps.list_namespaced_deployment(
-            namespace,
-            label_selector=f"{ROLLOUT_LABEL}={rollout_label(rollout)}",
-            _request_timeout=TIMEOUT,
-        ).items
-        return [child_from_deployment(self.api_client.sanitize_for_serialization(d)) for d in items]
-
-    # -- children ------------------------------------------------------------------
-
-    def create_child(
-        self,
-        rollout: Mapping[str, Any],
-        revision: str,
-        template: Mapping[str, Any],
-        replicas: int,
-        role: Role,
-    ) -> None:
-        """Create a revision's Deployment if it does not exist yet."""
-        meta = rollout["metadata"]
-        name, namespace = meta["name"], meta["namespace"]
-        body = deployment_manifest(rollout, revision, template, replicas, role)
-        key = (namespace, child_name(name, revision))
-        if self.expectations.pending(key) is not None:
-            self.expectations.held_back += 1
-            return  # created already; the watch has not shown it yet
-        self.counters.write("create-deployment")
-        try:
-            version = answer_version(
-                self.apps.create_namespaced_deployment(
-                    namespace,
-                    body,
-                    _request_timeout=self._timeout("create Deployment"),
-                    _preload_content=False,
-                )
-            )
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            version = 0  # it exists: any object of that name the watch shows will do
-        # Met once the watch shows it (this new); until then the index is re-read around it.
-        self.expectations.expect(key, version, rollout=name)
-
-    def scale_child(
-        self, namespace: str, child: Child, replicas: int | None, role: Role | None
-    ) -> None:
-        """Patch a child's replicas and role label, sending only what differs."""
-        patch: dict[str, Any] = {}
-        key = (namespace, child.name)
-        # A write the watch has not caught up with explains a stale child: not sent again.
-        exp = self.expectations.pending(key, child)
-        if replicas is not None and replicas != child.replicas:
-            if exp is not None and exp.replicas == replicas:
-                self.expectations.held_back += 1
-            else:
-                patch["spec"] = {"replicas": replicas}
-        if role is not None and role != child.role:
-            if exp is not None and exp.role == role:
-                self.expectations.held_back += 1
-            else:
-                patch["metadata"] = {"labels": {ROLE_LABEL: role}}
-        if not patch:
-            return
-        self.counters.write("scale-deployment")
-        version = answer_version(
-            self.apps.patch_namespaced_deployment(
-                child.name,
-                namespace,
-                patch,
-                _request_timeout=self._timeout("scale Deployment"),
-                _preload_content=False,
-            )
-        )
-        # What the object holds now: this write, and a still-pending earlier one of ours.
-        self.expectations.expect(
-            key,
-            version,
-            replicas if "spec" in patch else (exp.replicas if exp else None),
-            role if "metadata" in patch else (exp.role if exp else None),
-        )
-
-    def delete_child(self, namespace: str, name: str) -> None:
-        self.counters.write("delete-deployment")
-        try:
-            self.apps.delete_namespaced_deployment(
-                name, namespace, _request_timeout=self._timeout("delete Deployment")
-            )
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
 
     def get_service_selector(self, namespace: str, service: str) -> dict[str, str] | None:
         """A Service's selector ({} when it has none); None when the Service is absent."""

@@ -230,6 +230,34 @@ class AppsApi(_Requests):
     ) -> Listed:
         return self._list("deployments", namespace, label_selector, _request_timeout)
 
+    # A ReplicaSet child (``--children=replicasets``): the same calls as a Deployment's.
+    def list_namespaced_replica_set(
+        self, namespace: str, label_selector: str | None = None, _request_timeout: Any = None
+    ) -> Listed:
+        return self._list("replicasets", namespace, label_selector, _request_timeout)
+
+    def create_namespaced_replica_set(
+        self, namespace: str, body: Any, _request_timeout: Any = None, _preload_content: bool = True
+    ) -> Any:
+        return self._create("replicasets", namespace, body, _request_timeout, _preload_content)
+
+    def patch_namespaced_replica_set(
+        self,
+        name: str,
+        namespace: str,
+        body: Any,
+        _request_timeout: Any = None,
+        _preload_content: bool = True,
+    ) -> Any:
+        return self._patch(
+            "replicasets", name, namespace, body, None, None, _request_timeout, _preload_content
+        )
+
+    def delete_namespaced_replica_set(
+        self, name: str, namespace: str, _request_timeout: Any = None
+    ) -> Any:
+        return self._delete("replicasets", name, namespace, _request_timeout)
+
     def list_namespaced_controller_revision(
         self, namespace: str, label_selector: str | None = None, _request_timeout: Any = None
     ) -> Listed:

@@ -33,6 +33,7 @@ def summarize_deployment(body: Mapping[str, Any]) -> dict[str, Any]:
     status = body.get("status") or {}
     labels = meta.get("labels") or {}
     return {
+        "kind": child_kind(body),
         "metadata": {
             "name": meta.get("name"),
             "resourceVersion": meta.get("resourceVersion"),
@@ -96,8 +97,22 @@ def deployment_progressed(body: Mapping[str, Any]) -> str:
     return ""
 
 
+CHILD_KINDS = ("Deployment", "ReplicaSet")
+"""The kinds a child can be (``--children``: which one Ramp creates)."""
+CHILD_CALLS = {"Deployment": "deployment", "ReplicaSet": "replica_set"}
+"""Each kind's name in ``AppsV1Api``'s calls (``patch_namespaced_replica_set``)."""
+CHILD_PLURALS = {"Deployment": "deployments", "ReplicaSet": "replicasets"}
+"""Each kind's collection (its watch's path)."""
+
+
+def child_kind(body: Mapping[str, Any]) -> str:
+    """A child object's ``kind`` (a list's items carry none: the lister sets it)."""
+    kind = str(body.get("kind") or "Deployment")
+    return kind if kind in CHILD_KINDS else "Deployment"
+
+
 def child_from_deployment(body: Mapping[str, Any]) -> Child:
-    """Summarise a Deployment (as a dict) into what the planner needs."""
+    """Summarise a child Deployment or ReplicaSet (as a dict) into what the planner needs."""
     meta = body.get("metadata") or {}
     spec = body.get("spec") or {}
     status = body.get("status") or {}
@@ -117,6 +132,7 @@ def child_from_deployment(body: Mapping[str, Any]) -> Child:
         drift=deployment_drift(body),
         pod_labels=_pairs(pod_template_labels(body)),
         progressed=deployment_progressed(body),
+        kind=child_kind(body),
     )
 
 

@@ -157,10 +157,11 @@ async def list_watch(
     *,
     backoff: tuple[float, ...] = BACKOFF,
     absent: float | None = None,
+    on_absent: Callable[[], None] | None = None,
 ) -> None:
     """List, then watch, forever (until cancelled): see the module's docstring.
     ``absent``: seconds to wait after a 403 or 404 (the resource is not served, or not to
-    us), said once at INFO; None: an API error like any other."""
+    us), said once at INFO, ``on_absent`` called; None: an API error like any other."""
     version = ""
     failures = 0
     said = False
@@ -210,6 +211,8 @@ async def list_watch(
             )
             said = True
             version = ""
+            if on_absent is not None:
+                on_absent()
             await asyncio.sleep(absent)
         except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
             await _failed(path, exc, failures, backoff)

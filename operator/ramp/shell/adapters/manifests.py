@@ -32,9 +32,11 @@ def deployment_manifest(
     template: Mapping[str, Any],
     replicas: int,
     role: Role,
+    kind: str = "Deployment",
 ) -> dict[str, Any]:
-    """A revision's Deployment: the Rollout's selector and pod template, each with the
-    revision label, and the template as written in an annotation."""
+    """A revision's Deployment (or ReplicaSet: ``kind``): the Rollout's selector and pod
+    template, each with the revision label, and the template as written in an annotation.
+    A ReplicaSet has no rollout of its own to configure: replicas, selector, template."""
     meta = rollout["metadata"]
     name, namespace = meta["name"], meta["namespace"]
     selector = copy.deepcopy(rollout["spec"]["selector"])
@@ -42,9 +44,12 @@ def deployment_manifest(
     pod_template = copy.deepcopy(dict(template))
     pod_meta = pod_template.setdefault("metadata", {})
     pod_meta.setdefault("labels", {})[REVISION_LABEL] = revision
+    spec: dict[str, Any] = {"replicas": replicas, "selector": selector, "template": pod_template}
+    if kind == "Deployment":
+        spec["revisionHistoryLimit"] = 1
     return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
+        "kind": kind,
         "metadata": {
             "name": child_name(name, revision),
             "namespace": namespace,
@@ -58,12 +63,7 @@ def deployment_manifest(
             },
             "ownerReferences": [owner_ref(meta)],
         },
-        "spec": {
-            "replicas": replicas,
-            "selector": selector,
-            "template": pod_template,
-            "revisionHistoryLimit": 1,
-        },
+        "spec": spec,
     }
 
 

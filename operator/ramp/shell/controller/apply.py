@@ -72,7 +72,7 @@ class Writes(Protocol):
         self, namespace: str, child: Child, replicas: int | None, role: Role | None
     ) -> None: ...
 
-    def delete_child(self, namespace: str, name: str) -> None: ...
+    def delete_child(self, namespace: str, name: str, kind: str = "Deployment") -> None: ...
 
     def pin_service(
         self, namespace: str, service: str, selector: Mapping[str, str | None]
@@ -229,7 +229,8 @@ class Executor:
             elif isinstance(action, Scale):
                 self.kube.scale_child(namespace, action.child, action.replicas, action.role)
             elif isinstance(action, DeleteChild):
-                self.kube.delete_child(namespace, action.name)
+                kinds = [c.kind for c in observed.children if c.name == action.name]
+                self.kube.delete_child(namespace, action.name, *kinds[:1])
             elif isinstance(action, DeleteHistory):
                 self.kube.delete_history(namespace, meta["name"], action.revision)
             elif isinstance(action, Emit):

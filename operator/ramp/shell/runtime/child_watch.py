@@ -1,4 +1,5 @@
-"""The child Deployments' list+watch: one per namespace the operator watches.
+"""The child Deployments' and ReplicaSets' list+watches: one pair per namespace the operator
+watches.
 
 kopf keeps the set of watched namespaces (``Insights.namespaces``: ``None`` for every
 namespace, the ``--namespace`` names, or the namespaces matching its patterns as they
@@ -17,37 +18,65 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from kopf._cogs.structs.references import Insights
 
 from ramp.api.labels import ROLLOUT_LABEL
 from ramp.shell import handlers
+from ramp.shell.adapters.kube_objects import CHILD_PLURALS
 from ramp.shell.adapters.kube_watch import AsyncKube, list_watch
 
 log = logging.getLogger("ramp.runtime")
 
 
-def deployments_path(namespace: str | None) -> str:
-    """The Deployments collection of a namespace (None: of every namespace)."""
+def deployments_path(namespace: str | None, kind: str = "Deployment") -> str:
+    """The Deployments (or ReplicaSets: ``kind``) collection of a namespace (None: of
+    every namespace)."""
+    plural = CHILD_PLURALS[kind]
     if namespace is None:
-        return "/apis/apps/v1/deployments"
-    return f"/apis/apps/v1/namespaces/{namespace}/deployments"
+        return f"/apis/apps/v1/{plural}"
+    return f"/apis/apps/v1/namespaces/{namespace}/{plural}"
+
+
+ABSENT_SECONDS = 60.0
+"""Seconds between two looks at ReplicaSets Ramp may not read (a tenant's Role without
+them): until then there are none of Ramp's there."""
 
 
 def watch_one(kube: AsyncKube, namespace: str | None) -> asyncio.Task[None]:
-    """The list+watch of one namespace's labelled Deployments (None: every namespace).
-    Server-side label selector: the API server streams nothing else (an adopted
-    Deployment carries the label too, with a value no Rollout name can have)."""
-    return asyncio.create_task(
-        list_watch(
-            kube,
-            deployments_path(namespace),
-            {"labelSelector": ROLLOUT_LABEL},
-            functools.partial(handlers.children_listed, namespace),
-            handlers.child_event,
-        ),
-        name=f"children in {namespace or 'every namespace'}",
-    )
+    """The list+watches of one namespace's labelled Deployments and ReplicaSets (None:
+    every namespace). Server-side label selector: the API server streams nothing else (an
+    adopted Deployment carries the label too, with a value no Rollout name can have; the
+    ReplicaSets of a Deployment carry its pod template's labels, not this one)."""
+
+    async def both() -> None:
+        listed = functools.partial(handlers.children_listed, namespace)
+        await asyncio.gather(
+            list_watch(
+                kube,
+                deployments_path(namespace),
+                {"labelSelector": ROLLOUT_LABEL},
+                listed,
+                handlers.child_event,
+            ),
+            list_watch(
+                kube,
+                deployments_path(namespace, "ReplicaSet"),
+                {"labelSelector": ROLLOUT_LABEL},
+                functools.partial(listed, kind="ReplicaSet"),
+                replica_set_event,
+                absent=ABSENT_SECONDS,
+                on_absent=functools.partial(listed, [], kind="ReplicaSet"),
+            ),
+        )
+
+    return asyncio.create_task(both(), name=f"children in {namespace or 'every namespace'}")
+
+
+def replica_set_event(type: str | None, body: dict[str, Any]) -> None:
+    """A labelled ReplicaSet's event (a watch's objects carry their kind; made sure)."""
+    handlers.child_event(type, {**body, "kind": "ReplicaSet"})
 
 
 async def follow_namespaces(

@@ -158,6 +158,7 @@ async def run(settings: Settings, metrics: OperatorMetrics = METRICS) -> None:
         )
     wire_checks(controller.gates.provider, kube)  # web, job and webhook metrics
     controller.queue.window = settings.coalesce_window
+    kube.child_kind = settings.children
     controller.gates.scheduler.per_namespace = max(1, settings.measurements_per_namespace)
     controller.gates.observers.append(lambda m: metrics.record_measurement(m.verdict.value))
     shard = settings.shard

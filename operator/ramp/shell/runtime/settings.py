@@ -26,6 +26,8 @@ class Settings:
     prometheus_namespace_enforcement: str
     measurements_per_namespace: int
     coalesce_window: float
+    children: str
+    """The kind of a new revision's child: "Deployment" or "ReplicaSet" (``--children``)."""
     notify: NotifySettings
     metrics_port: int
     metrics_bind_address: str
@@ -57,6 +59,7 @@ class Settings:
             prometheus_namespace_enforcement=args.prometheus_namespace_enforcement,
             measurements_per_namespace=args.measurements_per_namespace,
             coalesce_window=args.coalesce_window,
+            children="ReplicaSet" if args.children == "replicasets" else "Deployment",
             notify=NotifySettings(
                 config=args.notify_config,
                 secret=args.notify_secret,
