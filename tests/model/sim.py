@@ -145,6 +145,9 @@ class Config:
     track_config: bool = False
     """``spec.trackConfig``: the template reads the ConfigMap ``settings``, whose data the
     machines change (:mod:`model.sim_config`)."""
+    replica_sets: bool = False
+    """The operator runs with ``--children=replicasets``: a new revision's child is a
+    ReplicaSet (no Progressing condition; an edit of its template rolls no pod)."""
 
 
 def rollout_body(cfg: Config, image: int = 1) -> dict[str, Any]:
@@ -224,6 +227,9 @@ class Dep:
     current: int = 0
     deleting: bool = False
     progressed: str = ""
+    kind: str = "Deployment"
+    """Or ``ReplicaSet`` (``Config.replica_sets``): no Progressing condition (``progressed``
+    stays ""), and an edit of its template changes only the pods made after it."""
 
     def child(self) -> Child:
         return Child(
@@ -238,6 +244,7 @@ class Dep:
             owner=self.owner,
             deleting=self.deleting,
             progressed=self.progressed,
+            kind=self.kind,
             pod_labels=tuple(
                 sorted(((self.template.get("metadata") or {}).get("labels") or {}).items())
             ),
@@ -483,7 +490,8 @@ class Cluster:
             dep.observed_generation = dep.generation
             runs = revision_hash(dep.template)
             before = (sum(p.runs == runs for p in dep.pods), dep.ready)
-            dep.pods = [p for p in dep.pods if p.runs in ("", runs)]  # an edit rolls them
+            if dep.kind == "Deployment":  # an edit rolls them (a ReplicaSet's keeps them)
+                dep.pods = [p for p in dep.pods if p.runs in ("", runs)]
             if len(dep.pods) > dep.replicas:
                 # A ReplicaSet removes unready pods first, then the newest.
                 dep.pods.sort(key=lambda p: (self.pod_ready(dep, p), -p.born.timestamp()))
@@ -494,7 +502,8 @@ class Cluster:
                 dep.pods.append(Pod(born=self.now, name=name, runs=runs))
             dep.current = len(dep.pods)
             dep.ready = sum(self.pod_ready(dep, p) for p in dep.pods)
-            if sum(p.runs == runs for p in dep.pods) > before[0] or dep.ready > before[1]:
+            moved = sum(p.runs == runs for p in dep.pods) > before[0] or dep.ready > before[1]
+            if moved and dep.kind == "Deployment":
                 dep.progressed = iso(self.now)  # its Progressing condition's lastUpdateTime
         if self.plain is not None:
             self.settle_plain(self.plain)

@@ -82,6 +82,7 @@ class SimWrites:
             template=copy.deepcopy(dict(template)),
             replicas=replicas,
             created=iso(c.now),  # a creationTimestamp: one second's resolution
+            kind="ReplicaSet" if c.cfg.replica_sets else "Deployment",
         )
 
     def scale_child(

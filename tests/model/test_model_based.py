@@ -110,6 +110,8 @@ def configs(draw: st.DrawFn) -> Config:
         # Tracked configuration (issue 25) in about a quarter of the examples, drawn from
         # what was drawn already (no draw of its own, as the names above).
         track_config=(replicas + 2 * len(steps)) % 4 == 1,
+        # ReplicaSet children (--children=replicasets, issue 26) in about a third, no draw
+        replica_sets=(2 * replicas + len(steps)) % 3 == 0,
     )
 
 

@@ -98,6 +98,7 @@ def configs(draw: st.DrawFn) -> Config:
         workload_ref=WORKLOAD_REF and draw(st.sampled_from([False] * 3 + [True])),
         name=draw(st.sampled_from(ROLLOUT_NAMES)),
         track_config=(replicas + bg["scaleDownDelaySeconds"]) % 4 == 1,  # no draw (issue 25)
+        replica_sets=(replicas + bg["abortScaleDownDelaySeconds"]) % 3 == 0,  # (issue 26)
     )
 
 

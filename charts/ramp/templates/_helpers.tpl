@@ -123,8 +123,9 @@ rbac.services is set, HTTPRoutes only when rbac.httpRoutes is set. Nothing else.
 - apiGroups: ["ramp.dev"]
   resources: ["analysistemplates"]
   verbs: ["get", "list", "watch"]
+# The children: Deployments, or ReplicaSets with --children=replicasets (both are watched).
 - apiGroups: ["apps"]
-  resources: ["deployments"]
+  resources: ["deployments", "replicasets"]
   verbs: ["get", "list", "watch", "create", "patch", "delete"]
 # Blue-green switches on what the Services really serve (read only).
 - apiGroups: ["discovery.k8s.io"]
