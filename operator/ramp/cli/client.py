@@ -137,10 +137,19 @@ class Kube:
         )
 
     def deployments(self, name: str) -> list[Obj]:
-        """The Rollout's child Deployments."""
-        items = self.apps.list_namespaced_deployment(
-            self.namespace, label_selector=f"{ROLLOUT_LABEL}={rollout_label(name)}"
-        ).items
+        """The Rollout's children: its Deployments, and its ReplicaSets (an operator run
+        with ``--children=replicasets``) when this user may list them."""
+        selector = f"{ROLLOUT_LABEL}={rollout_label(name)}"
+        items = list(
+            self.apps.list_namespaced_deployment(self.namespace, label_selector=selector).items
+        )
+        try:
+            items += self.apps.list_namespaced_replica_set(
+                self.namespace, label_selector=selector
+            ).items
+        except ApiException as exc:
+            if exc.status != 403:
+                raise
         return [self._dict(d) for d in items]
 
     def events(self, name: str, uid: str | None = None) -> list[Obj]:
@@ -213,6 +222,8 @@ class RolloutWatch:
         self._lock = threading.Lock()
         self._rollout: Obj | None = rollout  # as read before the watch (its list may lag)
         self._deployments: dict[str, Obj] = {}
+        self._replica_sets: dict[str, Obj] = {}
+        """Children that are ReplicaSets (``--children=replicasets``)."""
         self._events: dict[str, Obj] = {}
         self._threads: list[threading.Thread] = []
         self._watches: list[Any] = []
@@ -235,6 +246,13 @@ class RolloutWatch:
                 (
                     "deployments",
                     kube.apps.list_namespaced_deployment,
+                    {"namespace": ns, "label_selector": f"{ROLLOUT_LABEL}={rollout_label(name)}"},
+                )
+            )
+            self._streams.append(
+                (
+                    "replicasets",
+                    kube.apps.list_namespaced_replica_set,
                     {"namespace": ns, "label_selector": f"{ROLLOUT_LABEL}={rollout_label(name)}"},
                 )
             )
@@ -277,7 +295,7 @@ class RolloutWatch:
         with self._lock:
             rollout = self._rollout
             uid = (rollout or {}).get("metadata", {}).get("uid")
-            deployments = list(self._deployments.values())
+            deployments = [*self._deployments.values(), *self._replica_sets.values()]
             events = [
                 e
                 for e in self._events.values()
@@ -293,12 +311,17 @@ class RolloutWatch:
             if kind == "rollout":
                 self._rollout = None if event_type == "DELETED" else obj
             else:
-                store = self._deployments if kind == "deployments" else self._events
+                store = self._store_of(kind)
                 if event_type == "DELETED":
                     store.pop(key, None)
                 else:
                     store[key] = obj
         self.changed.set()
+
+    def _store_of(self, kind: str) -> dict[str, Obj]:
+        if kind == "deployments":
+            return self._deployments
+        return self._replica_sets if kind == "replicasets" else self._events
 
     def _relist(self, kind: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> str:
         result = func(**kwargs)
@@ -315,6 +338,8 @@ class RolloutWatch:
                 store = {str(i["metadata"]["name"]): i for i in items}
                 if kind == "deployments":
                     self._deployments = store
+                elif kind == "replicasets":
+                    self._replica_sets = store
                 else:
                     self._events = store
         self.changed.set()
@@ -342,6 +367,8 @@ class RolloutWatch:
                 self.error = None
             except ApiException as exc:
                 version = ""  # 410 Gone (or another error): list again
+                if kind == "replicasets" and exc.status == 403:
+                    return  # this user may not list ReplicaSets: the Deployments are all
                 if exc.status != 410 and not self.stopped.is_set():
                     self.error = f"{kind}: {api_error(exc)}"
                     self.changed.set()

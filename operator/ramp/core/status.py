@@ -225,7 +225,8 @@ def template_drift(d: Draft) -> None:
     if message:
         message += (
             "; Ramp never changes a child's pod template: restore it (kubectl rollout "
-            "undo deployment/<name>)"
+            "undo deployment/<name>; a ReplicaSet: edit it back, then delete the pods made "
+            "since the edit)"
         )
     d.conditions["TemplateDrift"] = (
         bool(message),
@@ -307,7 +308,7 @@ def drift_message(children: list[Child]) -> str:
     revision's ("" when none)."""
     drifted = [c for c in children if c.drift and (c.replicas or c.current)]
     return "; ".join(
-        f"Deployment {c.name} (revision {c.revision}): {c.drift}" for c in drifted[:4]
+        f"{c.kind} {c.name} (revision {c.revision}): {c.drift}" for c in drifted[:4]
     ) + ("; ..." if len(drifted) > 4 else "")
 
 
