@@ -106,6 +106,7 @@ def _state(monkeypatch: pytest.MonkeyPatch) -> Controller:
     for name in ("seen", "children", "placed"):
         monkeypatch.setattr(handlers.State, name, {})
     monkeypatch.setattr(handlers.State, "listed", set())
+    monkeypatch.setattr(handlers.State, "listed_kinds", {})
     return stub
 
 
@@ -315,6 +316,9 @@ def test_a_rollouts_first_event_waits_for_its_namespaces_list(
         await asyncio.sleep(0.2)
         assert not event.done() and _state.queue.kicks == []
         handlers.children_listed("ns", [])
+        await asyncio.sleep(0.2)
+        assert not event.done()  # the ReplicaSets (--children=replicasets) are not listed yet
+        handlers.children_listed("ns", [], kind="ReplicaSet")
         await asyncio.wait_for(event, 5)
 
     asyncio.run(scenario())
