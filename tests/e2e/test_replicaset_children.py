@@ -22,7 +22,7 @@ from ramp_e2e import OperatorProcess, Rollouts, rollout_manifest, wait_for
 
 from cluster.fixtures import ClusterHandle
 
-STEPS = [{"setWeight": 25}, {"pause": {"duration": "3s"}}, {"setWeight": 100}]
+STEPS = [{"setWeight": 25}, {"pause": {"duration": "5s"}}, {"setWeight": 100}]
 
 
 def children(apps: Any, ns: str) -> dict[str, dict[str, int]]:
