@@ -168,9 +168,18 @@ def bg_aborted(d: Draft) -> Plan:
     replicas = {blue: d.total, green: keep}
     # An older green the active Service still lists (replaced after the switch and
     # aborted in the same plan): it goes only once no endpoint of it is listed.
+    # While blue has no ready pod, the warm revision's ready pods (or such a listed one's)
+    # are all the active Service may fall back to: they stay, a scale-down of them not
+    # carried out yet undone (make fuzz-for, seed 479896203: the warm revision scaled to 0
+    # by the abort while blue's pod was unready, the Service then moved to blue's none).
+    unready = d.serving(blue) == 0
     for other in d.live_children:
-        if other.revision not in replicas and listed.get(other.revision):
-            replicas[other.revision] = other.replicas
+        fallback = unready and other.ready > 0 and other.revision == s.warm_revision
+        if other.revision not in replicas and (listed.get(other.revision) or fallback):
+            keep_other = other.replicas
+            if unready and other.ready:
+                keep_other = max(keep_other, min(other.ready, d.total))
+            replicas[other.revision] = keep_other
             d.wake_in(1.0)
     return finish(d, replicas)
 
