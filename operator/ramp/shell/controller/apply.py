@@ -229,8 +229,8 @@ class Executor:
             elif isinstance(action, Scale):
                 self.kube.scale_child(namespace, action.child, action.replicas, action.role)
             elif isinstance(action, DeleteChild):
-                kinds = [c.kind for c in observed.children if c.name == action.name]
-                self.kube.delete_child(namespace, action.name, *kinds[:1])
+                kind = next((c.kind for c in observed.children if c.name == action.name), None)
+                self.kube.delete_child(namespace, action.name, kind or "Deployment")
             elif isinstance(action, DeleteHistory):
                 self.kube.delete_history(namespace, meta["name"], action.revision)
             elif isinstance(action, Emit):
